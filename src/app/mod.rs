@@ -1,0 +1,1 @@
+//! The egui application: one file per panel.

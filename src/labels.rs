@@ -1,0 +1,1 @@
+//! Palettes: class id <-> name <-> colour, loaded from `assets/palettes/*.json`.

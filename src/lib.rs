@@ -1,0 +1,11 @@
+//! scenepaint: paint a scene with class colours and let a GAN (pix2pix, pix2pixHD or SPADE)
+//! turn it into a photo-like image. The library holds everything; `main.rs` is a thin CLI/GUI
+//! front end so the UI and the headless subcommands call the same code.
+
+pub mod app;
+pub mod error;
+pub mod labels;
+pub mod nets;
+pub mod paint;
+pub mod train;
+pub use error::{Error, Result};

@@ -1,0 +1,397 @@
+//! The layers Candle 0.11 lacks, written once for all three families: reflection padding,
+//! instance norm, batch norm with running statistics, spectral-norm convolution, nearest and
+//! bilinear resizing, and the `count_include_pad=False` average pool of pix2pixHD.
+//!
+//! Everything here is built from ops whose gradients were checked on this machine
+//! (`../shared/notes/candle-0.11-facts.md`): `index_select`, conv2d with groups, matmul,
+//! broadcast arithmetic. Candle's own `upsample_nearest2d`, bilinear resize and padded pools
+//! have missing or wrong backward passes, so they are avoided on any path that trains.
+use candle_core::{DType, Device, Module, ModuleT, Result, Tensor, Var, D};
+use candle_nn::VarBuilder;
+
+/// Names of tensors that are state, not parameters: never handed to an optimizer.
+pub fn is_buffer_name(name: &str) -> bool {
+    ["running_mean", "running_var", "num_batches_tracked", "weight_u", "weight_v"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
+}
+
+/// Overwrites a buffer in place. The buffer must be variable storage (a `VarMap`-built model);
+/// a model loaded read-only from a file cannot be trained and says so.
+fn update_buffer(buffer: &Tensor, value: &Tensor) -> Result<()> {
+    if !buffer.is_variable() {
+        candle_core::bail!(
+            "cannot update a running statistic of a model loaded read-only; build it from a VarMap to train"
+        )
+    }
+    Var::from_tensor(buffer)?.set(&value.detach())
+}
+
+fn index_tensor(indices: &[u32], device: &Device) -> Result<Tensor> {
+    Tensor::from_slice(indices, indices.len(), device)
+}
+
+/// Source index of each padded position for PyTorch's `ReflectionPad2d` (edge not repeated).
+fn reflect_indices(len: usize, pad: usize) -> Vec<u32> {
+    let last = len as i64 - 1;
+    (-(pad as i64)..(len + pad) as i64)
+        .map(|i| {
+            let reflected = if i < 0 { -i } else if i > last { 2 * last - i } else { i };
+            reflected as u32
+        })
+        .collect()
+}
+
+/// `nn.ReflectionPad2d(pad)` on an NCHW tensor.
+pub fn reflection_pad2d(x: &Tensor, pad: usize) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    if pad >= h || pad >= w {
+        candle_core::bail!("reflection pad {pad} needs a spatial size above it, found {h}x{w}")
+    }
+    let rows = index_tensor(&reflect_indices(h, pad), x.device())?;
+    let cols = index_tensor(&reflect_indices(w, pad), x.device())?;
+    x.index_select(&rows, 2)?.index_select(&cols, 3)
+}
+
+/// `F.interpolate(x, size=(out_h, out_w), mode="nearest")`: source = floor(dst * in / out).
+pub fn resize_nearest(x: &Tensor, out_h: usize, out_w: usize) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    if (h, w) == (out_h, out_w) {
+        return Ok(x.clone());
+    }
+    let pick = |len_in: usize, len_out: usize| -> Vec<u32> {
+        (0..len_out).map(|i| ((i * len_in) / len_out).min(len_in - 1) as u32).collect()
+    };
+    let rows = index_tensor(&pick(h, out_h), x.device())?;
+    let cols = index_tensor(&pick(w, out_w), x.device())?;
+    x.index_select(&rows, 2)?.index_select(&cols, 3)
+}
+
+/// Interpolation matrix (out, in) of PyTorch's bilinear resize with `align_corners=False`.
+fn bilinear_matrix(len_in: usize, len_out: usize, device: &Device) -> Result<Tensor> {
+    let scale = len_in as f64 / len_out as f64;
+    let mut weights = vec![0f32; len_out * len_in];
+    for dst in 0..len_out {
+        let src = ((dst as f64 + 0.5) * scale - 0.5).max(0.0);
+        let i0 = (src.floor() as usize).min(len_in - 1);
+        let i1 = (i0 + 1).min(len_in - 1);
+        let frac = (src - i0 as f64) as f32;
+        weights[dst * len_in + i0] += 1.0 - frac;
+        weights[dst * len_in + i1] += frac;
+    }
+    Tensor::from_vec(weights, (len_out, len_in), device)
+}
+
+/// `F.interpolate(x, size, mode="bilinear", align_corners=False)` as two matmuls, so it has a
+/// gradient (Candle's bilinear resize has none).
+pub fn resize_bilinear(x: &Tensor, out_h: usize, out_w: usize) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    if (h, w) == (out_h, out_w) {
+        return Ok(x.clone());
+    }
+    let rows = bilinear_matrix(h, out_h, x.device())?.to_dtype(x.dtype())?;
+    let cols = bilinear_matrix(w, out_w, x.device())?.to_dtype(x.dtype())?;
+    let flat = x.reshape((n * c, h, w))?;
+    let along_w = flat.broadcast_matmul(&cols.t()?)?;
+    let along_h = rows.broadcast_matmul(&along_w)?;
+    along_h.reshape((n, c, out_h, out_w))
+}
+
+/// `nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)`: pix2pixHD's downsampler,
+/// as a depthwise convolution with a ones kernel divided by the count of real pixels.
+pub fn avg_pool3_s2_exclude_pad(x: &Tensor) -> Result<Tensor> {
+    let (_, c, h, w) = x.dims4()?;
+    let ones_kernel = Tensor::ones((c, 1, 3, 3), x.dtype(), x.device())?;
+    let sums = x.conv2d(&ones_kernel, 1, 2, 1, c)?;
+    let ones_image = Tensor::ones((1, 1, h, w), x.dtype(), x.device())?;
+    let counts = ones_image.conv2d(&ones_kernel.narrow(0, 0, 1)?, 1, 2, 1, 1)?;
+    sums.broadcast_div(&counts)
+}
+
+/// Per-sample, per-channel normalization with the biased variance (`nn.InstanceNorm2d`,
+/// `affine=False`, no running statistics).
+pub fn instance_norm(x: &Tensor, eps: f64) -> Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?.mean_keepdim(D::Minus2)?;
+    let centered = x.broadcast_sub(&mean)?;
+    let var = centered.sqr()?.mean_keepdim(D::Minus1)?.mean_keepdim(D::Minus2)?;
+    centered.broadcast_div(&(var + eps)?.sqrt()?)
+}
+
+/// Reshapes a per-channel vector to (1, C, 1, 1) for broadcasting over NCHW.
+fn per_channel(t: &Tensor) -> Result<Tensor> {
+    t.reshape((1, t.elem_count(), 1, 1))
+}
+
+/// `nn.BatchNorm2d` with running statistics: eval normalizes with them, training uses the
+/// batch statistics and updates them (momentum 0.1, unbiased running variance) like PyTorch.
+#[derive(Debug, Clone)]
+pub struct BatchNorm2d {
+    weight: Option<Tensor>,
+    bias: Option<Tensor>,
+    running_mean: Tensor,
+    running_var: Tensor,
+    num_batches_tracked: Option<Tensor>,
+    eps: f64,
+    momentum: f64,
+}
+
+impl BatchNorm2d {
+    /// Loads `weight`, `bias` (when `affine`), `running_mean`, `running_var` and
+    /// `num_batches_tracked` under `vb`, initialised like PyTorch when the builder creates them.
+    pub fn new(channels: usize, affine: bool, vb: VarBuilder) -> Result<Self> {
+        let (weight, bias) = if affine {
+            let weight = vb.get_with_hints(channels, "weight", candle_nn::Init::Const(1.0))?;
+            let bias = vb.get_with_hints(channels, "bias", candle_nn::Init::Const(0.0))?;
+            (Some(weight), Some(bias))
+        } else {
+            (None, None)
+        };
+        let running_mean = vb.get_with_hints(channels, "running_mean", candle_nn::Init::Const(0.0))?;
+        let running_var = vb.get_with_hints(channels, "running_var", candle_nn::Init::Const(1.0))?;
+        // PyTorch stores it as int64; it is bookkeeping only, so its absence is not an error.
+        let num_batches_tracked = vb
+            .get_with_hints_dtype((), "num_batches_tracked", candle_nn::Init::Const(0.0), DType::I64)
+            .ok();
+        Ok(Self { weight, bias, running_mean, running_var, num_batches_tracked, eps: 1e-5, momentum: 0.1 })
+    }
+
+    fn affine(&self, normalized: Tensor) -> Result<Tensor> {
+        match (&self.weight, &self.bias) {
+            (Some(w), Some(b)) => normalized.broadcast_mul(&per_channel(w)?)?.broadcast_add(&per_channel(b)?),
+            _ => Ok(normalized),
+        }
+    }
+
+    fn update_running_stats(&self, batch_mean: &Tensor, batch_var_biased: &Tensor, count: usize) -> Result<()> {
+        let unbiased = (batch_var_biased * (count as f64 / (count.max(2) - 1) as f64))?;
+        let keep = 1.0 - self.momentum;
+        let mean = ((&self.running_mean * keep)? + (batch_mean * self.momentum)?)?;
+        let var = ((&self.running_var * keep)? + (unbiased * self.momentum)?)?;
+        update_buffer(&self.running_mean, &mean)?;
+        update_buffer(&self.running_var, &var)?;
+        if let Some(tracked) = &self.num_batches_tracked {
+            if tracked.is_variable() {
+                update_buffer(tracked, &(tracked.to_dtype(DType::F64)? + 1.0)?.to_dtype(DType::I64)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ModuleT for BatchNorm2d {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if !train {
+            let centered = x.broadcast_sub(&per_channel(&self.running_mean)?)?;
+            let std = (per_channel(&self.running_var)? + self.eps)?.sqrt()?;
+            return self.affine(centered.broadcast_div(&std)?);
+        }
+        let (n, c, h, w) = x.dims4()?;
+        let mean = x.mean_keepdim(3)?.mean_keepdim(2)?.mean_keepdim(0)?;
+        let centered = x.broadcast_sub(&mean)?;
+        let var = centered.sqr()?.mean_keepdim(3)?.mean_keepdim(2)?.mean_keepdim(0)?;
+        self.update_running_stats(&mean.reshape(c)?, &var.reshape(c)?, n * h * w)?;
+        self.affine(centered.broadcast_div(&(var + self.eps)?.sqrt()?)?)
+    }
+}
+
+/// A convolution's geometry, shared by the plain and spectral-norm variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeometry {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl ConvGeometry {
+    pub fn new(in_channels: usize, out_channels: usize, kernel: usize, stride: usize, padding: usize) -> Self {
+        Self { in_channels, out_channels, kernel, stride, padding }
+    }
+}
+
+fn conv_init(geometry: ConvGeometry) -> candle_nn::Init {
+    let fan_in = (geometry.in_channels * geometry.kernel * geometry.kernel) as f64;
+    // PyTorch's default conv init (kaiming uniform with a = sqrt(5)): bound = 1 / sqrt(fan_in).
+    let bound = 1.0 / fan_in.sqrt();
+    candle_nn::Init::Uniform { lo: -bound, up: bound }
+}
+
+fn load_conv_bias(geometry: ConvGeometry, bias: bool, vb: &VarBuilder) -> Result<Option<Tensor>> {
+    if !bias {
+        return Ok(None);
+    }
+    let bound = 1.0 / ((geometry.in_channels * geometry.kernel * geometry.kernel) as f64).sqrt();
+    vb.get_with_hints(geometry.out_channels, "bias", candle_nn::Init::Uniform { lo: -bound, up: bound })
+        .map(Some)
+}
+
+fn conv_with_bias(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, geometry: ConvGeometry) -> Result<Tensor> {
+    let y = x.conv2d(weight, geometry.padding, geometry.stride, 1, 1)?;
+    match bias {
+        Some(b) => y.broadcast_add(&per_channel(b)?),
+        None => Ok(y),
+    }
+}
+
+/// `nn.Conv2d` (zero padding), weight (out, in, k, k) and optional bias.
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    geometry: ConvGeometry,
+}
+
+impl Conv2d {
+    pub fn new(geometry: ConvGeometry, bias: bool, vb: VarBuilder) -> Result<Self> {
+        let g = geometry;
+        let weight = vb.get_with_hints((g.out_channels, g.in_channels, g.kernel, g.kernel), "weight", conv_init(g))?;
+        let bias = load_conv_bias(g, bias, &vb)?;
+        Ok(Self { weight, bias, geometry })
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    pub fn geometry(&self) -> ConvGeometry {
+        self.geometry
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        conv_with_bias(x, &self.weight, self.bias.as_ref(), self.geometry)
+    }
+}
+
+/// `spectral_norm(nn.Conv2d)`: the weight is `weight_orig / sigma`, sigma = u . (W v) with
+/// W = weight_orig reshaped to (out, -1). Eval uses the stored u, v; training runs one power
+/// iteration first (v = normalize(W^T u), u = normalize(W v)) and stores the new u, v.
+#[derive(Debug, Clone)]
+pub struct SpectralConv2d {
+    weight_orig: Tensor,
+    weight_u: Tensor,
+    weight_v: Tensor,
+    bias: Option<Tensor>,
+    geometry: ConvGeometry,
+}
+
+/// `F.normalize(x, dim=0, eps)`: x / max(||x||, eps).
+fn normalize(x: &Tensor, eps: f64) -> Result<Tensor> {
+    let norm = x.sqr()?.sum_all()?.sqrt()?.maximum(eps)?;
+    x.broadcast_div(&norm)
+}
+
+impl SpectralConv2d {
+    pub fn new(geometry: ConvGeometry, bias: bool, vb: VarBuilder) -> Result<Self> {
+        let g = geometry;
+        let weight_orig =
+            vb.get_with_hints((g.out_channels, g.in_channels, g.kernel, g.kernel), "weight_orig", conv_init(g))?;
+        let normal = candle_nn::Init::Randn { mean: 0.0, stdev: 1.0 };
+        let weight_u = vb.get_with_hints(g.out_channels, "weight_u", normal)?;
+        let weight_v = vb.get_with_hints(g.in_channels * g.kernel * g.kernel, "weight_v", normal)?;
+        let bias = load_conv_bias(g, bias, &vb)?;
+        Ok(Self { weight_orig, weight_u, weight_v, bias, geometry })
+    }
+
+    /// The normalized weight; in training mode after one power iteration that updates u and v.
+    pub fn weight_t(&self, train: bool) -> Result<Tensor> {
+        let out = self.geometry.out_channels;
+        let matrix = self.weight_orig.reshape((out, ()))?;
+        let (u, v) = if train {
+            let detached = matrix.detach();
+            let v = normalize(&detached.t()?.matmul(&self.weight_u.unsqueeze(1)?)?.squeeze(1)?, 1e-12)?;
+            let u = normalize(&detached.matmul(&v.unsqueeze(1)?)?.squeeze(1)?, 1e-12)?;
+            update_buffer(&self.weight_u, &u)?;
+            update_buffer(&self.weight_v, &v)?;
+            (u, v)
+        } else {
+            (self.weight_u.clone(), self.weight_v.clone())
+        };
+        let wv = matrix.matmul(&v.unsqueeze(1)?)?;
+        let sigma = u.unsqueeze(0)?.matmul(&wv)?.reshape(())?;
+        self.weight_orig.broadcast_div(&sigma)
+    }
+
+    pub fn geometry(&self) -> ConvGeometry {
+        self.geometry
+    }
+}
+
+impl ModuleT for SpectralConv2d {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        conv_with_bias(x, &self.weight_t(train)?, self.bias.as_ref(), self.geometry)
+    }
+}
+
+/// A convolution that may or may not carry spectral norm (chosen by a `norm_*` option string).
+#[derive(Debug, Clone)]
+pub enum MaybeSpectralConv2d {
+    Plain(Conv2d),
+    Spectral(SpectralConv2d),
+}
+
+impl MaybeSpectralConv2d {
+    pub fn new(geometry: ConvGeometry, bias: bool, spectral: bool, vb: VarBuilder) -> Result<Self> {
+        Ok(if spectral {
+            Self::Spectral(SpectralConv2d::new(geometry, bias, vb)?)
+        } else {
+            Self::Plain(Conv2d::new(geometry, bias, vb)?)
+        })
+    }
+}
+
+impl ModuleT for MaybeSpectralConv2d {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        match self {
+            Self::Plain(conv) => conv.forward(x),
+            Self::Spectral(conv) => conv.forward_t(x, train),
+        }
+    }
+}
+
+/// `nn.LeakyReLU(slope)` built from ops with a checked gradient.
+pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
+    x.maximum(&(x * slope)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reflect_indices_match_pytorch_reflection_pad() {
+        // ReflectionPad2d(2) of [a b c d] is [c b a b c d c b].
+        assert_eq!(reflect_indices(4, 2), vec![2, 1, 0, 1, 2, 3, 2, 1]);
+    }
+
+    #[test]
+    fn bilinear_matrix_rows_sum_to_one_and_halving_averages_pairs() {
+        let m = bilinear_matrix(4, 2, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+        // align_corners=False halving samples at 0.5 and 2.5: the mean of each pair.
+        assert_eq!(m, vec![vec![0.5, 0.5, 0.0, 0.0], vec![0.0, 0.0, 0.5, 0.5]]);
+    }
+
+    #[test]
+    fn avg_pool_excludes_padding_from_the_count() {
+        let x = Tensor::ones((1, 2, 5, 6), DType::F32, &Device::Cpu).unwrap();
+        let pooled = avg_pool3_s2_exclude_pad(&x).unwrap();
+        assert_eq!(pooled.dims4().unwrap(), (1, 2, 3, 3));
+        let values = pooled.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert!(values.iter().all(|v| (v - 1.0).abs() < 1e-6), "{values:?}");
+    }
+
+    #[test]
+    fn instance_norm_gives_zero_mean_unit_biased_variance() {
+        let x = Tensor::arange(0f32, 32.0, &Device::Cpu).unwrap().reshape((1, 2, 4, 4)).unwrap();
+        let y = instance_norm(&x, 0.0).unwrap();
+        let mean = y.mean_all().unwrap().to_scalar::<f32>().unwrap();
+        let var = y.sqr().unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4, "mean {mean} var {var}");
+    }
+}

@@ -1,0 +1,3 @@
+//! The generator/discriminator families (pix2pix, pix2pixHD, SPADE) ported to Candle.
+
+pub mod layers;

@@ -1,0 +1,1 @@
+//! GAN training: datasets, losses and the trainer loop.
