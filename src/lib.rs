@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod error;
+pub mod infer;
 pub mod labels;
 pub mod nets;
 pub mod paint;

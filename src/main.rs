@@ -2,7 +2,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "scenepaint", version, about = "Paint a scene; a GAN turns it into a photo")]
+#[command(
+    name = "scenepaint",
+    version,
+    about = "Paint a scene; a GAN turns it into a photo"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
