@@ -296,7 +296,7 @@ fn export_and_project_round_trip_through_the_file_menu() {
     ] {
         h.get_by_label("File").click();
         h.run_steps(2);
-        h.get_by_label(item).click();
+        h.get_by_label_contains(item).click();
         h.run_steps(2);
     }
     let palette = h.state().palette.clone();
@@ -314,7 +314,7 @@ fn export_and_project_round_trip_through_the_file_menu() {
     assert_ne!(map(&h), painted);
     h.get_by_label("File").click();
     h.run_steps(2);
-    h.get_by_label("Open project…").click();
+    h.get_by_label_contains("Open project…").click();
     h.run_steps(2);
     assert_eq!(map(&h), painted);
     assert_eq!(h.state().brush_px, 7);

@@ -23,21 +23,18 @@ pub struct PaletteEvents {
 impl PalettePanel {
     pub fn show(&mut self, ui: &mut egui::Ui, palette: &Palette, active: u16) -> PaletteEvents {
         let mut events = PaletteEvents::default();
-        ui.horizontal(|ui| {
-            ui.label("Palette");
-            egui::ComboBox::from_id_salt("palette-choice")
-                .selected_text(palette.name.as_str())
-                .show_ui(ui, |ui| {
-                    for name in Palette::builtin_names() {
-                        if ui.selectable_label(palette.name == name, name).clicked() {
-                            events.switch_to = Some(name.to_string());
-                        }
+        egui::ComboBox::from_label("Palette")
+            .selected_text(palette.name.as_str())
+            .show_ui(ui, |ui| {
+                for name in Palette::builtin_names() {
+                    if ui.selectable_label(palette.name == name, name).clicked() {
+                        events.switch_to = Some(name.to_string());
                     }
-                    if ui.button("Load palette file…").clicked() {
-                        events.load_file = true;
-                    }
-                });
-        });
+                }
+                if ui.button("Load palette file…").clicked() {
+                    events.load_file = true;
+                }
+            });
         ui.add(
             egui::TextEdit::singleline(&mut self.search)
                 .hint_text(SEARCH_HINT)
