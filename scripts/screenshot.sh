@@ -81,7 +81,7 @@ drag() { # drag X1 Y1 X2 Y2 ... in canvas percentages, moving in small steps
 key g; key 1; click 50 20                      # fill: sky everywhere
 key o; key 2; drag 22 18 42 28; drag 55 12 70 20   # ellipses: clouds
 key b; for _ in $(seq 1 14); do key bracketright; done
-key 4; drag 12 62 25 38 35 55 50 30 62 52 75 40 88 62   # brush: mountain ridge
+key 4; drag 0 62 12 50 25 38 35 55 50 30 62 52 75 40 88 55 100 62   # brush: mountain ridge, edge to edge
 key g; key 4; click 50 60                      # fill under the ridge
 key r; key 5; drag 10 62 90 75                 # rectangle: hill band
 key 9; drag 10 75 90 92                        # rectangle: sea

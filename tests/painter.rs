@@ -369,3 +369,142 @@ fn autosave_is_offered_after_unclean_exit() {
     h.run_steps(2);
     assert_eq!(map(&h), painted);
 }
+
+#[test]
+fn wheel_zooms_around_the_cursor_and_middle_or_space_drag_pans() {
+    let mut h = harness(200, 100);
+    let anchor = [50.0, 25.0];
+    let pos = screen(&h, anchor[0], anchor[1]);
+    let zoom = h.state().view.zoom;
+    h.hover_at(pos);
+    h.run_steps(1);
+    h.event(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Point,
+        delta: egui::vec2(0.0, 120.0),
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Unknown,
+        modifiers: Modifiers::NONE,
+    });
+    h.run_steps(10);
+    assert!(h.state().view.zoom > zoom * 1.05, "wheel zoomed in");
+    let after = h.state().view.screen_to_image(pos);
+    assert!(
+        (after[0] - anchor[0]).abs() < 0.5 && (after[1] - anchor[1]).abs() < 0.5,
+        "{after:?}"
+    );
+
+    // Middle drag pans without painting.
+    let before = map(&h);
+    let offset = h.state().view.offset;
+    let start = screen(&h, 100.0, 50.0);
+    let end = start + egui::vec2(40.0, -25.0);
+    let button = |pos, pressed| egui::Event::PointerButton {
+        pos,
+        button: egui::PointerButton::Middle,
+        pressed,
+        modifiers: Modifiers::NONE,
+    };
+    h.event(button(start, true));
+    h.run_steps(1);
+    h.hover_at(end);
+    h.run_steps(1);
+    h.event(button(end, false));
+    h.run_steps(1);
+    let moved = h.state().view.offset - offset;
+    assert!(
+        (moved - egui::vec2(40.0, -25.0)).length() < 0.01,
+        "{moved:?}"
+    );
+    assert_eq!(map(&h), before, "panning never paints");
+
+    // Space + primary drag pans too.
+    let offset = h.state().view.offset;
+    h.key_down(Key::Space);
+    h.run_steps(1);
+    h.drag_at(start);
+    h.run_steps(1);
+    h.hover_at(end);
+    h.run_steps(1);
+    h.drop_at(end);
+    h.run_steps(1);
+    h.key_up(Key::Space);
+    h.run_steps(1);
+    assert!((h.state().view.offset - offset - egui::vec2(40.0, -25.0)).length() < 0.01);
+    assert_eq!(map(&h), before);
+
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Num0);
+    h.run_steps(1);
+    let fitted =
+        h.state().view.image_to_screen([200.0, 100.0]) - h.state().view.image_to_screen([0.0, 0.0]);
+    assert!(
+        fitted.x > 300.0,
+        "fit makes the image fill the area: {fitted:?}"
+    );
+}
+
+#[test]
+fn stroke_follows_every_position_of_a_slow_frame() {
+    let mut h = harness(100, 100);
+    h.state_mut().brush_px = 1;
+    let pts = [[10.5, 10.5], [80.5, 10.5], [80.5, 80.5]];
+    h.drag_at(screen(&h, pts[0][0], pts[0][1]));
+    // Both moves and the release arrive before the next frame runs.
+    h.hover_at(screen(&h, pts[1][0], pts[1][1]));
+    h.hover_at(screen(&h, pts[2][0], pts[2][1]));
+    h.drop_at(screen(&h, pts[2][0], pts[2][1]));
+    h.run_steps(2);
+    let m = map(&h);
+    let active = h.state().active;
+    assert_eq!(
+        m.get(10, 10),
+        active,
+        "stroke starts where the button went down"
+    );
+    assert_eq!(m.get(80, 10), active, "corner visited within the frame");
+    assert_eq!(m.get(80, 80), active);
+    assert_eq!(m.get(45, 45), 0, "no diagonal shortcut");
+}
+
+#[test]
+fn search_filters_the_palette_and_typing_does_not_switch_tools() {
+    let dialogs = ScriptedDialogs::default();
+    let mut opts = options(64, 64, dialogs);
+    opts.palette = "ade20k".to_string();
+    let mut h = harness_with(opts);
+    assert!(
+        h.query_by_label("wall").is_some(),
+        "unfiltered list shows the first class"
+    );
+    h.get_by_role(egui::accesskit::Role::TextInput).focus();
+    h.run_steps(1);
+    h.get_by_role(egui::accesskit::Role::TextInput)
+        .type_text("waterf");
+    h.run_steps(2);
+    assert_eq!(h.state().palette_panel.search, "waterf");
+    assert_eq!(
+        h.state().tool,
+        Tool::Brush,
+        "typed letters are not tool shortcuts"
+    );
+    assert!(h.query_by_label("wall").is_none(), "filtered out");
+    h.get_by_label("waterfall").click();
+    h.run_steps(1);
+    assert_eq!(
+        h.state().active,
+        h.state().palette.id_for_name("waterfall").unwrap()
+    );
+}
+
+#[test]
+fn new_canvas_dialog_uses_presets() {
+    let mut h = harness(64, 64);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::N);
+    h.run_steps(2);
+    h.get_by_label("1024x512").click();
+    h.run_steps(1);
+    h.get_by_label("Create").click();
+    h.run_steps(2);
+    let m = map(&h);
+    assert_eq!((m.width, m.height), (1024, 512));
+    assert!(m.ids.iter().all(|&id| id == h.state().palette.background));
+}

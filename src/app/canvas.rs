@@ -20,14 +20,11 @@ pub const CANVAS_LABEL: &str = "Painting canvas";
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Gesture {
     /// Freehand brush/eraser: last image position.
-    Stroke {
-        last: [f32; 2],
-    },
+    Stroke { last: [f32; 2] },
     /// Shift-line, rectangle or ellipse: start position, redrawn from there.
-    Shape {
-        start: [f32; 2],
-    },
-    Pan,
+    Shape { start: [f32; 2] },
+    /// Panning: last screen position.
+    Pan { last: Pos2 },
 }
 
 /// What the canvas reports to the app after a frame.
@@ -178,6 +175,9 @@ impl CanvasView {
         }
     }
 
+    /// Replays this frame's pointer events in order, so a stroke follows every reported
+    /// position even when several arrive in one (slow) frame, and starts where the button
+    /// went down rather than where the pointer is by the time the frame runs.
     fn handle_pointer(
         &mut self,
         ui: &egui::Ui,
@@ -186,63 +186,83 @@ impl CanvasView {
         tools: ToolState,
     ) -> CanvasEvents {
         let mut events = CanvasEvents::default();
-        let (pos, pressed, primary_down, middle_down, space, mods, delta) = ui.input(|i| {
-            (
-                i.pointer.interact_pos(),
-                i.pointer.button_pressed(PointerButton::Primary),
-                i.pointer.primary_down(),
-                i.pointer.middle_down(),
-                i.key_down(egui::Key::Space),
-                i.modifiers,
-                i.pointer.delta(),
-            )
+        let (path, any_down, space, mods) = ui.input(|i| {
+            let path: Vec<(Pos2, Option<(PointerButton, bool)>)> = i
+                .events
+                .iter()
+                .filter_map(|e| match e {
+                    egui::Event::PointerMoved(p) => Some((*p, None)),
+                    egui::Event::PointerButton {
+                        pos,
+                        button,
+                        pressed,
+                        ..
+                    } => Some((*pos, Some((*button, *pressed)))),
+                    _ => None,
+                })
+                .collect();
+            let any_down = i.pointer.primary_down() || i.pointer.middle_down();
+            (path, any_down, i.key_down(egui::Key::Space), i.modifiers)
         });
-        let Some(pos) = pos else {
-            return events;
-        };
-        let hovered = response.contains_pointer();
-        let middle_pressed = ui.input(|i| i.pointer.button_pressed(PointerButton::Middle));
-
-        if self.gesture.is_none() && hovered && (middle_pressed || (pressed && space)) {
-            self.gesture = Some(Gesture::Pan);
-        } else if self.gesture.is_none() && hovered && pressed {
-            let p = self.screen_to_image(pos);
-            let px = [p[0].floor() as i64, p[1].floor() as i64];
-            if mods.alt || tools.tool == Tool::Eyedropper {
-                events.picked = doc.id_at(px[0], px[1]);
-                return events;
+        let ctx = ui.ctx();
+        let area = self.area;
+        let on_canvas = |p: Pos2| area.contains(p) && ctx.layer_id_at(p) == Some(response.layer_id);
+        for (pos, button) in path {
+            match button {
+                Some((PointerButton::Primary, true))
+                    if self.gesture.is_none() && on_canvas(pos) =>
+                {
+                    if space {
+                        self.gesture = Some(Gesture::Pan { last: pos });
+                        continue;
+                    }
+                    let p = self.screen_to_image(pos);
+                    if mods.alt || tools.tool == Tool::Eyedropper {
+                        let px = floor_px(p);
+                        events.picked = doc.id_at(px[0], px[1]).or(events.picked);
+                        continue;
+                    }
+                    self.start_gesture(doc, tools, p, mods.shift);
+                }
+                Some((PointerButton::Middle, true)) if self.gesture.is_none() && on_canvas(pos) => {
+                    self.gesture = Some(Gesture::Pan { last: pos });
+                }
+                Some((_, false)) => {
+                    self.move_to(doc, tools, pos);
+                    self.finish_gesture(doc);
+                }
+                None => self.move_to(doc, tools, pos),
+                Some(_) => {}
             }
-            self.start_gesture(doc, tools, p, px, mods.shift);
         }
-
-        match self.gesture {
-            Some(Gesture::Pan) => {
-                self.offset += delta;
-                if !middle_down && !primary_down {
-                    self.gesture = None;
-                }
-            }
-            Some(gesture) => {
-                let p = self.screen_to_image(pos);
-                self.continue_gesture(doc, tools, gesture, p);
-                if !primary_down {
-                    doc.end_stroke();
-                    self.gesture = None;
-                }
-            }
-            None => {}
+        if !any_down {
+            self.finish_gesture(doc);
         }
         events
     }
 
-    fn start_gesture(
-        &mut self,
-        doc: &mut Document,
-        tools: ToolState,
-        p: [f32; 2],
-        px: [i64; 2],
-        shift: bool,
-    ) {
+    fn move_to(&mut self, doc: &mut Document, tools: ToolState, pos: Pos2) {
+        match self.gesture {
+            Some(Gesture::Pan { last }) => {
+                self.offset += pos - last;
+                self.gesture = Some(Gesture::Pan { last: pos });
+            }
+            Some(gesture) => {
+                let p = self.screen_to_image(pos);
+                self.continue_gesture(doc, tools, gesture, p);
+            }
+            None => {}
+        }
+    }
+
+    fn finish_gesture(&mut self, doc: &mut Document) {
+        if self.gesture.take().is_some() {
+            doc.end_stroke();
+        }
+    }
+
+    fn start_gesture(&mut self, doc: &mut Document, tools: ToolState, p: [f32; 2], shift: bool) {
+        let px = floor_px(p);
         match tools.tool {
             Tool::Fill => {
                 doc.fill(px[0], px[1], tools.active);
@@ -290,7 +310,7 @@ impl CanvasView {
                     _ => doc.brush(start, p, tools.brush_px, id),
                 };
             }
-            Gesture::Pan => {}
+            Gesture::Pan { .. } => {}
         }
     }
 
@@ -335,12 +355,15 @@ fn floor_px(p: [f32; 2]) -> [i64; 2] {
 /// The palette colours of a rectangle of the document.
 fn colour_image(doc: &Document, palette: &Palette, rect: PixRect) -> ColorImage {
     let map = doc.map();
+    let lut: Vec<Color32> = palette
+        .colour_lut()
+        .into_iter()
+        .map(|[r, g, b]| Color32::from_rgb(r, g, b))
+        .collect();
     let mut pixels = Vec::with_capacity(rect.width() as usize * rect.height() as usize);
     for y in rect.y0..rect.y1 {
-        for x in rect.x0..rect.x1 {
-            let [r, g, b] = palette.rgb(map.get(x, y));
-            pixels.push(Color32::from_rgb(r, g, b));
-        }
+        let row = map.offset(rect.x0, y)..map.offset(rect.x1, y);
+        pixels.extend(map.ids[row].iter().map(|&id| lut[usize::from(id)]));
     }
     ColorImage::new([rect.width() as usize, rect.height() as usize], pixels)
 }
