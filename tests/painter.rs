@@ -1,73 +1,14 @@
 //! Drives the real painter UI headless with egui_kittest: palette clicks, strokes, fill,
-//! undo/redo and keyboard shortcuts, checking the label map pixel by pixel.
-use egui::{Key, Modifiers, Pos2};
+//! undo/redo, shapes, navigation and keyboard shortcuts, checking the label map pixel by pixel.
+mod painter_support;
+
+use egui::{Key, Modifiers};
 use egui_kittest::kittest::Queryable;
-use egui_kittest::Harness;
+use painter_support::*;
 use scenepaint::app::canvas::CANVAS_LABEL;
 use scenepaint::app::files::ScriptedDialogs;
-use scenepaint::app::{AppOptions, PainterApp};
 use scenepaint::labelmap::LabelMap;
 use scenepaint::paint::Tool;
-use std::path::PathBuf;
-
-fn options(width: u32, height: u32, dialogs: ScriptedDialogs) -> AppOptions {
-    AppOptions {
-        palette: "ycor".to_string(),
-        width,
-        height,
-        autosave_dir: None,
-        dialogs: Box::new(dialogs),
-    }
-}
-
-fn harness_with(options: AppOptions) -> Harness<'static, PainterApp> {
-    let mut harness = Harness::builder()
-        .with_size([1200.0, 720.0])
-        .build_eframe(move |_cc| PainterApp::new(options));
-    harness.run_steps(3);
-    harness
-}
-
-fn harness(width: u32, height: u32) -> Harness<'static, PainterApp> {
-    harness_with(options(width, height, ScriptedDialogs::default()))
-}
-
-fn screen(h: &Harness<'_, PainterApp>, x: f32, y: f32) -> Pos2 {
-    h.state().view.image_to_screen([x, y])
-}
-
-/// Presses at the first image point, moves through the others, releases at the last.
-fn drag(h: &mut Harness<'_, PainterApp>, points: &[[f32; 2]]) {
-    let first = screen(h, points[0][0], points[0][1]);
-    h.hover_at(first);
-    h.run_steps(1);
-    h.drag_at(first);
-    h.run_steps(1);
-    for p in &points[1..] {
-        let pos = screen(h, p[0], p[1]);
-        h.hover_at(pos);
-        h.run_steps(1);
-    }
-    let last = points[points.len() - 1];
-    h.drop_at(screen(h, last[0], last[1]));
-    h.run_steps(2);
-}
-
-fn click_canvas(h: &mut Harness<'_, PainterApp>, x: f32, y: f32) {
-    drag(h, &[[x, y]]);
-}
-
-fn map(h: &Harness<'_, PainterApp>) -> LabelMap {
-    h.state().doc.map().clone()
-}
-
-/// Distance from pixel centre (x, y) to segment a-b.
-fn dist_to_segment(x: u32, y: u32, a: [f32; 2], b: [f32; 2]) -> f32 {
-    let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
-    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
-    let t = (((px - a[0]) * dx + (py - a[1]) * dy) / (dx * dx + dy * dy)).clamp(0.0, 1.0);
-    ((a[0] + t * dx - px).powi(2) + (a[1] + t * dy - py).powi(2)).sqrt()
-}
 
 #[test]
 fn canvas_is_an_accessible_widget() {
@@ -272,105 +213,6 @@ fn eraser_eyedropper_and_shapes() {
 }
 
 #[test]
-fn export_and_project_round_trip_through_the_file_menu() {
-    let dir = tempfile::tempdir().unwrap();
-    let index_png: PathBuf = dir.path().join("out_index.png");
-    let colour_png = dir.path().join("out_colour.png");
-    let project = dir.path().join("p.scenepaint");
-    let dialogs = ScriptedDialogs::new([
-        index_png.clone(),
-        colour_png.clone(),
-        project.clone(),
-        project.clone(),
-    ]);
-    let mut h = harness_with(options(90, 40, dialogs));
-    h.get_by_label("high vegetation").click();
-    h.state_mut().brush_px = 7;
-    drag(&mut h, &[[5.0, 5.0], [80.0, 35.0]]);
-    let painted = map(&h);
-
-    for item in [
-        "Export index PNG…",
-        "Export colour PNG…",
-        "Save project as…",
-    ] {
-        h.get_by_label("File").click();
-        h.run_steps(2);
-        h.get_by_label_contains(item).click();
-        h.run_steps(2);
-    }
-    let palette = h.state().palette.clone();
-    assert_eq!(
-        scenepaint::labelmap::read_label_map(&index_png, &palette).unwrap(),
-        painted
-    );
-    assert_eq!(
-        scenepaint::labelmap::read_label_map(&colour_png, &palette).unwrap(),
-        painted
-    );
-
-    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
-    h.run_steps(1);
-    assert_ne!(map(&h), painted);
-    h.get_by_label("File").click();
-    h.run_steps(2);
-    h.get_by_label_contains("Open project…").click();
-    h.run_steps(2);
-    assert_eq!(map(&h), painted);
-    assert_eq!(h.state().brush_px, 7);
-}
-
-#[test]
-fn unknown_colour_import_offers_map_to_nearest() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("odd.png");
-    let mut img = image::RgbImage::from_pixel(30, 20, image::Rgb([1, 88, 255]));
-    img.put_pixel(3, 4, image::Rgb([254, 1, 2]));
-    img.save(&path).unwrap();
-    let mut h = harness_with(options(64, 64, ScriptedDialogs::new([path])));
-    h.key_press_modifiers(Modifiers::COMMAND, Key::I);
-    h.run_steps(2);
-    h.get_by_label("Cannot import label map");
-    h.get_by_label("Map to nearest class").click();
-    h.run_steps(2);
-    let m = map(&h);
-    assert_eq!((m.width, m.height), (30, 20));
-    assert_eq!(
-        m.get(3, 4),
-        h.state().palette.id_for_name("obstacle").unwrap()
-    );
-    assert_eq!(m.get(0, 0), h.state().palette.id_for_name("sky").unwrap());
-}
-
-#[test]
-fn autosave_is_offered_after_unclean_exit() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut opts = options(40, 30, ScriptedDialogs::default());
-    opts.autosave_dir = Some(dir.path().to_path_buf());
-    let mut h = harness_with(opts);
-    h.get_by_label("sky").click();
-    drag(&mut h, &[[5.0, 5.0], [30.0, 20.0]]);
-    let painted = map(&h);
-    // Let the autosave delay pass.
-    for _ in 0..10 {
-        h.step();
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    h.run_steps(240);
-    let file = dir.path().join(scenepaint::app::autosave::AUTOSAVE_FILE);
-    assert!(file.exists(), "autosave written");
-    // Simulate a crash: the app is leaked, so its clean-exit hook never runs.
-    std::mem::forget(h);
-
-    let mut opts = options(40, 30, ScriptedDialogs::default());
-    opts.autosave_dir = Some(dir.path().to_path_buf());
-    let mut h = harness_with(opts);
-    h.get_by_label("Restore").click();
-    h.run_steps(2);
-    assert_eq!(map(&h), painted);
-}
-
-#[test]
 fn wheel_zooms_around_the_cursor_and_middle_or_space_drag_pans() {
     let mut h = harness(200, 100);
     let anchor = [50.0, 25.0];
@@ -493,18 +335,4 @@ fn search_filters_the_palette_and_typing_does_not_switch_tools() {
         h.state().active,
         h.state().palette.id_for_name("waterfall").unwrap()
     );
-}
-
-#[test]
-fn new_canvas_dialog_uses_presets() {
-    let mut h = harness(64, 64);
-    h.key_press_modifiers(Modifiers::COMMAND, Key::N);
-    h.run_steps(2);
-    h.get_by_label("1024x512").click();
-    h.run_steps(1);
-    h.get_by_label("Create").click();
-    h.run_steps(2);
-    let m = map(&h);
-    assert_eq!((m.width, m.height), (1024, 512));
-    assert!(m.ids.iter().all(|&id| id == h.state().palette.background));
 }
