@@ -336,3 +336,38 @@ fn search_filters_the_palette_and_typing_does_not_switch_tools() {
         h.state().palette.id_for_name("waterfall").unwrap()
     );
 }
+
+#[test]
+fn shift_drag_draws_a_straight_line() {
+    let mut h = harness(100, 60);
+    h.state_mut().brush_px = 1;
+    let (a, wiggle, b) = ([10.5, 30.5], [50.5, 5.5], [90.5, 30.5]);
+    let shift = Modifiers::SHIFT;
+    let press = |pos, pressed| egui::Event::PointerButton {
+        pos,
+        button: egui::PointerButton::Primary,
+        pressed,
+        modifiers: shift,
+    };
+    h.hover_at(screen(&h, a[0], a[1]));
+    h.event_modifiers(press(screen(&h, a[0], a[1]), true), shift);
+    h.run_steps(1);
+    h.event_modifiers(
+        egui::Event::PointerMoved(screen(&h, wiggle[0], wiggle[1])),
+        shift,
+    );
+    h.run_steps(1);
+    h.event_modifiers(egui::Event::PointerMoved(screen(&h, b[0], b[1])), shift);
+    h.run_steps(1);
+    h.event_modifiers(press(screen(&h, b[0], b[1]), false), shift);
+    h.run_steps(1);
+    let m = map(&h);
+    let active = h.state().active;
+    assert!(
+        (10..=90).all(|x| m.get(x, 30) == active),
+        "straight line along y = 30"
+    );
+    assert_eq!(m.get(50, 5), 0, "the detour is not painted");
+    assert_eq!(m.ids.iter().filter(|&&v| v == active).count(), 81);
+    assert_eq!(h.state().doc.history().undo_len(), 1);
+}

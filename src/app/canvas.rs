@@ -56,6 +56,7 @@ pub struct CanvasView {
     texture_palette: String,
     gesture: Option<Gesture>,
     area: Rect,
+    pixels_per_point: f32,
 }
 
 impl Default for CanvasView {
@@ -74,12 +75,15 @@ impl CanvasView {
             texture_palette: String::new(),
             gesture: None,
             area: Rect::NOTHING,
+            pixels_per_point: 1.0,
         }
     }
 
     /// Screen position of the image origin.
+    /// Snapped to whole physical pixels, so zoomed-in image pixels are crisp equal blocks.
     fn origin(&self) -> Pos2 {
-        self.area.min + self.offset
+        let p = (self.area.min + self.offset).to_vec2() * self.pixels_per_point;
+        (p.round() / self.pixels_per_point).to_pos2()
     }
 
     pub fn screen_to_image(&self, p: Pos2) -> [f32; 2] {
@@ -128,6 +132,7 @@ impl CanvasView {
         let (response, painter) = ui.allocate_painter(ui.available_size(), Sense::click_and_drag());
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Canvas, true, CANVAS_LABEL));
         self.area = response.rect;
+        self.pixels_per_point = ui.ctx().pixels_per_point();
         if self.fit_requested {
             self.fit(doc.width(), doc.height());
         }
