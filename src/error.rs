@@ -14,6 +14,8 @@ pub enum Error {
     Image { path: PathBuf, message: String },
     #[error("{path}: invalid JSON: {message}")]
     Json { path: PathBuf, message: String },
+    #[error(transparent)]
+    LabelMap(#[from] crate::labelmap::LabelMapError),
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
     #[error("{0}")]

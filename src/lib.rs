@@ -5,6 +5,7 @@
 pub mod app;
 pub mod error;
 pub mod infer;
+pub mod labelmap;
 pub mod labels;
 pub mod nets;
 pub mod paint;

@@ -18,6 +18,9 @@ enum Command {}
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        None => Ok(()),
+        None => {
+            scenepaint::app::run_painter(scenepaint::app::AppOptions::default())?;
+            Ok(())
+        }
     }
 }
