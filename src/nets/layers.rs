@@ -11,9 +11,15 @@ use candle_nn::VarBuilder;
 
 /// Names of tensors that are state, not parameters: never handed to an optimizer.
 pub fn is_buffer_name(name: &str) -> bool {
-    ["running_mean", "running_var", "num_batches_tracked", "weight_u", "weight_v"]
-        .iter()
-        .any(|suffix| name.ends_with(suffix))
+    [
+        "running_mean",
+        "running_var",
+        "num_batches_tracked",
+        "weight_u",
+        "weight_v",
+    ]
+    .iter()
+    .any(|suffix| name.ends_with(suffix))
 }
 
 /// Overwrites a buffer in place. The buffer must be variable storage (a `VarMap`-built model);
@@ -36,7 +42,13 @@ fn reflect_indices(len: usize, pad: usize) -> Vec<u32> {
     let last = len as i64 - 1;
     (-(pad as i64)..(len + pad) as i64)
         .map(|i| {
-            let reflected = if i < 0 { -i } else if i > last { 2 * last - i } else { i };
+            let reflected = if i < 0 {
+                -i
+            } else if i > last {
+                2 * last - i
+            } else {
+                i
+            };
             reflected as u32
         })
         .collect()
@@ -60,7 +72,9 @@ pub fn resize_nearest(x: &Tensor, out_h: usize, out_w: usize) -> Result<Tensor> 
         return Ok(x.clone());
     }
     let pick = |len_in: usize, len_out: usize| -> Vec<u32> {
-        (0..len_out).map(|i| ((i * len_in) / len_out).min(len_in - 1) as u32).collect()
+        (0..len_out)
+            .map(|i| ((i * len_in) / len_out).min(len_in - 1) as u32)
+            .collect()
     };
     let rows = index_tensor(&pick(h, out_h), x.device())?;
     let cols = index_tensor(&pick(w, out_w), x.device())?;
@@ -113,7 +127,10 @@ pub fn avg_pool3_s2_exclude_pad(x: &Tensor) -> Result<Tensor> {
 pub fn instance_norm(x: &Tensor, eps: f64) -> Result<Tensor> {
     let mean = x.mean_keepdim(D::Minus1)?.mean_keepdim(D::Minus2)?;
     let centered = x.broadcast_sub(&mean)?;
-    let var = centered.sqr()?.mean_keepdim(D::Minus1)?.mean_keepdim(D::Minus2)?;
+    let var = centered
+        .sqr()?
+        .mean_keepdim(D::Minus1)?
+        .mean_keepdim(D::Minus2)?;
     centered.broadcast_div(&(var + eps)?.sqrt()?)
 }
 
@@ -146,23 +163,45 @@ impl BatchNorm2d {
         } else {
             (None, None)
         };
-        let running_mean = vb.get_with_hints(channels, "running_mean", candle_nn::Init::Const(0.0))?;
-        let running_var = vb.get_with_hints(channels, "running_var", candle_nn::Init::Const(1.0))?;
+        let running_mean =
+            vb.get_with_hints(channels, "running_mean", candle_nn::Init::Const(0.0))?;
+        let running_var =
+            vb.get_with_hints(channels, "running_var", candle_nn::Init::Const(1.0))?;
         // PyTorch stores it as int64; it is bookkeeping only, so its absence is not an error.
         let num_batches_tracked = vb
-            .get_with_hints_dtype((), "num_batches_tracked", candle_nn::Init::Const(0.0), DType::I64)
+            .get_with_hints_dtype(
+                (),
+                "num_batches_tracked",
+                candle_nn::Init::Const(0.0),
+                DType::I64,
+            )
             .ok();
-        Ok(Self { weight, bias, running_mean, running_var, num_batches_tracked, eps: 1e-5, momentum: 0.1 })
+        Ok(Self {
+            weight,
+            bias,
+            running_mean,
+            running_var,
+            num_batches_tracked,
+            eps: 1e-5,
+            momentum: 0.1,
+        })
     }
 
     fn affine(&self, normalized: Tensor) -> Result<Tensor> {
         match (&self.weight, &self.bias) {
-            (Some(w), Some(b)) => normalized.broadcast_mul(&per_channel(w)?)?.broadcast_add(&per_channel(b)?),
+            (Some(w), Some(b)) => normalized
+                .broadcast_mul(&per_channel(w)?)?
+                .broadcast_add(&per_channel(b)?),
             _ => Ok(normalized),
         }
     }
 
-    fn update_running_stats(&self, batch_mean: &Tensor, batch_var_biased: &Tensor, count: usize) -> Result<()> {
+    fn update_running_stats(
+        &self,
+        batch_mean: &Tensor,
+        batch_var_biased: &Tensor,
+        count: usize,
+    ) -> Result<()> {
         let unbiased = (batch_var_biased * (count as f64 / (count.max(2) - 1) as f64))?;
         let keep = 1.0 - self.momentum;
         let mean = ((&self.running_mean * keep)? + (batch_mean * self.momentum)?)?;
@@ -171,7 +210,10 @@ impl BatchNorm2d {
         update_buffer(&self.running_var, &var)?;
         if let Some(tracked) = &self.num_batches_tracked {
             if tracked.is_variable() {
-                update_buffer(tracked, &(tracked.to_dtype(DType::F64)? + 1.0)?.to_dtype(DType::I64)?)?;
+                update_buffer(
+                    tracked,
+                    &(tracked.to_dtype(DType::F64)? + 1.0)?.to_dtype(DType::I64)?,
+                )?;
             }
         }
         Ok(())
@@ -188,7 +230,11 @@ impl ModuleT for BatchNorm2d {
         let (n, c, h, w) = x.dims4()?;
         let mean = x.mean_keepdim(3)?.mean_keepdim(2)?.mean_keepdim(0)?;
         let centered = x.broadcast_sub(&mean)?;
-        let var = centered.sqr()?.mean_keepdim(3)?.mean_keepdim(2)?.mean_keepdim(0)?;
+        let var = centered
+            .sqr()?
+            .mean_keepdim(3)?
+            .mean_keepdim(2)?
+            .mean_keepdim(0)?;
         self.update_running_stats(&mean.reshape(c)?, &var.reshape(c)?, n * h * w)?;
         self.affine(centered.broadcast_div(&(var + self.eps)?.sqrt()?)?)
     }
@@ -205,8 +251,20 @@ pub struct ConvGeometry {
 }
 
 impl ConvGeometry {
-    pub fn new(in_channels: usize, out_channels: usize, kernel: usize, stride: usize, padding: usize) -> Self {
-        Self { in_channels, out_channels, kernel, stride, padding }
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Self {
+        Self {
+            in_channels,
+            out_channels,
+            kernel,
+            stride,
+            padding,
+        }
     }
 }
 
@@ -214,7 +272,10 @@ fn conv_init(geometry: ConvGeometry) -> candle_nn::Init {
     let fan_in = (geometry.in_channels * geometry.kernel * geometry.kernel) as f64;
     // PyTorch's default conv init (kaiming uniform with a = sqrt(5)): bound = 1 / sqrt(fan_in).
     let bound = 1.0 / fan_in.sqrt();
-    candle_nn::Init::Uniform { lo: -bound, up: bound }
+    candle_nn::Init::Uniform {
+        lo: -bound,
+        up: bound,
+    }
 }
 
 fn load_conv_bias(geometry: ConvGeometry, bias: bool, vb: &VarBuilder) -> Result<Option<Tensor>> {
@@ -222,12 +283,25 @@ fn load_conv_bias(geometry: ConvGeometry, bias: bool, vb: &VarBuilder) -> Result
         return Ok(None);
     }
     let bound = 1.0 / ((geometry.in_channels * geometry.kernel * geometry.kernel) as f64).sqrt();
-    vb.get_with_hints(geometry.out_channels, "bias", candle_nn::Init::Uniform { lo: -bound, up: bound })
-        .map(Some)
+    vb.get_with_hints(
+        geometry.out_channels,
+        "bias",
+        candle_nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        },
+    )
+    .map(Some)
 }
 
-fn conv_with_bias(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, geometry: ConvGeometry) -> Result<Tensor> {
+fn conv_with_bias(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    geometry: ConvGeometry,
+) -> Result<Tensor> {
     let y = x.conv2d(weight, geometry.padding, geometry.stride, 1, 1)?;
+    record_conv_macs(y.elem_count() * weight.elem_count() / geometry.out_channels.max(1));
     match bias {
         Some(b) => y.broadcast_add(&per_channel(b)?),
         None => Ok(y),
@@ -245,9 +319,17 @@ pub struct Conv2d {
 impl Conv2d {
     pub fn new(geometry: ConvGeometry, bias: bool, vb: VarBuilder) -> Result<Self> {
         let g = geometry;
-        let weight = vb.get_with_hints((g.out_channels, g.in_channels, g.kernel, g.kernel), "weight", conv_init(g))?;
+        let weight = vb.get_with_hints(
+            (g.out_channels, g.in_channels, g.kernel, g.kernel),
+            "weight",
+            conv_init(g),
+        )?;
         let bias = load_conv_bias(g, bias, &vb)?;
-        Ok(Self { weight, bias, geometry })
+        Ok(Self {
+            weight,
+            bias,
+            geometry,
+        })
     }
 
     pub fn weight(&self) -> &Tensor {
@@ -290,13 +372,26 @@ fn normalize(x: &Tensor, eps: f64) -> Result<Tensor> {
 impl SpectralConv2d {
     pub fn new(geometry: ConvGeometry, bias: bool, vb: VarBuilder) -> Result<Self> {
         let g = geometry;
-        let weight_orig =
-            vb.get_with_hints((g.out_channels, g.in_channels, g.kernel, g.kernel), "weight_orig", conv_init(g))?;
-        let normal = candle_nn::Init::Randn { mean: 0.0, stdev: 1.0 };
+        let weight_orig = vb.get_with_hints(
+            (g.out_channels, g.in_channels, g.kernel, g.kernel),
+            "weight_orig",
+            conv_init(g),
+        )?;
+        let normal = candle_nn::Init::Randn {
+            mean: 0.0,
+            stdev: 1.0,
+        };
         let weight_u = vb.get_with_hints(g.out_channels, "weight_u", normal)?;
-        let weight_v = vb.get_with_hints(g.in_channels * g.kernel * g.kernel, "weight_v", normal)?;
+        let weight_v =
+            vb.get_with_hints(g.in_channels * g.kernel * g.kernel, "weight_v", normal)?;
         let bias = load_conv_bias(g, bias, &vb)?;
-        Ok(Self { weight_orig, weight_u, weight_v, bias, geometry })
+        Ok(Self {
+            weight_orig,
+            weight_u,
+            weight_v,
+            bias,
+            geometry,
+        })
     }
 
     /// The normalized weight; in training mode after one power iteration that updates u and v.
@@ -305,7 +400,13 @@ impl SpectralConv2d {
         let matrix = self.weight_orig.reshape((out, ()))?;
         let (u, v) = if train {
             let detached = matrix.detach();
-            let v = normalize(&detached.t()?.matmul(&self.weight_u.unsqueeze(1)?)?.squeeze(1)?, 1e-12)?;
+            let v = normalize(
+                &detached
+                    .t()?
+                    .matmul(&self.weight_u.unsqueeze(1)?)?
+                    .squeeze(1)?,
+                1e-12,
+            )?;
             let u = normalize(&detached.matmul(&v.unsqueeze(1)?)?.squeeze(1)?, 1e-12)?;
             update_buffer(&self.weight_u, &u)?;
             update_buffer(&self.weight_v, &v)?;
@@ -355,6 +456,168 @@ impl ModuleT for MaybeSpectralConv2d {
     }
 }
 
+thread_local! {
+    static CONV_MACS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Adds a convolution's multiply-accumulates to this thread's counter (read by
+/// [`count_conv_flops`]; the benchmark's FLOP count).
+fn record_conv_macs(macs: usize) {
+    CONV_MACS.with(|c| c.set(c.get() + macs as u64));
+}
+
+/// Runs `f` and returns its result with the convolution FLOPs (2 per multiply-accumulate) of
+/// every `Conv2d`, `SpectralConv2d` and `ConvTranspose2d` it ran on this thread.
+pub fn count_conv_flops<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    let before = CONV_MACS.with(|c| c.get());
+    let result = f();
+    let after = CONV_MACS.with(|c| c.get());
+    (result, 2 * (after - before))
+}
+
+/// `nn.ConvTranspose2d`: weight (in, out, k, k) as PyTorch stores it, optional bias.
+#[derive(Debug, Clone)]
+pub struct ConvTranspose2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    geometry: ConvGeometry,
+    output_padding: usize,
+}
+
+impl ConvTranspose2d {
+    pub fn new(
+        geometry: ConvGeometry,
+        output_padding: usize,
+        bias: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let g = geometry;
+        // PyTorch computes the transposed conv's fan-in from weight dim 1 (out_channels).
+        let bound = 1.0 / ((g.out_channels * g.kernel * g.kernel) as f64).sqrt();
+        let init = candle_nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
+        let weight = vb.get_with_hints(
+            (g.in_channels, g.out_channels, g.kernel, g.kernel),
+            "weight",
+            init,
+        )?;
+        let bias = if bias {
+            Some(vb.get_with_hints(g.out_channels, "bias", init)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            weight,
+            bias,
+            geometry,
+            output_padding,
+        })
+    }
+
+    pub fn geometry(&self) -> ConvGeometry {
+        self.geometry
+    }
+}
+
+impl Module for ConvTranspose2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let g = self.geometry;
+        let y = x.conv_transpose2d(&self.weight, g.padding, self.output_padding, g.stride, 1)?;
+        record_conv_macs(x.elem_count() * self.weight.elem_count() / g.in_channels.max(1));
+        match &self.bias {
+            Some(b) => y.broadcast_add(&per_channel(b)?),
+            None => Ok(y),
+        }
+    }
+}
+
+/// Which normalization a published network was built with (their `--norm` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NormKind {
+    /// `nn.BatchNorm2d(affine=True)` with running statistics.
+    Batch,
+    /// `nn.InstanceNorm2d(affine=False)`, no running statistics.
+    Instance,
+    /// No normalization (PyTorch's `Identity`, which still takes a slot in a `Sequential`).
+    None,
+}
+
+/// A normalization layer chosen by [`NormKind`].
+#[derive(Debug, Clone)]
+pub enum Norm2d {
+    Batch(BatchNorm2d),
+    Instance,
+    Identity,
+}
+
+impl Norm2d {
+    pub fn new(kind: NormKind, channels: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(match kind {
+            NormKind::Batch => Self::Batch(BatchNorm2d::new(channels, true, vb)?),
+            NormKind::Instance => Self::Instance,
+            NormKind::None => Self::Identity,
+        })
+    }
+}
+
+impl ModuleT for Norm2d {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        match self {
+            Self::Batch(bn) => bn.forward_t(x, train),
+            Self::Instance => instance_norm(x, 1e-5),
+            Self::Identity => Ok(x.clone()),
+        }
+    }
+}
+
+/// `nn.Dropout(p)`: active only in training. Candle's CPU RNG cannot be seeded, so the mask
+/// comes from a seeded Rust RNG owned by the layer (reproducible runs).
+#[derive(Debug, Clone)]
+pub struct Dropout {
+    drop_probability: f64,
+    rng: std::sync::Arc<std::sync::Mutex<rand_chacha::ChaCha8Rng>>,
+}
+
+impl Dropout {
+    pub fn new(drop_probability: f64, seed: u64) -> Self {
+        use rand::SeedableRng;
+        let rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        Self {
+            drop_probability,
+            rng: std::sync::Arc::new(std::sync::Mutex::new(rng)),
+        }
+    }
+}
+
+impl ModuleT for Dropout {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if !train || self.drop_probability <= 0.0 {
+            return Ok(x.clone());
+        }
+        use rand::Rng;
+        let keep = 1.0 - self.drop_probability;
+        let mut rng = self
+            .rng
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("dropout RNG lock poisoned".into()))?;
+        let scale = (1.0 / keep) as f32;
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| {
+                if rng.random::<f64>() < keep {
+                    scale
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+        x.mul(&mask)
+    }
+}
+
 /// `nn.LeakyReLU(slope)` built from ops with a checked gradient.
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
     x.maximum(&(x * slope)?)
@@ -372,7 +635,10 @@ mod tests {
 
     #[test]
     fn bilinear_matrix_rows_sum_to_one_and_halving_averages_pairs() {
-        let m = bilinear_matrix(4, 2, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+        let m = bilinear_matrix(4, 2, &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         // align_corners=False halving samples at 0.5 and 2.5: the mean of each pair.
         assert_eq!(m, vec![vec![0.5, 0.5, 0.0, 0.0], vec![0.0, 0.0, 0.5, 0.5]]);
     }
@@ -388,10 +654,22 @@ mod tests {
 
     #[test]
     fn instance_norm_gives_zero_mean_unit_biased_variance() {
-        let x = Tensor::arange(0f32, 32.0, &Device::Cpu).unwrap().reshape((1, 2, 4, 4)).unwrap();
+        let x = Tensor::arange(0f32, 32.0, &Device::Cpu)
+            .unwrap()
+            .reshape((1, 2, 4, 4))
+            .unwrap();
         let y = instance_norm(&x, 0.0).unwrap();
         let mean = y.mean_all().unwrap().to_scalar::<f32>().unwrap();
-        let var = y.sqr().unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap();
-        assert!(mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4, "mean {mean} var {var}");
+        let var = y
+            .sqr()
+            .unwrap()
+            .mean_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(
+            mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4,
+            "mean {mean} var {var}"
+        );
     }
 }
