@@ -36,6 +36,8 @@ pub enum Error {
     },
     #[error("{path}: {message}")]
     Weights { path: PathBuf, message: String },
+    #[error(transparent)]
+    LabelMap(#[from] crate::labelmap::LabelMapError),
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
     #[error("{0}")]

@@ -1,0 +1,123 @@
+//! Drives the painter's file flows headless: File menu exports and project round trip through
+//! injected dialogs, import errors with "map to nearest class", new canvas presets and
+//! autosave recovery after an unclean exit.
+mod painter_support;
+
+use egui::{Key, Modifiers};
+use egui_kittest::kittest::Queryable;
+use painter_support::*;
+use scenepaint::app::files::ScriptedDialogs;
+use std::path::PathBuf;
+
+#[test]
+fn export_and_project_round_trip_through_the_file_menu() {
+    let dir = tempfile::tempdir().unwrap();
+    let index_png: PathBuf = dir.path().join("out_index.png");
+    let colour_png = dir.path().join("out_colour.png");
+    let project = dir.path().join("p.scenepaint");
+    let dialogs = ScriptedDialogs::new([
+        index_png.clone(),
+        colour_png.clone(),
+        project.clone(),
+        project.clone(),
+    ]);
+    let mut h = harness_with(options(90, 40, dialogs));
+    h.get_by_label("high vegetation").click();
+    h.state_mut().brush_px = 7;
+    drag(&mut h, &[[5.0, 5.0], [80.0, 35.0]]);
+    let painted = map(&h);
+
+    for item in [
+        "Export index PNG…",
+        "Export colour PNG…",
+        "Save project as…",
+    ] {
+        h.get_by_label("File").click();
+        h.run_steps(2);
+        h.get_by_label_contains(item).click();
+        h.run_steps(2);
+    }
+    let palette = h.state().palette.clone();
+    assert_eq!(
+        scenepaint::labelmap::read_label_map(&index_png, &palette).unwrap(),
+        painted
+    );
+    assert_eq!(
+        scenepaint::labelmap::read_label_map(&colour_png, &palette).unwrap(),
+        painted
+    );
+
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.run_steps(1);
+    assert_ne!(map(&h), painted);
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label_contains("Open project…").click();
+    h.run_steps(2);
+    assert_eq!(map(&h), painted);
+    assert_eq!(h.state().brush_px, 7);
+}
+
+#[test]
+fn unknown_colour_import_offers_map_to_nearest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd.png");
+    let mut img = image::RgbImage::from_pixel(30, 20, image::Rgb([1, 88, 255]));
+    img.put_pixel(3, 4, image::Rgb([254, 1, 2]));
+    img.save(&path).unwrap();
+    let mut h = harness_with(options(64, 64, ScriptedDialogs::new([path])));
+    h.key_press_modifiers(Modifiers::COMMAND, Key::I);
+    h.run_steps(2);
+    h.get_by_label("Cannot import label map");
+    h.get_by_label("Map to nearest class").click();
+    h.run_steps(2);
+    let m = map(&h);
+    assert_eq!((m.width, m.height), (30, 20));
+    assert_eq!(
+        m.get(3, 4),
+        h.state().palette.id_for_name("obstacle").unwrap()
+    );
+    assert_eq!(m.get(0, 0), h.state().palette.id_for_name("sky").unwrap());
+}
+
+#[test]
+fn autosave_is_offered_after_unclean_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(40, 30, ScriptedDialogs::default());
+    opts.autosave_dir = Some(dir.path().to_path_buf());
+    let mut h = harness_with(opts);
+    h.get_by_label("sky").click();
+    drag(&mut h, &[[5.0, 5.0], [30.0, 20.0]]);
+    let painted = map(&h);
+    // Let the autosave delay pass.
+    for _ in 0..10 {
+        h.step();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    h.run_steps(240);
+    let file = dir.path().join(scenepaint::app::autosave::AUTOSAVE_FILE);
+    assert!(file.exists(), "autosave written");
+    // Simulate a crash: the app is leaked, so its clean-exit hook never runs.
+    std::mem::forget(h);
+
+    let mut opts = options(40, 30, ScriptedDialogs::default());
+    opts.autosave_dir = Some(dir.path().to_path_buf());
+    let mut h = harness_with(opts);
+    h.get_by_label("Restore").click();
+    h.run_steps(2);
+    assert_eq!(map(&h), painted);
+}
+
+#[test]
+fn new_canvas_dialog_uses_presets() {
+    let mut h = harness(64, 64);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::N);
+    h.run_steps(2);
+    h.get_by_label("1024x512").click();
+    h.run_steps(1);
+    h.get_by_label("Create").click();
+    h.run_steps(2);
+    let m = map(&h);
+    assert_eq!((m.width, m.height), (1024, 512));
+    assert!(m.ids.iter().all(|&id| id == h.state().palette.background));
+}
