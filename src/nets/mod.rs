@@ -1,3 +1,9 @@
 //! The generator/discriminator families (pix2pix, pix2pixHD, SPADE) ported to Candle.
 
+pub mod encoding;
 pub mod layers;
+pub mod pix2pix;
+pub mod pix2pixhd;
+pub mod reference;
+pub mod sequential;
+pub mod weights;
