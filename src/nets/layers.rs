@@ -223,8 +223,9 @@ impl BatchNorm2d {
 impl ModuleT for BatchNorm2d {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         if !train {
-            let centered = x.broadcast_sub(&per_channel(&self.running_mean)?)?;
-            let std = (per_channel(&self.running_var)? + self.eps)?.sqrt()?;
+            // Running statistics are buffers: detached so backward never reaches them.
+            let centered = x.broadcast_sub(&per_channel(&self.running_mean.detach())?)?;
+            let std = (per_channel(&self.running_var.detach())? + self.eps)?.sqrt()?;
             return self.affine(centered.broadcast_div(&std)?);
         }
         let (n, c, h, w) = x.dims4()?;
@@ -400,11 +401,9 @@ impl SpectralConv2d {
         let matrix = self.weight_orig.reshape((out, ()))?;
         let (u, v) = if train {
             let detached = matrix.detach();
+            let u_prev = self.weight_u.detach();
             let v = normalize(
-                &detached
-                    .t()?
-                    .matmul(&self.weight_u.unsqueeze(1)?)?
-                    .squeeze(1)?,
+                &detached.t()?.matmul(&u_prev.unsqueeze(1)?)?.squeeze(1)?,
                 1e-12,
             )?;
             let u = normalize(&detached.matmul(&v.unsqueeze(1)?)?.squeeze(1)?, 1e-12)?;
@@ -412,7 +411,8 @@ impl SpectralConv2d {
             update_buffer(&self.weight_v, &v)?;
             (u, v)
         } else {
-            (self.weight_u.clone(), self.weight_v.clone())
+            // u and v are buffers: detached so a VarMap-built model gives them no gradient.
+            (self.weight_u.detach(), self.weight_v.detach())
         };
         let wv = matrix.matmul(&v.unsqueeze(1)?)?;
         let sigma = u.unsqueeze(0)?.matmul(&wv)?.reshape(())?;
