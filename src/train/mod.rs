@@ -1,1 +1,9 @@
-//! GAN training: datasets, losses and the trainer loop.
+//! GAN training: optimizer with owned state, losses, VGG perceptual loss, checkpoints,
+//! datasets and the trainer loop of pix2pix, pix2pixHD and SPADE.
+
+pub mod checkpoint;
+pub mod config;
+pub mod init;
+pub mod losses;
+pub mod optim;
+pub mod vgg;
