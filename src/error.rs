@@ -14,6 +14,8 @@ pub enum Error {
     Image { path: PathBuf, message: String },
     #[error("{path}: invalid JSON: {message}")]
     Json { path: PathBuf, message: String },
+    #[error(transparent)]
+    LabelMap(#[from] crate::labelmap::LabelMapError),
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
     #[error("{0}")]
@@ -24,7 +26,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
     pub fn msg(text: impl Into<String>) -> Self {
         Error::Message(text.into())

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod error;
+pub mod labelmap;
 pub mod labels;
 pub mod nets;
 pub mod paint;

@@ -2,7 +2,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "scenepaint", version, about = "Paint a scene; a GAN turns it into a photo")]
+#[command(
+    name = "scenepaint",
+    version,
+    about = "Paint a scene; a GAN turns it into a photo"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -14,6 +18,9 @@ enum Command {}
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        None => Ok(()),
+        None => {
+            scenepaint::app::run_painter(scenepaint::app::AppOptions::default())?;
+            Ok(())
+        }
     }
 }

@@ -1,1 +1,471 @@
-//! The egui application: one file per panel.
+//! The painter application (eframe/egui): toolbar on top, palette on the right, the preview
+//! beside the canvas, status bar at the bottom. One file per panel; this one wires them together
+//! and owns the document, the file actions and autosave.
+pub mod autosave;
+pub mod canvas;
+pub mod dialogs;
+pub mod files;
+pub mod palette_panel;
+pub mod preview;
+pub mod shortcuts;
+pub mod toolbar;
+
+use crate::labelmap::{self, UnknownColour};
+use crate::labels::Palette;
+use crate::paint::project::{Project, ViewSettings, PROJECT_EXTENSION};
+use crate::paint::{Document, Tool};
+use crate::Result;
+use autosave::Autosave;
+use canvas::{CanvasView, ToolState};
+use dialogs::Modal;
+use files::{FileDialogs, FilePurpose, RfdDialogs};
+use palette_panel::PalettePanel;
+use preview::PreviewPanel;
+use std::path::{Path, PathBuf};
+use toolbar::Action;
+
+/// How the painter starts.
+pub struct AppOptions {
+    /// Built-in palette name.
+    pub palette: String,
+    pub width: u32,
+    pub height: u32,
+    /// Where autosaves go; None disables autosave (tests).
+    pub autosave_dir: Option<PathBuf>,
+    pub dialogs: Box<dyn FileDialogs>,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        AppOptions {
+            palette: "landscape".to_string(),
+            width: 512,
+            height: 512,
+            autosave_dir: autosave::default_dir(),
+            dialogs: Box::new(RfdDialogs),
+        }
+    }
+}
+
+pub struct PainterApp {
+    pub doc: Document,
+    pub palette: Palette,
+    /// The class the brush, fill and shapes paint.
+    pub active: u16,
+    pub tool: Tool,
+    pub brush_px: u32,
+    pub view: CanvasView,
+    pub preview: PreviewPanel,
+    pub palette_panel: PalettePanel,
+    pub dialogs: Box<dyn FileDialogs>,
+    pub modal: Option<Modal>,
+    /// Last message for the status bar (errors, "saved ...").
+    pub message: Option<String>,
+    pub project_path: Option<PathBuf>,
+    autosave: Option<Autosave>,
+    hover_px: Option<[i64; 2]>,
+}
+
+/// Opens the painter window and runs until it is closed.
+pub fn run_painter(options: AppOptions) -> Result<()> {
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_inner_size([1280.0, 800.0])
+            .with_title("scenepaint"),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "scenepaint",
+        native,
+        Box::new(|_cc| Ok(Box::new(PainterApp::new(options)))),
+    )
+    .map_err(|e| crate::Error::msg(format!("cannot open the painter window: {e}")))
+}
+
+impl PainterApp {
+    pub fn new(options: AppOptions) -> Self {
+        let mut message = None;
+        let palette = Palette::builtin(&options.palette).unwrap_or_else(|e| {
+            message = Some(e.to_string());
+            Palette::builtin("landscape").unwrap_or_else(|_| fallback_palette())
+        });
+        let doc =
+            Document::new(options.width, options.height, palette.background).unwrap_or_else(|e| {
+                message = Some(e.to_string());
+                Document::from_map(labelmap::LabelMap::new(512, 512, palette.background))
+            });
+        let mut modal = None;
+        let autosave = options
+            .autosave_dir
+            .as_deref()
+            .and_then(|dir| match Autosave::start(dir) {
+                Ok((autosave, recover)) => {
+                    modal = recover.map(|path| Modal::Restore { path });
+                    Some(autosave)
+                }
+                Err(e) => {
+                    message = Some(format!("autosave disabled: {e}"));
+                    None
+                }
+            });
+        let active = first_painting_class(&palette);
+        PainterApp {
+            doc,
+            palette,
+            active,
+            tool: Tool::Brush,
+            brush_px: 16,
+            view: CanvasView::new(),
+            preview: PreviewPanel::default(),
+            palette_panel: PalettePanel::default(),
+            dialogs: options.dialogs,
+            modal,
+            message,
+            project_path: None,
+            autosave,
+            hover_px: None,
+        }
+    }
+
+    /// The whole UI for one frame (eframe calls it through [`eframe::App::ui`]).
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        ui.ctx().options_mut(|o| o.zoom_with_keyboard = false);
+        if self.modal.is_none() {
+            for action in shortcuts::handle(self, ui.ctx()) {
+                self.perform(action);
+            }
+        }
+        egui::Panel::top("toolbar").show(ui, |ui| {
+            let (can_undo, can_redo) = (
+                self.doc.history().undo_len() > 0,
+                self.doc.history().redo_len() > 0,
+            );
+            if let Some(action) =
+                toolbar::show(ui, &mut self.tool, &mut self.brush_px, can_undo, can_redo)
+            {
+                self.perform(action);
+            }
+        });
+        egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
+        egui::Panel::right("palette")
+            .default_size(230.0)
+            .show(ui, |ui| {
+                let events = self.palette_panel.show(ui, &self.palette, self.active);
+                if let Some(id) = events.picked {
+                    self.active = id;
+                }
+                if let Some(name) = events.switch_to {
+                    self.switch_palette(Palette::builtin(&name));
+                }
+                if events.load_file {
+                    if let Some(path) = self.dialogs.pick(FilePurpose::LoadPalette, "palette.json")
+                    {
+                        self.switch_palette(Palette::load(path));
+                    }
+                }
+            });
+        egui::Panel::right("preview")
+            .default_size(320.0)
+            .resizable(true)
+            .show(ui, |ui| self.preview.show(ui));
+        egui::CentralPanel::no_frame().show(ui, |ui| {
+            let tools = ToolState {
+                tool: self.tool,
+                brush_px: self.brush_px,
+                active: self.active,
+                background: self.palette.background,
+            };
+            let events = self.view.show(ui, &mut self.doc, &self.palette, tools);
+            self.hover_px = events.hover_px;
+            if let Some(id) = events.picked {
+                self.active = id;
+            }
+        });
+        if let Some(modal) = self.modal.take() {
+            self.modal = dialogs::show(self, ui.ctx(), modal);
+        }
+        self.tick_autosave(ui.ctx());
+    }
+
+    fn status_bar(&self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            match self
+                .hover_px
+                .and_then(|[x, y]| Some((x, y, self.doc.id_at(x, y)?)))
+            {
+                Some((x, y, id)) => {
+                    let name = self
+                        .palette
+                        .class(id)
+                        .map_or("(not in palette)", |c| c.name.as_str());
+                    ui.label(format!("x {x}, y {y}"));
+                    ui.separator();
+                    ui.label(format!("{name} (id {id})"));
+                }
+                None => {
+                    ui.label("x –, y –");
+                }
+            }
+            ui.separator();
+            ui.label(format!("zoom {:.0}%", self.view.zoom * 100.0));
+            ui.separator();
+            ui.label(format!("{}x{}", self.doc.width(), self.doc.height()));
+            if let Some(message) = &self.message {
+                ui.separator();
+                ui.label(message.as_str());
+            }
+        });
+    }
+
+    /// Runs a toolbar/menu/shortcut command.
+    pub fn perform(&mut self, action: Action) {
+        match action {
+            Action::NewCanvas => {
+                self.modal = Some(Modal::NewCanvas {
+                    width: self.doc.width(),
+                    height: self.doc.height(),
+                })
+            }
+            Action::OpenProject => {
+                if let Some(path) = self.dialogs.pick(FilePurpose::OpenProject, "") {
+                    let result = self.open_project(&path);
+                    self.report(result.map(|()| format!("opened {}", path.display())));
+                }
+            }
+            Action::SaveProject | Action::SaveProjectAs => {
+                let path = match (&self.project_path, action) {
+                    (Some(p), Action::SaveProject) => Some(p.clone()),
+                    _ => self.dialogs.pick(
+                        FilePurpose::SaveProject,
+                        &format!("painting.{PROJECT_EXTENSION}"),
+                    ),
+                };
+                if let Some(path) = path {
+                    let result = self.save_project(&path);
+                    self.report(result.map(|()| format!("saved {}", path.display())));
+                }
+            }
+            Action::ImportLabelMap => {
+                if let Some(path) = self.dialogs.pick(FilePurpose::ImportLabelMap, "") {
+                    self.import_label_map(&path, UnknownColour::Error);
+                }
+            }
+            Action::ExportColourPng | Action::ExportIndexPng => self.export(action),
+            Action::Undo => {
+                self.doc.undo();
+            }
+            Action::Redo => {
+                self.doc.redo();
+            }
+            Action::ZoomIn => self.view.zoom_centre(1.25),
+            Action::ZoomOut => self.view.zoom_centre(0.8),
+            Action::ZoomFit => self.view.fit(self.doc.width(), self.doc.height()),
+            Action::Zoom100 => self.view.zoom_centre(1.0 / self.view.zoom),
+        }
+    }
+
+    fn report(&mut self, result: Result<String>) {
+        self.message = Some(match result {
+            Ok(text) => text,
+            Err(e) => format!("Error: {e}"),
+        });
+    }
+
+    fn export(&mut self, action: Action) {
+        let (purpose, name) = if action == Action::ExportColourPng {
+            (FilePurpose::ExportColourPng, "painting_colour.png")
+        } else {
+            (FilePurpose::ExportIndexPng, "painting_index.png")
+        };
+        let Some(path) = self.dialogs.pick(purpose, name) else {
+            return;
+        };
+        let result = if purpose == FilePurpose::ExportColourPng {
+            labelmap::write_colour_png(&path, self.doc.map(), &self.palette)
+        } else {
+            labelmap::write_index_png(&path, self.doc.map())
+        };
+        self.report(result.map(|()| format!("exported {}", path.display())));
+    }
+
+    /// Replaces the document with a new blank canvas.
+    pub fn new_canvas(&mut self, width: u32, height: u32) -> Result<()> {
+        self.replace_document(Document::new(width, height, self.palette.background)?);
+        self.project_path = None;
+        Ok(())
+    }
+
+    fn replace_document(&mut self, doc: Document) {
+        self.doc.end_stroke();
+        self.doc = doc;
+        self.view.fit_requested = true;
+        if let Some(autosave) = &mut self.autosave {
+            autosave.mark_saved(self.doc.generation());
+        }
+    }
+
+    /// Imports a label map PNG with the current palette. Unknown colours open a dialog that
+    /// offers "map to nearest class"; other errors go to the status bar.
+    pub fn import_label_map(&mut self, path: &Path, unknown: UnknownColour) {
+        match labelmap::read_label_map_with(path, &self.palette, unknown) {
+            Ok((map, kind)) => {
+                self.replace_document(Document::from_map(map));
+                self.project_path = None;
+                self.message = Some(format!("imported {} ({kind:?} PNG)", path.display()));
+            }
+            Err(e) => {
+                let unknown_colours = matches!(
+                    e,
+                    crate::Error::LabelMap(labelmap::LabelMapError::UnknownColours { .. })
+                );
+                self.modal = Some(Modal::ImportFailed {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                    unknown_colours,
+                });
+            }
+        }
+    }
+
+    pub fn view_settings(&self) -> ViewSettings {
+        ViewSettings {
+            zoom: self.view.zoom,
+            offset: [self.view.offset.x, self.view.offset.y],
+            tool: self.tool,
+            brush_px: self.brush_px,
+            active_class: Some(self.active),
+        }
+    }
+
+    pub fn project(&self) -> Project {
+        Project::new(self.doc.map(), &self.palette, self.view_settings())
+    }
+
+    pub fn save_project(&mut self, path: &Path) -> Result<()> {
+        self.project().save(path)?;
+        self.project_path = Some(path.to_path_buf());
+        Ok(())
+    }
+
+    pub fn open_project(&mut self, path: &Path) -> Result<()> {
+        let project = Project::load(path)?;
+        self.load_project(project);
+        self.project_path = Some(path.to_path_buf());
+        Ok(())
+    }
+
+    fn load_project(&mut self, project: Project) {
+        let Ok(map) = project.label_map() else {
+            return;
+        };
+        self.palette = project.palette;
+        self.replace_document(Document::from_map(map));
+        let view = project.view;
+        self.view.zoom = view.zoom.clamp(canvas::MIN_ZOOM, canvas::MAX_ZOOM);
+        self.view.offset = egui::vec2(view.offset[0], view.offset[1]);
+        self.view.fit_requested = false;
+        self.tool = view.tool;
+        self.brush_px = view
+            .brush_px
+            .clamp(crate::paint::MIN_BRUSH_PX, crate::paint::MAX_BRUSH_PX);
+        self.active = view
+            .active_class
+            .filter(|id| self.palette.contains(*id))
+            .unwrap_or_else(|| first_painting_class(&self.palette));
+    }
+
+    /// Restores the autosaved document offered after an unclean exit.
+    pub fn restore_autosave(&mut self, path: &Path) -> Result<()> {
+        let project = Project::load(path)?;
+        self.load_project(project);
+        self.message = Some("restored the autosaved painting".to_string());
+        Ok(())
+    }
+
+    fn switch_palette(&mut self, palette: Result<Palette>) {
+        match palette {
+            Ok(palette) => {
+                let missing = self
+                    .doc
+                    .map()
+                    .histogram()
+                    .keys()
+                    .filter(|id| !palette.contains(**id))
+                    .count();
+                self.message = (missing > 0).then(|| {
+                    format!("{missing} class id(s) of the painting are not in palette '{}' (shown magenta)", palette.name)
+                });
+                self.palette = palette;
+                if !self.palette.contains(self.active) {
+                    self.active = first_painting_class(&self.palette);
+                }
+                self.doc.mark_all_dirty();
+            }
+            Err(e) => self.message = Some(format!("Error: {e}")),
+        }
+    }
+
+    fn tick_autosave(&mut self, ctx: &egui::Context) {
+        if self.doc.in_stroke() {
+            return;
+        }
+        let view = self.view_settings();
+        let Some(autosave) = &mut self.autosave else {
+            return;
+        };
+        let now_s = ctx.input(|i| i.time);
+        let (doc, palette) = (&self.doc, &self.palette);
+        match autosave.tick(now_s, doc.generation(), || {
+            Project::new(doc.map(), palette, view)
+        }) {
+            Ok(Some(due_s)) => ctx.request_repaint_after(std::time::Duration::from_secs_f64(due_s)),
+            Ok(None) => {}
+            Err(e) => self.message = Some(format!("autosave failed: {e}")),
+        }
+    }
+
+    /// Clean shutdown: the autosave is no longer offered as a crash recovery.
+    pub fn finish(&mut self) {
+        if let Some(autosave) = &self.autosave {
+            autosave.finish();
+        }
+    }
+}
+
+impl eframe::App for PainterApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+}
+
+impl Drop for PainterApp {
+    /// eframe drops the app when the window closes normally. A panic is not a clean exit, so the
+    /// autosave stays offered then.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.finish();
+        }
+    }
+}
+
+/// The first class that is not the background (what a fresh canvas paints with).
+fn first_painting_class(palette: &Palette) -> u16 {
+    palette
+        .classes
+        .iter()
+        .map(|c| c.id)
+        .find(|&id| id != palette.background)
+        .unwrap_or(palette.background)
+}
+
+/// Only used if the embedded palettes failed to parse, which the unit tests rule out.
+fn fallback_palette() -> Palette {
+    let class = crate::labels::ClassInfo {
+        id: 0,
+        name: "background".into(),
+        rgb: [0, 0, 0],
+        group: None,
+    };
+    Palette::new("fallback", vec![class], 0)
+        .unwrap_or_else(|_| unreachable!("one class, valid background"))
+}

@@ -1,0 +1,135 @@
+//! Modal dialogs: new canvas (size presets), restore an autosave after an unclean exit, and a
+//! failed import (offering "map to nearest class" when colours were unknown).
+use super::PainterApp;
+use crate::labelmap::UnknownColour;
+use crate::paint::{CANVAS_PRESETS, MAX_CANVAS_SIDE};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Modal {
+    NewCanvas {
+        width: u32,
+        height: u32,
+    },
+    Restore {
+        path: PathBuf,
+    },
+    ImportFailed {
+        path: PathBuf,
+        message: String,
+        unknown_colours: bool,
+    },
+}
+
+/// Shows `modal`; returns it back while it should stay open.
+pub fn show(app: &mut PainterApp, ctx: &egui::Context, modal: Modal) -> Option<Modal> {
+    let mut next = Some(modal.clone());
+    egui::Modal::new(egui::Id::unique("scenepaint-modal")).show(ctx, |ui| {
+        ui.set_max_width(520.0);
+        next = match modal {
+            Modal::NewCanvas { width, height } => new_canvas(app, ui, width, height),
+            Modal::Restore { path } => restore(app, ui, path),
+            Modal::ImportFailed {
+                path,
+                message,
+                unknown_colours,
+            } => import_failed(app, ui, path, message, unknown_colours),
+        };
+    });
+    next
+}
+
+fn new_canvas(
+    app: &mut PainterApp,
+    ui: &mut egui::Ui,
+    mut width: u32,
+    mut height: u32,
+) -> Option<Modal> {
+    ui.heading("New canvas");
+    ui.label("The current painting is replaced (it stays in the autosave until the next change).");
+    ui.horizontal_wrapped(|ui| {
+        for &(w, h) in CANVAS_PRESETS {
+            if ui
+                .selectable_label((width, height) == (w, h), format!("{w}x{h}"))
+                .clicked()
+            {
+                (width, height) = (w, h);
+            }
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.label("Custom");
+        ui.add(
+            egui::DragValue::new(&mut width)
+                .range(1..=MAX_CANVAS_SIDE)
+                .suffix(" px"),
+        );
+        ui.label("x");
+        ui.add(
+            egui::DragValue::new(&mut height)
+                .range(1..=MAX_CANVAS_SIDE)
+                .suffix(" px"),
+        );
+    });
+    let mut keep = Some(Modal::NewCanvas { width, height });
+    ui.horizontal(|ui| {
+        if ui.button("Create").clicked() {
+            if let Err(e) = app.new_canvas(width, height) {
+                app.message = Some(format!("Error: {e}"));
+            }
+            keep = None;
+        }
+        if ui.button("Cancel").clicked() {
+            keep = None;
+        }
+    });
+    keep
+}
+
+fn restore(app: &mut PainterApp, ui: &mut egui::Ui, path: PathBuf) -> Option<Modal> {
+    ui.heading("Restore unsaved painting?");
+    ui.label("scenepaint did not exit cleanly last time. An autosaved painting was found:");
+    ui.monospace(path.display().to_string());
+    let mut keep = Some(Modal::Restore { path: path.clone() });
+    ui.horizontal(|ui| {
+        if ui.button("Restore").clicked() {
+            if let Err(e) = app.restore_autosave(&path) {
+                app.message = Some(format!("Error: {e}"));
+            }
+            keep = None;
+        }
+        if ui.button("Discard").clicked() {
+            keep = None;
+        }
+    });
+    keep
+}
+
+fn import_failed(
+    app: &mut PainterApp,
+    ui: &mut egui::Ui,
+    path: PathBuf,
+    message: String,
+    unknown_colours: bool,
+) -> Option<Modal> {
+    ui.heading("Cannot import label map");
+    egui::ScrollArea::vertical()
+        .max_height(240.0)
+        .show(ui, |ui| ui.label(message.as_str()));
+    let mut keep = Some(Modal::ImportFailed {
+        path: path.clone(),
+        message: message.clone(),
+        unknown_colours,
+    });
+    ui.horizontal(|ui| {
+        if unknown_colours && ui.button("Map to nearest class").clicked() {
+            keep = None;
+            app.import_label_map(&path, UnknownColour::MapToNearest);
+        }
+        if ui.button("Cancel").clicked() {
+            keep = None;
+        }
+    });
+    // import_label_map may have opened a new modal; that one wins.
+    keep.or(app.modal.take())
+}
