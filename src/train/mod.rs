@@ -8,3 +8,8 @@ pub mod init;
 pub mod losses;
 pub mod optim;
 pub mod vgg;
+pub mod build;
+pub mod family;
+pub mod samples;
+pub mod spade_family;
+pub mod trainer;

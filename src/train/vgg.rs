@@ -10,6 +10,11 @@ use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 use serde::{Deserialize, Serialize};
 
+/// Caffe-convention activations are in 0..255 pixel units; dividing the loss by the ImageNet
+/// standard deviation in those units (0.226 * 255) brings it to the scale of the torchvision
+/// VGG the published code uses, so `lambda_vgg = 10` keeps its published weight.
+pub const CAFFE_LOSS_SCALE: f64 = 1.0 / (0.226 * 255.0);
+
 /// Layer weights of the five taps, as in the published `VGGLoss`.
 pub const TAP_WEIGHTS: [f64; 5] = [1.0 / 32.0, 1.0 / 16.0, 1.0 / 8.0, 1.0 / 4.0, 1.0];
 
@@ -156,7 +161,11 @@ impl Vgg {
                 None => term,
             });
         }
-        total.ok_or_else(|| candle_core::Error::Msg("VGG produced no taps".into()))
+        let total = total.ok_or_else(|| candle_core::Error::Msg("VGG produced no taps".into()))?;
+        match self.input {
+            VggInput::CaffeBgr => total * CAFFE_LOSS_SCALE,
+            VggInput::Raw | VggInput::ImagenetRgb => Ok(total),
+        }
     }
 }
 
