@@ -23,6 +23,17 @@ struct Cli {
 enum Command {
     /// Train a GAN on a paired dataset (headless, resumable).
     Train(TrainArgs),
+    /// Time SPADE training steps (batch 1, synthetic data): seconds/iteration and memory.
+    BenchTrain {
+        #[arg(long, default_value = "spade-compact")]
+        preset: String,
+        #[arg(long, default_value_t = 256)]
+        size: u32,
+        #[arg(long, default_value_t = 100)]
+        steps: u64,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// Inspect or prepare a training dataset.
     #[command(subcommand)]
     Dataset(DatasetCommand),
@@ -243,5 +254,20 @@ fn main() -> anyhow::Result<()> {
         None => Ok(()),
         Some(Command::Train(args)) => run_train(args),
         Some(Command::Dataset(command)) => run_dataset(command),
+        Some(Command::BenchTrain {
+            preset,
+            size,
+            steps,
+            device,
+        }) => {
+            let result = scenepaint::train::bench::spade_step(
+                &preset,
+                size,
+                steps,
+                &parse_device(&device)?,
+            )?;
+            println!("{}", serde_json::to_string(&result)?);
+            Ok(())
+        }
     }
 }

@@ -13,3 +13,4 @@ pub mod family;
 pub mod samples;
 pub mod spade_family;
 pub mod trainer;
+pub mod bench;
