@@ -42,6 +42,9 @@ pub enum Error {
     Candle(#[from] candle_core::Error),
     #[error("{0}")]
     Message(String),
+    /// A loss or weight became NaN or infinite during training.
+    #[error("{0}")]
+    Diverged(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
