@@ -1,6 +1,8 @@
 //! Command line: the painter GUI by default, plus headless subcommands.
 use clap::{Parser, Subcommand};
 
+mod cli;
+
 #[derive(Parser)]
 #[command(
     name = "scenepaint",
@@ -13,7 +15,14 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Build a model bundle from a published generator checkpoint.
+    Bundle(cli::BundleArgs),
+    /// Turn label maps into images with a model bundle.
+    Translate(cli::TranslateArgs),
+    /// Time generator forwards (random weights, batch 1).
+    Bench(cli::BenchArgs),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -22,5 +31,8 @@ fn main() -> anyhow::Result<()> {
             scenepaint::app::run_painter(scenepaint::app::AppOptions::default())?;
             Ok(())
         }
+        Some(Command::Bundle(args)) => cli::run_bundle(&args),
+        Some(Command::Translate(args)) => cli::run_translate(&args),
+        Some(Command::Bench(args)) => cli::run_bench(&args),
     }
 }
