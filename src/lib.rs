@@ -3,6 +3,7 @@
 //! front end so the UI and the headless subcommands call the same code.
 
 pub mod app;
+pub mod bench;
 pub mod error;
 pub mod infer;
 pub mod labelmap;

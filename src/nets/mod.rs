@@ -1,5 +1,6 @@
 //! The generator/discriminator families (pix2pix, pix2pixHD, SPADE) ported to Candle.
 
+pub mod bundle;
 pub mod encoding;
 pub mod layers;
 pub mod pix2pix;

@@ -1,0 +1,177 @@
+//! Headless subcommands around model bundles: `bundle` (published checkpoint -> bundle),
+//! `translate` (label maps -> images) and `bench` (generator timings). Thin wrappers over the
+//! library so the GUI and the CLI run the same code.
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use candle_core::Device;
+use clap::Args;
+
+use scenepaint::bench;
+use scenepaint::labelmap::read_label_map;
+use scenepaint::labels::Palette;
+use scenepaint::nets::bundle::{bundle_checkpoint, Model, NetKind, PaletteRef, TranslateOptions};
+
+#[derive(Args, Debug)]
+pub struct BundleArgs {
+    /// Generator checkpoint (`latest_net_G.pth` or a `.safetensors` state dict).
+    #[arg(long)]
+    pub pth: PathBuf,
+    /// pix2pix_unet, pix2pixhd_global, pix2pixhd_local or spade.
+    #[arg(long)]
+    pub net: String,
+    /// JSON object of the published options (e.g. ngf, norm, label_nc, netG).
+    #[arg(long)]
+    pub options: PathBuf,
+    /// A built-in palette name, or a palette JSON file (stored inline in the bundle).
+    #[arg(long)]
+    pub palette: String,
+    /// The bundle directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct TranslateArgs {
+    /// Bundle directory (model.json + generator.safetensors).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// A label map PNG, or a directory of them.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// The output PNG, or a directory (created) for a directory input.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Seed of the random style (SPADE VAE models).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// A photo whose style to copy (SPADE VAE models).
+    #[arg(long)]
+    pub style: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Print one JSON object per case instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Timed runs per case (after one warm-up).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Only cases whose name contains this.
+    #[arg(long)]
+    pub filter: Option<String>,
+}
+
+fn palette_ref(arg: &str) -> anyhow::Result<PaletteRef> {
+    let path = Path::new(arg);
+    if path.extension().is_some_and(|e| e == "json") {
+        return Ok(PaletteRef::inline(&Palette::load(path)?)?);
+    }
+    Palette::builtin(arg)?;
+    Ok(PaletteRef {
+        name: arg.to_string(),
+        inline: None,
+    })
+}
+
+pub fn run_bundle(args: &BundleArgs) -> anyhow::Result<()> {
+    let net: NetKind = args.net.parse()?;
+    let text = std::fs::read_to_string(&args.options)
+        .with_context(|| format!("reading {}", args.options.display()))?;
+    let options: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: invalid JSON", args.options.display()))?;
+    let manifest = bundle_checkpoint(
+        &args.pth,
+        net,
+        &options,
+        palette_ref(&args.palette)?,
+        &args.out,
+    )?;
+    println!(
+        "wrote {} ({:?}, palette {})",
+        args.out.display(),
+        manifest.net,
+        manifest.palette.name
+    );
+    Ok(())
+}
+
+/// (label map, output image) pairs for a file or directory input.
+fn translate_jobs(input: &Path, output: &Path) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
+    if !input.is_dir() {
+        let target = if output.is_dir() {
+            output.join(input.file_name().context("input has no file name")?)
+        } else {
+            output.to_path_buf()
+        };
+        return Ok(vec![(input.to_path_buf(), target)]);
+    }
+    std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
+    let mut jobs = Vec::new();
+    for entry in std::fs::read_dir(input).with_context(|| format!("listing {}", input.display()))? {
+        let path = entry?.path();
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+        {
+            let name = path
+                .file_name()
+                .context("label map without a file name")?
+                .to_owned();
+            jobs.push((path, output.join(name)));
+        }
+    }
+    jobs.sort();
+    if jobs.is_empty() {
+        bail!("{}: no .png label maps", input.display());
+    }
+    Ok(jobs)
+}
+
+pub fn run_translate(args: &TranslateArgs) -> anyhow::Result<()> {
+    let device = Device::Cpu;
+    let model = Model::load(&args.model, &device)
+        .with_context(|| format!("loading model {}", args.model.display()))?;
+    let style = match &args.style {
+        Some(path) => Some(
+            image::open(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .to_rgb8(),
+        ),
+        None => None,
+    };
+    let options = TranslateOptions {
+        seed: args.seed,
+        style,
+    };
+    for (input, output) in translate_jobs(&args.input, &args.output)? {
+        let labels = read_label_map(&input, &model.palette)?;
+        let image = model
+            .translate(&labels, &options)
+            .with_context(|| format!("translating {}", input.display()))?;
+        image
+            .save(&output)
+            .with_context(|| format!("writing {}", output.display()))?;
+        println!("{} -> {}", input.display(), output.display());
+    }
+    Ok(())
+}
+
+pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
+    let device = Device::Cpu;
+    let cases = bench::default_cases().into_iter().filter(|c| {
+        args.filter
+            .as_ref()
+            .is_none_or(|f| c.name.contains(f.as_str()))
+    });
+    for case in cases {
+        let result = bench::run_case(&case, args.runs, &device)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            println!("{}", bench::format_row(&result));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,411 @@
+//! Model bundles: a directory holding `model.json` (network kind, its complete options, the
+//! palette it expects, how labels become its input, a free-form training record) and
+//! `generator.safetensors` (+ `encoder.safetensors` for SPADE VAE models), weights under their
+//! PyTorch names. [`Model`] loads one and turns a label map into an image. Format: docs/bundle.md.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, ModuleT, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::encoding::{self, InputEncoding};
+use super::{pix2pix, pix2pixhd, weights};
+use crate::labelmap::LabelMap;
+use crate::labels::Palette;
+use crate::{Error, Result};
+
+pub const MANIFEST_FILE: &str = "model.json";
+pub const GENERATOR_FILE: &str = "generator.safetensors";
+pub const ENCODER_FILE: &str = "encoder.safetensors";
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The generator family of a bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetKind {
+    Pix2pixUnet,
+    Pix2pixhdGlobal,
+    Pix2pixhdLocal,
+    Spade,
+}
+
+impl std::str::FromStr for NetKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| {
+            Error::msg(format!("unknown net `{s}`; expected pix2pix_unet, pix2pixhd_global, pix2pixhd_local or spade"))
+        })
+    }
+}
+
+/// The palette a model was trained with: a built-in name, or the palette JSON inline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PaletteRef {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline: Option<serde_json::Value>,
+}
+
+impl PaletteRef {
+    /// A reference that stores `palette` inline (for palettes that are not built in).
+    pub fn inline(palette: &Palette) -> Result<Self> {
+        let value = serde_json::to_value(palette)
+            .map_err(|e| Error::msg(format!("palette {}: {e}", palette.name)))?;
+        Ok(Self {
+            name: palette.name.clone(),
+            inline: Some(value),
+        })
+    }
+
+    pub fn resolve(&self) -> Result<Palette> {
+        match &self.inline {
+            Some(value) => Palette::from_json(
+                &value.to_string(),
+                &format!("inline palette `{}`", self.name),
+            ),
+            None => Palette::builtin(&self.name),
+        }
+    }
+}
+
+/// `model.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelManifest {
+    pub format_version: u32,
+    pub net: NetKind,
+    /// The network's complete options (our option structs, PyTorch option names).
+    pub options: serde_json::Value,
+    pub palette: PaletteRef,
+    pub input_encoding: InputEncoding,
+    /// Free-form: where the weights came from, dataset, epochs, losses...
+    #[serde(default)]
+    pub training: serde_json::Value,
+}
+
+impl ModelManifest {
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let manifest: Self = serde_json::from_str(&text).map_err(|e| Error::Json {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        if manifest.format_version != FORMAT_VERSION {
+            return Err(Error::msg(format!(
+                "{}: format_version {} is not supported (expected {FORMAT_VERSION})",
+                path.display(),
+                manifest.format_version
+            )));
+        }
+        Ok(manifest)
+    }
+
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let path = dir.join(MANIFEST_FILE);
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+    }
+}
+
+/// A loaded generator of any family.
+// One exists per loaded model: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Generator {
+    Pix2pixUnet(pix2pix::UnetGenerator),
+    Pix2pixhdGlobal(pix2pixhd::GlobalGenerator),
+    Pix2pixhdLocal(pix2pixhd::LocalEnhancer),
+    // TODO(spade merge): Spade(spade::SpadeGenerator, Option<spade::ConvEncoder>).
+}
+
+fn parse_options<T: serde::de::DeserializeOwned>(
+    options: &serde_json::Value,
+    what: &str,
+) -> Result<T> {
+    serde_json::from_value(options.clone()).map_err(|e| Error::msg(format!("{what} options: {e}")))
+}
+
+impl Generator {
+    /// Builds the generator of `net` with `options`, its weights from `vb`.
+    pub fn build(
+        net: NetKind,
+        options: &serde_json::Value,
+        vb: candle_nn::VarBuilder,
+    ) -> Result<Self> {
+        Ok(match net {
+            NetKind::Pix2pixUnet => {
+                let opts: pix2pix::UnetOptions = parse_options(options, "pix2pix_unet")?;
+                Self::Pix2pixUnet(pix2pix::UnetGenerator::new(&opts, vb)?)
+            }
+            NetKind::Pix2pixhdGlobal => {
+                let opts: pix2pixhd::GlobalOptions = parse_options(options, "pix2pixhd_global")?;
+                Self::Pix2pixhdGlobal(pix2pixhd::GlobalGenerator::new(&opts, vb)?)
+            }
+            NetKind::Pix2pixhdLocal => {
+                let opts: pix2pixhd::LocalOptions = parse_options(options, "pix2pixhd_local")?;
+                Self::Pix2pixhdLocal(pix2pixhd::LocalEnhancer::new(&opts, vb)?)
+            }
+            NetKind::Spade => {
+                return Err(Error::msg(
+                    "SPADE not built yet: its generator arrives with src/nets/spade.rs",
+                ))
+            }
+        })
+    }
+
+    /// Builds the generator from tensors read out of `path`, after checking they are exactly
+    /// the ones it needs.
+    pub fn from_tensors(
+        net: NetKind,
+        options: &serde_json::Value,
+        path: &Path,
+        tensors: HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Self> {
+        weights::load_from_tensors(path, tensors, device, |vb| Self::build(net, options, vb))
+    }
+
+    /// A generator with PyTorch's default random init, its weights in the returned `VarMap`.
+    pub fn random(
+        net: NetKind,
+        options: &serde_json::Value,
+        device: &Device,
+    ) -> Result<(Self, candle_nn::VarMap)> {
+        let varmap = candle_nn::VarMap::new();
+        let vb = candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, device);
+        Ok((Self::build(net, options, vb)?, varmap))
+    }
+
+    /// Input sides must be multiples of this.
+    pub fn required_multiple(&self) -> usize {
+        match self {
+            Self::Pix2pixUnet(g) => g.required_multiple(),
+            Self::Pix2pixhdGlobal(g) => g.required_multiple(),
+            Self::Pix2pixhdLocal(g) => g.required_multiple(),
+        }
+    }
+
+    /// Eval-mode forward of an encoded (N, C, H, W) input; the image in [-1, 1].
+    pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Self::Pix2pixUnet(g) => g.forward_t(input, false)?,
+            Self::Pix2pixhdGlobal(g) => g.forward_t(input, false)?,
+            Self::Pix2pixhdLocal(g) => g.forward_t(input, false)?,
+        })
+    }
+}
+
+/// Per-call choices of [`Model::translate`].
+#[derive(Debug, Clone, Default)]
+pub struct TranslateOptions {
+    /// Seed of the random style code (SPADE VAE models); other families are deterministic.
+    pub seed: u64,
+    /// A photo whose style a SPADE VAE model copies (its encoder must be in the bundle).
+    pub style: Option<image::RgbImage>,
+}
+
+/// A bundle loaded for inference.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub manifest: ModelManifest,
+    pub palette: Palette,
+    generator: Generator,
+    device: Device,
+}
+
+impl Model {
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let manifest = ModelManifest::read(dir)?;
+        let palette = manifest.palette.resolve()?;
+        let path = dir.join(GENERATOR_FILE);
+        let tensors = weights::read_tensors(&path)?;
+        let generator =
+            Generator::from_tensors(manifest.net, &manifest.options, &path, tensors, device)?;
+        let channels = manifest.input_encoding.channels();
+        let expected = expected_input_channels(&manifest.options);
+        if expected.is_some_and(|c| c != channels) {
+            return Err(Error::msg(format!(
+                "{}: input_encoding gives {channels} channels but the network's input_nc is {}",
+                dir.join(MANIFEST_FILE).display(),
+                expected.unwrap_or_default()
+            )));
+        }
+        Ok(Self {
+            manifest,
+            palette,
+            generator,
+            device: device.clone(),
+        })
+    }
+
+    pub fn generator(&self) -> &Generator {
+        &self.generator
+    }
+
+    /// Runs the generator on a label map. The map is resized (nearest) to the nearest sides the
+    /// network accepts and the image is resized (bilinear) back to the map's size.
+    pub fn translate(
+        &self,
+        labels: &LabelMap,
+        options: &TranslateOptions,
+    ) -> Result<image::RgbImage> {
+        if options.style.is_some() {
+            return Err(Error::msg(
+                "--style needs a SPADE VAE model with an encoder; this model has none",
+            ));
+        }
+        let (width, height) = (labels.width as usize, labels.height as usize);
+        let multiple = self.generator.required_multiple();
+        let (net_w, net_h) = (
+            encoding::nearest_multiple(width, multiple),
+            encoding::nearest_multiple(height, multiple),
+        );
+        let ids = encoding::resize_ids(&labels.ids, width, height, net_w, net_h);
+        let input = encoding::encode(
+            &ids,
+            net_w,
+            net_h,
+            &self.manifest.input_encoding,
+            |id| self.palette.rgb(id),
+            &self.device,
+        )?;
+        let output = self.generator.forward(&input)?;
+        let resized = super::layers::resize_bilinear(&output, height, width)?;
+        encoding::to_rgb_image(&resized)
+    }
+}
+
+/// `input_nc` from the options, when the family has one.
+fn expected_input_channels(options: &serde_json::Value) -> Option<usize> {
+    options
+        .get("input_nc")
+        .and_then(|v| v.as_u64())
+        .map(|v| v as usize)
+}
+
+/// Writes a bundle: `model.json` and the generator's tensors (already checked by loading them).
+pub fn write_bundle(
+    dir: &Path,
+    manifest: &ModelManifest,
+    generator_tensors: &HashMap<String, Tensor>,
+) -> Result<PathBuf> {
+    manifest.write(dir)?;
+    let path = dir.join(GENERATOR_FILE);
+    candle_core::safetensors::save(generator_tensors, &path).map_err(|e| Error::Weights {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(path)
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| Error::msg(format!("cannot serialise options: {e}")))
+}
+
+/// Resolves published option files (`opt.txt` values as JSON) into our option struct and the
+/// input encoding: pix2pix's `netG` (`unet_128`/`unet_256`) and `no_dropout`, pix2pixHD's
+/// `label_nc` (0 = RGB input) and `no_instance`.
+pub fn resolve_options(
+    net: NetKind,
+    raw: &serde_json::Value,
+) -> Result<(serde_json::Value, InputEncoding)> {
+    let mut options = raw.clone();
+    let object = options
+        .as_object_mut()
+        .ok_or_else(|| Error::msg("options must be a JSON object"))?;
+    match net {
+        NetKind::Pix2pixUnet => {
+            if !object.contains_key("num_downs") {
+                let downs = match object.get("netG").and_then(|v| v.as_str()) {
+                    Some("unet_128") => 7,
+                    Some("unet_256") | None => 8,
+                    Some(other) => {
+                        return Err(Error::msg(format!(
+                            "pix2pix netG `{other}` is not ported (unet_128, unet_256 are)"
+                        )))
+                    }
+                };
+                object.insert("num_downs".into(), downs.into());
+            }
+            if let Some(no_dropout) = object.get("no_dropout").and_then(|v| v.as_bool()) {
+                object.insert("use_dropout".into(), (!no_dropout).into());
+            }
+            let opts: pix2pix::UnetOptions = parse_options(&options, "pix2pix_unet")?;
+            if opts.input_nc != 3 {
+                return Err(Error::msg(format!(
+                    "pix2pix bundles take the colour label image: input_nc must be 3, found {}",
+                    opts.input_nc
+                )));
+            }
+            Ok((to_json(&opts)?, InputEncoding::ColourImage))
+        }
+        NetKind::Pix2pixhdGlobal | NetKind::Pix2pixhdLocal => {
+            let label_nc = object
+                .get("label_nc")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(35) as usize;
+            let no_instance = object
+                .get("no_instance")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+            let encoding = if label_nc == 0 {
+                InputEncoding::ColourImage
+            } else {
+                InputEncoding::OneHot {
+                    classes: label_nc,
+                    instance_edges: !no_instance,
+                }
+            };
+            object.insert("input_nc".into(), encoding.channels().into());
+            let json = if net == NetKind::Pix2pixhdGlobal {
+                to_json(&parse_options::<pix2pixhd::GlobalOptions>(
+                    &options,
+                    "pix2pixhd_global",
+                )?)?
+            } else {
+                to_json(&parse_options::<pix2pixhd::LocalOptions>(
+                    &options,
+                    "pix2pixhd_local",
+                )?)?
+            };
+            Ok((json, encoding))
+        }
+        NetKind::Spade => Err(Error::msg(
+            "SPADE not built yet: its generator arrives with src/nets/spade.rs",
+        )),
+    }
+}
+
+/// Builds a bundle in `out` from a published generator checkpoint (`.pth` or `.safetensors`):
+/// the weights are checked against the network `options` describe, then written unchanged.
+pub fn bundle_checkpoint(
+    checkpoint: &Path,
+    net: NetKind,
+    raw_options: &serde_json::Value,
+    palette: PaletteRef,
+    out: &Path,
+) -> Result<ModelManifest> {
+    let (options, input_encoding) = resolve_options(net, raw_options)?;
+    let tensors = weights::read_tensors(checkpoint)?;
+    Generator::from_tensors(net, &options, checkpoint, tensors.clone(), &Device::Cpu)?;
+    let source = checkpoint
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let manifest = ModelManifest {
+        format_version: FORMAT_VERSION,
+        net,
+        options,
+        palette,
+        input_encoding,
+        training: serde_json::json!({
+            "source": source,
+            "converted_by": "scenepaint bundle",
+            "published_options": raw_options,
+        }),
+    };
+    write_bundle(out, &manifest, &tensors)?;
+    Ok(manifest)
+}

@@ -1,0 +1,287 @@
+//! End to end: a tiny random-weight bundle in a temp dir, label maps written as colour PNGs, the
+//! `translate` subcommand on a file and on a directory; `bundle` from a published-format `.pth`.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use candle_core::{Device, Tensor};
+use scenepaint::labelmap::{write_colour_png, LabelMap};
+use scenepaint::labels::Palette;
+use scenepaint::nets::bundle::{
+    write_bundle, Generator, Model, ModelManifest, NetKind, PaletteRef, TranslateOptions,
+    FORMAT_VERSION,
+};
+use scenepaint::nets::encoding::InputEncoding;
+
+fn scenepaint(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_scenepaint"))
+        .args(args)
+        .output()
+        .expect("run scenepaint")
+}
+
+fn arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A pix2pixHD global generator (4x4 downsampling) with random weights for the cityscapes ids.
+fn random_bundle(dir: &Path) -> Palette {
+    let palette = Palette::builtin("cityscapes").unwrap();
+    let classes = usize::from(palette.max_id()) + 1;
+    let options = serde_json::json!({"input_nc": classes + 1, "ngf": 4, "n_downsample_global": 2, "n_blocks_global": 1});
+    let (_, varmap) = Generator::random(NetKind::Pix2pixhdGlobal, &options, &Device::Cpu).unwrap();
+    let tensors: HashMap<String, Tensor> = varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+        .collect();
+    let manifest = ModelManifest {
+        format_version: FORMAT_VERSION,
+        net: NetKind::Pix2pixhdGlobal,
+        options,
+        palette: PaletteRef {
+            name: "cityscapes".into(),
+            inline: None,
+        },
+        input_encoding: InputEncoding::OneHot {
+            classes,
+            instance_edges: true,
+        },
+        training: serde_json::json!({"note": "random weights for a test"}),
+    };
+    write_bundle(dir, &manifest, &tensors).unwrap();
+    palette
+}
+
+/// A label map with a road below a sky-like band and a car, on the cityscapes ids.
+fn label_map(width: u32, height: u32, car_x: u32) -> LabelMap {
+    let mut map = LabelMap::new(width, height, 23); // sky
+    for y in height / 2..height {
+        for x in 0..width {
+            map.set(x, y, 7); // road
+        }
+    }
+    for y in height / 2 - 2..height / 2 + 3 {
+        for x in car_x..car_x + 6 {
+            map.set(x, y, 26); // car
+        }
+    }
+    map
+}
+
+#[test]
+fn translate_turns_label_pngs_into_images_of_the_same_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("model");
+    let palette = random_bundle(&bundle);
+    let inputs = tmp.path().join("labels");
+    std::fs::create_dir_all(&inputs).unwrap();
+    let maps = [
+        ("a.png", label_map(40, 22, 3)),
+        ("b.png", label_map(32, 32, 20)),
+    ];
+    for (name, map) in &maps {
+        write_colour_png(inputs.join(name), map, &palette).unwrap();
+    }
+
+    let outputs = tmp.path().join("photos");
+    let run = scenepaint(&[
+        "translate",
+        "--model",
+        arg(&bundle),
+        "--input",
+        arg(&inputs),
+        "--output",
+        arg(&outputs),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    let model = Model::load(&bundle, &Device::Cpu).unwrap();
+    let mut images = Vec::new();
+    for (name, map) in &maps {
+        let image = image::open(outputs.join(name)).unwrap().to_rgb8();
+        assert_eq!(image.dimensions(), (map.width, map.height), "{name}");
+        // The CLI runs the library's translation: same pixels.
+        let direct = model.translate(map, &TranslateOptions::default()).unwrap();
+        assert_eq!(image.as_raw(), direct.as_raw(), "{name}");
+        images.push(image);
+    }
+    let first = &images[0];
+    assert!(
+        first.pixels().any(|p| p != first.get_pixel(0, 0)),
+        "output is one flat colour"
+    );
+
+    let single: PathBuf = tmp.path().join("single.png");
+    let run = scenepaint(&[
+        "translate",
+        "--model",
+        arg(&bundle),
+        "--input",
+        arg(&inputs.join("b.png")),
+        "--output",
+        arg(&single),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        image::open(&single).unwrap().to_rgb8().as_raw(),
+        images[1].as_raw()
+    );
+
+    let run = scenepaint(&[
+        "translate",
+        "--model",
+        arg(&bundle),
+        "--input",
+        arg(&inputs),
+        "--output",
+        arg(&outputs),
+        "--style",
+        arg(&single),
+    ]);
+    assert!(
+        !run.status.success(),
+        "--style on a model without an encoder must fail"
+    );
+}
+
+fn reference_dir() -> PathBuf {
+    std::env::var_os("SCENEPAINT_REFERENCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference"))
+        })
+}
+
+#[test]
+fn bundle_converts_a_published_pth_and_rejects_wrong_options() {
+    let pth = reference_dir().join("pix2pixhd_global.weights.pth");
+    assert!(pth.exists(), "{} is missing", pth.display());
+    let tmp = tempfile::tempdir().unwrap();
+    // pix2pixHD's opt.txt names: label_nc 6 + instance edges = the checkpoint's 7 input channels.
+    let options = tmp.path().join("opt.json");
+    let published = serde_json::json!({"label_nc": 6, "no_instance": false, "ngf": 8, "n_downsample_global": 3, "n_blocks_global": 3, "norm": "instance"});
+    std::fs::write(&options, published.to_string()).unwrap();
+    let out = tmp.path().join("hd");
+    let run = scenepaint(&[
+        "bundle",
+        "--pth",
+        arg(&pth),
+        "--net",
+        "pix2pixhd_global",
+        "--options",
+        arg(&options),
+        "--palette",
+        "cityscapes",
+        "--out",
+        arg(&out),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let manifest = ModelManifest::read(&out).unwrap();
+    assert_eq!(
+        manifest.input_encoding,
+        InputEncoding::OneHot {
+            classes: 6,
+            instance_edges: true
+        }
+    );
+    assert_eq!(manifest.options["input_nc"], 7);
+    assert_eq!(manifest.options["n_blocks_global"], 3);
+    let model = Model::load(&out, &Device::Cpu).unwrap();
+    let mut map = LabelMap::new(24, 16, 1);
+    map.set(5, 5, 4);
+    let image = model.translate(&map, &TranslateOptions::default()).unwrap();
+    assert_eq!(image.dimensions(), (24, 16));
+    // An id beyond the model's 6 classes is refused, naming the id.
+    map.set(0, 0, 7);
+    let err = model
+        .translate(&map, &TranslateOptions::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("class id 7"), "{err}");
+
+    let wrong = tmp.path().join("wrong.json");
+    std::fs::write(&wrong, serde_json::json!({"label_nc": 6, "ngf": 16, "n_downsample_global": 3, "n_blocks_global": 3}).to_string()).unwrap();
+    let run = scenepaint(&[
+        "bundle",
+        "--pth",
+        arg(&pth),
+        "--net",
+        "pix2pixhd_global",
+        "--options",
+        arg(&wrong),
+        "--palette",
+        "cityscapes",
+        "--out",
+        arg(&tmp.path().join("bad")),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(
+        stderr.contains("model.1.weight")
+            && stderr.contains("[16, 7, 7, 7]")
+            && stderr.contains("[8, 7, 7, 7]"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn pix2pix_bundle_takes_the_colour_label_image() {
+    let pth = reference_dir().join("pix2pix_unet.weights.pth");
+    assert!(pth.exists(), "{} is missing", pth.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let options = tmp.path().join("opt.json");
+    // pytorch-CycleGAN-and-pix2pix names: netG unet_128 = 7 downs.
+    std::fs::write(
+        &options,
+        serde_json::json!({"netG": "unet_128", "ngf": 8, "norm": "batch", "no_dropout": true})
+            .to_string(),
+    )
+    .unwrap();
+    let out = tmp.path().join("p2p");
+    let run = scenepaint(&[
+        "bundle",
+        "--pth",
+        arg(&pth),
+        "--net",
+        "pix2pix_unet",
+        "--options",
+        arg(&options),
+        "--palette",
+        "cityscapes",
+        "--out",
+        arg(&out),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let manifest = ModelManifest::read(&out).unwrap();
+    assert_eq!(manifest.input_encoding, InputEncoding::ColourImage);
+    assert_eq!(
+        (
+            manifest.options["num_downs"].as_u64(),
+            manifest.options["use_dropout"].as_bool()
+        ),
+        (Some(7), Some(false))
+    );
+    let model = Model::load(&out, &Device::Cpu).unwrap();
+    let image = model
+        .translate(&label_map(100, 60, 10), &TranslateOptions::default())
+        .unwrap();
+    assert_eq!(image.dimensions(), (100, 60));
+}
