@@ -1,9 +1,8 @@
 //! Every reference case in `SCENEPAINT_REFERENCE_DIR` (default `../shared/reference`) must be
-//! reproduced by our port within its tolerance. Unknown nets fail; nets listed in
-//! `reference::NOT_YET_COVERED` are printed as not covered and never counted as passed.
+//! reproduced by our port within its tolerance. A case whose net has no port fails.
 use std::path::PathBuf;
 
-use scenepaint::nets::reference::{list_cases, load_case, run_case, NOT_YET_COVERED};
+use scenepaint::nets::reference::{list_cases, load_case, run_case};
 
 fn reference_dir() -> PathBuf {
     std::env::var_os("SCENEPAINT_REFERENCE_DIR")
@@ -29,7 +28,6 @@ fn every_reference_case_matches_the_published_implementation() {
     );
 
     let (mut cases_checked, mut outputs_checked) = (0, 0);
-    let mut not_covered = Vec::new();
     let mut failures = Vec::new();
     for path in &case_paths {
         let case = match load_case(path) {
@@ -39,10 +37,6 @@ fn every_reference_case_matches_the_published_implementation() {
                 continue;
             }
         };
-        if NOT_YET_COVERED.contains(&case.net.as_str()) {
-            not_covered.push(format!("{} ({})", case.case, case.net));
-            continue;
-        }
         let comparisons = match run_case(path, &case) {
             Ok(c) => c,
             Err(e) => {
@@ -75,16 +69,15 @@ fn every_reference_case_matches_the_published_implementation() {
         "checked {cases_checked} cases, {outputs_checked} outputs (of {} case files)",
         case_paths.len()
     );
-    println!(
-        "not yet covered ({}): {}",
-        not_covered.len(),
-        not_covered.join(", ")
-    );
     assert!(
         failures.is_empty(),
         "{} failure(s):\n{}",
         failures.len(),
         failures.join("\n")
     );
-    assert!(cases_checked > 0, "no case was checked");
+    assert_eq!(
+        cases_checked,
+        case_paths.len(),
+        "every case file must be checked"
+    );
 }

@@ -7,24 +7,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, ModuleT, Tensor};
+use candle_core::{DType, Device, ModuleT, Tensor};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::{pix2pix, pix2pixhd, weights};
 use crate::{Error, Result};
-
-/// Nets of the public cases whose port is not in the library yet: the reference test lists
-/// them as "not yet covered" (never as passed). Every other unknown net fails the test.
-pub const NOT_YET_COVERED: &[&str] = &[
-    // SPADE family: arms come with src/nets/spade.rs and semantic.rs (remove on merge).
-    "spade_generator",
-    "spade_encoder",
-    "spade_multiscale_discriminator",
-    "semantic_input",
-    // Needs the training losses (src/train).
-    "spade_losses",
-];
 
 /// One `NAME.json` case file.
 #[derive(Debug, Clone, Deserialize)]
@@ -99,8 +87,63 @@ pub fn runner_for(net: &str) -> Option<CaseRunner> {
         "pix2pixhd_local_enhancer" => run_pix2pixhd_local,
         "pix2pixhd_multiscale_discriminator" => run_pix2pixhd_multiscale,
         "spectral_norm_conv_train" => run_spectral_norm_train_step,
+        "spade_losses" => run_spade_losses,
+        net if super::spade_cases::SPADE_CASE_NETS.contains(&net) => run_spade,
         _ => return None,
     })
+}
+
+/// The SPADE family's cases (generator, encoder, discriminator, semantic input).
+fn run_spade(ctx: &CaseContext, weights: Option<&Path>) -> Result<Vec<(String, Tensor)>> {
+    let tensors = weights.map(weights::read_tensors).transpose()?;
+    let vb = tensors.map(|t| candle_nn::VarBuilder::from_tensors(t, DType::F32, &ctx.device));
+    let net = &ctx.case.net;
+    super::spade_cases::run_spade_case(net, &ctx.case.options, vb, &ctx.inputs)?.ok_or_else(|| {
+        Error::msg(format!(
+            "case {}: SPADE has no runner for `{net}`",
+            ctx.case.case
+        ))
+    })
+}
+
+/// One SPADE training step's losses (weights prefixed `G.`, `E.`, `D.`), all nets in eval mode.
+fn run_spade_losses(ctx: &CaseContext, weights: Option<&Path>) -> Result<Vec<(String, Tensor)>> {
+    let path = weights
+        .ok_or_else(|| Error::msg(format!("case {}: needs a weights file", ctx.case.case)))?;
+    let vb =
+        candle_nn::VarBuilder::from_tensors(weights::read_tensors(path)?, DType::F32, &ctx.device);
+    let options = super::spade::SpadeOptions::from_json(&ctx.case.options)?;
+    let lambda = |name: &str, default: f64| ctx.case.options[name].as_f64().unwrap_or(default);
+    let nets =
+        crate::train::spade_family::SpadeNets::new(&options, vb.pp("G"), vb.pp("E"), vb.pp("D"))?;
+    let step = nets.losses(
+        ctx.input("seg")?,
+        ctx.input("real_image")?,
+        ctx.inputs.get("eps"),
+        lambda("lambda_feat", 10.0),
+        lambda("lambda_kld", 0.05),
+        false,
+    )?;
+    // The case stores each scalar loss as a one-element vector.
+    let as_vector = |t: Tensor| t.reshape(1);
+    let optional = [
+        ("g_feat", step.g_feat.map(as_vector).transpose()?),
+        ("kld", step.kld.map(as_vector).transpose()?),
+        ("mu", step.mu),
+        ("logvar", step.logvar),
+    ];
+    let mut outputs = vec![
+        ("fake_image".to_string(), step.fake_image),
+        ("g_gan".to_string(), as_vector(step.g_gan)?),
+        ("d_fake".to_string(), as_vector(step.d_fake)?),
+        ("d_real".to_string(), as_vector(step.d_real)?),
+    ];
+    outputs.extend(
+        optional
+            .into_iter()
+            .filter_map(|(name, t)| t.map(|t| (name.to_string(), t))),
+    );
+    Ok(outputs)
 }
 
 /// Names multiscale discriminator outputs as the cases do: `features.d{i}.f{j}`.

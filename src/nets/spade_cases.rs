@@ -3,11 +3,10 @@
 //! the named outputs, for the reference test harness to compare with PyTorch.
 use std::collections::HashMap;
 
-use candle_core::{DType, ModuleT, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_core::Tensor;
+use candle_nn::VarBuilder;
 use serde::Deserialize;
 
-use super::layers::{ConvGeometry, SpectralConv2d};
 use super::semantic::{semantic_input, SemanticOptions};
 use super::spade::SpadeOptions;
 use super::spade_discriminator::MultiscaleDiscriminator;
@@ -21,7 +20,6 @@ pub const SPADE_CASE_NETS: &[&str] = &[
     "spade_generator",
     "spade_encoder",
     "spade_multiscale_discriminator",
-    "spectral_norm_conv_train",
 ];
 
 /// Runs one case. `net`, `options`: the case's fields; `weights`: its state_dict (None for
@@ -40,7 +38,6 @@ pub fn run_spade_case(
         "spade_multiscale_discriminator" => {
             discriminator_case(options, need_weights(net, weights)?, inputs)?
         }
-        "spectral_norm_conv_train" => spectral_train_case(options, inputs)?,
         _ => return Ok(None),
     };
     Ok(Some(outputs))
@@ -123,70 +120,4 @@ fn discriminator_case(
                 .map(move |(j, f)| (format!("features.d{i}.f{j}"), f))
         })
         .collect())
-}
-
-#[derive(Debug, Deserialize)]
-struct SpectralTrainOptions {
-    #[serde(rename = "in")]
-    in_channels: usize,
-    #[serde(rename = "out")]
-    out_channels: usize,
-    kernel: usize,
-    padding: usize,
-    #[serde(default = "one")]
-    stride: usize,
-    #[serde(default = "one")]
-    n_power_iterations: usize,
-}
-
-fn one() -> usize {
-    1
-}
-
-/// One training-mode forward of a spectral-norm conv whose weight, bias, u and v are given.
-fn spectral_train_case(
-    options: &serde_json::Value,
-    inputs: &HashMap<String, Tensor>,
-) -> Result<Vec<(String, Tensor)>> {
-    let o = SpectralTrainOptions::deserialize(options)
-        .map_err(|e| Error::msg(format!("spectral options: {e}")))?;
-    if o.n_power_iterations != 1 {
-        return Err(Error::msg(format!(
-            "spectral norm: only one power iteration per step is implemented, the case asks {}",
-            o.n_power_iterations
-        )));
-    }
-    let geometry = ConvGeometry::new(o.in_channels, o.out_channels, o.kernel, o.stride, o.padding);
-    let x = input(inputs, "x")?;
-    let mut varmap = VarMap::new();
-    let conv = SpectralConv2d::new(
-        geometry,
-        true,
-        VarBuilder::from_varmap(&varmap, DType::F32, x.device()),
-    )?;
-    for (var_name, input_name) in [
-        ("weight_orig", "weight_orig"),
-        ("bias", "bias"),
-        ("weight_u", "u"),
-        ("weight_v", "v"),
-    ] {
-        varmap.set_one(var_name, input(inputs, input_name)?)?;
-    }
-    let y = conv.forward_t(x, true)?;
-    let weight_after = conv.weight_t(false)?;
-    let vars = varmap
-        .data()
-        .lock()
-        .map_err(|_| Error::msg("spectral norm case: poisoned VarMap lock"))?;
-    let var = |name: &str| {
-        vars.get(name)
-            .map(|v| v.as_tensor().copy())
-            .ok_or_else(|| Error::msg(format!("missing var {name}")))
-    };
-    Ok(vec![
-        ("y".into(), y),
-        ("u_after".into(), var("weight_u")??),
-        ("v_after".into(), var("weight_v")??),
-        ("weight_after".into(), weight_after),
-    ])
 }
