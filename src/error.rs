@@ -14,12 +14,37 @@ pub enum Error {
     Image { path: PathBuf, message: String },
     #[error("{path}: invalid JSON: {message}")]
     Json { path: PathBuf, message: String },
+    #[error("{path}: missing tensor `{name}` (expected shape {expected:?}); {missing_count} tensor(s) missing in all")]
+    MissingTensor {
+        path: PathBuf,
+        name: String,
+        expected: Vec<usize>,
+        missing_count: usize,
+    },
+    #[error("{path}: tensor `{name}` has shape {found:?}, expected {expected:?}")]
+    TensorShape {
+        path: PathBuf,
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+    #[error("{path}: {count} tensor(s) the network does not use (wrong options?), e.g. `{first}`")]
+    UnexpectedTensors {
+        path: PathBuf,
+        count: usize,
+        first: String,
+    },
+    #[error("{path}: {message}")]
+    Weights { path: PathBuf, message: String },
     #[error(transparent)]
     LabelMap(#[from] crate::labelmap::LabelMapError),
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
     #[error("{0}")]
     Message(String),
+    /// A loss or weight became NaN or infinite during training.
+    #[error("{0}")]
+    Diverged(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,5 +1,12 @@
 //! Command line: the painter GUI by default, plus headless subcommands.
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use scenepaint::labels::Palette;
+use scenepaint::train::config::{self, NetKind, TrainConfig};
+use scenepaint::train::data::inspect;
+use scenepaint::train::trainer::{self, Event, Observer, Outcome, Progress, TrainRequest};
 
 #[derive(Parser)]
 #[command(
@@ -13,13 +20,253 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Train a GAN on a paired dataset (headless, resumable).
+    Train(TrainArgs),
+    /// Time SPADE training steps (batch 1, synthetic data): seconds/iteration and memory.
+    BenchTrain {
+        #[arg(long, default_value = "spade-compact")]
+        preset: String,
+        #[arg(long, default_value_t = 256)]
+        size: u32,
+        #[arg(long, default_value_t = 100)]
+        steps: u64,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+    /// Inspect or prepare a training dataset.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Dataset folder (any recognised layout; see `dataset inspect`).
+    #[arg(long)]
+    data: PathBuf,
+    /// spade, pix2pixhd or pix2pix.
+    #[arg(long, default_value = "spade")]
+    net: String,
+    /// Run folder: config, losses.jsonl, samples, checkpoint, model bundle.
+    #[arg(long)]
+    out: PathBuf,
+    /// A preset (spade, spade-compact, spade-tiny, pix2pixhd, ...); default: the family's compact one.
+    #[arg(long)]
+    preset: Option<String>,
+    /// A JSON training config (fields of the preset it overrides).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue the run in --out from its checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// cpu or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Total iterations.
+    #[arg(long)]
+    iters: Option<u64>,
+    /// Palette name or JSON file (default: the layout's).
+    #[arg(long)]
+    palette: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum DatasetCommand {
+    /// Report layout, pairs, sizes, classes and every problem by file.
+    Inspect {
+        dir: PathBuf,
+        #[arg(long)]
+        palette: Option<String>,
+    },
+    /// Write a resized copy (labels nearest) with the same layout.
+    Prepare {
+        dir: PathBuf,
+        /// WxH, e.g. 256x256.
+        #[arg(long)]
+        size: String,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        palette: Option<String>,
+    },
+}
+
+fn load_palette(spec: &Option<String>) -> anyhow::Result<Option<Palette>> {
+    Ok(match spec {
+        None => None,
+        Some(s) if s.ends_with(".json") => Some(Palette::load(s)?),
+        Some(name) => Some(Palette::builtin(name)?),
+    })
+}
+
+fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
+    let (w, h) = text
+        .split_once('x')
+        .context("size must be WxH, e.g. 256x256")?;
+    Ok((w.parse().context("width")?, h.parse().context("height")?))
+}
+
+fn parse_device(text: &str) -> anyhow::Result<candle_core::Device> {
+    if text == "cpu" {
+        return Ok(candle_core::Device::Cpu);
+    }
+    let ordinal = text
+        .strip_prefix("cuda:")
+        .context("device must be cpu or cuda:N")?
+        .parse()?;
+    Ok(candle_core::Device::new_cuda(ordinal)?)
+}
+
+/// Ctrl+C raises the trainer's stop flag: it saves a checkpoint and exits cleanly. Uses the C
+/// runtime's `signal` directly (no extra crate; the handler only stores an atomic).
+mod interrupt {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    pub static STOP: AtomicBool = AtomicBool::new(false);
+    const SIGINT: i32 = 2;
+
+    extern "C" fn on_interrupt(_signal: i32) {
+        STOP.store(true, Ordering::Relaxed);
+    }
+
+    extern "C" {
+        fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+    }
+
+    pub fn install() {
+        // SAFETY: the handler is async-signal-safe (one atomic store) and lives forever.
+        unsafe {
+            signal(SIGINT, on_interrupt);
+        }
+    }
+}
+
+/// One progress line, rewritten in place.
+struct ConsoleObserver;
+
+impl Observer for ConsoleObserver {
+    fn on_progress(&mut self, p: &Progress) {
+        let losses: Vec<String> = p
+            .losses
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.4}"))
+            .collect();
+        eprint!(
+            "\r[{}/{}] epoch {} | {} | {:.2} it/s | ETA {:.0} s   ",
+            p.iteration,
+            p.total,
+            p.epoch,
+            losses.join(" "),
+            p.iters_per_s,
+            p.eta_s
+        );
+    }
+
+    fn on_event(&mut self, event: &Event) {
+        match event {
+            Event::Started {
+                resumed_from,
+                pairs,
+            } => eprintln!("training on {pairs} pairs from iteration {resumed_from}"),
+            Event::Bundle(path) => eprintln!("\nmodel bundle: {}", path.display()),
+            Event::Sample(_) | Event::Checkpoint(_) => {}
+        }
+    }
+}
+
+fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
+    let net: NetKind = args.net.parse()?;
+    let preset = args
+        .preset
+        .clone()
+        .unwrap_or_else(|| config::default_preset(net).to_string());
+    let mut config = config::preset(&preset)?;
+    if config.net != net {
+        anyhow::bail!("preset {preset} trains {:?}, not {:?}", config.net, net);
+    }
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+        let overrides: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| path.display().to_string())?;
+        let mut merged = serde_json::to_value(&config)?;
+        if let (Some(base), Some(extra)) = (merged.as_object_mut(), overrides.as_object()) {
+            base.extend(extra.clone());
+        }
+        config = serde_json::from_value(merged).with_context(|| path.display().to_string())?;
+    }
+    if let Some(iters) = args.iters {
+        config.iters = iters;
+    }
+    Ok(config)
+}
+
+fn run_train(args: TrainArgs) -> anyhow::Result<()> {
+    let request = TrainRequest {
+        data: args.data.clone(),
+        run_dir: args.out.clone(),
+        config: train_config(&args)?,
+        resume: args.resume,
+        device: parse_device(&args.device)?,
+        palette: load_palette(&args.palette)?,
+    };
+    interrupt::install();
+    match trainer::train(&request, &mut ConsoleObserver, &interrupt::STOP)? {
+        Outcome::Finished { iteration } => eprintln!("\nfinished at iteration {iteration}"),
+        Outcome::Stopped { iteration } => {
+            eprintln!("\nstopped at iteration {iteration}; checkpoint saved, --resume continues")
+        }
+        Outcome::Diverged { message, .. } => anyhow::bail!("\n{message}"),
+    }
+    Ok(())
+}
+
+fn run_dataset(command: DatasetCommand) -> anyhow::Result<()> {
+    match command {
+        DatasetCommand::Inspect { dir, palette } => {
+            let palette = load_palette(&palette)?;
+            let report = inspect::inspect(&dir, palette.clone())?;
+            let names = match palette {
+                Some(p) => p,
+                None => Palette::builtin(report.layout.palette_name())?,
+            };
+            print!("{}", report.to_text(&names));
+            if !report.problems.is_empty() {
+                anyhow::bail!("{} problem(s) found", report.problems.len());
+            }
+        }
+        DatasetCommand::Prepare {
+            dir,
+            size,
+            out,
+            palette,
+        } => {
+            let (w, h) = parse_size(&size)?;
+            let count = inspect::prepare(&dir, &out, w, h, load_palette(&palette)?)?;
+            println!("wrote {count} pairs at {w}x{h} to {}", out.display());
+        }
+    }
+    Ok(())
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        None => {
-            scenepaint::app::run_painter(scenepaint::app::AppOptions::default())?;
+        None => Ok(()),
+        Some(Command::Train(args)) => run_train(args),
+        Some(Command::Dataset(command)) => run_dataset(command),
+        Some(Command::BenchTrain {
+            preset,
+            size,
+            steps,
+            device,
+        }) => {
+            let result = scenepaint::train::bench::spade_step(
+                &preset,
+                size,
+                steps,
+                &parse_device(&device)?,
+            )?;
+            println!("{}", serde_json::to_string(&result)?);
             Ok(())
         }
     }

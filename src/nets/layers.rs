@@ -223,8 +223,9 @@ impl BatchNorm2d {
 impl ModuleT for BatchNorm2d {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         if !train {
-            let centered = x.broadcast_sub(&per_channel(&self.running_mean)?)?;
-            let std = (per_channel(&self.running_var)? + self.eps)?.sqrt()?;
+            // Running statistics are buffers: detached so backward never reaches them.
+            let centered = x.broadcast_sub(&per_channel(&self.running_mean.detach())?)?;
+            let std = (per_channel(&self.running_var.detach())? + self.eps)?.sqrt()?;
             return self.affine(centered.broadcast_div(&std)?);
         }
         let (n, c, h, w) = x.dims4()?;
@@ -301,6 +302,7 @@ fn conv_with_bias(
     geometry: ConvGeometry,
 ) -> Result<Tensor> {
     let y = x.conv2d(weight, geometry.padding, geometry.stride, 1, 1)?;
+    record_conv_macs(y.elem_count() * weight.elem_count() / geometry.out_channels.max(1));
     match bias {
         Some(b) => y.broadcast_add(&per_channel(b)?),
         None => Ok(y),
@@ -399,11 +401,9 @@ impl SpectralConv2d {
         let matrix = self.weight_orig.reshape((out, ()))?;
         let (u, v) = if train {
             let detached = matrix.detach();
+            let u_prev = self.weight_u.detach();
             let v = normalize(
-                &detached
-                    .t()?
-                    .matmul(&self.weight_u.unsqueeze(1)?)?
-                    .squeeze(1)?,
+                &detached.t()?.matmul(&u_prev.unsqueeze(1)?)?.squeeze(1)?,
                 1e-12,
             )?;
             let u = normalize(&detached.matmul(&v.unsqueeze(1)?)?.squeeze(1)?, 1e-12)?;
@@ -411,7 +411,8 @@ impl SpectralConv2d {
             update_buffer(&self.weight_v, &v)?;
             (u, v)
         } else {
-            (self.weight_u.clone(), self.weight_v.clone())
+            // u and v are buffers: detached so a VarMap-built model gives them no gradient.
+            (self.weight_u.detach(), self.weight_v.detach())
         };
         let wv = matrix.matmul(&v.unsqueeze(1)?)?;
         let sigma = u.unsqueeze(0)?.matmul(&wv)?.reshape(())?;
@@ -452,6 +453,168 @@ impl ModuleT for MaybeSpectralConv2d {
             Self::Plain(conv) => conv.forward(x),
             Self::Spectral(conv) => conv.forward_t(x, train),
         }
+    }
+}
+
+thread_local! {
+    static CONV_MACS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Adds a convolution's multiply-accumulates to this thread's counter (read by
+/// [`count_conv_flops`]; the benchmark's FLOP count).
+fn record_conv_macs(macs: usize) {
+    CONV_MACS.with(|c| c.set(c.get() + macs as u64));
+}
+
+/// Runs `f` and returns its result with the convolution FLOPs (2 per multiply-accumulate) of
+/// every `Conv2d`, `SpectralConv2d` and `ConvTranspose2d` it ran on this thread.
+pub fn count_conv_flops<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    let before = CONV_MACS.with(|c| c.get());
+    let result = f();
+    let after = CONV_MACS.with(|c| c.get());
+    (result, 2 * (after - before))
+}
+
+/// `nn.ConvTranspose2d`: weight (in, out, k, k) as PyTorch stores it, optional bias.
+#[derive(Debug, Clone)]
+pub struct ConvTranspose2d {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    geometry: ConvGeometry,
+    output_padding: usize,
+}
+
+impl ConvTranspose2d {
+    pub fn new(
+        geometry: ConvGeometry,
+        output_padding: usize,
+        bias: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let g = geometry;
+        // PyTorch computes the transposed conv's fan-in from weight dim 1 (out_channels).
+        let bound = 1.0 / ((g.out_channels * g.kernel * g.kernel) as f64).sqrt();
+        let init = candle_nn::Init::Uniform {
+            lo: -bound,
+            up: bound,
+        };
+        let weight = vb.get_with_hints(
+            (g.in_channels, g.out_channels, g.kernel, g.kernel),
+            "weight",
+            init,
+        )?;
+        let bias = if bias {
+            Some(vb.get_with_hints(g.out_channels, "bias", init)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            weight,
+            bias,
+            geometry,
+            output_padding,
+        })
+    }
+
+    pub fn geometry(&self) -> ConvGeometry {
+        self.geometry
+    }
+}
+
+impl Module for ConvTranspose2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let g = self.geometry;
+        let y = x.conv_transpose2d(&self.weight, g.padding, self.output_padding, g.stride, 1)?;
+        record_conv_macs(x.elem_count() * self.weight.elem_count() / g.in_channels.max(1));
+        match &self.bias {
+            Some(b) => y.broadcast_add(&per_channel(b)?),
+            None => Ok(y),
+        }
+    }
+}
+
+/// Which normalization a published network was built with (their `--norm` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NormKind {
+    /// `nn.BatchNorm2d(affine=True)` with running statistics.
+    Batch,
+    /// `nn.InstanceNorm2d(affine=False)`, no running statistics.
+    Instance,
+    /// No normalization (PyTorch's `Identity`, which still takes a slot in a `Sequential`).
+    None,
+}
+
+/// A normalization layer chosen by [`NormKind`].
+#[derive(Debug, Clone)]
+pub enum Norm2d {
+    Batch(BatchNorm2d),
+    Instance,
+    Identity,
+}
+
+impl Norm2d {
+    pub fn new(kind: NormKind, channels: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(match kind {
+            NormKind::Batch => Self::Batch(BatchNorm2d::new(channels, true, vb)?),
+            NormKind::Instance => Self::Instance,
+            NormKind::None => Self::Identity,
+        })
+    }
+}
+
+impl ModuleT for Norm2d {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        match self {
+            Self::Batch(bn) => bn.forward_t(x, train),
+            Self::Instance => instance_norm(x, 1e-5),
+            Self::Identity => Ok(x.clone()),
+        }
+    }
+}
+
+/// `nn.Dropout(p)`: active only in training. Candle's CPU RNG cannot be seeded, so the mask
+/// comes from a seeded Rust RNG owned by the layer (reproducible runs).
+#[derive(Debug, Clone)]
+pub struct Dropout {
+    drop_probability: f64,
+    rng: std::sync::Arc<std::sync::Mutex<rand_chacha::ChaCha8Rng>>,
+}
+
+impl Dropout {
+    pub fn new(drop_probability: f64, seed: u64) -> Self {
+        use rand::SeedableRng;
+        let rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        Self {
+            drop_probability,
+            rng: std::sync::Arc::new(std::sync::Mutex::new(rng)),
+        }
+    }
+}
+
+impl ModuleT for Dropout {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if !train || self.drop_probability <= 0.0 {
+            return Ok(x.clone());
+        }
+        use rand::Rng;
+        let keep = 1.0 - self.drop_probability;
+        let mut rng = self
+            .rng
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("dropout RNG lock poisoned".into()))?;
+        let scale = (1.0 / keep) as f32;
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| {
+                if rng.random::<f64>() < keep {
+                    scale
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+        x.mul(&mask)
     }
 }
 

@@ -1,3 +1,15 @@
 //! The generator/discriminator families (pix2pix, pix2pixHD, SPADE) ported to Candle.
 
+pub mod encoding;
 pub mod layers;
+pub mod pix2pix;
+pub mod pix2pixhd;
+pub mod reference;
+pub mod semantic;
+pub mod sequential;
+pub mod spade;
+pub mod spade_cases;
+pub mod spade_discriminator;
+pub mod spade_encoder;
+pub mod spade_generator;
+pub mod weights;

@@ -1,0 +1,216 @@
+//! Label maps to network inputs and network outputs to images, as the published test scripts
+//! prepare them: one-hot class channels (+ an instance edge channel) for pix2pixHD and SPADE,
+//! the colour label image scaled to [-1, 1] for pix2pix; `tanh` outputs map [-1, 1] to 0..=255.
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// How class ids become the generator's input; stored in a bundle's `model.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InputEncoding {
+    /// Channel `id` is 1 where the label is `id` (`classes` channels), followed, with
+    /// `instance_edges`, by an edge map: 1 where a 4-neighbour has another id. Without instance
+    /// maps, class regions stand in for instances.
+    OneHot {
+        classes: usize,
+        instance_edges: bool,
+    },
+    /// The label map drawn in its palette colours, RGB scaled from 0..=255 to [-1, 1]: what the
+    /// published pix2pix models (facades, cityscapes labels->photo) were trained on.
+    ColourImage,
+}
+
+impl InputEncoding {
+    pub fn channels(&self) -> usize {
+        match self {
+            Self::OneHot {
+                classes,
+                instance_edges,
+            } => classes + usize::from(*instance_edges),
+            Self::ColourImage => 3,
+        }
+    }
+}
+
+/// Nearest-neighbour resize of a row-major id grid (ids are categories: never interpolated).
+pub fn resize_ids(
+    ids: &[u16],
+    width: usize,
+    height: usize,
+    out_width: usize,
+    out_height: usize,
+) -> Vec<u16> {
+    if (width, height) == (out_width, out_height) {
+        return ids.to_vec();
+    }
+    let mut out = Vec::with_capacity(out_width * out_height);
+    for y in 0..out_height {
+        let sy = (y * height / out_height).min(height - 1);
+        for x in 0..out_width {
+            let sx = (x * width / out_width).min(width - 1);
+            out.push(ids[sy * width + sx]);
+        }
+    }
+    out
+}
+
+/// 1 where a 4-neighbour has a different id (SPADE's / pix2pixHD's `get_edges`).
+pub fn edge_map(ids: &[u16], width: usize, height: usize) -> Vec<f32> {
+    let mut edges = vec![0f32; width * height];
+    for y in 0..height {
+        for x in 0..width {
+            let i = y * width + x;
+            if x + 1 < width && ids[i] != ids[i + 1] {
+                edges[i] = 1.0;
+                edges[i + 1] = 1.0;
+            }
+            if y + 1 < height && ids[i] != ids[i + width] {
+                edges[i] = 1.0;
+                edges[i + width] = 1.0;
+            }
+        }
+    }
+    edges
+}
+
+/// A (1, C, H, W) input tensor for `encoding`; `colour_of` gives a class's palette colour.
+pub fn encode(
+    ids: &[u16],
+    width: usize,
+    height: usize,
+    encoding: &InputEncoding,
+    colour_of: impl Fn(u16) -> [u8; 3],
+    device: &Device,
+) -> Result<Tensor> {
+    let plane = width * height;
+    if ids.len() != plane {
+        return Err(Error::msg(format!(
+            "label map has {} ids, expected {width}x{height} = {plane}",
+            ids.len()
+        )));
+    }
+    let mut data = vec![0f32; encoding.channels() * plane];
+    match encoding {
+        InputEncoding::OneHot {
+            classes,
+            instance_edges,
+        } => {
+            for (i, &id) in ids.iter().enumerate() {
+                if usize::from(id) >= *classes {
+                    return Err(Error::msg(format!(
+                        "class id {id} at pixel ({}, {}) is outside the model's {classes} classes",
+                        i % width,
+                        i / width
+                    )));
+                }
+                data[usize::from(id) * plane + i] = 1.0;
+            }
+            if *instance_edges {
+                data[classes * plane..].copy_from_slice(&edge_map(ids, width, height));
+            }
+        }
+        InputEncoding::ColourImage => {
+            for (i, &id) in ids.iter().enumerate() {
+                for (c, value) in colour_of(id).iter().enumerate() {
+                    data[c * plane + i] = f32::from(*value) / 127.5 - 1.0;
+                }
+            }
+        }
+    }
+    Ok(Tensor::from_vec(
+        data,
+        (1, encoding.channels(), height, width),
+        device,
+    )?)
+}
+
+/// The first image of a (N, 3, H, W) tensor in [-1, 1] as 8-bit RGB.
+pub fn to_rgb_image(image: &Tensor) -> Result<image::RgbImage> {
+    let (_, channels, height, width) = image.dims4()?;
+    if channels != 3 {
+        return Err(Error::msg(format!(
+            "generator output has {channels} channels, expected 3"
+        )));
+    }
+    let first = image.get(0)?.to_dtype(candle_core::DType::F32)?;
+    let pixels = ((first.permute((1, 2, 0))?.flatten_all()? + 1.0)? * 127.5)?.clamp(0.0, 255.0)?;
+    let bytes: Vec<u8> = pixels
+        .to_vec1::<f32>()?
+        .into_iter()
+        .map(|v| v.round() as u8)
+        .collect();
+    image::RgbImage::from_raw(width as u32, height as u32, bytes).ok_or_else(|| {
+        Error::msg(format!(
+            "cannot build a {width}x{height} image from the output"
+        ))
+    })
+}
+
+/// An 8-bit RGB image as a (1, 3, H, W) tensor in [-1, 1] (the SPADE encoder's input).
+pub fn from_rgb_image(image: &image::RgbImage, device: &Device) -> Result<Tensor> {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let hwc = Tensor::from_vec(image.as_raw().clone(), (height, width, 3), device)?;
+    let chw = hwc.permute((2, 0, 1))?.to_dtype(candle_core::DType::F32)?;
+    Ok(((chw / 127.5)? - 1.0)?.unsqueeze(0)?)
+}
+
+/// `value` rounded to the nearest positive multiple of `multiple`.
+pub fn nearest_multiple(value: usize, multiple: usize) -> usize {
+    (((value + multiple / 2) / multiple).max(1)) * multiple
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_hot_sets_one_channel_per_pixel_and_edges_mark_both_sides() {
+        let ids = [0u16, 1, 1, 2];
+        let enc = InputEncoding::OneHot {
+            classes: 3,
+            instance_edges: true,
+        };
+        let t = encode(&ids, 4, 1, &enc, |_| [0; 3], &Device::Cpu).unwrap();
+        let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(&v[0..4], &[1., 0., 0., 0.]);
+        assert_eq!(&v[4..8], &[0., 1., 1., 0.]);
+        assert_eq!(&v[8..12], &[0., 0., 0., 1.]);
+        assert_eq!(&v[12..16], &[1., 1., 1., 1.]);
+        let err = encode(&[3u16], 1, 1, &enc, |_| [0; 3], &Device::Cpu).unwrap_err();
+        assert!(err.to_string().contains("class id 3"), "{err}");
+    }
+
+    #[test]
+    fn colour_image_scales_to_minus_one_one_and_back() {
+        let t = encode(
+            &[0u16, 1],
+            2,
+            1,
+            &InputEncoding::ColourImage,
+            |id| [255 * id as u8, 0, 255],
+            &Device::Cpu,
+        )
+        .unwrap();
+        assert_eq!(
+            t.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            vec![-1., 1., -1., -1., 1., 1.]
+        );
+        let img = to_rgb_image(&t).unwrap();
+        assert_eq!(img.as_raw(), &vec![0, 0, 255, 255, 0, 255]);
+        let back = from_rgb_image(&img, &Device::Cpu).unwrap();
+        assert_eq!(
+            back.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            vec![-1., 1., -1., -1., 1., 1.]
+        );
+    }
+
+    #[test]
+    fn resize_ids_picks_nearest_and_multiples_round() {
+        assert_eq!(resize_ids(&[1, 2, 3, 4], 2, 2, 4, 1), vec![1, 1, 2, 2]);
+        assert_eq!(nearest_multiple(300, 256), 256);
+        assert_eq!(nearest_multiple(100, 256), 256);
+        assert_eq!(nearest_multiple(400, 256), 512);
+    }
+}

@@ -1,0 +1,291 @@
+//! pix2pix (Isola et al. 2017, "Image-to-Image Translation with Conditional Adversarial
+//! Networks"): the U-Net generator and the PatchGAN `NLayerDiscriminator`, following
+//! `models/networks.py` of junyanz/pytorch-CycleGAN-and-pix2pix. Weight names match its
+//! `state_dict` (`model.model.1.model.3...` for the nested `UnetSkipConnectionBlock`s).
+use candle_core::{ModuleT, Result, Tensor};
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+
+use super::layers::{leaky_relu, Conv2d, ConvGeometry, ConvTranspose2d, Dropout, Norm2d, NormKind};
+use super::sequential::{Sequential, SequentialBuilder};
+use candle_core::Module;
+
+/// `UnetGenerator` options (`unet_128` is `num_downs` 7, `unet_256` is 8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UnetOptions {
+    pub input_nc: usize,
+    pub output_nc: usize,
+    pub num_downs: usize,
+    pub ngf: usize,
+    pub norm: NormKind,
+    pub use_dropout: bool,
+}
+
+impl Default for UnetOptions {
+    fn default() -> Self {
+        Self {
+            input_nc: 3,
+            output_nc: 3,
+            num_downs: 8,
+            ngf: 64,
+            norm: NormKind::Batch,
+            use_dropout: false,
+        }
+    }
+}
+
+/// The published code gives a conv a bias only when no batch norm follows it (`use_bias =
+/// norm_layer == InstanceNorm2d`; also false for `none`).
+fn conv_bias(norm: NormKind) -> bool {
+    norm == NormKind::Instance
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlockPosition {
+    Outermost,
+    Middle,
+    Innermost,
+}
+
+/// One `UnetSkipConnectionBlock`: down conv, the inner block, up conv, then (except outermost)
+/// concatenation with its own input.
+#[derive(Debug, Clone)]
+struct UnetBlock {
+    position: BlockPosition,
+    down_conv: Conv2d,
+    down_norm: Option<Norm2d>,
+    inner: Option<Box<UnetBlock>>,
+    up_conv: ConvTranspose2d,
+    up_norm: Option<Norm2d>,
+    dropout: Option<Dropout>,
+}
+
+/// Channel plan of one block: (outer_nc, inner_nc, input_nc, dropout).
+struct BlockPlan {
+    outer_nc: usize,
+    inner_nc: usize,
+    input_nc: usize,
+    dropout: bool,
+}
+
+fn block_plans(opts: &UnetOptions) -> Vec<BlockPlan> {
+    let ngf = opts.ngf;
+    let plan = |outer_nc, inner_nc, dropout| BlockPlan {
+        outer_nc,
+        inner_nc,
+        input_nc: outer_nc,
+        dropout,
+    };
+    let mut plans = vec![BlockPlan {
+        outer_nc: opts.output_nc,
+        inner_nc: ngf,
+        input_nc: opts.input_nc,
+        dropout: false,
+    }];
+    plans.push(plan(ngf, ngf * 2, false));
+    plans.push(plan(ngf * 2, ngf * 4, false));
+    plans.push(plan(ngf * 4, ngf * 8, false));
+    for _ in 0..opts.num_downs - 5 {
+        plans.push(plan(ngf * 8, ngf * 8, opts.use_dropout));
+    }
+    plans.push(plan(ngf * 8, ngf * 8, false));
+    plans
+}
+
+impl UnetBlock {
+    /// Builds `plans[0]` (containing `plans[1..]`) under `vb`, the block's own prefix.
+    fn new(plans: &[BlockPlan], depth: usize, norm: NormKind, vb: VarBuilder) -> Result<Self> {
+        let plan = &plans[0];
+        let position = match (depth, plans.len()) {
+            (0, _) => BlockPosition::Outermost,
+            (_, 1) => BlockPosition::Innermost,
+            _ => BlockPosition::Middle,
+        };
+        let seq = vb.pp("model");
+        let bias = conv_bias(norm);
+        let down = ConvGeometry::new(plan.input_nc, plan.inner_nc, 4, 2, 1);
+        let up_in = if position == BlockPosition::Innermost {
+            plan.inner_nc
+        } else {
+            plan.inner_nc * 2
+        };
+        let up = ConvGeometry::new(up_in, plan.outer_nc, 4, 2, 1);
+        // Sequential indices: outermost [down, inner, relu, up, tanh];
+        // middle [lrelu, down, norm, inner, relu, up, norm, dropout]; innermost [lrelu, down, relu, up, norm].
+        let block = match position {
+            BlockPosition::Outermost => Self {
+                position,
+                down_conv: Conv2d::new(down, bias, seq.pp("0"))?,
+                down_norm: None,
+                inner: Some(Box::new(Self::new(
+                    &plans[1..],
+                    depth + 1,
+                    norm,
+                    seq.pp("1"),
+                )?)),
+                up_conv: ConvTranspose2d::new(up, 0, true, seq.pp("3"))?,
+                up_norm: None,
+                dropout: None,
+            },
+            BlockPosition::Middle => Self {
+                position,
+                down_conv: Conv2d::new(down, bias, seq.pp("1"))?,
+                down_norm: Some(Norm2d::new(norm, plan.inner_nc, seq.pp("2"))?),
+                inner: Some(Box::new(Self::new(
+                    &plans[1..],
+                    depth + 1,
+                    norm,
+                    seq.pp("3"),
+                )?)),
+                up_conv: ConvTranspose2d::new(up, 0, bias, seq.pp("5"))?,
+                up_norm: Some(Norm2d::new(norm, plan.outer_nc, seq.pp("6"))?),
+                dropout: plan.dropout.then(|| Dropout::new(0.5, depth as u64)),
+            },
+            BlockPosition::Innermost => Self {
+                position,
+                down_conv: Conv2d::new(down, bias, seq.pp("1"))?,
+                down_norm: None,
+                inner: None,
+                up_conv: ConvTranspose2d::new(up, 0, bias, seq.pp("3"))?,
+                up_norm: Some(Norm2d::new(norm, plan.outer_nc, seq.pp("4"))?),
+                dropout: None,
+            },
+        };
+        Ok(block)
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        // The published block applies LeakyReLU in place, so the skip connection carries the
+        // activated input, not the raw one.
+        let input = match self.position {
+            BlockPosition::Outermost => x.clone(),
+            _ => leaky_relu(x, 0.2)?,
+        };
+        let mut y = self.down_conv.forward(&input)?;
+        if let Some(norm) = &self.down_norm {
+            y = norm.forward_t(&y, train)?;
+        }
+        if let Some(inner) = &self.inner {
+            y = inner.forward_t(&y, train)?;
+        }
+        y = self.up_conv.forward(&y.relu()?)?;
+        if let Some(norm) = &self.up_norm {
+            y = norm.forward_t(&y, train)?;
+        }
+        if let Some(dropout) = &self.dropout {
+            y = dropout.forward_t(&y, train)?;
+        }
+        match self.position {
+            BlockPosition::Outermost => y.tanh(),
+            _ => Tensor::cat(&[&input, &y], 1),
+        }
+    }
+}
+
+/// pix2pix `UnetGenerator`; input and output in [-1, 1].
+#[derive(Debug, Clone)]
+pub struct UnetGenerator {
+    outermost: UnetBlock,
+    options: UnetOptions,
+}
+
+impl UnetGenerator {
+    pub fn new(options: &UnetOptions, vb: VarBuilder) -> Result<Self> {
+        if options.num_downs < 5 {
+            candle_core::bail!(
+                "pix2pix U-Net needs num_downs >= 5, found {}",
+                options.num_downs
+            )
+        }
+        let outermost = UnetBlock::new(&block_plans(options), 0, options.norm, vb.pp("model"))?;
+        Ok(Self {
+            outermost,
+            options: options.clone(),
+        })
+    }
+
+    pub fn options(&self) -> &UnetOptions {
+        &self.options
+    }
+
+    /// The input side must be a multiple of 2^num_downs.
+    pub fn required_multiple(&self) -> usize {
+        1 << self.options.num_downs
+    }
+}
+
+impl ModuleT for UnetGenerator {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let (_, _, h, w) = x.dims4()?;
+        let multiple = self.required_multiple();
+        if h % multiple != 0 || w % multiple != 0 {
+            candle_core::bail!(
+                "pix2pix U-Net with {} downs needs sides divisible by {multiple}, found {h}x{w}",
+                self.options.num_downs
+            )
+        }
+        self.outermost.forward_t(x, train)
+    }
+}
+
+/// pix2pix `NLayerDiscriminator` (PatchGAN) options; `n_layers_D` 3 is the 70x70 PatchGAN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PatchGanOptions {
+    pub input_nc: usize,
+    pub ndf: usize,
+    #[serde(rename = "n_layers_D")]
+    pub n_layers: usize,
+    pub norm: NormKind,
+}
+
+impl Default for PatchGanOptions {
+    fn default() -> Self {
+        Self {
+            input_nc: 6,
+            ndf: 64,
+            n_layers: 3,
+            norm: NormKind::Batch,
+        }
+    }
+}
+
+/// pix2pix `NLayerDiscriminator`: 4x4 convs with padding 1, LeakyReLU 0.2; one logit per patch.
+#[derive(Debug, Clone)]
+pub struct PatchGanDiscriminator {
+    model: Sequential,
+}
+
+impl PatchGanDiscriminator {
+    pub fn new(options: &PatchGanOptions, vb: VarBuilder) -> Result<Self> {
+        let (ndf, norm) = (options.ndf, options.norm);
+        let bias = conv_bias(norm);
+        let mut seq = SequentialBuilder::new(vb.pp("model"))
+            .conv(ConvGeometry::new(options.input_nc, ndf, 4, 2, 1), true)?
+            .leaky_relu(0.2);
+        let mut mult = 1;
+        for n in 1..=options.n_layers {
+            let prev = mult;
+            mult = (1 << n).min(8);
+            let stride = if n == options.n_layers { 1 } else { 2 };
+            seq = seq
+                .conv(
+                    ConvGeometry::new(ndf * prev, ndf * mult, 4, stride, 1),
+                    bias,
+                )?
+                .norm(norm, ndf * mult)?
+                .leaky_relu(0.2);
+        }
+        let model = seq
+            .conv(ConvGeometry::new(ndf * mult, 1, 4, 1, 1), true)?
+            .build();
+        Ok(Self { model })
+    }
+}
+
+impl ModuleT for PatchGanDiscriminator {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.model.forward_t(x, train)
+    }
+}

@@ -1,0 +1,381 @@
+//! Runs the reference cases of `../shared/reference` (see its README): each case names a
+//! published network (`net`), its options, a PyTorch `state_dict` and input/output tensors.
+//! [`run_case`] builds our port from the case's options, loads the weights by their PyTorch
+//! names, runs the inputs and pairs every output with the reference.
+//!
+//! A family adds its cases with one arm in [`runner_for`].
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, ModuleT, Tensor};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::{pix2pix, pix2pixhd, weights};
+use crate::{Error, Result};
+
+/// Nets of the public cases whose port is not in the library yet: the reference test lists
+/// them as "not yet covered" (never as passed). Every other unknown net fails the test.
+pub const NOT_YET_COVERED: &[&str] = &[
+    // SPADE family: arms come with src/nets/spade.rs and semantic.rs (remove on merge).
+    "spade_generator",
+    "spade_encoder",
+    "spade_multiscale_discriminator",
+    "semantic_input",
+    // Needs the training losses (src/train).
+    "spade_losses",
+];
+
+/// One `NAME.json` case file.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReferenceCase {
+    pub case: String,
+    pub net: String,
+    #[serde(default)]
+    pub options: serde_json::Value,
+    #[serde(default)]
+    pub mode: String,
+    #[serde(default)]
+    pub weights: Option<String>,
+    #[serde(default)]
+    pub weights_pth: Option<String>,
+    pub inputs: BTreeMap<String, Vec<usize>>,
+    pub outputs: BTreeMap<String, Vec<usize>>,
+    pub tolerance_rel_l2: f64,
+    #[serde(default)]
+    pub notes: String,
+}
+
+/// What a case runner sees: the case, its input tensors (without the `input.` prefix).
+pub struct CaseContext<'a> {
+    pub dir: &'a Path,
+    pub case: &'a ReferenceCase,
+    pub inputs: HashMap<String, Tensor>,
+    pub device: Device,
+}
+
+impl CaseContext<'_> {
+    /// The case's `options` as a network's option struct (unknown keys are ignored).
+    pub fn options<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(self.case.options.clone()).map_err(|e| {
+            Error::msg(format!(
+                "case {}: options do not fit {}: {e}",
+                self.case.case,
+                std::any::type_name::<T>()
+            ))
+        })
+    }
+
+    pub fn input(&self, name: &str) -> Result<&Tensor> {
+        self.inputs.get(name).ok_or_else(|| {
+            Error::msg(format!(
+                "case {}: no tensor `input.{name}` in its io file",
+                self.case.case
+            ))
+        })
+    }
+
+    /// Builds a network from `weights` (required for this case).
+    pub fn load<T>(
+        &self,
+        weights: Option<&Path>,
+        build: impl Fn(candle_nn::VarBuilder) -> candle_core::Result<T>,
+    ) -> Result<T> {
+        let path = weights
+            .ok_or_else(|| Error::msg(format!("case {}: needs a weights file", self.case.case)))?;
+        weights::load_checked(path, &self.device, build)
+    }
+}
+
+/// Computes our outputs (by output name) for a case, from the given weights file.
+pub type CaseRunner = fn(&CaseContext, Option<&Path>) -> Result<Vec<(String, Tensor)>>;
+
+/// The runner for a case's `net`, or `None` for a net this library does not port.
+pub fn runner_for(net: &str) -> Option<CaseRunner> {
+    Some(match net {
+        "pix2pix_unet_generator" => run_pix2pix_unet,
+        "pix2pix_patchgan_discriminator" => run_pix2pix_patchgan,
+        "pix2pixhd_global_generator" => run_pix2pixhd_global,
+        "pix2pixhd_local_enhancer" => run_pix2pixhd_local,
+        "pix2pixhd_multiscale_discriminator" => run_pix2pixhd_multiscale,
+        "spectral_norm_conv_train" => run_spectral_norm_train_step,
+        _ => return None,
+    })
+}
+
+/// Names multiscale discriminator outputs as the cases do: `features.d{i}.f{j}`.
+pub fn feature_outputs(features: Vec<Vec<Tensor>>) -> Vec<(String, Tensor)> {
+    features
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, layers)| {
+            layers
+                .into_iter()
+                .enumerate()
+                .map(move |(j, t)| (format!("features.d{i}.f{j}"), t))
+        })
+        .collect()
+}
+
+fn run_pix2pix_unet(ctx: &CaseContext, weights: Option<&Path>) -> Result<Vec<(String, Tensor)>> {
+    let opts: pix2pix::UnetOptions = ctx.options()?;
+    let net = ctx.load(weights, |vb| pix2pix::UnetGenerator::new(&opts, vb))?;
+    Ok(vec![(
+        "image".into(),
+        net.forward_t(ctx.input("input")?, false)?,
+    )])
+}
+
+fn run_pix2pix_patchgan(
+    ctx: &CaseContext,
+    weights: Option<&Path>,
+) -> Result<Vec<(String, Tensor)>> {
+    let opts: pix2pix::PatchGanOptions = ctx.options()?;
+    let net = ctx.load(weights, |vb| pix2pix::PatchGanDiscriminator::new(&opts, vb))?;
+    Ok(vec![(
+        "prediction".into(),
+        net.forward_t(ctx.input("input")?, false)?,
+    )])
+}
+
+fn run_pix2pixhd_global(
+    ctx: &CaseContext,
+    weights: Option<&Path>,
+) -> Result<Vec<(String, Tensor)>> {
+    let opts: pix2pixhd::GlobalOptions = ctx.options()?;
+    let net = ctx.load(weights, |vb| pix2pixhd::GlobalGenerator::new(&opts, vb))?;
+    Ok(vec![(
+        "image".into(),
+        net.forward_t(ctx.input("input")?, false)?,
+    )])
+}
+
+fn run_pix2pixhd_local(ctx: &CaseContext, weights: Option<&Path>) -> Result<Vec<(String, Tensor)>> {
+    let opts: pix2pixhd::LocalOptions = ctx.options()?;
+    let net = ctx.load(weights, |vb| pix2pixhd::LocalEnhancer::new(&opts, vb))?;
+    Ok(vec![(
+        "image".into(),
+        net.forward_t(ctx.input("input")?, false)?,
+    )])
+}
+
+fn run_pix2pixhd_multiscale(
+    ctx: &CaseContext,
+    weights: Option<&Path>,
+) -> Result<Vec<(String, Tensor)>> {
+    let opts: pix2pixhd::MultiscaleOptions = ctx.options()?;
+    let net = ctx.load(weights, |vb| {
+        pix2pixhd::MultiscaleDiscriminator::new(&opts, vb)
+    })?;
+    Ok(feature_outputs(net.forward_t(ctx.input("input")?, false)?))
+}
+
+#[derive(Deserialize)]
+struct SpectralStepOptions {
+    #[serde(rename = "in")]
+    in_channels: usize,
+    #[serde(rename = "out")]
+    out_channels: usize,
+    kernel: usize,
+    padding: usize,
+}
+
+/// One training-mode forward of a spectral-norm conv: the power iteration updates u and v.
+fn run_spectral_norm_train_step(
+    ctx: &CaseContext,
+    _: Option<&Path>,
+) -> Result<Vec<(String, Tensor)>> {
+    let opts: SpectralStepOptions = ctx.options()?;
+    let geometry = super::layers::ConvGeometry::new(
+        opts.in_channels,
+        opts.out_channels,
+        opts.kernel,
+        1,
+        opts.padding,
+    );
+    let mut varmap = candle_nn::VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &ctx.device);
+    let conv = super::layers::SpectralConv2d::new(geometry, true, vb)?;
+    for (var_name, input) in [
+        ("weight_orig", "weight_orig"),
+        ("weight_u", "u"),
+        ("weight_v", "v"),
+        ("bias", "bias"),
+    ] {
+        varmap.set_one(var_name, ctx.input(input)?)?;
+    }
+    let y = conv.forward_t(ctx.input("x")?, true)?;
+    let weight_after = conv.weight_t(false)?;
+    let stored = |name: &str| -> Result<Tensor> {
+        let data = varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::msg("VarMap lock poisoned"))?;
+        let var = data
+            .get(name)
+            .ok_or_else(|| Error::msg(format!("no variable `{name}`")))?;
+        Ok(var.as_tensor().copy()?)
+    };
+    Ok(vec![
+        ("y".into(), y),
+        ("u_after".into(), stored("weight_u")?),
+        ("v_after".into(), stored("weight_v")?),
+        ("weight_after".into(), weight_after),
+    ])
+}
+
+/// One output of ours next to the tensor it must match.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub output: String,
+    pub ours: Tensor,
+    pub reference: Tensor,
+    pub tolerance_rel_l2: f64,
+}
+
+impl Comparison {
+    /// `||ours - reference|| / ||reference||` (the plain distance when the reference is zero).
+    pub fn rel_l2(&self) -> Result<f64> {
+        let ours = self.ours.to_dtype(candle_core::DType::F64)?;
+        let reference = self.reference.to_dtype(candle_core::DType::F64)?;
+        let diff = (ours - &reference)?
+            .sqr()?
+            .sum_all()?
+            .sqrt()?
+            .to_scalar::<f64>()?;
+        let norm = reference.sqr()?.sum_all()?.sqrt()?.to_scalar::<f64>()?;
+        Ok(if norm > 0.0 { diff / norm } else { diff })
+    }
+
+    pub fn passes(&self) -> Result<bool> {
+        Ok(self.rel_l2()? <= self.tolerance_rel_l2)
+    }
+}
+
+pub fn load_case(path: &Path) -> Result<ReferenceCase> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::Json {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Every case file in `dir`: those `MANIFEST.json` lists (each must exist) plus any other
+/// `*.json` file, sorted by name.
+pub fn list_cases(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut cases = std::collections::BTreeSet::new();
+    let manifest = dir.join("MANIFEST.json");
+    if manifest.exists() {
+        let text = std::fs::read_to_string(&manifest).map_err(|e| Error::io(&manifest, e))?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Json {
+            path: manifest.clone(),
+            message: e.to_string(),
+        })?;
+        for name in value["cases"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str())
+        {
+            let path = dir.join(format!("{name}.json"));
+            if !path.exists() {
+                return Err(Error::msg(format!(
+                    "{}: lists case `{name}` but {} is missing",
+                    manifest.display(),
+                    path.display()
+                )));
+            }
+            cases.insert(path);
+        }
+    }
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let is_json = path.extension().is_some_and(|e| e == "json");
+        if is_json && path.file_name().is_some_and(|n| n != "MANIFEST.json") {
+            cases.insert(path);
+        }
+    }
+    Ok(cases.into_iter().collect())
+}
+
+/// Runs the case in `case_path` (its io file is `<stem>.io.safetensors` beside it) and pairs
+/// each declared output with the reference. With a `.pth` checkpoint too, the `.pth` outputs are
+/// compared with the safetensors ones at tolerance 0 (they must be identical).
+pub fn run_case(case_path: &Path, case: &ReferenceCase) -> Result<Vec<Comparison>> {
+    let runner = runner_for(&case.net).ok_or_else(|| {
+        Error::msg(format!(
+            "{}: unknown net `{}`: no port in this library",
+            case_path.display(),
+            case.net
+        ))
+    })?;
+    let dir = case_path.parent().unwrap_or(Path::new("."));
+    let stem = case_path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(&case.case);
+    let io_path = dir.join(format!("{stem}.io.safetensors"));
+    let mut io = weights::read_tensors(&io_path)?;
+    let inputs = io
+        .iter()
+        .filter_map(|(k, t)| k.strip_prefix("input.").map(|n| (n.to_string(), t.clone())))
+        .collect();
+    let ctx = CaseContext {
+        dir,
+        case,
+        inputs,
+        device: Device::Cpu,
+    };
+    let ours: HashMap<String, Tensor> =
+        runner(&ctx, case.weights.as_ref().map(|w| dir.join(w)).as_deref())?
+            .into_iter()
+            .collect();
+    let mut comparisons = Vec::new();
+    for (name, shape) in &case.outputs {
+        let mine = declared_output(&ours, name, shape, case_path)?;
+        let reference = io.remove(&format!("output.{name}")).ok_or_else(|| {
+            Error::msg(format!("{}: no tensor `output.{name}`", io_path.display()))
+        })?;
+        comparisons.push(Comparison {
+            output: name.clone(),
+            ours: mine,
+            reference,
+            tolerance_rel_l2: case.tolerance_rel_l2,
+        });
+    }
+    if let Some(pth) = &case.weights_pth {
+        let from_pth: HashMap<String, Tensor> =
+            runner(&ctx, Some(&dir.join(pth)))?.into_iter().collect();
+        for (name, shape) in &case.outputs {
+            comparisons.push(Comparison {
+                output: format!("{name} (.pth vs .safetensors)"),
+                ours: declared_output(&from_pth, name, shape, case_path)?,
+                reference: declared_output(&ours, name, shape, case_path)?,
+                tolerance_rel_l2: 0.0,
+            });
+        }
+    }
+    Ok(comparisons)
+}
+
+fn declared_output(
+    ours: &HashMap<String, Tensor>,
+    name: &str,
+    shape: &[usize],
+    case_path: &Path,
+) -> Result<Tensor> {
+    let tensor = ours.get(name).ok_or_else(|| {
+        Error::msg(format!(
+            "{}: our port produced no output `{name}`",
+            case_path.display()
+        ))
+    })?;
+    if tensor.dims() != shape {
+        return Err(Error::msg(format!(
+            "{}: output `{name}` has shape {:?}, expected {shape:?}",
+            case_path.display(),
+            tensor.dims()
+        )));
+    }
+    Ok(tensor.clone())
+}

@@ -1,0 +1,488 @@
+//! SPADE (Park et al., "Semantic Image Synthesis with Spatially-Adaptive Normalization",
+//! CVPR 2019): the options, the SPADE normalization layer, the SPADE residual block and the
+//! non-SPADE "spectral + sub-norm" convolution shared by the encoder and the discriminator.
+//! Follows NVlabs/SPADE `models/networks/{normalization,architecture}.py`; tensor names match
+//! its `state_dict`, so published checkpoints load unchanged.
+//!
+//! The generator, encoder and discriminator live in `spade_generator.rs`, `spade_encoder.rs`
+//! and `spade_discriminator.rs`.
+use candle_core::{Module, ModuleT, Tensor};
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+
+use super::layers::{
+    instance_norm, leaky_relu, resize_nearest, BatchNorm2d, Conv2d, ConvGeometry,
+    MaybeSpectralConv2d,
+};
+use super::semantic::SemanticOptions;
+use crate::{Error, Result};
+
+/// `nn.InstanceNorm2d` / `nn.BatchNorm2d` default epsilon.
+const NORM_EPS: f64 = 1e-5;
+/// Slope of every leaky ReLU in SPADE.
+pub const LEAKY_SLOPE: f64 = 0.2;
+
+/// `--num_upsampling_layers`: how many times the generator doubles its latent grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpsamplingLayers {
+    /// 5 doublings.
+    #[default]
+    Normal,
+    /// 6: an extra doubling between the two middle blocks.
+    More,
+    /// 7: also an extra block `up_4` at the end.
+    Most,
+}
+
+impl UpsamplingLayers {
+    pub fn count(self) -> u32 {
+        match self {
+            Self::Normal => 5,
+            Self::More => 6,
+            Self::Most => 7,
+        }
+    }
+}
+
+/// The published SPADE options (same names and defaults as `options/base_options.py` with
+/// the SPADE generator), plus `spade_hidden_nc`, the width of SPADE's shared MLP (hard-coded
+/// 128 in the published code) so that compact models can shrink it. Options the networks do
+/// not use (losses, training) are ignored when deserializing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SpadeOptions {
+    pub ngf: usize,
+    pub ndf: usize,
+    pub label_nc: usize,
+    pub output_nc: usize,
+    pub contain_dontcare_label: bool,
+    pub no_instance: bool,
+    pub use_vae: bool,
+    pub z_dim: usize,
+    pub crop_size: usize,
+    pub aspect_ratio: f64,
+    pub num_upsampling_layers: UpsamplingLayers,
+    #[serde(rename = "norm_G")]
+    pub norm_g: String,
+    #[serde(rename = "norm_D")]
+    pub norm_d: String,
+    #[serde(rename = "norm_E")]
+    pub norm_e: String,
+    #[serde(rename = "num_D")]
+    pub num_d: usize,
+    #[serde(rename = "n_layers_D")]
+    pub n_layers_d: usize,
+    #[serde(rename = "netD_subarch")]
+    pub net_d_subarch: String,
+    #[serde(rename = "no_ganFeat_loss")]
+    pub no_gan_feat_loss: bool,
+    pub spade_hidden_nc: usize,
+}
+
+impl Default for SpadeOptions {
+    fn default() -> Self {
+        Self {
+            ngf: 64,
+            ndf: 64,
+            label_nc: 182,
+            output_nc: 3,
+            contain_dontcare_label: false,
+            no_instance: false,
+            use_vae: false,
+            z_dim: 256,
+            crop_size: 256,
+            aspect_ratio: 1.0,
+            num_upsampling_layers: UpsamplingLayers::Normal,
+            norm_g: "spectralspadesyncbatch3x3".into(),
+            norm_d: "spectralinstance".into(),
+            norm_e: "spectralinstance".into(),
+            num_d: 2,
+            n_layers_d: 4,
+            net_d_subarch: "n_layer".into(),
+            no_gan_feat_loss: false,
+            spade_hidden_nc: 128,
+        }
+    }
+}
+
+impl SpadeOptions {
+    /// Parses an `options` object (a reference case, a checkpoint's config).
+    pub fn from_json(value: &serde_json::Value) -> Result<Self> {
+        Self::deserialize(value).map_err(|e| Error::msg(format!("SPADE options: {e}")))
+    }
+
+    pub fn semantic(&self) -> SemanticOptions {
+        SemanticOptions {
+            label_nc: self.label_nc,
+            contain_dontcare_label: self.contain_dontcare_label,
+            no_instance: self.no_instance,
+        }
+    }
+
+    /// Channels of the generator's semantic input (`opt.semantic_nc`).
+    pub fn semantic_nc(&self) -> usize {
+        self.semantic().semantic_nc()
+    }
+
+    /// Channels the discriminator sees: the semantic input concatenated with an image.
+    pub fn discriminator_input_nc(&self) -> usize {
+        self.semantic_nc() + self.output_nc
+    }
+
+    /// The latent grid (sw, sh): `sw = crop_size / 2^n`, `sh = round(sw / aspect_ratio)` with
+    /// Python's round-half-to-even.
+    pub fn latent_size(&self) -> Result<(usize, usize)> {
+        let sw = self.crop_size >> self.num_upsampling_layers.count();
+        let sh = (sw as f64 / self.aspect_ratio).round_ties_even();
+        if sw == 0 || sh.is_nan() || sh < 1.0 {
+            return Err(Error::msg(format!(
+                "SPADE: crop_size {} with {} upsampling layers and aspect_ratio {} gives an empty latent grid ({sw} x {sh})",
+                self.crop_size,
+                self.num_upsampling_layers.count(),
+                self.aspect_ratio
+            )));
+        }
+        Ok((sw, sh as usize))
+    }
+
+    /// Output size (height, width) of the generator.
+    pub fn output_size(&self) -> Result<(usize, usize)> {
+        let (sw, sh) = self.latent_size()?;
+        let scale = 1usize << self.num_upsampling_layers.count();
+        Ok((sh * scale, sw * scale))
+    }
+}
+
+/// The parameter-free normalization inside SPADE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamFreeNorm {
+    Instance,
+    /// `batch` and `syncbatch` (batch norm on a single device).
+    Batch,
+}
+
+/// A parsed `norm_G` string such as `spectralspadesyncbatch3x3`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpadeNormConfig {
+    pub spectral: bool,
+    pub param_free: ParamFreeNorm,
+    pub kernel: usize,
+}
+
+impl SpadeNormConfig {
+    pub fn parse(norm_g: &str) -> Result<Self> {
+        let bad = |why: &str| {
+            Error::msg(format!(
+                "norm_G '{norm_g}': {why}; expected e.g. 'spectralspadesyncbatch3x3'"
+            ))
+        };
+        let spectral = norm_g.contains("spectral");
+        let spade = norm_g.replace("spectral", "");
+        let rest = spade
+            .strip_prefix("spade")
+            .ok_or_else(|| bad("does not start with 'spade'"))?;
+        let digits_at = rest
+            .find(|c: char| c.is_ascii_digit())
+            .ok_or_else(|| bad("no kernel size"))?;
+        let param_free = match &rest[..digits_at] {
+            "instance" => ParamFreeNorm::Instance,
+            "batch" | "syncbatch" => ParamFreeNorm::Batch,
+            other => return Err(bad(&format!("unknown parameter-free norm '{other}'"))),
+        };
+        let kernel = rest[digits_at..digits_at + 1]
+            .parse::<usize>()
+            .map_err(|_| bad("bad kernel size"))?;
+        if kernel % 2 == 0 || !rest[digits_at + 1..].starts_with('x') {
+            return Err(bad("kernel size must be odd and written KxK"));
+        }
+        Ok(Self {
+            spectral,
+            param_free,
+            kernel,
+        })
+    }
+}
+
+/// The norm after a non-SPADE convolution (`get_nonspade_norm_layer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubNorm {
+    None,
+    Instance,
+    /// `batch` or `sync_batch`: affine batch norm.
+    Batch,
+}
+
+/// A parsed `norm_D` / `norm_E` string such as `spectralinstance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NonSpadeNormConfig {
+    pub spectral: bool,
+    pub sub: SubNorm,
+}
+
+impl NonSpadeNormConfig {
+    pub fn parse(norm: &str) -> Result<Self> {
+        let (spectral, sub) = match norm.strip_prefix("spectral") {
+            Some(rest) => (true, rest),
+            None => (false, norm),
+        };
+        let sub = match sub {
+            "" | "none" => SubNorm::None,
+            "instance" => SubNorm::Instance,
+            "batch" | "sync_batch" | "syncbatch" => SubNorm::Batch,
+            other => return Err(Error::msg(format!(
+                "norm '{norm}': unknown normalization '{other}'; expected e.g. 'spectralinstance'"
+            ))),
+        };
+        Ok(Self { spectral, sub })
+    }
+}
+
+/// A convolution wrapped like `get_nonspade_norm_layer`: optional spectral norm, and when a
+/// sub-norm follows, the conv loses its bias and sits at `.0` with the norm at `.1`.
+#[derive(Debug, Clone)]
+pub struct NormConv2d {
+    conv: MaybeSpectralConv2d,
+    batch_norm: Option<BatchNorm2d>,
+    instance_norm: bool,
+}
+
+impl NormConv2d {
+    pub fn new(
+        geometry: ConvGeometry,
+        norm: NonSpadeNormConfig,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Self> {
+        if norm.sub == SubNorm::None {
+            let conv = MaybeSpectralConv2d::new(geometry, true, norm.spectral, vb)?;
+            return Ok(Self {
+                conv,
+                batch_norm: None,
+                instance_norm: false,
+            });
+        }
+        let conv = MaybeSpectralConv2d::new(geometry, false, norm.spectral, vb.pp("0"))?;
+        let batch_norm = match norm.sub {
+            SubNorm::Batch => Some(BatchNorm2d::new(geometry.out_channels, true, vb.pp("1"))?),
+            _ => None,
+        };
+        Ok(Self {
+            conv,
+            batch_norm,
+            instance_norm: norm.sub == SubNorm::Instance,
+        })
+    }
+}
+
+impl ModuleT for NormConv2d {
+    fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let y = self.conv.forward_t(x, train)?;
+        match &self.batch_norm {
+            Some(bn) => bn.forward_t(&y, train),
+            None if self.instance_norm => instance_norm(&y, NORM_EPS),
+            None => Ok(y),
+        }
+    }
+}
+
+/// The SPADE layer: parameter-free norm of `x`, then a per-pixel scale and shift predicted
+/// from the semantic map: `norm(x) * (1 + gamma(seg)) + beta(seg)`.
+#[derive(Debug, Clone)]
+pub struct Spade {
+    batch_norm: Option<BatchNorm2d>,
+    mlp_shared: Conv2d,
+    mlp_gamma: Conv2d,
+    mlp_beta: Conv2d,
+}
+
+impl Spade {
+    /// `norm_nc`: channels of `x`; `label_nc`: channels of the semantic map.
+    pub fn new(
+        config: SpadeNormConfig,
+        norm_nc: usize,
+        label_nc: usize,
+        hidden_nc: usize,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Self> {
+        let (k, pad) = (config.kernel, config.kernel / 2);
+        let batch_norm = match config.param_free {
+            ParamFreeNorm::Batch => {
+                Some(BatchNorm2d::new(norm_nc, false, vb.pp("param_free_norm"))?)
+            }
+            ParamFreeNorm::Instance => None,
+        };
+        let mlp_shared = Conv2d::new(
+            ConvGeometry::new(label_nc, hidden_nc, k, 1, pad),
+            true,
+            vb.pp("mlp_shared.0"),
+        )?;
+        let mlp_gamma = Conv2d::new(
+            ConvGeometry::new(hidden_nc, norm_nc, k, 1, pad),
+            true,
+            vb.pp("mlp_gamma"),
+        )?;
+        let mlp_beta = Conv2d::new(
+            ConvGeometry::new(hidden_nc, norm_nc, k, 1, pad),
+            true,
+            vb.pp("mlp_beta"),
+        )?;
+        Ok(Self {
+            batch_norm,
+            mlp_shared,
+            mlp_gamma,
+            mlp_beta,
+        })
+    }
+
+    /// `seg` is resized (nearest) to `x`'s size; passing it already at that size skips that.
+    pub fn forward_t(&self, x: &Tensor, seg: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let normalized = match &self.batch_norm {
+            Some(bn) => bn.forward_t(x, train)?,
+            None => instance_norm(x, NORM_EPS)?,
+        };
+        let (_, _, h, w) = x.dims4()?;
+        let seg = resize_nearest(seg, h, w)?;
+        let actv = self.mlp_shared.forward(&seg)?.relu()?;
+        let gamma = self.mlp_gamma.forward(&actv)?;
+        let beta = self.mlp_beta.forward(&actv)?;
+        normalized
+            .broadcast_mul(&(gamma + 1.0)?)?
+            .broadcast_add(&beta)
+    }
+}
+
+/// `SPADEResnetBlock`: two SPADE-norm + leaky-ReLU + 3x3 conv steps, and a shortcut that is
+/// learned (SPADE norm + 1x1 conv without bias) when the channel count changes.
+#[derive(Debug, Clone)]
+pub struct SpadeResnetBlock {
+    norm_0: Spade,
+    conv_0: MaybeSpectralConv2d,
+    norm_1: Spade,
+    conv_1: MaybeSpectralConv2d,
+    shortcut: Option<(Spade, MaybeSpectralConv2d)>,
+}
+
+impl SpadeResnetBlock {
+    pub fn new(fin: usize, fout: usize, options: &SpadeOptions, vb: VarBuilder) -> Result<Self> {
+        let config = SpadeNormConfig::parse(&options.norm_g)?;
+        let (label_nc, hidden) = (options.semantic_nc(), options.spade_hidden_nc);
+        let fmiddle = fin.min(fout);
+        let conv = |g: ConvGeometry, bias: bool, name: &str| {
+            MaybeSpectralConv2d::new(g, bias, config.spectral, vb.pp(name))
+        };
+        let spade = |channels: usize, name: &str| {
+            Spade::new(config, channels, label_nc, hidden, vb.pp(name))
+        };
+        let shortcut = if fin != fout {
+            Some((
+                spade(fin, "norm_s")?,
+                conv(ConvGeometry::new(fin, fout, 1, 1, 0), false, "conv_s")?,
+            ))
+        } else {
+            None
+        };
+        Ok(Self {
+            norm_0: spade(fin, "norm_0")?,
+            conv_0: conv(ConvGeometry::new(fin, fmiddle, 3, 1, 1), true, "conv_0")?,
+            norm_1: spade(fmiddle, "norm_1")?,
+            conv_1: conv(ConvGeometry::new(fmiddle, fout, 3, 1, 1), true, "conv_1")?,
+            shortcut,
+        })
+    }
+
+    pub fn forward_t(&self, x: &Tensor, seg: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        let x_s = match &self.shortcut {
+            Some((norm_s, conv_s)) => conv_s.forward_t(&norm_s.forward_t(x, seg, train)?, train)?,
+            None => x.clone(),
+        };
+        let dx = leaky_relu(&self.norm_0.forward_t(x, seg, train)?, LEAKY_SLOPE)?;
+        let dx = self.conv_0.forward_t(&dx, train)?;
+        let dx = leaky_relu(&self.norm_1.forward_t(&dx, seg, train)?, LEAKY_SLOPE)?;
+        let dx = self.conv_1.forward_t(&dx, train)?;
+        x_s + dx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn norm_g_strings_parse_like_the_published_regex() {
+        let c = SpadeNormConfig::parse("spectralspadesyncbatch3x3").unwrap();
+        assert_eq!(
+            c,
+            SpadeNormConfig {
+                spectral: true,
+                param_free: ParamFreeNorm::Batch,
+                kernel: 3
+            }
+        );
+        let c = SpadeNormConfig::parse("spadeinstance5x5").unwrap();
+        assert_eq!(
+            c,
+            SpadeNormConfig {
+                spectral: false,
+                param_free: ParamFreeNorm::Instance,
+                kernel: 5
+            }
+        );
+        assert!(SpadeNormConfig::parse("spectralinstance").is_err());
+        assert!(SpadeNormConfig::parse("spadegroup3x3").is_err());
+    }
+
+    #[test]
+    fn non_spade_norms_parse() {
+        let c = NonSpadeNormConfig::parse("spectralinstance").unwrap();
+        assert_eq!(
+            c,
+            NonSpadeNormConfig {
+                spectral: true,
+                sub: SubNorm::Instance
+            }
+        );
+        let c = NonSpadeNormConfig::parse("batch").unwrap();
+        assert_eq!(
+            c,
+            NonSpadeNormConfig {
+                spectral: false,
+                sub: SubNorm::Batch
+            }
+        );
+        assert!(NonSpadeNormConfig::parse("spectralgroup").is_err());
+    }
+
+    #[test]
+    fn latent_size_follows_crop_and_aspect_ratio() {
+        let mut o = SpadeOptions {
+            crop_size: 256,
+            aspect_ratio: 2.0,
+            ..Default::default()
+        };
+        assert_eq!(o.latent_size().unwrap(), (8, 4));
+        assert_eq!(o.output_size().unwrap(), (128, 256));
+        o.num_upsampling_layers = UpsamplingLayers::Most;
+        o.aspect_ratio = 1.0;
+        assert_eq!(o.latent_size().unwrap(), (2, 2));
+        // Python rounds halves to even: round(2.5) == 2.
+        o.num_upsampling_layers = UpsamplingLayers::Normal;
+        o.crop_size = 160;
+        o.aspect_ratio = 2.0;
+        assert_eq!(o.latent_size().unwrap(), (5, 2));
+        o.crop_size = 16;
+        assert!(o.latent_size().is_err());
+    }
+
+    #[test]
+    fn options_read_published_names_and_ignore_others() {
+        let json = serde_json::json!({"ngf": 4, "norm_G": "spectralspadebatch3x3", "num_D": 3,
+            "num_upsampling_layers": "most", "gan_mode": "hinge"});
+        let o = SpadeOptions::from_json(&json).unwrap();
+        assert_eq!(
+            (o.ngf, o.num_d, o.norm_g.as_str()),
+            (4, 3, "spectralspadebatch3x3")
+        );
+        assert_eq!(o.num_upsampling_layers, UpsamplingLayers::Most);
+        assert_eq!(o.spade_hidden_nc, 128);
+    }
+}

@@ -1,0 +1,192 @@
+//! Runs the SPADE reference cases (`../shared/reference/*.json`, see its README): builds the
+//! network a case names from its `options` and weights, feeds the named inputs and returns
+//! the named outputs, for the reference test harness to compare with PyTorch.
+use std::collections::HashMap;
+
+use candle_core::{DType, ModuleT, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use serde::Deserialize;
+
+use super::layers::{ConvGeometry, SpectralConv2d};
+use super::semantic::{semantic_input, SemanticOptions};
+use super::spade::SpadeOptions;
+use super::spade_discriminator::MultiscaleDiscriminator;
+use super::spade_encoder::ConvEncoder;
+use super::spade_generator::SpadeGenerator;
+use crate::{Error, Result};
+
+/// The case `net` values this module runs.
+pub const SPADE_CASE_NETS: &[&str] = &[
+    "semantic_input",
+    "spade_generator",
+    "spade_encoder",
+    "spade_multiscale_discriminator",
+    "spectral_norm_conv_train",
+];
+
+/// Runs one case. `net`, `options`: the case's fields; `weights`: its state_dict (None for
+/// cases without one); `inputs`: its inputs by name (without the `input.` prefix). Returns
+/// the outputs by name (without `output.`), or `None` when `net` is not a SPADE case.
+pub fn run_spade_case(
+    net: &str,
+    options: &serde_json::Value,
+    weights: Option<VarBuilder>,
+    inputs: &HashMap<String, Tensor>,
+) -> Result<Option<Vec<(String, Tensor)>>> {
+    let outputs = match net {
+        "semantic_input" => semantic_case(options, inputs)?,
+        "spade_generator" => generator_case(options, need_weights(net, weights)?, inputs)?,
+        "spade_encoder" => encoder_case(options, need_weights(net, weights)?, inputs)?,
+        "spade_multiscale_discriminator" => {
+            discriminator_case(options, need_weights(net, weights)?, inputs)?
+        }
+        "spectral_norm_conv_train" => spectral_train_case(options, inputs)?,
+        _ => return Ok(None),
+    };
+    Ok(Some(outputs))
+}
+
+fn need_weights<'a>(net: &str, weights: Option<VarBuilder<'a>>) -> Result<VarBuilder<'a>> {
+    weights.ok_or_else(|| Error::msg(format!("reference case '{net}' needs a weights file")))
+}
+
+fn input<'a>(inputs: &'a HashMap<String, Tensor>, name: &str) -> Result<&'a Tensor> {
+    inputs.get(name).ok_or_else(|| {
+        let mut found: Vec<_> = inputs.keys().collect();
+        found.sort();
+        Error::msg(format!(
+            "reference case: missing input '{name}', found {found:?}"
+        ))
+    })
+}
+
+fn semantic_case(
+    options: &serde_json::Value,
+    inputs: &HashMap<String, Tensor>,
+) -> Result<Vec<(String, Tensor)>> {
+    let options = SemanticOptions::deserialize(options)
+        .map_err(|e| Error::msg(format!("semantic options: {e}")))?;
+    let semantics = semantic_input(input(inputs, "label")?, inputs.get("instance"), &options)?;
+    Ok(vec![("semantics".into(), semantics)])
+}
+
+fn generator_case(
+    options: &serde_json::Value,
+    vb: VarBuilder,
+    inputs: &HashMap<String, Tensor>,
+) -> Result<Vec<(String, Tensor)>> {
+    let options = SpadeOptions::from_json(options)?;
+    let generator = SpadeGenerator::new(&options, vb)?;
+    // The VAE case gives the one-hot map as `seg`; the segmentation case gives label and
+    // instance maps, which go through our own semantic input (and `semantics` for reference).
+    let seg = match (inputs.get("seg"), inputs.get("label")) {
+        (Some(seg), _) => seg.clone(),
+        (None, Some(label)) => semantic_input(label, inputs.get("instance"), &options.semantic())?,
+        (None, None) => input(inputs, "semantics")?.clone(),
+    };
+    let image = generator.forward_t(&seg, inputs.get("z"), false)?;
+    Ok(vec![("image".into(), image)])
+}
+
+fn encoder_case(
+    options: &serde_json::Value,
+    vb: VarBuilder,
+    inputs: &HashMap<String, Tensor>,
+) -> Result<Vec<(String, Tensor)>> {
+    let encoder = ConvEncoder::new(&SpadeOptions::from_json(options)?, vb)?;
+    let mut outputs = Vec::new();
+    // Every input `image<suffix>` gives `mu<suffix>` and `logvar<suffix>`.
+    for (name, image) in inputs {
+        if let Some(suffix) = name.strip_prefix("image") {
+            let (mu, logvar) = encoder.forward_t(image, false)?;
+            outputs.push((format!("mu{suffix}"), mu));
+            outputs.push((format!("logvar{suffix}"), logvar));
+        }
+    }
+    Ok(outputs)
+}
+
+fn discriminator_case(
+    options: &serde_json::Value,
+    vb: VarBuilder,
+    inputs: &HashMap<String, Tensor>,
+) -> Result<Vec<(String, Tensor)>> {
+    let discriminator = MultiscaleDiscriminator::new(&SpadeOptions::from_json(options)?, vb)?;
+    let features = discriminator.forward_t(input(inputs, "input")?, false)?;
+    Ok(features
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, layers)| {
+            layers
+                .into_iter()
+                .enumerate()
+                .map(move |(j, f)| (format!("features.d{i}.f{j}"), f))
+        })
+        .collect())
+}
+
+#[derive(Debug, Deserialize)]
+struct SpectralTrainOptions {
+    #[serde(rename = "in")]
+    in_channels: usize,
+    #[serde(rename = "out")]
+    out_channels: usize,
+    kernel: usize,
+    padding: usize,
+    #[serde(default = "one")]
+    stride: usize,
+    #[serde(default = "one")]
+    n_power_iterations: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// One training-mode forward of a spectral-norm conv whose weight, bias, u and v are given.
+fn spectral_train_case(
+    options: &serde_json::Value,
+    inputs: &HashMap<String, Tensor>,
+) -> Result<Vec<(String, Tensor)>> {
+    let o = SpectralTrainOptions::deserialize(options)
+        .map_err(|e| Error::msg(format!("spectral options: {e}")))?;
+    if o.n_power_iterations != 1 {
+        return Err(Error::msg(format!(
+            "spectral norm: only one power iteration per step is implemented, the case asks {}",
+            o.n_power_iterations
+        )));
+    }
+    let geometry = ConvGeometry::new(o.in_channels, o.out_channels, o.kernel, o.stride, o.padding);
+    let x = input(inputs, "x")?;
+    let mut varmap = VarMap::new();
+    let conv = SpectralConv2d::new(
+        geometry,
+        true,
+        VarBuilder::from_varmap(&varmap, DType::F32, x.device()),
+    )?;
+    for (var_name, input_name) in [
+        ("weight_orig", "weight_orig"),
+        ("bias", "bias"),
+        ("weight_u", "u"),
+        ("weight_v", "v"),
+    ] {
+        varmap.set_one(var_name, input(inputs, input_name)?)?;
+    }
+    let y = conv.forward_t(x, true)?;
+    let weight_after = conv.weight_t(false)?;
+    let vars = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::msg("spectral norm case: poisoned VarMap lock"))?;
+    let var = |name: &str| {
+        vars.get(name)
+            .map(|v| v.as_tensor().copy())
+            .ok_or_else(|| Error::msg(format!("missing var {name}")))
+    };
+    Ok(vec![
+        ("y".into(), y),
+        ("u_after".into(), var("weight_u")??),
+        ("v_after".into(), var("weight_v")??),
+        ("weight_after".into(), weight_after),
+    ])
+}

@@ -1,0 +1,157 @@
+//! Building a family's networks for a run from its config and dataset, and writing the model
+//! bundle (`RUN_DIR/model/`, the format of `nets::bundle`) that translate and the painter load.
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use super::checkpoint;
+use super::config::{NetKind, TrainConfig};
+use super::data::Dataset;
+use super::family::Family;
+use super::spade_family::SpadeFamily;
+use super::vgg::Vgg;
+use crate::error::{Error, Result};
+use crate::nets::spade::SpadeOptions;
+
+/// File names of the bundle format (`nets::bundle`).
+pub const MANIFEST_FILE: &str = "model.json";
+pub const GENERATOR_FILE: &str = "generator.safetensors";
+pub const ENCODER_FILE: &str = "encoder.safetensors";
+
+/// The shared VGG16 file, relative to the repository.
+pub const DEFAULT_VGG: &str = "../shared/weights/vgg16_features_to_conv5_1.fp16.safetensors";
+
+/// The VGG network when the config uses the perceptual loss.
+pub fn load_vgg(config: &TrainConfig, device: &Device) -> Result<Option<Vgg>> {
+    if config.lambda_vgg <= 0.0 {
+        return Ok(None);
+    }
+    let path = match &config.vgg_weights {
+        Some(path) => path.clone(),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/")).join(DEFAULT_VGG),
+    };
+    if !path.exists() {
+        return Err(Error::msg(format!(
+            "{}: VGG weights not found (lambda_vgg is {}); give vgg_weights in the config or set lambda_vgg to 0",
+            path.display(),
+            config.lambda_vgg
+        )));
+    }
+    Ok(Some(Vgg::load(&path, config.vgg_input, device)?))
+}
+
+/// The network options of `config` with the label options of `dataset` and the crop size.
+pub fn spade_options(config: &TrainConfig, dataset: &Dataset) -> Result<SpadeOptions> {
+    let mut network = config.network.clone();
+    if let Some(map) = network.as_object_mut() {
+        map.insert("label_nc".into(), dataset.encoding.label_nc.into());
+        map.insert(
+            "contain_dontcare_label".into(),
+            dataset.encoding.contain_dontcare_label.into(),
+        );
+        map.entry("no_instance")
+            .or_insert((!dataset.has_instances()).into());
+        map.insert("crop_size".into(), config.crop_width.into());
+        map.insert(
+            "aspect_ratio".into(),
+            (f64::from(config.crop_width) / f64::from(config.crop_height)).into(),
+        );
+    }
+    let options = SpadeOptions::from_json(&network)?;
+    if !options.no_instance && !dataset.has_instances() {
+        return Err(Error::msg(format!(
+            "{}: no_instance is false but the dataset has no instance maps",
+            dataset.root.display()
+        )));
+    }
+    let (h, w) = options.output_size()?;
+    if (w as u32, h as u32) != (config.crop_width, config.crop_height) {
+        return Err(Error::msg(format!(
+            "SPADE generates {w}x{h} for crop {}x{}: choose a crop whose width is a multiple of 2^{} with a matching aspect ratio",
+            config.crop_width,
+            config.crop_height,
+            options.num_upsampling_layers.count()
+        )));
+    }
+    Ok(options)
+}
+
+/// The family of `config.net`, initialised from `config.seed`.
+pub fn build_family(
+    config: &TrainConfig,
+    dataset: &Dataset,
+    device: &Device,
+) -> Result<Box<dyn Family>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    match config.net {
+        NetKind::Spade => {
+            let options = spade_options(config, dataset)?;
+            Ok(Box::new(SpadeFamily::new(
+                config,
+                options,
+                load_vgg(config, device)?,
+                device,
+                &mut rng,
+            )?))
+        }
+        other => Err(Error::msg(format!(
+            "training {other:?} is not available in this build yet"
+        ))),
+    }
+}
+
+/// Writes `RUN_DIR/model/` in the bundle format of `nets::bundle` (docs/bundle.md):
+/// `model.json` (format_version 1, net, options, palette, input_encoding, training record),
+/// `generator.safetensors` and, for SPADE VAE models, `encoder.safetensors`.
+pub fn write_bundle(
+    run_dir: &Path,
+    family: &dyn Family,
+    config: &TrainConfig,
+    dataset: &Dataset,
+) -> Result<PathBuf> {
+    let dir = run_dir.join("model");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let options = family.generator_options();
+    let one_hot = |instance_edges: bool| json!({"kind": "one_hot", "classes": dataset.encoding.label_channels(), "instance_edges": instance_edges});
+    let (net, input_encoding) = match config.net {
+        NetKind::Spade => (
+            "spade",
+            one_hot(!options["no_instance"].as_bool().unwrap_or(true)),
+        ),
+        NetKind::Pix2pix => ("pix2pix_unet", json!({"kind": "colour_image"})),
+        NetKind::Pix2pixhd => ("pix2pixhd_global", one_hot(dataset.has_instances())),
+    };
+    for (prefix, varmap) in family.networks() {
+        let file = match prefix {
+            "G." => GENERATOR_FILE,
+            "E." => ENCODER_FILE,
+            _ => continue,
+        };
+        let tensors = checkpoint::varmap_tensors(varmap, "")?;
+        let path = dir.join(file);
+        checkpoint::write_atomic(&path, |tmp| {
+            candle_core::safetensors::save(&tensors, tmp)
+                .map_err(|e| Error::msg(format!("{}: {e}", tmp.display())))
+        })?;
+    }
+    let manifest = json!({
+        "format_version": 1,
+        "net": net,
+        "options": options,
+        "palette": {"name": dataset.palette.name, "inline": dataset.palette},
+        "input_encoding": input_encoding,
+        "training": {
+            "preset": config.preset,
+            "dataset": dataset.root.display().to_string(),
+            "layout": dataset.layout,
+            "label_encoding": dataset.encoding,
+        },
+    });
+    let text = serde_json::to_string_pretty(&manifest)
+        .map_err(|e| Error::msg(format!("model.json: {e}")))?;
+    checkpoint::write_text_atomic(&dir.join(MANIFEST_FILE), &text)?;
+    Ok(dir)
+}

@@ -1,0 +1,346 @@
+//! What a training run does: network family and its options, optimisation, losses, data sizes,
+//! logging cadence. Presets give the published configurations (SPADE `train.py` defaults,
+//! pix2pixHD `train_options.py`, pix2pix `train_options.py`) and compact ones sized to train
+//! in hours on a laptop CPU. A run folder keeps the resolved config as `config.json`.
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::losses::GanMode;
+use super::vgg::VggInput;
+use crate::error::{Error, Result};
+
+/// Which published network family is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetKind {
+    Spade,
+    Pix2pixhd,
+    Pix2pix,
+}
+
+impl std::str::FromStr for NetKind {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "spade" => Ok(Self::Spade),
+            "pix2pixhd" => Ok(Self::Pix2pixhd),
+            "pix2pix" => Ok(Self::Pix2pix),
+            other => Err(Error::msg(format!(
+                "unknown network '{other}': expected spade, pix2pixhd or pix2pix"
+            ))),
+        }
+    }
+}
+
+/// A full training configuration (serialised to `RUN_DIR/config.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    pub net: NetKind,
+    pub preset: String,
+    /// Network options with the published option names (e.g. SPADE's `ngf`, `norm_G`); the
+    /// label options (`label_nc`, `contain_dontcare_label`, `no_instance`) come from the data.
+    pub network: serde_json::Value,
+    pub iters: u64,
+    /// Linear decay of the learning rates to 0 starts here (default: half of `iters`).
+    pub decay_start: Option<u64>,
+    pub batch_size: usize,
+    pub load_width: u32,
+    pub load_height: u32,
+    pub crop_width: u32,
+    pub crop_height: u32,
+    pub flip: bool,
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    /// SPADE's two time-scale update rule: lr_G = lr / 2, lr_D = 2 lr.
+    pub ttur: bool,
+    pub gan_mode: GanMode,
+    pub lambda_feat: f64,
+    pub lambda_vgg: f64,
+    pub lambda_kld: f64,
+    pub lambda_l1: f64,
+    /// VGG16/VGG19 `features.*` safetensors; default: the shared VGG16 file.
+    pub vgg_weights: Option<PathBuf>,
+    pub vgg_input: VggInput,
+    /// pix2pixHD: iterations during which only the local enhancer trains (global part frozen).
+    pub niter_fix_global: u64,
+    pub seed: u64,
+    pub log_every: u64,
+    pub sample_every: u64,
+    pub checkpoint_every: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            net: NetKind::Spade,
+            preset: "spade-compact".into(),
+            network: json!({}),
+            iters: 20_000,
+            decay_start: None,
+            batch_size: 1,
+            load_width: 286,
+            load_height: 286,
+            crop_width: 256,
+            crop_height: 256,
+            flip: true,
+            lr: 2e-4,
+            beta1: 0.0,
+            beta2: 0.9,
+            ttur: true,
+            gan_mode: GanMode::Hinge,
+            lambda_feat: 10.0,
+            lambda_vgg: 10.0,
+            lambda_kld: 0.05,
+            lambda_l1: 0.0,
+            vgg_weights: None,
+            vgg_input: VggInput::CaffeBgr,
+            niter_fix_global: 0,
+            seed: 0,
+            log_every: 10,
+            sample_every: 500,
+            checkpoint_every: 500,
+        }
+    }
+}
+
+fn sized(mut config: TrainConfig, crop: u32, load: u32) -> TrainConfig {
+    (
+        config.crop_width,
+        config.crop_height,
+        config.load_width,
+        config.load_height,
+    ) = (crop, crop, load, load);
+    config
+}
+
+fn spade(preset: &str, network: serde_json::Value, crop: u32, load: u32) -> TrainConfig {
+    sized(
+        TrainConfig {
+            net: NetKind::Spade,
+            preset: preset.into(),
+            network,
+            ..TrainConfig::default()
+        },
+        crop,
+        load,
+    )
+}
+
+fn pix2pix_like(
+    net: NetKind,
+    preset: &str,
+    network: serde_json::Value,
+    crop: u32,
+    load: u32,
+) -> TrainConfig {
+    let base = TrainConfig {
+        net,
+        preset: preset.into(),
+        network,
+        beta1: 0.5,
+        beta2: 0.999,
+        ttur: false,
+        gan_mode: if net == NetKind::Pix2pix {
+            GanMode::Vanilla
+        } else {
+            GanMode::LeastSquares
+        },
+        lambda_vgg: if net == NetKind::Pix2pix { 0.0 } else { 10.0 },
+        lambda_feat: if net == NetKind::Pix2pix { 0.0 } else { 10.0 },
+        lambda_kld: 0.0,
+        lambda_l1: if net == NetKind::Pix2pix { 100.0 } else { 0.0 },
+        ..TrainConfig::default()
+    };
+    sized(base, crop, load)
+}
+
+/// Names of the built-in presets.
+pub const PRESETS: [&str; 8] = [
+    "spade",
+    "spade-compact",
+    "spade-tiny",
+    "pix2pixhd",
+    "pix2pixhd-compact",
+    "pix2pix",
+    "pix2pix-compact",
+    "pix2pix-tiny",
+];
+
+/// A built-in preset: the published settings, or a compact variant for CPUs.
+pub fn preset(name: &str) -> Result<TrainConfig> {
+    let config = match name {
+        // SPADE train.py defaults: ngf/ndf 64, spectralspadesyncbatch3x3, 2 D of 4 layers.
+        "spade" => spade(
+            name,
+            json!({"ngf": 64, "ndf": 64, "spade_hidden_nc": 128}),
+            256,
+            286,
+        ),
+        // Hours on a laptop CPU at 128x128: a quarter of the channels, instance norm.
+        "spade-compact" => spade(
+            name,
+            json!({"ngf": 32, "ndf": 32, "spade_hidden_nc": 64, "norm_G": "spectralspadeinstance3x3"}),
+            128,
+            143,
+        ),
+        // Seconds per step at 64x64: tests and smoke runs.
+        "spade-tiny" => spade(
+            name,
+            json!({"ngf": 8, "ndf": 8, "spade_hidden_nc": 16, "norm_G": "spectralspadeinstance3x3", "n_layers_D": 3}),
+            64,
+            72,
+        ),
+        "pix2pixhd" => TrainConfig {
+            niter_fix_global: 10_000,
+            ..pix2pix_like(
+                NetKind::Pix2pixhd,
+                name,
+                json!({"ngf": 32, "n_local_enhancers": 1}),
+                512,
+                512,
+            )
+        },
+        "pix2pixhd-compact" => pix2pix_like(
+            NetKind::Pix2pixhd,
+            name,
+            json!({"ngf": 32, "n_downsample_global": 3, "n_blocks_global": 6, "ndf": 32, "n_local_enhancers": 0}),
+            128,
+            143,
+        ),
+        "pix2pix" => pix2pix_like(
+            NetKind::Pix2pix,
+            name,
+            json!({"ngf": 64, "ndf": 64, "num_downs": 8}),
+            256,
+            286,
+        ),
+        "pix2pix-compact" => pix2pix_like(
+            NetKind::Pix2pix,
+            name,
+            json!({"ngf": 32, "ndf": 32, "num_downs": 7}),
+            128,
+            143,
+        ),
+        "pix2pix-tiny" => pix2pix_like(
+            NetKind::Pix2pix,
+            name,
+            json!({"ngf": 8, "ndf": 8, "num_downs": 6}),
+            64,
+            72,
+        ),
+        other => {
+            return Err(Error::msg(format!(
+                "unknown preset '{other}'; presets: {}",
+                PRESETS.join(", ")
+            )))
+        }
+    };
+    Ok(config)
+}
+
+/// The default preset of a family.
+pub fn default_preset(net: NetKind) -> &'static str {
+    match net {
+        NetKind::Spade => "spade-compact",
+        NetKind::Pix2pixhd => "pix2pixhd-compact",
+        NetKind::Pix2pix => "pix2pix-compact",
+    }
+}
+
+impl TrainConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        serde_json::from_str(&text).map_err(|e| Error::Json {
+            path: path.into(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).map_err(|e| Error::msg(format!("config: {e}")))
+    }
+
+    pub fn decay_start(&self) -> u64 {
+        self.decay_start.unwrap_or(self.iters / 2)
+    }
+
+    /// The learning-rate factor at `iteration`: 1, then linear to 0 from `decay_start` to `iters`.
+    pub fn lr_factor(&self, iteration: u64) -> f64 {
+        let start = self.decay_start();
+        if iteration < start || self.iters <= start {
+            return 1.0;
+        }
+        1.0 - (iteration - start) as f64 / (self.iters - start) as f64
+    }
+
+    /// (lr_G, lr_D) at `iteration`, with TTUR when enabled.
+    pub fn learning_rates(&self, iteration: u64) -> (f64, f64) {
+        let lr = self.lr * self.lr_factor(iteration);
+        if self.ttur {
+            (lr / 2.0, lr * 2.0)
+        } else {
+            (lr, lr)
+        }
+    }
+
+    /// Rejects settings that cannot train, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |what: &str| Err(Error::msg(format!("training config: {what}")));
+        if self.batch_size == 0 || self.iters == 0 {
+            return fail("batch_size and iters must be at least 1");
+        }
+        if self.crop_width > self.load_width || self.crop_height > self.load_height {
+            return fail("crop size must not exceed the load size");
+        }
+        if self.log_every == 0 || self.sample_every == 0 || self.checkpoint_every == 0 {
+            return fail("log_every, sample_every and checkpoint_every must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_settings_per_family() {
+        let spade = preset("spade").unwrap();
+        assert_eq!(
+            (spade.beta1, spade.beta2, spade.ttur, spade.gan_mode),
+            (0.0, 0.9, true, GanMode::Hinge)
+        );
+        assert_eq!(spade.learning_rates(0), (1e-4, 4e-4));
+        let p2p = preset("pix2pix").unwrap();
+        assert_eq!(
+            (p2p.beta1, p2p.lr, p2p.lambda_l1, p2p.gan_mode),
+            (0.5, 2e-4, 100.0, GanMode::Vanilla)
+        );
+        assert_eq!(preset("pix2pixhd").unwrap().gan_mode, GanMode::LeastSquares);
+        for name in PRESETS {
+            preset(name).unwrap().validate().unwrap();
+        }
+        assert!(preset("nope")
+            .unwrap_err()
+            .to_string()
+            .contains("spade-compact"));
+    }
+
+    #[test]
+    fn linear_decay_over_the_second_half() {
+        let config = TrainConfig {
+            iters: 100,
+            ttur: false,
+            ..TrainConfig::default()
+        };
+        assert_eq!(config.lr_factor(0), 1.0);
+        assert_eq!(config.lr_factor(49), 1.0);
+        assert_eq!(config.lr_factor(50), 1.0);
+        assert!((config.lr_factor(75) - 0.5).abs() < 1e-12);
+        assert!((config.lr_factor(99) - 0.02).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,200 @@
+//! `scenepaint dataset inspect` and `dataset prepare`: a report of what a dataset folder holds
+//! (layout, pairs, sizes, classes with pixel shares, every problem by file), and a resized copy
+//! of it with the same layout and file names (labels and instance maps nearest, photos with a
+//! triangle filter, which averages over the source area when shrinking).
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use image::imageops::FilterType;
+
+use super::layout::{self, Layout};
+use super::{read_instance, read_photo, LabelEncoding};
+use crate::error::{Error, Result};
+use crate::labelmap::{read_label_map, write_index_png, LabelMap};
+use crate::labels::Palette;
+
+/// What `dataset inspect` found.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub layout: Layout,
+    pub palette: String,
+    pub encoding: LabelEncoding,
+    pub pairs: usize,
+    pub with_instances: usize,
+    /// (width, height) of the photos -> number of photos.
+    pub sizes: BTreeMap<(u32, u32), usize>,
+    /// Raw label id -> pixel count over all readable label maps.
+    pub class_pixels: BTreeMap<u16, u64>,
+    /// Every problem, one per file.
+    pub problems: Vec<(PathBuf, String)>,
+}
+
+/// Reads every file of the dataset at `root` and reports on it; only a missing or
+/// unrecognisable folder is an error, every per-file problem goes into the report.
+pub fn inspect(root: &Path, palette: Option<Palette>) -> Result<Report> {
+    let scan = layout::scan(root, "train")?;
+    let palette = match palette {
+        Some(p) => p,
+        None => Palette::builtin(scan.layout.palette_name())?,
+    };
+    let encoding = LabelEncoding::for_layout(scan.layout, &palette);
+    let mut problems: Vec<(PathBuf, String)> = scan
+        .unpaired
+        .iter()
+        .map(|(p, why)| (p.clone(), why.to_string()))
+        .collect();
+    let mut sizes = BTreeMap::new();
+    let mut class_pixels = BTreeMap::new();
+    for pair in &scan.pairs {
+        let photo_size = match image::image_dimensions(&pair.image) {
+            Ok(size) => {
+                *sizes.entry(size).or_insert(0) += 1;
+                Some(size)
+            }
+            Err(e) => {
+                problems.push((pair.image.clone(), format!("unreadable photo: {e}")));
+                None
+            }
+        };
+        match read_label_map(&pair.label, &palette) {
+            Ok(map) => {
+                if photo_size.is_some_and(|s| s != (map.width, map.height)) {
+                    problems.push((
+                        pair.label.clone(),
+                        format!(
+                            "label is {}x{}, photo {:?}",
+                            map.width, map.height, photo_size
+                        ),
+                    ));
+                }
+                for (id, count) in map.histogram() {
+                    if let Err(e) = encoding.channel(id, &pair.label) {
+                        problems.push((pair.label.clone(), e.to_string()));
+                    }
+                    *class_pixels.entry(id).or_insert(0) += count as u64;
+                }
+            }
+            Err(e) => problems.push((pair.label.clone(), e.to_string())),
+        }
+        if let Some(path) = &pair.instance {
+            if let Err(e) = image::image_dimensions(path) {
+                problems.push((path.clone(), format!("unreadable instance map: {e}")));
+            }
+        }
+    }
+    Ok(Report {
+        layout: scan.layout,
+        palette: palette.name.clone(),
+        encoding,
+        pairs: scan.pairs.len(),
+        with_instances: scan.pairs.iter().filter(|p| p.instance.is_some()).count(),
+        sizes,
+        class_pixels,
+        problems,
+    })
+}
+
+impl Report {
+    /// The report as text lines, classes named through `palette`.
+    pub fn to_text(&self, palette: &Palette) -> String {
+        let mut out = format!(
+            "layout: {:?}\npalette: {}\nlabel_nc: {} (don't care channel: {})\npairs: {} ({} with instance maps)\n",
+            self.layout, self.palette, self.encoding.label_nc, self.encoding.contain_dontcare_label, self.pairs, self.with_instances
+        );
+        for ((w, h), count) in &self.sizes {
+            out += &format!("size {w}x{h}: {count} photo(s)\n");
+        }
+        let total: u64 = self.class_pixels.values().sum();
+        out += &format!("classes present: {}\n", self.class_pixels.len());
+        for (id, count) in &self.class_pixels {
+            let name = palette.class(*id).map(|c| c.name.as_str()).unwrap_or("?");
+            out += &format!(
+                "  {id:>5} {name:<28} {:>7.3}%\n",
+                100.0 * *count as f64 / total.max(1) as f64
+            );
+        }
+        out += &format!("problems: {}\n", self.problems.len());
+        for (path, why) in &self.problems {
+            out += &format!("  {}: {why}\n", path.display());
+        }
+        out
+    }
+}
+
+fn mirrored(root: &Path, out: &Path, file: &Path) -> Result<PathBuf> {
+    let relative = file.strip_prefix(root).map_err(|_| {
+        Error::msg(format!(
+            "{}: not under the dataset folder {}",
+            file.display(),
+            root.display()
+        ))
+    })?;
+    let target = out.join(relative);
+    if let Some(dir) = target.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(target)
+}
+
+fn save_image(image: &image::DynamicImage, path: &Path) -> Result<()> {
+    let jpeg = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"));
+    let result = if jpeg {
+        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        let encoder =
+            image::codecs::jpeg::JpegEncoder::new_with_quality(std::io::BufWriter::new(file), 95);
+        image.to_rgb8().write_with_encoder(encoder)
+    } else {
+        image.save(path)
+    };
+    result.map_err(|e| Error::Image {
+        path: path.into(),
+        message: e.to_string(),
+    })
+}
+
+/// Writes a copy of the dataset at `root` resized to `width` x `height` under `out`, with the
+/// same layout and names; returns the number of pairs written. Any bad file stops it.
+pub fn prepare(
+    root: &Path,
+    out: &Path,
+    width: u32,
+    height: u32,
+    palette: Option<Palette>,
+) -> Result<usize> {
+    let dataset = super::Dataset::open(root, palette)?;
+    for pair in &dataset.pairs {
+        let photo = read_photo(&pair.image)?;
+        let resized = image::imageops::resize(&photo, width, height, FilterType::Triangle);
+        save_image(
+            &image::DynamicImage::ImageRgb8(resized),
+            &mirrored(root, out, &pair.image)?,
+        )?;
+        let labels = read_label_map(&pair.label, &dataset.palette)?;
+        let ids =
+            super::augment::resize_nearest(&labels.ids, labels.width, labels.height, width, height);
+        write_index_png(
+            mirrored(root, out, &pair.label)?,
+            &LabelMap { width, height, ids },
+        )?;
+        if let Some(path) = &pair.instance {
+            let (w, h, ids) = read_instance(path)?;
+            let ids: Vec<u16> = super::augment::resize_nearest(&ids, w, h, width, height)
+                .into_iter()
+                .map(|id| u16::try_from(id).unwrap_or(u16::MAX))
+                .collect();
+            let target = mirrored(root, out, path)?;
+            let plane = image::ImageBuffer::<image::Luma<u16>, _>::from_raw(width, height, ids)
+                .ok_or_else(|| {
+                    Error::msg(format!("{}: instance plane size mismatch", path.display()))
+                })?;
+            plane.save(&target).map_err(|e| Error::Image {
+                path: target.clone(),
+                message: e.to_string(),
+            })?;
+        }
+    }
+    Ok(dataset.pairs.len())
+}

@@ -1,0 +1,292 @@
+//! Paired training data: finding the files ([`layout`]), reading and checking them, the shared
+//! augmentation ([`augment`]) and batching into the tensors the networks take. The label
+//! encoding follows the published data loaders: ADE20K shifts ids down by one with 0 as
+//! "don't care" (channel 150), COCO-Stuff maps 255 to channel 182, the others use ids as is.
+pub mod augment;
+pub mod inspect;
+pub mod layout;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use image::RgbImage;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+pub use augment::{Augment, Placement};
+pub use layout::{Layout, PairFiles, Scan};
+
+use crate::error::{Error, Result};
+use crate::labelmap::read_label_map;
+use crate::labels::Palette;
+
+/// How raw label ids become one-hot channels (`label_nc`, `contain_dontcare_label`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelEncoding {
+    pub label_nc: usize,
+    pub contain_dontcare_label: bool,
+    /// Raw id whose pixels go to the "don't care" channel `label_nc`.
+    pub dontcare_id: Option<u16>,
+    /// ADE20K: every other id moves down by one (`label - 1`).
+    pub shift_down: bool,
+}
+
+impl LabelEncoding {
+    /// The published encoding of a layout; generic folders use the palette: a palette with id
+    /// 255 as its unlabeled class is COCO-Stuff-numbered, otherwise ids are channels.
+    pub fn for_layout(layout: Layout, palette: &Palette) -> Self {
+        let plain = |label_nc| Self {
+            label_nc,
+            contain_dontcare_label: false,
+            dontcare_id: None,
+            shift_down: false,
+        };
+        let coco = Self {
+            label_nc: 182,
+            contain_dontcare_label: true,
+            dontcare_id: Some(255),
+            shift_down: false,
+        };
+        match layout {
+            Layout::Cityscapes => plain(35),
+            Layout::CocoStuff => coco,
+            Layout::Ade20k => Self {
+                label_nc: 150,
+                contain_dontcare_label: true,
+                dontcare_id: Some(0),
+                shift_down: true,
+            },
+            Layout::Ycor | Layout::Paired if palette.max_id() == 255 => coco,
+            Layout::Ycor | Layout::Paired => plain(usize::from(palette.max_id()) + 1),
+        }
+    }
+
+    /// The raw id shown for a channel (inverse of `channel`), for drawing label maps.
+    pub fn raw_id(&self, channel: u32) -> u16 {
+        match self.dontcare_id {
+            Some(id) if channel as usize == self.label_nc => id,
+            _ => (channel + u32::from(self.shift_down)).min(u32::from(u16::MAX)) as u16,
+        }
+    }
+
+    /// One-hot channels, "don't care" included.
+    pub fn label_channels(&self) -> usize {
+        self.label_nc + usize::from(self.contain_dontcare_label)
+    }
+
+    /// The channel of a raw id, or an error naming the file when it has none.
+    pub fn channel(&self, id: u16, origin: &Path) -> Result<u32> {
+        if Some(id) == self.dontcare_id {
+            return Ok(self.label_nc as u32);
+        }
+        let channel = if self.shift_down {
+            i32::from(id) - 1
+        } else {
+            i32::from(id)
+        };
+        if channel < 0 || channel as usize >= self.label_nc {
+            return Err(Error::msg(format!(
+                "{}: label id {id} has no channel (label_nc {}, don't care {:?})",
+                origin.display(),
+                self.label_nc,
+                self.dontcare_id
+            )));
+        }
+        Ok(channel as u32)
+    }
+}
+
+/// One augmented example: channel ids and instance ids (row-major) and RGB pixels.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub width: u32,
+    pub height: u32,
+    pub channels: Vec<u32>,
+    pub instance: Option<Vec<u32>>,
+    pub photo: Vec<[u8; 3]>,
+}
+
+/// A batch as tensors: `label` (N, 1, H, W) u32 channel ids, `instance` (N, 1, H, W) u32,
+/// `photo` (N, 3, H, W) f32 in [-1, 1].
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub label: Tensor,
+    pub instance: Option<Tensor>,
+    pub photo: Tensor,
+}
+
+/// A dataset ready to train on: every photo has a label (and instance map when the layout
+/// has them), the palette and the label encoding are known.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub layout: Layout,
+    pub root: PathBuf,
+    pub pairs: Vec<PairFiles>,
+    pub palette: Palette,
+    pub encoding: LabelEncoding,
+}
+
+pub fn read_photo(path: &Path) -> Result<RgbImage> {
+    let reader = image::ImageReader::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = reader
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?;
+    let decoded = reader.decode().map_err(|e| Error::Image {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
+    Ok(decoded.to_rgb8())
+}
+
+/// Instance ids of an 8- or 16-bit grayscale PNG (Cityscapes instanceIds are 16-bit).
+pub fn read_instance(path: &Path) -> Result<(u32, u32, Vec<u32>)> {
+    let reader = image::ImageReader::open(path).map_err(|e| Error::io(path, e))?;
+    let decoded = reader.decode().map_err(|e| Error::Image {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
+    let gray = decoded.to_luma16();
+    let ids = if decoded.color().bytes_per_pixel() == 1 {
+        decoded
+            .to_luma8()
+            .pixels()
+            .map(|p| u32::from(p.0[0]))
+            .collect()
+    } else {
+        gray.pixels().map(|p| u32::from(p.0[0])).collect()
+    };
+    Ok((gray.width(), gray.height(), ids))
+}
+
+impl Dataset {
+    /// Scans `root` (split `train`), failing on an empty dataset or on any unpaired file.
+    /// `palette` overrides the layout's built-in palette.
+    pub fn open(root: &Path, palette: Option<Palette>) -> Result<Self> {
+        let scan = layout::scan(root, "train")?;
+        if let Some((path, why)) = scan.unpaired.first() {
+            return Err(Error::msg(format!(
+                "{}: {why} ({} unpaired file(s) in all; run `scenepaint dataset inspect {}`)",
+                path.display(),
+                scan.unpaired.len(),
+                root.display()
+            )));
+        }
+        let palette = match palette {
+            Some(p) => p,
+            None => Palette::builtin(scan.layout.palette_name())?,
+        };
+        let encoding = LabelEncoding::for_layout(scan.layout, &palette);
+        Ok(Self {
+            layout: scan.layout,
+            root: scan.root,
+            pairs: scan.pairs,
+            palette,
+            encoding,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// Whether every pair has an instance map.
+    pub fn has_instances(&self) -> bool {
+        !self.pairs.is_empty() && self.pairs.iter().all(|p| p.instance.is_some())
+    }
+
+    /// Reads example `index`, checks its sizes agree, augments it with `aug` drawn from `rng`.
+    pub fn sample(&self, index: usize, aug: &Augment, rng: &mut impl Rng) -> Result<Sample> {
+        let pair = &self.pairs[index % self.pairs.len()];
+        let photo = read_photo(&pair.image)?;
+        let labels = read_label_map(&pair.label, &self.palette)?;
+        if (labels.width, labels.height) != photo.dimensions() {
+            return Err(Error::msg(format!(
+                "{}: label map is {}x{}, its photo {} is {}x{}",
+                pair.label.display(),
+                labels.width,
+                labels.height,
+                pair.image.display(),
+                photo.width(),
+                photo.height()
+            )));
+        }
+        let channels = labels
+            .ids
+            .iter()
+            .map(|&id| self.encoding.channel(id, &pair.label))
+            .collect::<Result<Vec<u32>>>()?;
+        let at = aug.draw(rng);
+        let (w, h) = photo.dimensions();
+        let instance = match &pair.instance {
+            Some(path) => {
+                let (iw, ih, ids) = read_instance(path)?;
+                if (iw, ih) != (w, h) {
+                    return Err(Error::msg(format!(
+                        "{}: instance map is {iw}x{ih}, its photo is {w}x{h}",
+                        path.display()
+                    )));
+                }
+                Some(augment::apply_to_plane(&ids, w, h, aug, at))
+            }
+            None => None,
+        };
+        Ok(Sample {
+            width: aug.crop_width,
+            height: aug.crop_height,
+            channels: augment::apply_to_plane(&channels, w, h, aug, at),
+            instance,
+            photo: augment::apply_to_photo(&photo, aug, at),
+        })
+    }
+
+    /// Reads and stacks the examples `indices` into a batch on `device`.
+    pub fn batch(
+        &self,
+        indices: &[usize],
+        aug: &Augment,
+        rng: &mut impl Rng,
+        device: &Device,
+    ) -> Result<Batch> {
+        let samples = indices
+            .iter()
+            .map(|&i| self.sample(i, aug, rng))
+            .collect::<Result<Vec<_>>>()?;
+        batch_from_samples(&samples, device)
+    }
+}
+
+/// Stacks samples of one size into tensors.
+pub fn batch_from_samples(samples: &[Sample], device: &Device) -> Result<Batch> {
+    let first = samples
+        .first()
+        .ok_or_else(|| Error::msg("cannot build an empty batch"))?;
+    let (n, h, w) = (samples.len(), first.height as usize, first.width as usize);
+    let label: Vec<u32> = samples
+        .iter()
+        .flat_map(|s| s.channels.iter().copied())
+        .collect();
+    let mut photo = Vec::with_capacity(n * 3 * h * w);
+    for sample in samples {
+        for c in 0..3 {
+            photo.extend(sample.photo.iter().map(|px| f32::from(px[c]) / 127.5 - 1.0));
+        }
+    }
+    let instance = if samples.iter().all(|s| s.instance.is_some()) {
+        let ids: Vec<u32> = samples
+            .iter()
+            .flat_map(|s| s.instance.iter().flatten().copied())
+            .collect();
+        Some(Tensor::from_vec(ids, (n, 1, h, w), device)?)
+    } else {
+        None
+    };
+    Ok(Batch {
+        label: Tensor::from_vec(label, (n, 1, h, w), device)?,
+        instance,
+        photo: Tensor::from_vec(photo, (n, 3, h, w), device)?,
+    })
+}

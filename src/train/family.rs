@@ -1,0 +1,52 @@
+//! What the trainer needs from a network family: one training iteration (discriminator step
+//! on a detached fake, then generator step), image generation for sample grids, and the
+//! networks and optimizers a checkpoint holds.
+use std::collections::BTreeMap;
+
+use candle_core::Tensor;
+use candle_nn::VarMap;
+use rand_chacha::ChaCha8Rng;
+
+use super::data::Batch;
+use super::optim::Adam;
+use crate::error::Result;
+
+/// Loss values of one iteration by name (`g_gan`, `d_real`, ...).
+pub type Losses = BTreeMap<String, f64>;
+
+pub trait Family {
+    /// One iteration with learning rates `(lr_g, lr_d)`; `rng` draws the iteration's noise.
+    fn train_step(&mut self, batch: &Batch, lr: (f64, f64), rng: &mut ChaCha8Rng)
+        -> Result<Losses>;
+
+    /// Generated images (N, 3, H, W) in [-1, 1] for `batch`, evaluation mode, no gradient.
+    fn generate(&self, batch: &Batch, rng: &mut ChaCha8Rng) -> Result<Tensor>;
+
+    /// The networks by checkpoint prefix (`G.`, `D.`, `E.`); `G.` (and `E.`) go into the bundle.
+    fn networks(&self) -> Vec<(&'static str, &VarMap)>;
+
+    /// The optimizers by checkpoint prefix (`optG.`, `optD.`).
+    fn optimizers(&mut self) -> Vec<(&'static str, &mut Adam)>;
+
+    /// The generator's options with the published names, for the model bundle.
+    fn generator_options(&self) -> serde_json::Value;
+}
+
+/// Scalar value of a loss tensor, as f64.
+pub fn scalar(loss: &Tensor) -> Result<f64> {
+    Ok(loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
+}
+
+/// Adam over a network's trainable variables, names prefixed so that several networks can
+/// share one optimizer (SPADE's encoder trains with the generator).
+pub fn adam_over(networks: &[(&str, &VarMap)], config: super::optim::AdamConfig) -> Result<Adam> {
+    let mut params = Vec::new();
+    for (prefix, varmap) in networks {
+        params.extend(
+            Adam::trainable(varmap, "")?
+                .into_iter()
+                .map(|(name, var)| (format!("{prefix}{name}"), var)),
+        );
+    }
+    Adam::new(params, config)
+}

@@ -1,0 +1,417 @@
+//! The training loop shared by the CLI (`scenepaint train`) and the GUI training panel: it
+//! reports through an [`Observer`], checks a stop flag between iterations, and keeps
+//! `RUN_DIR` in a state a user can trust: `config.json`, `losses.jsonl`, sample grids in
+//! `samples/`, `checkpoint.safetensors` (atomic) and the model bundle in `model/`.
+//!
+//! Every random draw of iteration `i` comes from ChaCha8 seeded with `seed` on stream `i + 1`
+//! (and the data order of epoch `e` from a second seed on stream `e`), so the RNG state is the
+//! pair (seed, iteration) and `--resume` continues exactly where the checkpoint was taken.
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::checkpoint;
+use super::config::TrainConfig;
+use super::data::{Augment, Batch, Dataset};
+use super::family::{scalar, Family, Losses};
+use crate::error::{Error, Result};
+use crate::labels::Palette;
+
+/// One reported iteration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    pub iteration: u64,
+    pub total: u64,
+    pub epoch: u64,
+    pub losses: Losses,
+    pub lr_g: f64,
+    pub lr_d: f64,
+    pub iters_per_s: f64,
+    pub eta_s: f64,
+}
+
+/// Things that happen besides iterations.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started { resumed_from: u64, pairs: usize },
+    Sample(PathBuf),
+    Checkpoint(PathBuf),
+    Bundle(PathBuf),
+}
+
+/// Receives progress; the CLI prints it, the GUI forwards it over a channel.
+pub trait Observer {
+    fn on_progress(&mut self, progress: &Progress);
+    fn on_event(&mut self, _event: &Event) {}
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Finished {
+        iteration: u64,
+    },
+    /// The stop flag was raised; a checkpoint was written at `iteration`.
+    Stopped {
+        iteration: u64,
+    },
+    /// A loss became NaN or infinite; nothing was saved after the last good checkpoint.
+    Diverged {
+        message: String,
+    },
+}
+
+/// Everything a run needs besides the observer and the stop flag.
+#[derive(Debug, Clone)]
+pub struct TrainRequest {
+    pub data: PathBuf,
+    pub run_dir: PathBuf,
+    pub config: TrainConfig,
+    pub resume: bool,
+    pub device: Device,
+    pub palette: Option<Palette>,
+}
+
+/// What a checkpoint records besides tensors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Iterations completed.
+    pub iteration: u64,
+    pub epoch: u64,
+    pub seed: u64,
+    /// Adam step counts by optimizer prefix.
+    pub adam_steps: HashMap<String, u64>,
+    pub lr_g: f64,
+    pub lr_d: f64,
+    pub total_iters: u64,
+    pub decay_start: u64,
+}
+
+pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
+pub const CONFIG_FILE: &str = "config.json";
+pub const LOSSES_FILE: &str = "losses.jsonl";
+
+/// The generator of iteration `iteration`'s random draws.
+pub fn step_rng(seed: u64, iteration: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(iteration + 1);
+    rng
+}
+
+/// Dataset indices of the examples of one batch: each epoch visits every pair once in an
+/// order drawn from the seed.
+pub fn batch_indices(
+    seed: u64,
+    iteration: u64,
+    batch_size: usize,
+    pairs: usize,
+) -> (u64, Vec<usize>) {
+    let first = iteration * batch_size as u64;
+    let mut cached: Option<(u64, Vec<usize>)> = None;
+    let indices = (0..batch_size as u64)
+        .map(|k| {
+            let position = first + k;
+            let epoch = position / pairs as u64;
+            if cached.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                let mut order: Vec<usize> = (0..pairs).collect();
+                let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0da7_a5ee_d000_0001);
+                rng.set_stream(epoch);
+                order.shuffle(&mut rng);
+                cached = Some((epoch, order));
+            }
+            cached
+                .as_ref()
+                .map_or(0, |(_, order)| order[(position % pairs as u64) as usize])
+        })
+        .collect();
+    (first / pairs as u64, indices)
+}
+
+fn augment_of(config: &TrainConfig) -> Augment {
+    Augment {
+        load_width: config.load_width,
+        load_height: config.load_height,
+        crop_width: config.crop_width,
+        crop_height: config.crop_height,
+        flip: config.flip,
+    }
+}
+
+/// The first network tensor holding NaN or Inf, if any: such weights are never saved.
+fn non_finite_tensor(tensors: &HashMap<String, Tensor>) -> Result<Option<String>> {
+    for (name, tensor) in tensors {
+        if tensor.dtype().is_float() && !scalar(&tensor.sum_all()?)?.is_finite() {
+            return Ok(Some(name.clone()));
+        }
+    }
+    Ok(None)
+}
+
+fn save_checkpoint(
+    run_dir: &Path,
+    family: &mut dyn Family,
+    config: &TrainConfig,
+    iteration: u64,
+    epoch: u64,
+) -> Result<PathBuf> {
+    let mut tensors = HashMap::new();
+    for (prefix, varmap) in family.networks() {
+        tensors.extend(checkpoint::varmap_tensors(varmap, prefix)?);
+    }
+    if let Some(name) = non_finite_tensor(&tensors)? {
+        return Err(Error::Diverged(format!(
+            "weight {name} holds NaN or Inf at iteration {iteration}: training stopped; the last good checkpoint is kept in {}",
+            run_dir.join(CHECKPOINT_FILE).display()
+        )));
+    }
+    let mut adam_steps = HashMap::new();
+    for (prefix, adam) in family.optimizers() {
+        tensors.extend(adam.state_tensors(prefix));
+        adam_steps.insert(prefix.to_string(), adam.step_count());
+    }
+    let (lr_g, lr_d) = config.learning_rates(iteration);
+    let state = TrainState {
+        iteration,
+        epoch,
+        seed: config.seed,
+        adam_steps,
+        lr_g,
+        lr_d,
+        total_iters: config.iters,
+        decay_start: config.decay_start(),
+    };
+    let path = run_dir.join(CHECKPOINT_FILE);
+    checkpoint::save(&path, &tensors, &state)?;
+    Ok(path)
+}
+
+fn load_checkpoint(run_dir: &Path, family: &mut dyn Family, device: &Device) -> Result<TrainState> {
+    let path = run_dir.join(CHECKPOINT_FILE);
+    let (tensors, state): (HashMap<String, Tensor>, TrainState) = checkpoint::load(&path, device)?;
+    for (prefix, varmap) in family.networks() {
+        checkpoint::load_into_varmap(varmap, &tensors, prefix, &path)?;
+    }
+    for (prefix, adam) in family.optimizers() {
+        let step = state.adam_steps.get(prefix).copied().unwrap_or(0);
+        adam.load_state(&tensors, prefix, step)?;
+    }
+    Ok(state)
+}
+
+/// Keeps the lines of `losses.jsonl` up to `iteration`: a run killed after its last
+/// checkpoint logged steps that the resumed run will log again.
+fn truncate_log(path: &Path, iteration: u64) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: String = text
+        .lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get("iteration").and_then(|i| i.as_u64()))
+                .is_some_and(|i| i <= iteration)
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    checkpoint::write_text_atomic(path, &kept)
+}
+
+fn append_log(path: &Path, progress: &Progress) -> Result<()> {
+    let line =
+        serde_json::to_string(progress).map_err(|e| Error::msg(format!("losses log: {e}")))?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    writeln!(file, "{line}").map_err(|e| Error::io(path, e))
+}
+
+/// The config a run uses: the saved one when resuming (only `iters` may grow), else the
+/// request's, written to `RUN_DIR/config.json`.
+fn run_config(request: &TrainRequest) -> Result<TrainConfig> {
+    let config_path = request.run_dir.join(CONFIG_FILE);
+    if request.resume {
+        let mut saved = TrainConfig::load(&config_path)?;
+        saved.iters = saved.iters.max(request.config.iters);
+        return Ok(saved);
+    }
+    if request.run_dir.join(CHECKPOINT_FILE).exists() {
+        return Err(Error::msg(format!(
+            "{}: the run folder already has a checkpoint; pass --resume to continue it or choose another folder",
+            request.run_dir.display()
+        )));
+    }
+    std::fs::create_dir_all(&request.run_dir).map_err(|e| Error::io(&request.run_dir, e))?;
+    checkpoint::write_text_atomic(&config_path, &request.config.to_json()?)?;
+    let _ = std::fs::remove_file(request.run_dir.join(LOSSES_FILE));
+    Ok(request.config.clone())
+}
+
+fn first_non_finite(losses: &Losses) -> Option<(&String, f64)> {
+    losses
+        .iter()
+        .find(|(_, v)| !v.is_finite())
+        .map(|(k, v)| (k, *v))
+}
+
+/// Runs (or resumes) a training run until `config.iters`, the stop flag, or a diverging loss.
+///
+/// Call it on a worker thread (the GUI does, inside its own rayon pool via `pool.install` so
+/// that training and live inference do not share Candle's CPU threads).
+pub fn train(
+    request: &TrainRequest,
+    observer: &mut dyn Observer,
+    stop: &AtomicBool,
+) -> Result<Outcome> {
+    match train_inner(request, observer, stop) {
+        Err(Error::Diverged(message)) => Ok(Outcome::Diverged { message }),
+        other => other,
+    }
+}
+
+fn train_inner(
+    request: &TrainRequest,
+    observer: &mut dyn Observer,
+    stop: &AtomicBool,
+) -> Result<Outcome> {
+    let config = run_config(request)?;
+    config.validate()?;
+    let dataset = Dataset::open(&request.data, request.palette.clone())?;
+    let mut family = super::build::build_family(&config, &dataset, &request.device)?;
+    let mut iteration = 0;
+    if request.resume {
+        iteration = load_checkpoint(&request.run_dir, family.as_mut(), &request.device)?.iteration;
+        truncate_log(&request.run_dir.join(LOSSES_FILE), iteration)?;
+    }
+    observer.on_event(&Event::Started {
+        resumed_from: iteration,
+        pairs: dataset.len(),
+    });
+    let augment = augment_of(&config);
+    let started = Instant::now();
+    let start_iteration = iteration;
+    let mut epoch = 0;
+    while iteration < config.iters {
+        if stop.load(Ordering::Relaxed) {
+            let path =
+                save_checkpoint(&request.run_dir, family.as_mut(), &config, iteration, epoch)?;
+            observer.on_event(&Event::Checkpoint(path));
+            super::build::write_bundle(&request.run_dir, family.as_ref(), &config, &dataset)?;
+            return Ok(Outcome::Stopped { iteration });
+        }
+        let (batch_epoch, indices) =
+            batch_indices(config.seed, iteration, config.batch_size, dataset.len());
+        epoch = batch_epoch;
+        let mut rng = step_rng(config.seed, iteration);
+        let batch = dataset.batch(&indices, &augment, &mut rng, &request.device)?;
+        let lr = config.learning_rates(iteration);
+        let losses = family.train_step(&batch, lr, &mut rng)?;
+        if let Some((name, value)) = first_non_finite(&losses) {
+            let message = format!(
+                "loss {name} is {value} at iteration {}: training stopped; the last good checkpoint is kept in {}",
+                iteration + 1,
+                request.run_dir.join(CHECKPOINT_FILE).display()
+            );
+            return Ok(Outcome::Diverged { message });
+        }
+        iteration += 1;
+        let elapsed_s = started.elapsed().as_secs_f64().max(1e-9);
+        let iters_per_s = (iteration - start_iteration) as f64 / elapsed_s;
+        let progress = Progress {
+            iteration,
+            total: config.iters,
+            epoch,
+            losses,
+            lr_g: lr.0,
+            lr_d: lr.1,
+            iters_per_s,
+            eta_s: (config.iters - iteration) as f64 / iters_per_s.max(1e-9),
+        };
+        if iteration % config.log_every == 0 || iteration == config.iters {
+            append_log(&request.run_dir.join(LOSSES_FILE), &progress)?;
+        }
+        observer.on_progress(&progress);
+        if iteration % config.sample_every == 0 || iteration == config.iters {
+            let path = write_sample(
+                &request.run_dir,
+                family.as_ref(),
+                &batch,
+                &dataset,
+                iteration,
+                &mut rng,
+            )?;
+            observer.on_event(&Event::Sample(path));
+        }
+        if iteration % config.checkpoint_every == 0 || iteration == config.iters {
+            let path =
+                save_checkpoint(&request.run_dir, family.as_mut(), &config, iteration, epoch)?;
+            observer.on_event(&Event::Checkpoint(path));
+        }
+    }
+    let bundle = super::build::write_bundle(&request.run_dir, family.as_ref(), &config, &dataset)?;
+    observer.on_event(&Event::Bundle(bundle));
+    Ok(Outcome::Finished { iteration })
+}
+
+fn write_sample(
+    run_dir: &Path,
+    family: &dyn Family,
+    batch: &Batch,
+    dataset: &Dataset,
+    iteration: u64,
+    rng: &mut ChaCha8Rng,
+) -> Result<PathBuf> {
+    let generated = family.generate(batch, rng)?;
+    let dir = run_dir.join("samples");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let path = dir.join(format!("iter_{iteration:07}.png"));
+    let grid = super::samples::grid(
+        &batch.label,
+        &generated,
+        &batch.photo,
+        &dataset.palette,
+        &dataset.encoding,
+    )?;
+    checkpoint::write_atomic(&path, |tmp| {
+        grid.save_with_format(tmp, image::ImageFormat::Png)
+            .map_err(|e| Error::Image {
+                path: tmp.into(),
+                message: e.to_string(),
+            })
+    })?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_epoch_visits_every_pair_once() {
+        let mut seen = Vec::new();
+        for iteration in 0..5 {
+            let (epoch, indices) = batch_indices(9, iteration, 2, 5);
+            assert_eq!(epoch, iteration * 2 / 5);
+            seen.extend(indices);
+        }
+        let (first, second) = seen.split_at(5);
+        let sorted = |s: &[usize]| {
+            let mut v = s.to_vec();
+            v.sort();
+            v
+        };
+        assert_eq!(sorted(first), vec![0, 1, 2, 3, 4]);
+        assert_eq!(sorted(second), vec![0, 1, 2, 3, 4]);
+        assert_ne!(first, second, "each epoch draws a new order");
+    }
+}

@@ -1,0 +1,184 @@
+//! Every trainable parameter of each pix2pix / pix2pixHD network built from a `VarMap` gets a
+//! finite, non-zero gradient from one backward pass; running statistics get none. Biases of
+//! convolutions followed by a normalization are cancelled by it (their exact gradient is zero),
+//! so for those the test checks the gradient is negligible instead.
+use candle_core::{DType, Device, ModuleT, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use scenepaint::nets::layers::{is_buffer_name, NormKind};
+use scenepaint::nets::{pix2pix, pix2pixhd};
+
+fn random_input(shape: (usize, usize, usize, usize)) -> Tensor {
+    Tensor::randn(0f32, 1.0, shape, &Device::Cpu).unwrap()
+}
+
+/// Runs `loss` once and checks the gradient of every variable in `varmap`.
+fn check_gradients(varmap: &VarMap, loss: Tensor, cancelled_bias: impl Fn(&str) -> bool) {
+    let grads = loss.backward().unwrap();
+    let vars: Vec<(String, Var)> = varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    assert!(!vars.is_empty());
+    let mut trainable = 0;
+    for (name, var) in vars {
+        let grad = grads.get(var.as_tensor());
+        if is_buffer_name(&name) {
+            assert!(
+                grad.is_none(),
+                "{name}: a running statistic received a gradient"
+            );
+            continue;
+        }
+        trainable += 1;
+        let grad = grad.unwrap_or_else(|| panic!("{name}: no gradient"));
+        let values = grad
+            .flatten_all()
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
+        assert!(
+            values.iter().all(|v| v.is_finite()),
+            "{name}: non-finite gradient"
+        );
+        let max_abs = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        if cancelled_bias(&name) {
+            assert!(
+                max_abs < 1e-3,
+                "{name}: bias before a normalization should get ~0 gradient, got {max_abs}"
+            );
+        } else {
+            assert!(max_abs > 0.0, "{name}: zero gradient");
+        }
+    }
+    assert!(trainable > 0);
+}
+
+/// A loss touching every output element with a non-constant weight.
+fn weighted_sum(x: &Tensor) -> Tensor {
+    let weights = Tensor::randn(0f32, 1.0, x.shape(), x.device()).unwrap();
+    (x * weights).unwrap().sum_all().unwrap()
+}
+
+#[test]
+fn unet_generator_gradients_reach_every_parameter() {
+    for (norm, use_dropout) in [(NormKind::Batch, true), (NormKind::Instance, false)] {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let opts = pix2pix::UnetOptions {
+            ngf: 4,
+            num_downs: 6,
+            norm,
+            use_dropout,
+            ..Default::default()
+        };
+        let net = pix2pix::UnetGenerator::new(&opts, vb).unwrap();
+        let y = net.forward_t(&random_input((2, 3, 64, 64)), true).unwrap();
+        // With instance norm, convs carry biases; those followed by a norm are cancelled. Not
+        // cancelled: the outermost down and up convs and the innermost down conv.
+        let innermost_down = format!(
+            "model.model.1.model.{}1.bias",
+            "3.model.".repeat(opts.num_downs - 2)
+        );
+        let kept = [
+            "model.model.0.bias",
+            "model.model.3.bias",
+            innermost_down.as_str(),
+        ];
+        let cancelled = |name: &str| {
+            norm == NormKind::Instance && name.ends_with("bias") && !kept.contains(&name)
+        };
+        check_gradients(&varmap, weighted_sum(&y), cancelled);
+    }
+}
+
+#[test]
+fn patchgan_discriminator_gradients_reach_every_parameter() {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let opts = pix2pix::PatchGanOptions {
+        input_nc: 6,
+        ndf: 4,
+        n_layers: 3,
+        norm: NormKind::Batch,
+    };
+    let net = pix2pix::PatchGanDiscriminator::new(&opts, vb).unwrap();
+    let y = net.forward_t(&random_input((2, 6, 64, 64)), true).unwrap();
+    check_gradients(&varmap, weighted_sum(&y), |_| false);
+}
+
+#[test]
+fn pix2pixhd_global_and_local_gradients_reach_every_parameter() {
+    let global = pix2pixhd::GlobalOptions {
+        input_nc: 5,
+        ngf: 4,
+        n_downsample_global: 2,
+        n_blocks_global: 2,
+        ..Default::default()
+    };
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let net = pix2pixhd::GlobalGenerator::new(&global, vb).unwrap();
+    let y = net.forward_t(&random_input((1, 5, 32, 48)), true).unwrap();
+    // Every conv but the last (model.{last}) is followed by instance norm.
+    let last = format!("model.{}.bias", 4 + 3 * 2 + 2 + 3 * 2 + 1);
+    check_gradients(&varmap, weighted_sum(&y), |n| {
+        n.ends_with("bias") && n != last
+    });
+
+    let local = pix2pixhd::LocalOptions {
+        global,
+        n_local_enhancers: 1,
+        n_blocks_local: 1,
+    };
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let net = pix2pixhd::LocalEnhancer::new(&local, vb).unwrap();
+    let y = net.forward_t(&random_input((1, 5, 32, 64)), true).unwrap();
+    check_gradients(&varmap, weighted_sum(&y), |n| {
+        n.ends_with("bias") && n != "model1_2.5.bias"
+    });
+}
+
+#[test]
+fn multiscale_discriminator_gradients_reach_every_parameter() {
+    for intermediate_features in [true, false] {
+        let opts = pix2pixhd::MultiscaleOptions {
+            input_nc: 4,
+            ndf: 4,
+            n_layers: 2,
+            num_d: 2,
+            intermediate_features,
+            ..Default::default()
+        };
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let net = pix2pixhd::MultiscaleDiscriminator::new(&opts, vb).unwrap();
+        let features = net.forward_t(&random_input((2, 4, 32, 32)), true).unwrap();
+        let loss = features
+            .iter()
+            .flatten()
+            .map(weighted_sum)
+            .reduce(|a, b| (a + b).unwrap())
+            .unwrap();
+        // Convs of layers 1..=n_layers are followed by instance norm.
+        let cancelled = |n: &str| {
+            let normed = if intermediate_features {
+                ["_layer1.", "_layer2."]
+            } else {
+                ["r0.2.", "r0.5."]
+            };
+            let normed_flat = ["r1.2.", "r1.5."];
+            n.ends_with("bias")
+                && (normed
+                    .iter()
+                    .chain(normed_flat.iter())
+                    .any(|p| n.contains(p)))
+        };
+        check_gradients(&varmap, loss, cancelled);
+    }
+}

@@ -1,0 +1,218 @@
+//! Training data: layout detection on the shared samples, shared augmentation, batches, the
+//! inspect report, the prepared copy, and bad data rejected with the file named.
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use scenepaint::labels::Palette;
+use scenepaint::train::data::{inspect, Augment, Dataset, Layout};
+
+fn shared(sub: &str) -> PathBuf {
+    let dir = std::env::var("SCENEPAINT_SHARED")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared").into());
+    let path = PathBuf::from(dir).join(sub);
+    assert!(path.exists(), "shared data missing: {}", path.display());
+    path
+}
+
+fn rng() -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(3)
+}
+
+#[test]
+fn ycor_is_detected_and_batches_hold_its_nine_classes() {
+    let data = Dataset::open(&shared("datasets/ycor"), None).unwrap();
+    assert_eq!(
+        (data.layout, data.len(), data.palette.name.as_str()),
+        (Layout::Ycor, 466, "ycor")
+    );
+    assert_eq!(
+        (data.encoding.label_nc, data.encoding.contain_dontcare_label),
+        (9, false)
+    );
+    assert!(!data.has_instances());
+    let aug = Augment {
+        load_width: 72,
+        load_height: 72,
+        crop_width: 64,
+        crop_height: 64,
+        flip: true,
+    };
+    let batch = data.batch(&[0, 5], &aug, &mut rng(), &Device::Cpu).unwrap();
+    assert_eq!(batch.label.dims(), &[2, 1, 64, 64]);
+    assert_eq!(batch.photo.dims(), &[2, 3, 64, 64]);
+    let ids = batch.label.flatten_all().unwrap().to_vec1::<u32>().unwrap();
+    assert!(ids.iter().all(|&id| id < 9));
+    assert!(
+        ids.iter().any(|&id| id != ids[0]),
+        "a real scene has several classes"
+    );
+    let photo = batch.photo.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert!(photo.iter().all(|v| (-1.0..=1.0).contains(v)));
+}
+
+#[test]
+fn coco_stuff_maps_unlabeled_255_to_the_dont_care_channel() {
+    let data = Dataset::open(&shared("datasets/coco_stuff_sample"), None).unwrap();
+    assert_eq!((data.layout, data.len()), (Layout::CocoStuff, 13));
+    assert!(data.has_instances());
+    assert_eq!(
+        (data.encoding.label_nc, data.encoding.label_channels()),
+        (182, 183)
+    );
+    assert_eq!(data.encoding.channel(255, Path::new("x")).unwrap(), 182);
+    assert_eq!(data.encoding.raw_id(182), 255);
+    let aug = Augment::resize_only(64, 64, false);
+    let batch = data.batch(&[0], &aug, &mut rng(), &Device::Cpu).unwrap();
+    assert!(batch.instance.is_some());
+    let max = batch.label.max_all().unwrap().to_scalar::<u32>().unwrap();
+    assert!(max <= 182);
+}
+
+#[test]
+fn cityscapes_pairs_left_img8bit_with_gtfine_label_and_instance_ids() {
+    let data = Dataset::open(&shared("datasets/cityscapes_sample"), None).unwrap();
+    assert_eq!((data.layout, data.len()), (Layout::Cityscapes, 2));
+    assert_eq!(data.encoding.label_nc, 35);
+    let pair = &data.pairs[0];
+    assert!(pair.label.to_string_lossy().contains("_gtFine_labelIds"));
+    assert!(pair
+        .instance
+        .as_ref()
+        .unwrap()
+        .to_string_lossy()
+        .contains("_gtFine_instanceIds"));
+    let aug = Augment::resize_only(128, 64, false);
+    let batch = data.batch(&[0], &aug, &mut rng(), &Device::Cpu).unwrap();
+    // 16-bit instanceIds: object instances are label * 1000 + n.
+    let inst = batch
+        .instance
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<u32>()
+        .unwrap();
+    assert!(inst > 1000, "instance ids {inst}");
+}
+
+/// A paired folder: `images/a.png` + `labels/a.png` of 8x8, label ids given.
+fn write_pair(root: &Path, stem: &str, ids: &[u8]) {
+    std::fs::create_dir_all(root.join("images")).unwrap();
+    std::fs::create_dir_all(root.join("labels")).unwrap();
+    image::RgbImage::from_pixel(8, 8, image::Rgb([10, 200, 30]))
+        .save(root.join(format!("images/{stem}.png")))
+        .unwrap();
+    let plane: Vec<u8> = (0..64).map(|i| ids[i % ids.len()]).collect();
+    image::GrayImage::from_raw(8, 8, plane)
+        .unwrap()
+        .save(root.join(format!("labels/{stem}.png")))
+        .unwrap();
+}
+
+fn ycor() -> Option<Palette> {
+    Some(Palette::builtin("ycor").unwrap())
+}
+
+#[test]
+fn empty_and_unpaired_folders_fail_naming_the_place() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("images")).unwrap();
+    std::fs::create_dir_all(dir.path().join("labels")).unwrap();
+    let err = Dataset::open(dir.path(), ycor()).unwrap_err().to_string();
+    assert!(
+        err.contains("empty") && err.contains(&dir.path().display().to_string()),
+        "{err}"
+    );
+
+    write_pair(dir.path(), "a", &[1, 2]);
+    image::RgbImage::new(8, 8)
+        .save(dir.path().join("images/lonely.png"))
+        .unwrap();
+    let err = Dataset::open(dir.path(), ycor()).unwrap_err().to_string();
+    assert!(
+        err.contains("lonely.png") && err.contains("without a label"),
+        "{err}"
+    );
+
+    let missing = Dataset::open(&dir.path().join("nope"), ycor())
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("nope"), "{missing}");
+}
+
+#[test]
+fn corrupt_images_and_ids_outside_the_palette_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write_pair(dir.path(), "good", &[0, 8]);
+    write_pair(dir.path(), "outside", &[3, 42]);
+    write_pair(dir.path(), "corrupt", &[1]);
+    std::fs::write(dir.path().join("images/corrupt.png"), b"not a png at all").unwrap();
+    let data = Dataset::open(dir.path(), ycor()).unwrap();
+    let index = |stem: &str| data.pairs.iter().position(|p| p.key == stem).unwrap();
+    let aug = Augment::resize_only(8, 8, false);
+    assert!(data.sample(index("good"), &aug, &mut rng()).is_ok());
+    let err = data
+        .sample(index("outside"), &aug, &mut rng())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("outside.png") && err.contains("42"), "{err}");
+    let err = data
+        .sample(index("corrupt"), &aug, &mut rng())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("corrupt.png"), "{err}");
+
+    let report = inspect::inspect(dir.path(), ycor()).unwrap();
+    assert_eq!(report.pairs, 3);
+    let problems: Vec<String> = report
+        .problems
+        .iter()
+        .map(|(p, why)| format!("{}: {why}", p.display()))
+        .collect();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("outside.png") && p.contains("42")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("corrupt.png")),
+        "{problems:?}"
+    );
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    let text = report.to_text(&Palette::builtin("ycor").unwrap());
+    assert!(
+        text.contains("sky") && text.contains("problems: 2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn prepare_writes_a_resized_copy_with_the_same_layout() {
+    let out = tempfile::tempdir().unwrap();
+    let written = inspect::prepare(
+        &shared("datasets/cityscapes_sample"),
+        out.path(),
+        128,
+        64,
+        None,
+    )
+    .unwrap();
+    assert_eq!(written, 2);
+    let copy = Dataset::open(out.path(), None).unwrap();
+    assert_eq!((copy.layout, copy.len()), (Layout::Cityscapes, 2));
+    assert!(copy.has_instances());
+    let report = inspect::inspect(out.path(), None).unwrap();
+    assert_eq!(
+        report.sizes.keys().copied().collect::<Vec<_>>(),
+        vec![(128, 64)]
+    );
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    // Nearest resizing keeps only ids that were in the original.
+    let original = inspect::inspect(&shared("datasets/cityscapes_sample"), None).unwrap();
+    assert!(report
+        .class_pixels
+        .keys()
+        .all(|id| original.class_pixels.contains_key(id)));
+}
