@@ -22,6 +22,8 @@ pub enum FilePurpose {
     ModelFolder,
     /// A published generator checkpoint (.pth / .safetensors) to import as a bundle.
     ImportCheckpoint,
+    /// A training dataset folder.
+    Dataset,
 }
 
 impl FilePurpose {
@@ -38,6 +40,7 @@ impl FilePurpose {
             FilePurpose::StylePhoto => "Style from photo",
             FilePurpose::ModelFolder => "Add model folder",
             FilePurpose::ImportCheckpoint => "Import published checkpoint",
+            FilePurpose::Dataset => "Choose dataset folder",
         }
     }
 
@@ -53,7 +56,7 @@ impl FilePurpose {
     }
 
     pub fn is_folder(self) -> bool {
-        self == FilePurpose::ModelFolder
+        matches!(self, FilePurpose::ModelFolder | FilePurpose::Dataset)
     }
 
     /// (filter name, extensions)
@@ -70,7 +73,7 @@ impl FilePurpose {
             FilePurpose::ExportImage | FilePurpose::ExportSideBySide | FilePurpose::StylePhoto => {
                 ("image", &["png", "jpg", "jpeg"])
             }
-            FilePurpose::ModelFolder => ("folder", &[]),
+            FilePurpose::ModelFolder | FilePurpose::Dataset => ("folder", &[]),
             FilePurpose::ImportCheckpoint => ("checkpoint", &["pth", "safetensors"]),
         }
     }

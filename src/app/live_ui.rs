@@ -180,4 +180,47 @@ impl PainterApp {
             message: e.to_string(),
         })
     }
+
+    /// The training window, its requests, and the question when closing during training.
+    pub(super) fn show_training(&mut self, ctx: &egui::Context) {
+        let events = self.training.show(ctx);
+        if events.pick_dataset {
+            if let Some(dir) = self.dialogs.pick(FilePurpose::Dataset, "") {
+                self.training.set_dataset(dir);
+            }
+        }
+        if let Some(dir) = events.use_in_painter {
+            let notify_ctx = ctx.clone();
+            if let Err(e) = self
+                .models
+                .start_load(dir, move || notify_ctx.request_repaint())
+            {
+                self.message = Some(format!("Error: {e}"));
+            }
+        }
+        if ctx.input(|i| i.viewport().close_requested()) && self.training.is_training() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.training.confirm_close = true;
+        }
+        if self.training.confirm_close {
+            self.confirm_close(ctx);
+        }
+    }
+
+    fn confirm_close(&mut self, ctx: &egui::Context) {
+        egui::Modal::new(egui::Id::unique("confirm-close-training")).show(ctx, |ui| {
+            ui.label("Training is running. Stop it (a checkpoint is saved) and quit?");
+            ui.horizontal(|ui| {
+                if ui.button("Stop training and quit").clicked() {
+                    // Dropping the run stops it and waits for its checkpoint.
+                    self.training.run = None;
+                    self.training.confirm_close = false;
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+                if ui.button("Keep training").clicked() {
+                    self.training.confirm_close = false;
+                }
+            });
+        });
+    }
 }

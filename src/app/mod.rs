@@ -7,11 +7,14 @@ pub mod dialogs;
 pub mod files;
 pub mod live;
 mod live_ui;
+pub mod loss_plot;
 pub mod models;
 pub mod palette_panel;
 pub mod preview;
 pub mod shortcuts;
 pub mod toolbar;
+pub mod training_panel;
+pub mod training_run;
 
 use crate::labelmap::{self, UnknownColour};
 use crate::labels::Palette;
@@ -71,6 +74,7 @@ pub struct PainterApp {
     /// The live translation of the loaded model, if any.
     pub live: Option<LiveTranslation>,
     pub models: ModelPicker,
+    pub training: training_panel::TrainingPanel,
     pub palette_panel: PalettePanel,
     pub dialogs: Box<dyn FileDialogs>,
     pub modal: Option<Modal>,
@@ -134,6 +138,7 @@ impl PainterApp {
             preview: PreviewPanel::default(),
             live: None,
             models: ModelPicker::new(options.model_loader, options.model_folders),
+            training: training_panel::TrainingPanel::default(),
             palette_panel: PalettePanel::default(),
             dialogs: options.dialogs,
             modal,
@@ -203,10 +208,11 @@ impl PainterApp {
             self.modal = dialogs::show(self, ui.ctx(), modal);
         }
         self.tick_autosave(ui.ctx());
+        self.show_training(ui.ctx());
         self.tick_live(ui.ctx());
     }
 
-    fn status_bar(&self, ui: &mut egui::Ui) {
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             match self
                 .hover_px
@@ -229,6 +235,8 @@ impl PainterApp {
             ui.label(format!("zoom {:.0}%", self.view.zoom * 100.0));
             ui.separator();
             ui.label(format!("{}x{}", self.doc.width(), self.doc.height()));
+            ui.separator();
+            ui.toggle_value(&mut self.training.open, "Training");
             if let Some(message) = &self.message {
                 ui.separator();
                 ui.label(message.as_str());

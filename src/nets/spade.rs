@@ -230,9 +230,11 @@ impl NonSpadeNormConfig {
             "" | "none" => SubNorm::None,
             "instance" => SubNorm::Instance,
             "batch" | "sync_batch" | "syncbatch" => SubNorm::Batch,
-            other => return Err(Error::msg(format!(
+            other => {
+                return Err(Error::msg(format!(
                 "norm '{norm}': unknown normalization '{other}'; expected e.g. 'spectralinstance'"
-            ))),
+            )))
+            }
         };
         Ok(Self { spectral, sub })
     }

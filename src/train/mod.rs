@@ -1,16 +1,16 @@
 //! GAN training: optimizer with owned state, losses, VGG perceptual loss, checkpoints,
 //! datasets and the trainer loop of pix2pix, pix2pixHD and SPADE.
 
+pub mod bench;
+pub mod build;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod family;
 pub mod init;
 pub mod losses;
 pub mod optim;
-pub mod vgg;
-pub mod build;
-pub mod family;
 pub mod samples;
 pub mod spade_family;
 pub mod trainer;
-pub mod bench;
+pub mod vgg;
