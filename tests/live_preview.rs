@@ -222,3 +222,52 @@ fn strokes_are_throttled_pause_stops_updates_and_style_retranslates() {
         model.colour_of(3, &style)
     );
 }
+
+/// Saves a rendered frame when SCENEPAINT_SCREENSHOTS names a folder (for checking by eye).
+pub fn maybe_screenshot(h: &mut Harness<'_, PainterApp>, name: &str) {
+    if let Ok(dir) = std::env::var("SCENEPAINT_SCREENSHOTS") {
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = std::path::Path::new(&dir).join(format!("{name}.png"));
+        h.render().unwrap().save(path).unwrap();
+    }
+}
+
+#[test]
+fn a_painted_scene_shows_every_class_in_the_preview() {
+    let weights = tempfile::tempdir().unwrap();
+    write_tiny_bundle(&weights.path().join("tiny-ycor"), "ycor", 64, true);
+    let mut opts = options(256, 192, ScriptedDialogs::default());
+    opts.model_loader = Some(Arc::new(TinyLoader));
+    opts.model_folders = vec![weights.path().to_path_buf()];
+    let mut h = harness_with(opts);
+    load_tiny(&mut h);
+    h.state_mut().brush_px = 40;
+    for (class, y) in [
+        ("sky", 20.0),
+        ("high vegetation", 70.0),
+        ("traversable grass", 120.0),
+        ("smooth trail", 170.0),
+    ] {
+        h.get_by_label(class).click();
+        drag(&mut h, &[[0.0, y], [128.0, y + 5.0], [256.0, y]]);
+    }
+    let generation = h.state().doc.generation();
+    run_until(&mut h, "the scene's image", |app| {
+        let live = app.live.as_ref().unwrap();
+        !live.is_busy() && live.results_received >= 5 && app.doc.generation() == generation
+    });
+    h.run_steps(2);
+    h.get_by_label("Random style (dice)");
+    let image = &h
+        .state()
+        .live
+        .as_ref()
+        .unwrap()
+        .latest
+        .as_ref()
+        .unwrap()
+        .image;
+    let colours: std::collections::HashSet<[u8; 3]> = image.pixels().map(|p| p.0).collect();
+    assert!(colours.len() >= 4, "{} colours", colours.len());
+    maybe_screenshot(&mut h, "painter_preview");
+}

@@ -159,6 +159,13 @@ fn a_tiny_run_from_the_panel_reports_stops_and_goes_to_the_painter() {
     });
     h.run_steps(2);
     h.get_by_label("Latest sample");
+    if let Ok(dir) = std::env::var("SCENEPAINT_SCREENSHOTS") {
+        std::fs::create_dir_all(&dir).unwrap();
+        let frame = h.render().unwrap();
+        frame
+            .save(Path::new(&dir).join("training_panel.png"))
+            .unwrap();
+    }
     h.get_by_label(scenepaint::app::training_panel::LOSS_PLOT_LABEL);
     assert!(h.state().training.is_training());
 

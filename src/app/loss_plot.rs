@@ -26,8 +26,10 @@ pub fn show(ui: &mut egui::Ui, losses: &BTreeMap<String, Vec<[f64; 2]>>) {
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
     let points = losses.values().flatten();
-    let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    let (mut x_min, mut x_max) = (f64::INFINITY, f64::NEG_INFINITY);
+    let (mut y_min, mut y_max) = (f64::INFINITY, f64::NEG_INFINITY);
     for [x, y] in points {
+        x_min = x_min.min(*x);
         x_max = x_max.max(*x);
         y_min = y_min.min(*y);
         y_max = y_max.max(*y);
@@ -43,9 +45,10 @@ pub fn show(ui: &mut egui::Ui, losses: &BTreeMap<String, Vec<[f64; 2]>>) {
         return;
     }
     let y_span = (y_max - y_min).max(1e-6);
+    let x_span = (x_max - x_min).max(1.0);
     let to_screen = |x: f64, y: f64| {
         Pos2::new(
-            rect.left() + 4.0 + (x / x_max) as f32 * (rect.width() - 8.0),
+            rect.left() + 4.0 + ((x - x_min) / x_span) as f32 * (rect.width() - 8.0),
             rect.bottom() - 4.0 - ((y - y_min) / y_span) as f32 * (rect.height() - 8.0),
         )
     };
@@ -79,7 +82,7 @@ pub fn show(ui: &mut egui::Ui, losses: &BTreeMap<String, Vec<[f64; 2]>>) {
     painter.text(
         rect.left_bottom() + egui::vec2(4.0, -2.0),
         egui::Align2::LEFT_BOTTOM,
-        format!("{y_min:.3}  (iteration 0–{x_max:.0})"),
+        format!("{y_min:.3}  (iterations {x_min:.0}–{x_max:.0})"),
         font,
         weak,
     );

@@ -101,7 +101,7 @@ impl PreviewPanel {
         events: &mut PreviewEvents,
     ) {
         ui.horizontal_wrapped(|ui| {
-            let dice = ui.add_enabled(!self.seed_locked, egui::Button::new("🎲 Random style"));
+            let dice = ui.add_enabled(!self.seed_locked, egui::Button::new("Random style (dice)"));
             if dice.clicked() {
                 let seed = rand::random::<u32>() as u64;
                 self.choose_style(live, Style { seed, photo: None });
