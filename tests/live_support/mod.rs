@@ -74,8 +74,8 @@ impl TinyModel {
         let y = (y * 255.0).unwrap().to_dtype(DType::U8).unwrap();
         let planes = y.to_vec2::<u8>().unwrap();
         let mut raw = Vec::with_capacity(n * 3);
-        for i in 0..n {
-            raw.extend([planes[0][i], planes[1][i], planes[2][i]]);
+        for ((r, g), b) in planes[0].iter().zip(&planes[1]).zip(&planes[2]) {
+            raw.extend([*r, *g, *b]);
         }
         image::RgbImage::from_raw(labels.width, labels.height, raw).unwrap()
     }
