@@ -12,6 +12,18 @@ pub enum FilePurpose {
     ExportColourPng,
     ExportIndexPng,
     LoadPalette,
+    /// The generated image (PNG or JPEG by extension).
+    ExportImage,
+    /// Label map and generated image side by side.
+    ExportSideBySide,
+    /// A photo whose style a VAE model copies.
+    StylePhoto,
+    /// A folder searched for model bundles.
+    ModelFolder,
+    /// A published generator checkpoint (.pth / .safetensors) to import as a bundle.
+    ImportCheckpoint,
+    /// A training dataset folder.
+    Dataset,
 }
 
 impl FilePurpose {
@@ -23,14 +35,28 @@ impl FilePurpose {
             FilePurpose::ExportColourPng => "Export colour PNG",
             FilePurpose::ExportIndexPng => "Export index PNG",
             FilePurpose::LoadPalette => "Load palette",
+            FilePurpose::ExportImage => "Save generated image",
+            FilePurpose::ExportSideBySide => "Save label map and image side by side",
+            FilePurpose::StylePhoto => "Style from photo",
+            FilePurpose::ModelFolder => "Add model folder",
+            FilePurpose::ImportCheckpoint => "Import published checkpoint",
+            FilePurpose::Dataset => "Choose dataset folder",
         }
     }
 
     pub fn is_save(self) -> bool {
         matches!(
             self,
-            FilePurpose::SaveProject | FilePurpose::ExportColourPng | FilePurpose::ExportIndexPng
+            FilePurpose::SaveProject
+                | FilePurpose::ExportColourPng
+                | FilePurpose::ExportIndexPng
+                | FilePurpose::ExportImage
+                | FilePurpose::ExportSideBySide
         )
+    }
+
+    pub fn is_folder(self) -> bool {
+        matches!(self, FilePurpose::ModelFolder | FilePurpose::Dataset)
     }
 
     /// (filter name, extensions)
@@ -44,6 +70,11 @@ impl FilePurpose {
             | FilePurpose::ExportColourPng
             | FilePurpose::ExportIndexPng => ("PNG image", &["png"]),
             FilePurpose::LoadPalette => ("palette JSON", &["json"]),
+            FilePurpose::ExportImage | FilePurpose::ExportSideBySide | FilePurpose::StylePhoto => {
+                ("image", &["png", "jpg", "jpeg"])
+            }
+            FilePurpose::ModelFolder | FilePurpose::Dataset => ("folder", &[]),
+            FilePurpose::ImportCheckpoint => ("checkpoint", &["pth", "safetensors"]),
         }
     }
 }
@@ -63,7 +94,11 @@ impl FileDialogs for RfdDialogs {
         let dialog = rfd::FileDialog::new()
             .set_title(purpose.title())
             .add_filter(name, extensions);
-        if purpose.is_save() {
+        if purpose.is_folder() {
+            rfd::FileDialog::new()
+                .set_title(purpose.title())
+                .pick_folder()
+        } else if purpose.is_save() {
             dialog.set_file_name(suggested_name).save_file()
         } else {
             dialog.pick_file()

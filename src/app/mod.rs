@@ -5,10 +5,16 @@ pub mod autosave;
 pub mod canvas;
 pub mod dialogs;
 pub mod files;
+pub mod live;
+mod live_ui;
+pub mod loss_plot;
+pub mod models;
 pub mod palette_panel;
 pub mod preview;
 pub mod shortcuts;
 pub mod toolbar;
+pub mod training_panel;
+pub mod training_run;
 
 use crate::labelmap::{self, UnknownColour};
 use crate::labels::Palette;
@@ -19,9 +25,12 @@ use autosave::Autosave;
 use canvas::{CanvasView, ToolState};
 use dialogs::Modal;
 use files::{FileDialogs, FilePurpose, RfdDialogs};
+use live::LiveTranslation;
+use models::{ModelLoader, ModelPicker};
 use palette_panel::PalettePanel;
 use preview::PreviewPanel;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use toolbar::Action;
 
 /// How the painter starts.
@@ -33,6 +42,10 @@ pub struct AppOptions {
     /// Where autosaves go; None disables autosave (tests).
     pub autosave_dir: Option<PathBuf>,
     pub dialogs: Box<dyn FileDialogs>,
+    /// Loads model bundles for the live preview; `None` leaves the preview without models.
+    pub model_loader: Option<Arc<dyn ModelLoader>>,
+    /// Folders searched for model bundles (the user can add more).
+    pub model_folders: Vec<PathBuf>,
 }
 
 impl Default for AppOptions {
@@ -43,6 +56,8 @@ impl Default for AppOptions {
             height: 512,
             autosave_dir: autosave::default_dir(),
             dialogs: Box::new(RfdDialogs),
+            model_loader: None,
+            model_folders: vec![PathBuf::from("weights")],
         }
     }
 }
@@ -56,6 +71,10 @@ pub struct PainterApp {
     pub brush_px: u32,
     pub view: CanvasView,
     pub preview: PreviewPanel,
+    /// The live translation of the loaded model, if any.
+    pub live: Option<LiveTranslation>,
+    pub models: ModelPicker,
+    pub training: training_panel::TrainingPanel,
     pub palette_panel: PalettePanel,
     pub dialogs: Box<dyn FileDialogs>,
     pub modal: Option<Modal>,
@@ -117,6 +136,9 @@ impl PainterApp {
             brush_px: 16,
             view: CanvasView::new(),
             preview: PreviewPanel::default(),
+            live: None,
+            models: ModelPicker::new(options.model_loader, options.model_folders),
+            training: training_panel::TrainingPanel::default(),
             palette_panel: PalettePanel::default(),
             dialogs: options.dialogs,
             modal,
@@ -130,6 +152,10 @@ impl PainterApp {
     /// The whole UI for one frame (eframe calls it through [`eframe::App::ui`]).
     pub fn show(&mut self, ui: &mut egui::Ui) {
         ui.ctx().options_mut(|o| o.zoom_with_keyboard = false);
+        // A finished image is shown this frame; the newest map is submitted after painting.
+        if let Some(live) = &mut self.live {
+            live.collect();
+        }
         if self.modal.is_none() {
             for action in shortcuts::handle(self, ui.ctx()) {
                 self.perform(action);
@@ -164,10 +190,7 @@ impl PainterApp {
                     }
                 }
             });
-        egui::Panel::right("preview")
-            .default_size(320.0)
-            .resizable(true)
-            .show(ui, |ui| self.preview.show(ui));
+        self.preview_side_panel(ui);
         egui::CentralPanel::no_frame().show(ui, |ui| {
             let tools = ToolState {
                 tool: self.tool,
@@ -185,9 +208,11 @@ impl PainterApp {
             self.modal = dialogs::show(self, ui.ctx(), modal);
         }
         self.tick_autosave(ui.ctx());
+        self.show_training(ui.ctx());
+        self.tick_live(ui.ctx());
     }
 
-    fn status_bar(&self, ui: &mut egui::Ui) {
+    fn status_bar(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
             match self
                 .hover_px
@@ -210,6 +235,8 @@ impl PainterApp {
             ui.label(format!("zoom {:.0}%", self.view.zoom * 100.0));
             ui.separator();
             ui.label(format!("{}x{}", self.doc.width(), self.doc.height()));
+            ui.separator();
+            ui.toggle_value(&mut self.training.open, "Training");
             if let Some(message) = &self.message {
                 ui.separator();
                 ui.label(message.as_str());
@@ -449,7 +476,7 @@ impl Drop for PainterApp {
 }
 
 /// The first class that is not the background (what a fresh canvas paints with).
-fn first_painting_class(palette: &Palette) -> u16 {
+pub(crate) fn first_painting_class(palette: &Palette) -> u16 {
     palette
         .classes
         .iter()

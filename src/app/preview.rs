@@ -1,49 +1,256 @@
-//! The preview area beside the canvas. The translation work (live GAN preview) fills it; until a
-//! model is loaded it says so. It only displays: generation runs in workers owned elsewhere.
+//! The preview area beside the canvas: model picker and device, the live generated image (busy
+//! indicator, last latency, pause, swap sides, full size), style controls for VAE models and
+//! export. It only displays and reports what the user asked for; the painter acts on it.
+use super::live::{LiveTranslation, Style};
+use super::models::{bundle_name, ModelPicker};
 use egui::{Align, Layout, RichText};
+use std::path::PathBuf;
 
-/// What the preview currently shows.
+/// Accessible name of the generated image.
+pub const PREVIEW_IMAGE_LABEL: &str = "Generated image";
+/// How many recent styles the strip keeps.
+pub const RECENT_STYLES: usize = 8;
+
+/// What the user asked the preview for this frame.
 #[derive(Default)]
-pub enum PreviewState {
-    /// No model is loaded.
-    #[default]
-    NoModel,
-    /// A model is loaded; the text says which and what it is doing.
-    Status(String),
-    /// The latest generated image.
-    Image(egui::TextureHandle),
+pub struct PreviewEvents {
+    pub load: Option<PathBuf>,
+    pub add_folder: bool,
+    pub style_from_photo: bool,
+    pub export_image: bool,
+    pub export_side_by_side: bool,
 }
 
-/// The preview panel; the live-translation feature replaces `state` as results arrive.
+/// Export resolution of the generated image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExportSize {
+    #[default]
+    Canvas,
+    Model,
+}
+
+/// The preview panel's own state.
 #[derive(Default)]
 pub struct PreviewPanel {
-    pub state: PreviewState,
+    texture: Option<(u64, egui::TextureHandle)>,
+    /// Preview on the left of the canvas instead of the right.
+    pub swapped: bool,
+    /// The image in its own window at canvas size.
+    pub full_size: bool,
+    pub seed_locked: bool,
+    pub recent_styles: Vec<Style>,
+    pub export_size: ExportSize,
 }
 
 impl PreviewPanel {
-    pub fn show(&mut self, ui: &mut egui::Ui) {
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        live: Option<&mut LiveTranslation>,
+        picker: &mut ModelPicker,
+        canvas_size: [u32; 2],
+    ) -> PreviewEvents {
+        let mut events = PreviewEvents::default();
         ui.heading("Preview");
+        model_picker(ui, picker, &mut events);
         ui.separator();
-        match &self.state {
-            PreviewState::NoModel => {
-                ui.with_layout(
-                    Layout::centered_and_justified(egui::Direction::TopDown),
-                    |ui| {
-                        ui.label(RichText::new("No model loaded").weak().size(16.0));
-                    },
-                );
+        let Some(live) = live else {
+            ui.with_layout(
+                Layout::centered_and_justified(egui::Direction::TopDown),
+                |ui| {
+                    ui.label(RichText::new("No model loaded").weak().size(16.0));
+                },
+            );
+            return events;
+        };
+        self.status_row(ui, live);
+        if live.info.has_encoder {
+            self.style_controls(ui, live, &mut events);
+        }
+        self.export_row(ui, live, &mut events);
+        if let Some(error) = &live.error {
+            ui.colored_label(ui.visuals().error_fg_color, format!("Error: {error}"));
+        }
+        self.image(ui, live, canvas_size);
+        events
+    }
+
+    fn status_row(&mut self, ui: &mut egui::Ui, live: &mut LiveTranslation) {
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(&live.info.name).strong());
+            if live.is_busy() {
+                ui.add(egui::Spinner::new()).on_hover_text("translating");
             }
-            PreviewState::Status(text) => {
-                ui.with_layout(Layout::top_down(Align::Center), |ui| {
-                    ui.label(text.as_str())
-                });
+            match live.last_latency_ms() {
+                Some(ms) => ui.label(format!("{ms:.0} ms")),
+                None => ui.label("– ms"),
+            };
+        });
+        ui.horizontal_wrapped(|ui| {
+            ui.toggle_value(&mut live.paused, "Pause")
+                .on_hover_text("Pause live updates");
+            ui.toggle_value(&mut self.swapped, "Swap sides");
+            ui.toggle_value(&mut self.full_size, "Full size");
+        });
+    }
+
+    fn style_controls(
+        &mut self,
+        ui: &mut egui::Ui,
+        live: &mut LiveTranslation,
+        events: &mut PreviewEvents,
+    ) {
+        ui.horizontal_wrapped(|ui| {
+            let dice = ui.add_enabled(!self.seed_locked, egui::Button::new("Random style (dice)"));
+            if dice.clicked() {
+                let seed = rand::random::<u32>() as u64;
+                self.choose_style(live, Style { seed, photo: None });
             }
-            PreviewState::Image(texture) => {
-                let size = ui.available_size();
-                let tex = texture.size_vec2();
-                let scale = (size.x / tex.x).min(size.y / tex.y).max(0.01);
-                ui.image((texture.id(), tex * scale));
+            ui.label(format!("seed {}", live.style.seed));
+            ui.checkbox(&mut self.seed_locked, "Lock");
+            if ui.button("Style from photo…").clicked() {
+                events.style_from_photo = true;
             }
+        });
+        let mut chosen = None;
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Recent:");
+            for style in &self.recent_styles {
+                let text = match &style.photo {
+                    Some(_) => format!("photo {}", style.seed),
+                    None => format!("{}", style.seed),
+                };
+                if ui.small_button(text).clicked() {
+                    chosen = Some(style.clone());
+                }
+            }
+        });
+        if let Some(style) = chosen {
+            live.set_style(style);
         }
     }
+
+    /// Switches to `style`, remembering the previous one in the strip.
+    pub fn choose_style(&mut self, live: &mut LiveTranslation, style: Style) {
+        let previous = live.style.clone();
+        self.recent_styles.retain(|s| *s != previous);
+        self.recent_styles.insert(0, previous);
+        self.recent_styles.truncate(RECENT_STYLES);
+        live.set_style(style);
+    }
+
+    fn export_row(
+        &mut self,
+        ui: &mut egui::Ui,
+        live: &LiveTranslation,
+        events: &mut PreviewEvents,
+    ) {
+        let ready = live.latest.is_some();
+        ui.horizontal_wrapped(|ui| {
+            if ui
+                .add_enabled(ready, egui::Button::new("Save image…"))
+                .clicked()
+            {
+                events.export_image = true;
+            }
+            if ui
+                .add_enabled(ready, egui::Button::new("Save side by side…"))
+                .clicked()
+            {
+                events.export_side_by_side = true;
+            }
+            egui::ComboBox::from_label("Size")
+                .selected_text(match self.export_size {
+                    ExportSize::Canvas => "canvas",
+                    ExportSize::Model => "model",
+                })
+                .width(70.0)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.export_size, ExportSize::Canvas, "canvas");
+                    ui.selectable_value(&mut self.export_size, ExportSize::Model, "model");
+                });
+        });
+    }
+
+    fn image(&mut self, ui: &mut egui::Ui, live: &LiveTranslation, canvas_size: [u32; 2]) {
+        let Some(generated) = &live.latest else {
+            let text = if live.is_busy() {
+                "Translating…"
+            } else {
+                "Paint to see a photo"
+            };
+            ui.with_layout(Layout::top_down(Align::Center), |ui| ui.label(text));
+            return;
+        };
+        let stamp = live.results_received;
+        if self.texture.as_ref().is_none_or(|(s, _)| *s != stamp) {
+            let size = [
+                generated.image.width() as usize,
+                generated.image.height() as usize,
+            ];
+            let colour = egui::ColorImage::from_rgb(size, generated.image.as_raw());
+            let texture =
+                ui.ctx()
+                    .load_texture("live-preview", colour, egui::TextureOptions::LINEAR);
+            self.texture = Some((stamp, texture));
+        }
+        let Some((_, texture)) = &self.texture else {
+            return;
+        };
+        // Shown with the canvas's aspect: the model's resolution may differ from the canvas.
+        let canvas = egui::vec2(canvas_size[0] as f32, canvas_size[1] as f32);
+        let avail = ui.available_size();
+        let scale = (avail.x / canvas.x).min(avail.y / canvas.y).max(0.01);
+        ui.add(egui::Image::new((texture.id(), canvas * scale)).alt_text(PREVIEW_IMAGE_LABEL));
+        if self.full_size {
+            let mut open = true;
+            egui::Window::new("Generated image (canvas size)")
+                .open(&mut open)
+                .resizable(true)
+                .show(ui.ctx(), |ui| {
+                    egui::ScrollArea::both().show(ui, |ui| ui.image((texture.id(), canvas)));
+                });
+            self.full_size = open;
+        }
+    }
+}
+
+fn model_picker(ui: &mut egui::Ui, picker: &mut ModelPicker, events: &mut PreviewEvents) {
+    let selected = picker
+        .selected
+        .as_deref()
+        .map_or_else(|| "(no bundles found)".to_string(), bundle_name);
+    egui::ComboBox::from_label("Model")
+        .selected_text(selected)
+        .width(200.0)
+        .show_ui(ui, |ui| {
+            for dir in picker.bundles.clone() {
+                let name = bundle_name(&dir);
+                ui.selectable_value(&mut picker.selected, Some(dir), name);
+            }
+        });
+    ui.horizontal_wrapped(|ui| {
+        egui::ComboBox::from_label("Device")
+            .selected_text(picker.device.label())
+            .width(60.0)
+            .show_ui(ui, |ui| {
+                for device in picker.devices.clone() {
+                    ui.selectable_value(&mut picker.device, device, device.label());
+                }
+            });
+        let can_load = picker.can_load() && picker.selected.is_some() && !picker.is_loading();
+        if ui
+            .add_enabled(can_load, egui::Button::new("Load model"))
+            .clicked()
+        {
+            events.load = picker.selected.clone();
+        }
+        if ui.button("Add folder…").clicked() {
+            events.add_folder = true;
+        }
+        if picker.is_loading() {
+            ui.add(egui::Spinner::new());
+            ui.label("loading…");
+        }
+    });
 }

@@ -14,6 +14,8 @@ pub fn options(width: u32, height: u32, dialogs: ScriptedDialogs) -> AppOptions 
         height,
         autosave_dir: None,
         dialogs: Box::new(dialogs),
+        model_loader: None,
+        model_folders: Vec::new(),
     }
 }
 

@@ -1,0 +1,274 @@
+//! Live translation: a [`LatestWinsWorker`] thread owns the loaded generator; the painter hands it
+//! the newest label map (throttled during a stroke, at once when a stroke ends) and shows the
+//! latest image. The UI never waits: it submits, polls and repaints when the worker notifies.
+//!
+//! The generator sits behind [`Translator`] so the painter does not depend on one network
+//! family; model bundles (`nets::bundle`) implement it.
+use crate::infer::LatestWinsWorker;
+use crate::labelmap::LabelMap;
+use crate::labels::Palette;
+use crate::Result;
+use image::RgbImage;
+use std::sync::Arc;
+
+/// Seconds between two submissions while a stroke is in progress.
+pub const STROKE_THROTTLE_S: f64 = 0.15;
+
+/// The style a generator is asked for (only models with a VAE encoder use it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Style {
+    /// Seed of the random style code.
+    pub seed: u64,
+    /// A photo whose style the encoder copies; takes precedence over the seed.
+    pub photo: Option<Arc<RgbImage>>,
+}
+
+/// A loaded generator, owned by the worker thread.
+pub trait Translator: Send {
+    /// Runs the generator on a label map of `input_size()`; returns the image at that size.
+    fn translate(&mut self, labels: &LabelMap, style: &Style) -> Result<RgbImage>;
+}
+
+/// What the UI knows about a loaded model (the generator itself lives on the worker).
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub name: String,
+    pub palette: Palette,
+    /// The model's input resolution (width, height); `None` = any size (fully convolutional).
+    pub input_size: Option<(u32, u32)>,
+    /// A VAE encoder is present: the style controls are shown.
+    pub has_encoder: bool,
+}
+
+/// One request to the worker.
+pub struct Request {
+    pub labels: LabelMap,
+    pub style: Style,
+}
+
+/// The latest generated image and how it was made.
+pub struct Generated {
+    /// At the model's resolution.
+    pub image: RgbImage,
+    pub latency_ms: f64,
+    pub style: Style,
+}
+
+/// The painter's side of live translation.
+pub struct LiveTranslation {
+    worker: LatestWinsWorker<Request, (Style, Result<RgbImage>)>,
+    pub info: ModelInfo,
+    /// Live updates paused (the current image stays).
+    pub paused: bool,
+    pub style: Style,
+    pub latest: Option<Generated>,
+    pub error: Option<String>,
+    /// Document generation last submitted; `None` forces the next submission.
+    submitted_generation: Option<u64>,
+    last_submit_s: f64,
+    /// Results received (tests and the status line).
+    pub results_received: u64,
+}
+
+impl LiveTranslation {
+    /// Starts the worker thread with `translator`; `notify` repaints the UI.
+    pub fn start(
+        info: ModelInfo,
+        mut translator: Box<dyn Translator>,
+        notify: impl Fn() + Send + 'static,
+    ) -> Result<Self> {
+        let worker = LatestWinsWorker::spawn(
+            "scenepaint-translate",
+            move |request: Request| {
+                let image = translator.translate(&request.labels, &request.style);
+                (request.style, image)
+            },
+            notify,
+        )
+        .map_err(|e| crate::Error::msg(format!("cannot start the translation thread: {e}")))?;
+        Ok(Self {
+            worker,
+            info,
+            paused: false,
+            style: Style::default(),
+            latest: None,
+            error: None,
+            submitted_generation: None,
+            last_submit_s: f64::NEG_INFINITY,
+            results_received: 0,
+        })
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.worker.is_busy()
+    }
+
+    pub fn last_latency_ms(&self) -> Option<f64> {
+        self.latest.as_ref().map(|g| g.latency_ms)
+    }
+
+    /// Forces the next [`Self::tick`] to translate again (style or model changed).
+    pub fn invalidate(&mut self) {
+        self.submitted_generation = None;
+    }
+
+    /// Sets the style and translates again.
+    pub fn set_style(&mut self, style: Style) {
+        if style != self.style {
+            self.style = style;
+            self.invalidate();
+        }
+    }
+
+    /// Called every frame: submits the map when it changed (throttled during a stroke) and
+    /// collects a finished image. Returns seconds until a throttled submission is due.
+    pub fn tick(
+        &mut self,
+        map: &LabelMap,
+        generation: u64,
+        in_stroke: bool,
+        now_s: f64,
+    ) -> Option<f64> {
+        self.collect();
+        if self.paused || self.submitted_generation == Some(generation) {
+            return None;
+        }
+        let since_s = now_s - self.last_submit_s;
+        if in_stroke && since_s < STROKE_THROTTLE_S {
+            return Some(STROKE_THROTTLE_S - since_s);
+        }
+        self.submit(map, generation, now_s);
+        None
+    }
+
+    fn submit(&mut self, map: &LabelMap, generation: u64, now_s: f64) {
+        let labels = match self.info.input_size {
+            Some((w, h)) if (w, h) != (map.width, map.height) => resize_nearest(map, w, h),
+            _ => map.clone(),
+        };
+        self.worker.submit(Request {
+            labels,
+            style: self.style.clone(),
+        });
+        self.submitted_generation = Some(generation);
+        self.last_submit_s = now_s;
+    }
+
+    /// Takes the newest finished result, if any. True when a new image arrived.
+    pub fn collect(&mut self) -> bool {
+        let Some(done) = self.worker.poll() else {
+            return false;
+        };
+        let (style, result) = done.output;
+        self.results_received += 1;
+        match result {
+            Ok(image) => {
+                self.error = None;
+                self.latest = Some(Generated {
+                    image,
+                    latency_ms: done.elapsed_ms,
+                    style,
+                });
+                true
+            }
+            Err(e) => {
+                self.error = Some(e.to_string());
+                false
+            }
+        }
+    }
+
+    /// Blocks until the worker delivers (tests and the CLI only).
+    pub fn wait(&mut self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if self.collect() || (!self.is_busy() && self.error.is_some()) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        false
+    }
+}
+
+/// Nearest-neighbour resize of a label map (class ids must never be blended).
+pub fn resize_nearest(map: &LabelMap, width: u32, height: u32) -> LabelMap {
+    let mut ids = Vec::with_capacity(width as usize * height as usize);
+    for y in 0..height {
+        let sy = (u64::from(y) * u64::from(map.height) / u64::from(height.max(1))) as u32;
+        for x in 0..width {
+            let sx = (u64::from(x) * u64::from(map.width) / u64::from(width.max(1))) as u32;
+            ids.push(map.get(sx.min(map.width - 1), sy.min(map.height - 1)));
+        }
+    }
+    LabelMap { width, height, ids }
+}
+
+/// A painting converted to another palette by class name.
+#[derive(Debug)]
+pub struct Converted {
+    pub map: LabelMap,
+    /// Names of painted classes the new palette lacks (their pixels became its background).
+    pub missing: Vec<String>,
+}
+
+/// Maps every id of `map` (painted with `from`) to the id of the same class name in `to`.
+pub fn convert_palette(map: &LabelMap, from: &Palette, to: &Palette) -> Converted {
+    let mut lut = std::collections::HashMap::new();
+    let mut missing = Vec::new();
+    for id in map.histogram().keys() {
+        let name = from.class(*id).map(|c| c.name.as_str());
+        let target = name.and_then(|n| to.id_for_name(n));
+        if target.is_none() {
+            missing.push(name.map_or_else(|| format!("id {id}"), str::to_string));
+        }
+        lut.insert(*id, target.unwrap_or(to.background));
+    }
+    let ids = map
+        .ids
+        .iter()
+        .map(|id| lut.get(id).copied().unwrap_or(to.background))
+        .collect();
+    Converted {
+        map: LabelMap {
+            width: map.width,
+            height: map.height,
+            ids,
+        },
+        missing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_resize_keeps_ids_and_blocks() {
+        let map = LabelMap::from_ids(2, 2, vec![1, 2, 3, 4]).unwrap();
+        let big = resize_nearest(&map, 4, 4);
+        assert_eq!(
+            big.ids,
+            vec![1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]
+        );
+        let small = resize_nearest(&big, 2, 2);
+        assert_eq!(small.ids, map.ids);
+    }
+
+    #[test]
+    fn palette_conversion_matches_names_and_reports_the_rest() {
+        let ycor = Palette::builtin("ycor").unwrap();
+        let landscape = Palette::builtin("landscape").unwrap();
+        let sky = ycor.id_for_name("sky").unwrap();
+        let orphan = ycor
+            .classes
+            .iter()
+            .find(|c| landscape.id_for_name(&c.name).is_none())
+            .expect("ycor has a class landscape lacks");
+        let map = LabelMap::from_ids(2, 1, vec![sky, orphan.id]).unwrap();
+        let converted = convert_palette(&map, &ycor, &landscape);
+        assert_eq!(converted.map.ids[0], landscape.id_for_name("sky").unwrap());
+        assert_eq!(converted.map.ids[1], landscape.background);
+        assert_eq!(converted.missing, vec![orphan.name.clone()]);
+    }
+}

@@ -1,0 +1,226 @@
+//! The painter's live-translation actions: showing the preview panel, loading a model (with the
+//! palette switch and conversion of the painting), feeding the worker every frame, style from a
+//! photo and exporting the generated image.
+use super::files::FilePurpose;
+use super::live::{convert_palette, LiveTranslation, Style};
+use super::models::Loaded;
+use super::preview::ExportSize;
+use super::PainterApp;
+use crate::paint::Document;
+use crate::Result;
+use image::RgbImage;
+use std::path::Path;
+
+impl PainterApp {
+    /// The preview panel, on the right of the canvas or (swapped) on its left.
+    pub(super) fn preview_side_panel(&mut self, ui: &mut egui::Ui) {
+        let panel = if self.preview.swapped {
+            egui::Panel::left("preview")
+        } else {
+            egui::Panel::right("preview")
+        };
+        panel.default_size(320.0).resizable(true).show(ui, |ui| {
+            let size = [self.doc.width(), self.doc.height()];
+            let events = self
+                .preview
+                .show(ui, self.live.as_mut(), &mut self.models, size);
+            if let Some(dir) = events.load {
+                let ctx = ui.ctx().clone();
+                let result = self.models.start_load(dir, move || ctx.request_repaint());
+                if let Err(e) = result {
+                    self.message = Some(format!("Error: {e}"));
+                }
+            }
+            if events.add_folder {
+                if let Some(folder) = self.dialogs.pick(FilePurpose::ModelFolder, "") {
+                    self.models.add_folder(folder);
+                }
+            }
+            if events.style_from_photo {
+                self.style_from_photo();
+            }
+            if events.export_image {
+                self.export_generated(false);
+            }
+            if events.export_side_by_side {
+                self.export_generated(true);
+            }
+        });
+    }
+
+    /// Every frame: installs a finished model load and feeds the worker the newest map.
+    pub(super) fn tick_live(&mut self, ctx: &egui::Context) {
+        if let Some(result) = self.models.poll() {
+            match result.and_then(|loaded| self.install_model(loaded, ctx)) {
+                Ok(text) => self.message = Some(text),
+                Err(e) => self.message = Some(format!("Error: cannot load the model: {e}")),
+            }
+        }
+        let Some(live) = &mut self.live else {
+            return;
+        };
+        let now_s = ctx.input(|i| i.time);
+        let due_s = live.tick(
+            self.doc.map(),
+            self.doc.generation(),
+            self.doc.in_stroke(),
+            now_s,
+        );
+        if let Some(due_s) = due_s {
+            ctx.request_repaint_after(std::time::Duration::from_secs_f64(due_s));
+        }
+    }
+
+    /// Makes `loaded` the live model: the worker takes its generator, the palette becomes the
+    /// model's, and the painting is converted by class name.
+    pub fn install_model(&mut self, loaded: Loaded, ctx: &egui::Context) -> Result<String> {
+        let notify_ctx = ctx.clone();
+        let mut live = LiveTranslation::start(loaded.info, loaded.translator, move || {
+            notify_ctx.request_repaint()
+        })?;
+        if self.preview.seed_locked {
+            if let Some(old) = &self.live {
+                live.style = old.style.clone();
+            }
+        }
+        let mut text = format!("loaded model {}", live.info.name);
+        if let Some(fallback) = loaded.fallback {
+            text = format!("{fallback}; {text}");
+        }
+        let same = live.info.palette.classes == self.palette.classes
+            && live.info.palette.background == self.palette.background;
+        if !same {
+            let converted = convert_palette(self.doc.map(), &self.palette, &live.info.palette);
+            text.push_str(&format!(
+                "; palette switched to '{}'",
+                live.info.palette.name
+            ));
+            if !converted.missing.is_empty() {
+                text.push_str(&format!(
+                    "; classes with no counterpart (painted as background): {}",
+                    converted.missing.join(", ")
+                ));
+            }
+            self.palette = live.info.palette.clone();
+            self.replace_document(Document::from_map(converted.map));
+            self.active = super::first_painting_class(&self.palette);
+        }
+        self.live = Some(live);
+        Ok(text)
+    }
+
+    fn style_from_photo(&mut self) {
+        let Some(path) = self.dialogs.pick(FilePurpose::StylePhoto, "") else {
+            return;
+        };
+        let Some(live) = &mut self.live else {
+            return;
+        };
+        match image::open(&path) {
+            Ok(photo) => {
+                let style = Style {
+                    seed: live.style.seed,
+                    photo: Some(std::sync::Arc::new(photo.to_rgb8())),
+                };
+                self.preview.choose_style(live, style);
+                self.message = Some(format!("style from {}", path.display()));
+            }
+            Err(e) => self.message = Some(format!("Error: {}: {e}", path.display())),
+        }
+    }
+
+    fn export_generated(&mut self, side_by_side: bool) {
+        let (purpose, name) = if side_by_side {
+            (FilePurpose::ExportSideBySide, "painting_and_photo.png")
+        } else {
+            (FilePurpose::ExportImage, "photo.png")
+        };
+        let Some(path) = self.dialogs.pick(purpose, name) else {
+            return;
+        };
+        let result = self.write_generated(&path, side_by_side);
+        self.report(result.map(|()| format!("exported {}", path.display())));
+    }
+
+    /// Writes the latest generated image (PNG or JPEG by extension), alone or right of the
+    /// colour label map, at the chosen size.
+    pub fn write_generated(&self, path: &Path, side_by_side: bool) -> Result<()> {
+        let generated = self
+            .live
+            .as_ref()
+            .and_then(|l| l.latest.as_ref())
+            .ok_or_else(|| crate::Error::msg("no generated image to export yet"))?;
+        let (w, h) = match self.preview.export_size {
+            ExportSize::Canvas => (self.doc.width(), self.doc.height()),
+            ExportSize::Model => generated.image.dimensions(),
+        };
+        let photo = if generated.image.dimensions() == (w, h) {
+            generated.image.clone()
+        } else {
+            image::imageops::resize(
+                &generated.image,
+                w,
+                h,
+                image::imageops::FilterType::Triangle,
+            )
+        };
+        let out = if side_by_side {
+            let map = super::live::resize_nearest(self.doc.map(), w, h);
+            let labels = RgbImage::from_raw(w, h, map.to_rgb(&self.palette))
+                .ok_or_else(|| crate::Error::msg("label map colour buffer has the wrong size"))?;
+            let mut both = RgbImage::new(w * 2, h);
+            image::imageops::replace(&mut both, &labels, 0, 0);
+            image::imageops::replace(&mut both, &photo, i64::from(w), 0);
+            both
+        } else {
+            photo
+        };
+        out.save(path).map_err(|e| crate::Error::Image {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The training window, its requests, and the question when closing during training.
+    pub(super) fn show_training(&mut self, ctx: &egui::Context) {
+        let events = self.training.show(ctx);
+        if events.pick_dataset {
+            if let Some(dir) = self.dialogs.pick(FilePurpose::Dataset, "") {
+                self.training.set_dataset(dir);
+            }
+        }
+        if let Some(dir) = events.use_in_painter {
+            let notify_ctx = ctx.clone();
+            if let Err(e) = self
+                .models
+                .start_load(dir, move || notify_ctx.request_repaint())
+            {
+                self.message = Some(format!("Error: {e}"));
+            }
+        }
+        if ctx.input(|i| i.viewport().close_requested()) && self.training.is_training() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.training.confirm_close = true;
+        }
+        if self.training.confirm_close {
+            self.confirm_close(ctx);
+        }
+    }
+
+    fn confirm_close(&mut self, ctx: &egui::Context) {
+        egui::Modal::new(egui::Id::unique("confirm-close-training")).show(ctx, |ui| {
+            ui.label("Training is running. Stop it (a checkpoint is saved) and quit?");
+            ui.horizontal(|ui| {
+                if ui.button("Stop training and quit").clicked() {
+                    // Dropping the run stops it and waits for its checkpoint.
+                    self.training.run = None;
+                    self.training.confirm_close = false;
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+                if ui.button("Keep training").clicked() {
+                    self.training.confirm_close = false;
+                }
+            });
+        });
+    }
+}

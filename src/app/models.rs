@@ -1,0 +1,216 @@
+//! Model picker state: the bundle folders searched (`weights/` plus folders the user adds), the
+//! compute device, and loading a bundle on a background thread so the UI never waits on disk
+//! or on building the network.
+use super::live::{ModelInfo, Translator};
+use crate::Result;
+use candle_core::Device;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver, TryRecvError};
+use std::sync::Arc;
+
+/// The file that marks a directory as a model bundle.
+pub const BUNDLE_MANIFEST: &str = "model.json";
+
+/// Loads a model bundle for the live preview (the nets module implements it for its bundles;
+/// tests pass a tiny network).
+pub trait ModelLoader: Send + Sync {
+    fn load(&self, dir: &Path, device: &Device) -> Result<(ModelInfo, Box<dyn Translator>)>;
+}
+
+/// A compute device the user can pick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChoice {
+    Cpu,
+    Cuda,
+    Metal,
+}
+
+impl DeviceChoice {
+    pub fn label(self) -> &'static str {
+        match self {
+            DeviceChoice::Cpu => "CPU",
+            DeviceChoice::Cuda => "CUDA",
+            DeviceChoice::Metal => "Metal",
+        }
+    }
+
+    /// CPU always; CUDA / Metal when compiled in and a device is present.
+    pub fn available() -> Vec<DeviceChoice> {
+        let mut devices = vec![DeviceChoice::Cpu];
+        if candle_core::utils::cuda_is_available() {
+            devices.push(DeviceChoice::Cuda);
+        }
+        if candle_core::utils::metal_is_available() {
+            devices.push(DeviceChoice::Metal);
+        }
+        devices
+    }
+
+    pub fn device(self) -> Result<Device> {
+        Ok(match self {
+            DeviceChoice::Cpu => Device::Cpu,
+            DeviceChoice::Cuda => Device::new_cuda(0)?,
+            DeviceChoice::Metal => Device::new_metal(0)?,
+        })
+    }
+}
+
+/// A finished background load.
+pub struct Loaded {
+    pub dir: PathBuf,
+    pub info: ModelInfo,
+    pub translator: Box<dyn Translator>,
+    /// The device that failed before falling back to the CPU, with its error.
+    pub fallback: Option<String>,
+}
+
+/// The model picker's state.
+pub struct ModelPicker {
+    pub folders: Vec<PathBuf>,
+    pub bundles: Vec<PathBuf>,
+    pub selected: Option<PathBuf>,
+    pub device: DeviceChoice,
+    pub devices: Vec<DeviceChoice>,
+    loader: Option<Arc<dyn ModelLoader>>,
+    pending: Option<Receiver<Result<Loaded>>>,
+}
+
+impl ModelPicker {
+    pub fn new(loader: Option<Arc<dyn ModelLoader>>, folders: Vec<PathBuf>) -> Self {
+        let mut picker = Self {
+            folders,
+            bundles: Vec::new(),
+            selected: None,
+            device: DeviceChoice::Cpu,
+            devices: DeviceChoice::available(),
+            loader,
+            pending: None,
+        };
+        picker.rescan();
+        picker
+    }
+
+    pub fn can_load(&self) -> bool {
+        self.loader.is_some()
+    }
+
+    pub fn is_loading(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    pub fn add_folder(&mut self, folder: PathBuf) {
+        if !self.folders.contains(&folder) {
+            self.folders.push(folder);
+        }
+        self.rescan();
+    }
+
+    pub fn rescan(&mut self) {
+        self.bundles = find_bundles(&self.folders);
+        if self.selected.is_none() {
+            self.selected = self.bundles.first().cloned();
+        }
+    }
+
+    /// Starts loading `dir` on a background thread; `notify` repaints when done.
+    pub fn start_load(&mut self, dir: PathBuf, notify: impl Fn() + Send + 'static) -> Result<()> {
+        let Some(loader) = self.loader.clone() else {
+            return Err(crate::Error::msg(
+                "this build has no model loader (the network module is missing)",
+            ));
+        };
+        let device = self.device;
+        let (tx, rx) = channel();
+        std::thread::Builder::new()
+            .name("scenepaint-load-model".into())
+            .spawn(move || {
+                let _ = tx.send(load_with_fallback(loader.as_ref(), dir, device));
+                notify();
+            })
+            .map_err(|e| crate::Error::msg(format!("cannot start the loading thread: {e}")))?;
+        self.pending = Some(rx);
+        Ok(())
+    }
+
+    /// A finished load, if one arrived.
+    pub fn poll(&mut self) -> Option<Result<Loaded>> {
+        let rx = self.pending.as_ref()?;
+        let result = match rx.try_recv() {
+            Ok(result) => result,
+            Err(TryRecvError::Empty) => return None,
+            Err(TryRecvError::Disconnected) => Err(crate::Error::msg("the model loader stopped")),
+        };
+        self.pending = None;
+        Some(result)
+    }
+}
+
+/// Tries `device`; when it fails, the CPU, reporting why.
+fn load_with_fallback(
+    loader: &dyn ModelLoader,
+    dir: PathBuf,
+    device: DeviceChoice,
+) -> Result<Loaded> {
+    let first = device.device().and_then(|d| loader.load(&dir, &d));
+    let (result, fallback) = match first {
+        Err(e) if device != DeviceChoice::Cpu => (
+            loader.load(&dir, &Device::Cpu),
+            Some(format!("{} failed ({e}); using the CPU", device.label())),
+        ),
+        other => (other, None),
+    };
+    let (info, translator) = result?;
+    Ok(Loaded {
+        dir,
+        info,
+        translator,
+        fallback,
+    })
+}
+
+/// Bundles among `folders`: each folder that holds a manifest and each such direct subfolder.
+pub fn find_bundles(folders: &[PathBuf]) -> Vec<PathBuf> {
+    let mut bundles = Vec::new();
+    for folder in folders {
+        if folder.join(BUNDLE_MANIFEST).is_file() {
+            bundles.push(folder.clone());
+        }
+        let Ok(entries) = std::fs::read_dir(folder) else {
+            continue;
+        };
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join(BUNDLE_MANIFEST).is_file())
+            .collect();
+        found.sort();
+        bundles.extend(found);
+    }
+    bundles
+}
+
+/// The folder name of a bundle, for lists.
+pub fn bundle_name(dir: &Path) -> String {
+    dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundles_are_found_in_folders_and_direct_subfolders() {
+        let root = tempfile::tempdir().unwrap();
+        for name in ["b", "a", "not_a_bundle"] {
+            std::fs::create_dir_all(root.path().join(name)).unwrap();
+        }
+        std::fs::write(root.path().join("a").join(BUNDLE_MANIFEST), "{}").unwrap();
+        std::fs::write(root.path().join("b").join(BUNDLE_MANIFEST), "{}").unwrap();
+        let found = find_bundles(&[root.path().to_path_buf(), root.path().join("a")]);
+        let names: Vec<String> = found.iter().map(|p| bundle_name(p)).collect();
+        assert_eq!(names, vec!["a", "b", "a"]);
+        assert!(DeviceChoice::available().contains(&DeviceChoice::Cpu));
+    }
+}

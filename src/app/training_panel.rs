@@ -1,0 +1,319 @@
+//! The training panel: dataset folder (with what `dataset inspect` finds), network, preset and
+//! main options, start / pause / resume / stop, live progress, loss curves (egui_plot), the
+//! latest sample grid, checkpoints, and "Use in painter". Training runs in a [`TrainingRun`].
+pub use super::loss_plot::LOSS_PLOT_LABEL;
+use super::training_run::TrainingRun;
+use crate::train::config::{self, NetKind, TrainConfig};
+use crate::train::trainer::TrainRequest;
+use std::path::PathBuf;
+
+/// What the panel asks the painter for.
+#[derive(Default)]
+pub struct TrainingEvents {
+    pub pick_dataset: bool,
+    /// Load this bundle folder (already a copy of the trainer's weights) as the live model.
+    pub use_in_painter: Option<PathBuf>,
+}
+
+/// The panel's state.
+pub struct TrainingPanel {
+    pub open: bool,
+    pub dataset: Option<PathBuf>,
+    pub inspect_text: String,
+    pub net: NetKind,
+    pub preset: String,
+    pub iters: u64,
+    pub batch_size: usize,
+    pub crop_px: u32,
+    pub sample_every: u64,
+    /// Weight of the VGG perceptual loss (0 = off: no VGG weights needed).
+    pub lambda_vgg: f64,
+    /// Palette of the dataset's labels; `None` = what the layout implies.
+    pub palette: Option<String>,
+    pub run_dir: PathBuf,
+    pub run: Option<TrainingRun>,
+    pub message: Option<String>,
+    /// The window was asked to close while training: ask first.
+    pub confirm_close: bool,
+    sample_texture: Option<(u64, egui::TextureHandle)>,
+    uses: u32,
+}
+
+impl Default for TrainingPanel {
+    fn default() -> Self {
+        Self {
+            open: false,
+            dataset: None,
+            inspect_text: String::new(),
+            net: NetKind::Spade,
+            preset: "spade-tiny".into(),
+            iters: 1000,
+            batch_size: 1,
+            crop_px: 64,
+            sample_every: 10,
+            lambda_vgg: 0.0,
+            palette: None,
+            run_dir: PathBuf::from("runs/gui"),
+            run: None,
+            message: None,
+            confirm_close: false,
+            sample_texture: None,
+            uses: 0,
+        }
+    }
+}
+
+impl TrainingPanel {
+    /// Sets the dataset folder and runs `dataset inspect` on it.
+    pub fn set_dataset(&mut self, dir: PathBuf) {
+        let palette = self
+            .palette
+            .as_deref()
+            .and_then(|name| crate::labels::Palette::builtin(name).ok());
+        self.inspect_text = match crate::train::data::inspect::inspect(&dir, palette) {
+            Ok(report) => match crate::labels::Palette::builtin(&report.palette) {
+                Ok(palette) => report.to_text(&palette),
+                Err(e) => e.to_string(),
+            },
+            Err(e) => format!("Error: {e}"),
+        };
+        self.dataset = Some(dir);
+    }
+
+    /// The config the options describe: the preset with the edited fields.
+    pub fn config(&self) -> crate::Result<TrainConfig> {
+        let mut config = config::preset(&self.preset)?;
+        config.iters = self.iters;
+        config.batch_size = self.batch_size;
+        config.crop_width = self.crop_px;
+        config.crop_height = self.crop_px;
+        config.load_width = config.load_width.max(self.crop_px);
+        config.load_height = config.load_height.max(self.crop_px);
+        config.sample_every = self.sample_every.max(1);
+        config.log_every = 1;
+        config.lambda_vgg = self.lambda_vgg;
+        Ok(config)
+    }
+
+    /// Starts a run with the panel's options.
+    pub fn start(&mut self, ctx: &egui::Context) -> crate::Result<()> {
+        let data = self
+            .dataset
+            .clone()
+            .ok_or_else(|| crate::Error::msg("choose a dataset folder first"))?;
+        let request = TrainRequest {
+            data,
+            run_dir: self.run_dir.clone(),
+            config: self.config()?,
+            resume: false,
+            device: candle_core::Device::Cpu,
+            palette: self
+                .palette
+                .as_deref()
+                .map(crate::labels::Palette::builtin)
+                .transpose()?,
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+        let ctx = ctx.clone();
+        self.run = Some(TrainingRun::start(request, threads, move || {
+            ctx.request_repaint()
+        })?);
+        self.sample_texture = None;
+        Ok(())
+    }
+
+    pub fn is_training(&self) -> bool {
+        self.run.as_ref().is_some_and(TrainingRun::is_running)
+    }
+
+    pub fn show(&mut self, ctx: &egui::Context) -> TrainingEvents {
+        let mut events = TrainingEvents::default();
+        if let Some(run) = &mut self.run {
+            run.poll();
+        }
+        let mut open = self.open;
+        egui::Window::new("Training")
+            .open(&mut open)
+            .default_size([640.0, 560.0])
+            .show(ctx, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.contents(ui, &mut events));
+            });
+        self.open = open;
+        events
+    }
+
+    fn contents(&mut self, ui: &mut egui::Ui, events: &mut TrainingEvents) {
+        let running = self.is_training();
+        ui.horizontal(|ui| {
+            let name = self
+                .dataset
+                .as_ref()
+                .map_or_else(|| "(none)".to_string(), |d| d.display().to_string());
+            ui.label(format!("Dataset: {name}"));
+            if ui
+                .add_enabled(!running, egui::Button::new("Choose dataset…"))
+                .clicked()
+            {
+                events.pick_dataset = true;
+            }
+        });
+        if !self.inspect_text.is_empty() {
+            egui::CollapsingHeader::new("What dataset inspect finds")
+                .default_open(false)
+                .show(ui, |ui| ui.monospace(&self.inspect_text));
+        }
+        ui.add_enabled_ui(!running, |ui| self.options(ui));
+        self.controls(ui);
+        if let Some(message) = &self.message {
+            ui.label(message.as_str());
+        }
+        self.progress(ui, events);
+    }
+
+    fn options(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            egui::ComboBox::from_label("Network")
+                .selected_text(format!("{:?}", self.net))
+                .show_ui(ui, |ui| {
+                    for net in [NetKind::Spade, NetKind::Pix2pixhd, NetKind::Pix2pix] {
+                        if ui
+                            .selectable_value(&mut self.net, net, format!("{net:?}"))
+                            .clicked()
+                        {
+                            self.preset = config::default_preset(net).to_string();
+                        }
+                    }
+                });
+            egui::ComboBox::from_label("Preset")
+                .selected_text(self.preset.clone())
+                .show_ui(ui, |ui| {
+                    for preset in config::PRESETS {
+                        ui.selectable_value(&mut self.preset, preset.to_string(), preset);
+                    }
+                });
+        });
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Iterations");
+            ui.add(egui::DragValue::new(&mut self.iters).range(1..=10_000_000));
+            ui.label("Batch");
+            ui.add(egui::DragValue::new(&mut self.batch_size).range(1..=64));
+            ui.label("Crop px");
+            ui.add(egui::DragValue::new(&mut self.crop_px).range(16..=1024));
+            ui.label("Sample every");
+            ui.add(egui::DragValue::new(&mut self.sample_every).range(1..=100_000));
+            ui.label("VGG loss weight");
+            ui.add(egui::DragValue::new(&mut self.lambda_vgg).range(0.0..=100.0));
+        });
+    }
+
+    fn controls(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let running = self.is_training();
+            if ui
+                .add_enabled(!running, egui::Button::new("Start"))
+                .clicked()
+            {
+                let ctx = ui.ctx().clone();
+                self.message = self.start(&ctx).err().map(|e| format!("Error: {e}"));
+            }
+            if let Some(run) = self.run.as_ref().filter(|r| r.is_running()) {
+                if run.is_paused() {
+                    if ui.button("Resume").clicked() {
+                        run.set_paused(false);
+                    }
+                } else if ui.button("Pause").clicked() {
+                    run.set_paused(true);
+                }
+                if ui.button("Stop").clicked() {
+                    run.stop();
+                    run.set_paused(false);
+                }
+            }
+        });
+    }
+
+    fn progress(&mut self, ui: &mut egui::Ui, events: &mut TrainingEvents) {
+        let Some(run) = &self.run else {
+            return;
+        };
+        if let Some(p) = &run.last {
+            ui.label(format!(
+                "iteration {}/{}  epoch {}  {:.2} it/s  ETA {:.0} s",
+                p.iteration, p.total, p.epoch, p.iters_per_s, p.eta_s
+            ));
+        }
+        match &run.outcome {
+            Some(Ok(outcome)) => ui.label(format!("{outcome:?}")),
+            Some(Err(e)) => ui.colored_label(ui.visuals().error_fg_color, format!("Error: {e}")),
+            None if run.is_paused() => ui.label("paused"),
+            None => ui.label("training…"),
+        };
+        super::loss_plot::show(ui, &run.losses);
+        self.sample(ui);
+        let Some(run) = &self.run else {
+            return;
+        };
+        ui.label(format!("Checkpoints written: {}", run.checkpoints.len()));
+        for path in run.checkpoints.iter().rev().take(3) {
+            ui.small(path.display().to_string());
+        }
+        let bundle = run
+            .bundle
+            .clone()
+            .filter(|b| b.join("model.json").is_file());
+        if ui
+            .add_enabled(bundle.is_some(), egui::Button::new("Use in painter"))
+            .clicked()
+        {
+            if let Some(bundle) = bundle {
+                self.uses += 1;
+                let copy = self.run_dir.join(format!("painter_{}", self.uses));
+                match copy_dir(&bundle, &copy) {
+                    Ok(()) => events.use_in_painter = Some(copy),
+                    Err(e) => self.message = Some(format!("Error: {e}")),
+                }
+            }
+        }
+    }
+
+    fn sample(&mut self, ui: &mut egui::Ui) {
+        let Some((counter, path)) = self.run.as_ref().and_then(|r| r.sample.clone()) else {
+            return;
+        };
+        if self
+            .sample_texture
+            .as_ref()
+            .is_none_or(|(n, _)| *n != counter)
+        {
+            if let Ok(image) = image::open(&path) {
+                let rgb = image.to_rgb8();
+                let size = [rgb.width() as usize, rgb.height() as usize];
+                let colour = egui::ColorImage::from_rgb(size, rgb.as_raw());
+                let texture = ui
+                    .ctx()
+                    .load_texture("train-sample", colour, Default::default());
+                self.sample_texture = Some((counter, texture));
+            }
+        }
+        if let Some((_, texture)) = &self.sample_texture {
+            ui.label("Latest sample (label | generated | photo)");
+            let size = texture.size_vec2();
+            let scale = (ui.available_width() / size.x).min(2.0);
+            ui.add(egui::Image::new((texture.id(), size * scale)).alt_text("Latest sample"));
+        }
+    }
+}
+
+/// Copies the files of a bundle folder (the painter never shares the trainer's weights).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> crate::Result<()> {
+    std::fs::create_dir_all(to).map_err(|e| crate::Error::io(to, e))?;
+    let entries = std::fs::read_dir(from).map_err(|e| crate::Error::io(from, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| crate::Error::io(from, e))?;
+        if entry.path().is_file() {
+            let target = to.join(entry.file_name());
+            std::fs::copy(entry.path(), &target).map_err(|e| crate::Error::io(&target, e))?;
+        }
+    }
+    Ok(())
+}

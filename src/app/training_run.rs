@@ -1,0 +1,165 @@
+//! A training run owned by the GUI: `train::trainer::train` (the function `scenepaint train`
+//! calls) on its own thread inside its own rayon pool, reporting over a channel. Pause blocks
+//! the training thread between iterations; stop raises the trainer's flag, which saves a
+//! checkpoint and the model bundle before returning.
+use crate::train::trainer::{self, Event, Observer, Outcome, Progress, TrainRequest};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Messages from the training thread.
+enum Message {
+    Progress(Progress),
+    Event(Event),
+    Done(Result<Outcome, String>),
+}
+
+struct ChannelObserver {
+    sender: Sender<Message>,
+    pause: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    notify: Box<dyn Fn() + Send>,
+}
+
+impl Observer for ChannelObserver {
+    fn on_progress(&mut self, progress: &Progress) {
+        let _ = self.sender.send(Message::Progress(progress.clone()));
+        (self.notify)();
+        // Paused: hold the training thread here, between two iterations.
+        while self.pause.load(Ordering::Acquire) && !self.stop.load(Ordering::Acquire) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn on_event(&mut self, event: &Event) {
+        let _ = self.sender.send(Message::Event(event.clone()));
+        (self.notify)();
+    }
+}
+
+/// The GUI's view of one run.
+pub struct TrainingRun {
+    receiver: Receiver<Message>,
+    stop: Arc<AtomicBool>,
+    pause: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    pub run_dir: PathBuf,
+    /// Loss name -> (iteration, value) points.
+    pub losses: BTreeMap<String, Vec<[f64; 2]>>,
+    pub last: Option<Progress>,
+    /// The newest sample grid and a counter that changes with it.
+    pub sample: Option<(u64, PathBuf)>,
+    pub checkpoints: Vec<PathBuf>,
+    pub bundle: Option<PathBuf>,
+    pub outcome: Option<Result<Outcome, String>>,
+}
+
+impl TrainingRun {
+    /// Starts `request` on a thread named `scenepaint-train` with a rayon pool of `threads`.
+    pub fn start(
+        request: TrainRequest,
+        threads: usize,
+        notify: impl Fn() + Send + 'static,
+    ) -> crate::Result<Self> {
+        let (sender, receiver) = channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let pause = Arc::new(AtomicBool::new(false));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("scenepaint-train-{i}"))
+            .build()
+            .map_err(|e| crate::Error::msg(format!("cannot start the training pool: {e}")))?;
+        let run_dir = request.run_dir.clone();
+        let mut observer = ChannelObserver {
+            sender: sender.clone(),
+            pause: Arc::clone(&pause),
+            stop: Arc::clone(&stop),
+            notify: Box::new(notify),
+        };
+        let thread_stop = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("scenepaint-train".into())
+            .spawn(move || {
+                let result = pool.install(|| trainer::train(&request, &mut observer, &thread_stop));
+                let _ = sender.send(Message::Done(result.map_err(|e| e.to_string())));
+                (observer.notify)();
+            })
+            .map_err(|e| crate::Error::msg(format!("cannot start the training thread: {e}")))?;
+        Ok(Self {
+            receiver,
+            stop,
+            pause,
+            thread: Some(thread),
+            run_dir,
+            losses: BTreeMap::new(),
+            last: None,
+            sample: None,
+            checkpoints: Vec::new(),
+            bundle: None,
+            outcome: None,
+        })
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.outcome.is_none()
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.pause.load(Ordering::Acquire)
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        self.pause.store(paused, Ordering::Release);
+    }
+
+    /// Asks the trainer to stop; it saves a checkpoint and the bundle first.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// Takes everything the thread reported. True when something arrived.
+    pub fn poll(&mut self) -> bool {
+        let mut any = false;
+        while let Ok(message) = self.receiver.try_recv() {
+            any = true;
+            match message {
+                Message::Progress(progress) => {
+                    for (name, value) in &progress.losses {
+                        let points = self.losses.entry(name.clone()).or_default();
+                        points.push([progress.iteration as f64, *value]);
+                    }
+                    self.last = Some(progress);
+                }
+                Message::Event(Event::Sample(path)) => {
+                    let counter = self.sample.as_ref().map_or(0, |(n, _)| n + 1);
+                    self.sample = Some((counter, path));
+                }
+                Message::Event(Event::Checkpoint(path)) => self.checkpoints.push(path),
+                Message::Event(Event::Bundle(path)) => self.bundle = Some(path),
+                Message::Event(Event::Started { .. }) => {}
+                Message::Done(outcome) => {
+                    if matches!(outcome, Ok(Outcome::Stopped { .. })) && self.bundle.is_none() {
+                        // A stopped run writes its bundle next to the checkpoint.
+                        self.bundle = Some(self.run_dir.join("model"));
+                    }
+                    self.outcome = Some(outcome);
+                }
+            }
+        }
+        any
+    }
+}
+
+impl Drop for TrainingRun {
+    /// Stops the run (it saves a checkpoint) and waits for the thread.
+    fn drop(&mut self) {
+        self.stop();
+        self.set_paused(false);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! Live preview through the real painter UI (egui_kittest) with a tiny random-weight bundle:
+//! load from the picker, paint a stroke and see the generated image follow it, palette switch
+//! on load, export; and the translation engine's latest-wins, throttle, pause and shutdown.
+mod live_support;
+mod painter_support;
+
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use live_support::*;
+use painter_support::*;
+use scenepaint::app::files::ScriptedDialogs;
+use scenepaint::app::live::{LiveTranslation, Style, STROKE_THROTTLE_S};
+use scenepaint::app::preview::PREVIEW_IMAGE_LABEL;
+use scenepaint::app::PainterApp;
+use scenepaint::labelmap::LabelMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn live_harness(
+    palette: &str,
+    size: u32,
+    dialogs: ScriptedDialogs,
+) -> (Harness<'static, PainterApp>, tempfile::TempDir) {
+    let weights = tempfile::tempdir().unwrap();
+    write_tiny_bundle(&weights.path().join("tiny"), palette, size, false);
+    let mut opts = options(64, 48, dialogs);
+    opts.model_loader = Some(Arc::new(TinyLoader));
+    opts.model_folders = vec![weights.path().to_path_buf()];
+    (harness_with(opts), weights)
+}
+
+/// Runs frames (in real time: the worker is a thread) until `done` holds.
+fn run_until(h: &mut Harness<'_, PainterApp>, what: &str, done: impl Fn(&PainterApp) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done(h.state()) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        h.run_steps(1);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn load_tiny(h: &mut Harness<'_, PainterApp>) {
+    h.get_by_label("Load model").click();
+    run_until(h, "the model to load", |app| app.live.is_some());
+    run_until(h, "the first image", |app| {
+        app.live.as_ref().unwrap().latest.is_some()
+    });
+    h.run_steps(1);
+}
+
+#[test]
+fn a_stroke_updates_the_preview_with_the_painted_class() {
+    let (mut h, weights) = live_harness("ycor", 32, ScriptedDialogs::default());
+    h.get_by_label("No model loaded");
+    load_tiny(&mut h);
+    h.get_by_label(PREVIEW_IMAGE_LABEL);
+    let (_, model) = TinyModel::load(&weights.path().join("tiny"));
+    let background = h.state().palette.background;
+    let blank = model.colour_of(background, &Style::default());
+    {
+        let image = &h
+            .state()
+            .live
+            .as_ref()
+            .unwrap()
+            .latest
+            .as_ref()
+            .unwrap()
+            .image;
+        assert_eq!(image.dimensions(), (32, 32), "the model's input size");
+        assert!(image.pixels().all(|p| p.0 == blank));
+    }
+
+    h.get_by_label("sky").click();
+    h.state_mut().brush_px = 12;
+    let before = h.state().live.as_ref().unwrap().results_received;
+    drag(&mut h, &[[5.0, 24.0], [30.0, 24.0], [60.0, 24.0]]);
+    let generation = h.state().doc.generation();
+    run_until(&mut h, "the stroke's image", |app| {
+        let live = app.live.as_ref().unwrap();
+        live.results_received > before && !live.is_busy() && app.doc.generation() == generation
+    });
+    let sky = h.state().palette.id_for_name("sky").unwrap();
+    let image = &h
+        .state()
+        .live
+        .as_ref()
+        .unwrap()
+        .latest
+        .as_ref()
+        .unwrap()
+        .image;
+    // Canvas 64x48 -> model 32x32: canvas row 24 is model row 16.
+    assert_eq!(
+        image.get_pixel(16, 16).0,
+        model.colour_of(sky, &Style::default())
+    );
+    assert_eq!(image.get_pixel(16, 2).0, blank, "far from the stroke");
+    let latency = h.state().live.as_ref().unwrap().last_latency_ms().unwrap();
+    assert!(latency >= 0.0);
+    h.get_by_label(&format!("{latency:.0} ms"));
+}
+
+#[test]
+fn loading_a_model_switches_and_converts_the_palette() {
+    let (mut h, _weights) = live_harness("landscape", 32, ScriptedDialogs::default());
+    // The painting uses ycor: "sky" has a landscape counterpart, "smooth trail" has none.
+    let ycor = h.state().palette.clone();
+    let (sky, trail) = (
+        ycor.id_for_name("sky").unwrap(),
+        ycor.id_for_name("smooth trail").unwrap(),
+    );
+    h.state_mut().brush_px = 8;
+    h.get_by_label("sky").click();
+    drag(&mut h, &[[4.0, 4.0], [20.0, 4.0]]);
+    h.get_by_label("smooth trail").click();
+    drag(&mut h, &[[4.0, 40.0], [20.0, 40.0]]);
+    assert_eq!(h.state().doc.map().get(10, 4), sky);
+    load_tiny(&mut h);
+    let app = h.state();
+    assert_eq!(app.palette.name, "landscape");
+    let map = app.doc.map();
+    assert_eq!(map.get(10, 4), app.palette.id_for_name("sky").unwrap());
+    assert_eq!(map.get(10, 40), app.palette.background);
+    assert_ne!(map.get(10, 40), trail);
+    let message = app.message.clone().unwrap();
+    assert!(message.contains("smooth trail"), "{message}");
+    assert!(!message.contains("sky,"), "{message}");
+}
+
+#[test]
+fn export_writes_the_image_and_the_side_by_side_at_canvas_size() {
+    let out = tempfile::tempdir().unwrap();
+    let (photo, both) = (out.path().join("photo.jpg"), out.path().join("both.png"));
+    let dialogs = ScriptedDialogs::new([photo.clone(), both.clone()]);
+    let (mut h, _weights) = live_harness("ycor", 32, dialogs);
+    load_tiny(&mut h);
+    h.get_by_label("Save image…").click();
+    h.run_steps(2);
+    h.get_by_label("Save side by side…").click();
+    h.run_steps(2);
+    let photo = image::open(&photo).unwrap();
+    assert_eq!((photo.width(), photo.height()), (64, 48));
+    let both = image::open(&both).unwrap().to_rgb8();
+    assert_eq!(both.dimensions(), (128, 48));
+    let palette = &h.state().palette;
+    assert_eq!(both.get_pixel(3, 3).0, palette.rgb(palette.background));
+}
+
+fn tiny_live(delay_ms: u64) -> (LiveTranslation, TinyModel) {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = write_tiny_bundle(&dir.path().join("m"), "ycor", 8, true);
+    let (info, mut model) = TinyModel::load(&bundle);
+    let (_, reference) = TinyModel::load(&bundle);
+    model.delay_ms = delay_ms;
+    (
+        LiveTranslation::start(info, Box::new(model), || {}).unwrap(),
+        reference,
+    )
+}
+
+#[test]
+fn newest_map_wins_and_the_worker_stops_on_drop() {
+    let (mut live, model) = tiny_live(150);
+    for generation in 0..5u16 {
+        // Each generation paints everything with class `generation`.
+        let map = LabelMap::new(8, 8, generation);
+        live.tick(&map, u64::from(generation), false, f64::from(generation));
+        if generation == 0 {
+            std::thread::sleep(Duration::from_millis(50)); // the worker starts request 0
+        }
+    }
+    assert!(live.wait(Duration::from_secs(10)));
+    // Request 0 was running when 1-4 arrived: 1-3 were replaced by 4.
+    let first = live.latest.as_ref().unwrap().image.get_pixel(0, 0).0;
+    assert_eq!(first, model.colour_of(0, &Style::default()));
+    assert!(live.wait(Duration::from_secs(10)));
+    let second = live.latest.as_ref().unwrap().image.get_pixel(0, 0).0;
+    assert_eq!(second, model.colour_of(4, &Style::default()));
+    assert!(!live.wait(Duration::from_millis(400)), "no more results");
+    assert_eq!(live.results_received, 2);
+    let started = Instant::now();
+    live.tick(&LabelMap::new(8, 8, 1), 99, false, 10.0);
+    drop(live); // joins after the running request
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn strokes_are_throttled_pause_stops_updates_and_style_retranslates() {
+    let (mut live, model) = tiny_live(0);
+    let map = LabelMap::new(8, 8, 2);
+    assert_eq!(live.tick(&map, 1, true, 100.0), None);
+    assert!(live.wait(Duration::from_secs(5)));
+    let due = live.tick(&map, 2, true, 100.05).expect("throttled");
+    assert!((due - (STROKE_THROTTLE_S - 0.05)).abs() < 1e-9);
+    assert!(!live.wait(Duration::from_millis(200)), "nothing submitted");
+    assert_eq!(
+        live.tick(&map, 2, false, 100.06),
+        None,
+        "stroke end submits"
+    );
+    assert!(live.wait(Duration::from_secs(5)));
+
+    live.paused = true;
+    live.tick(&LabelMap::new(8, 8, 3), 3, false, 101.0);
+    assert!(!live.wait(Duration::from_millis(200)), "paused");
+    live.paused = false;
+    live.set_style(Style {
+        seed: 3,
+        photo: None,
+    });
+    live.tick(&LabelMap::new(8, 8, 3), 3, false, 102.0);
+    assert!(live.wait(Duration::from_secs(5)));
+    let style = Style {
+        seed: 3,
+        photo: None,
+    };
+    let generated = live.latest.as_ref().unwrap();
+    assert_eq!(generated.style, style);
+    assert_eq!(
+        generated.image.get_pixel(0, 0).0,
+        model.colour_of(3, &style)
+    );
+}
+
+/// Saves a rendered frame when SCENEPAINT_SCREENSHOTS names a folder (for checking by eye).
+pub fn maybe_screenshot(h: &mut Harness<'_, PainterApp>, name: &str) {
+    if let Ok(dir) = std::env::var("SCENEPAINT_SCREENSHOTS") {
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = std::path::Path::new(&dir).join(format!("{name}.png"));
+        h.render().unwrap().save(path).unwrap();
+    }
+}
+
+#[test]
+fn a_painted_scene_shows_every_class_in_the_preview() {
+    let weights = tempfile::tempdir().unwrap();
+    write_tiny_bundle(&weights.path().join("tiny-ycor"), "ycor", 64, true);
+    let mut opts = options(256, 192, ScriptedDialogs::default());
+    opts.model_loader = Some(Arc::new(TinyLoader));
+    opts.model_folders = vec![weights.path().to_path_buf()];
+    let mut h = harness_with(opts);
+    load_tiny(&mut h);
+    h.state_mut().brush_px = 40;
+    for (class, y) in [
+        ("sky", 20.0),
+        ("high vegetation", 70.0),
+        ("traversable grass", 120.0),
+        ("smooth trail", 170.0),
+    ] {
+        h.get_by_label(class).click();
+        drag(&mut h, &[[0.0, y], [128.0, y + 5.0], [256.0, y]]);
+    }
+    let generation = h.state().doc.generation();
+    run_until(&mut h, "the scene's image", |app| {
+        let live = app.live.as_ref().unwrap();
+        !live.is_busy() && live.results_received >= 5 && app.doc.generation() == generation
+    });
+    h.run_steps(2);
+    h.get_by_label("Random style (dice)");
+    let image = &h
+        .state()
+        .live
+        .as_ref()
+        .unwrap()
+        .latest
+        .as_ref()
+        .unwrap()
+        .image;
+    let colours: std::collections::HashSet<[u8; 3]> = image.pixels().map(|p| p.0).collect();
+    assert!(colours.len() >= 4, "{} colours", colours.len());
+    maybe_screenshot(&mut h, "painter_preview");
+}

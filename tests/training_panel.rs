@@ -1,0 +1,200 @@
+//! The training panel through the real painter UI (egui_kittest): choose a few real ycor pairs,
+//! start a tiny SPADE run, see loss points and a sample grid, stop it (a checkpoint and the
+//! bundle are written), and hand a copy of the bundle to the painter's model loader.
+mod painter_support;
+
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use painter_support::*;
+use scenepaint::app::files::ScriptedDialogs;
+use scenepaint::app::live::{ModelInfo, Style, Translator};
+use scenepaint::app::models::ModelLoader;
+use scenepaint::app::PainterApp;
+use scenepaint::labelmap::LabelMap;
+use scenepaint::labels::Palette;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn ycor() -> PathBuf {
+    let dir = std::env::var("SCENEPAINT_SHARED")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared").into());
+    let path = PathBuf::from(dir).join("datasets/ycor/train");
+    assert!(
+        path.join("images").is_dir(),
+        "ycor missing: {}",
+        path.display()
+    );
+    path
+}
+
+/// The first `count` ycor pairs at 64x64 in a paired folder.
+fn small_ycor(root: &Path, count: usize) {
+    let source = ycor();
+    let mut stems: Vec<String> = std::fs::read_dir(source.join("images"))
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    stems.sort();
+    let palette = Palette::builtin("ycor").unwrap();
+    for dir in ["images", "labels"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for stem in stems.iter().take(count) {
+        let photo = image::open(source.join(format!("images/{stem}.jpg")))
+            .unwrap()
+            .to_rgb8();
+        image::imageops::resize(&photo, 64, 64, image::imageops::FilterType::Triangle)
+            .save(root.join(format!("images/{stem}.png")))
+            .unwrap();
+        let label = scenepaint::labelmap::read_label_map(
+            source.join(format!("labels/{stem}.png")),
+            &palette,
+        )
+        .unwrap();
+        let map = scenepaint::app::live::resize_nearest(&label, 64, 64);
+        scenepaint::labelmap::write_index_png(root.join(format!("labels/{stem}.png")), &map)
+            .unwrap();
+    }
+}
+
+/// Records which bundle the painter asked for and checks it is a complete trained bundle; its
+/// translator paints each class in its palette colour (the SPADE bundle loader is the nets
+/// module's job, not this panel's).
+#[derive(Default)]
+struct RecordingLoader {
+    asked: Mutex<Vec<PathBuf>>,
+}
+
+struct PaletteEcho(Palette);
+
+impl Translator for PaletteEcho {
+    fn translate(
+        &mut self,
+        labels: &LabelMap,
+        _style: &Style,
+    ) -> scenepaint::Result<image::RgbImage> {
+        let raw = labels.to_rgb(&self.0);
+        Ok(image::RgbImage::from_raw(labels.width, labels.height, raw).unwrap())
+    }
+}
+
+impl ModelLoader for RecordingLoader {
+    fn load(
+        &self,
+        dir: &Path,
+        _device: &candle_core::Device,
+    ) -> scenepaint::Result<(ModelInfo, Box<dyn Translator>)> {
+        self.asked.lock().unwrap().push(dir.to_path_buf());
+        assert!(dir.join("generator.safetensors").is_file());
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).unwrap())
+                .unwrap();
+        assert_eq!(manifest["net"], "spade");
+        let palette: Palette =
+            serde_json::from_value(manifest["palette"]["inline"].clone()).unwrap();
+        let info = ModelInfo {
+            name: "trained".into(),
+            palette: palette.clone(),
+            input_size: None,
+            has_encoder: false,
+        };
+        Ok((info, Box::new(PaletteEcho(palette))))
+    }
+}
+
+fn run_until(
+    h: &mut Harness<'_, PainterApp>,
+    what: &str,
+    secs: u64,
+    done: impl Fn(&PainterApp) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done(h.state()) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        h.run_steps(1);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_tiny_run_from_the_panel_reports_stops_and_goes_to_the_painter() {
+    let data = tempfile::tempdir().unwrap();
+    small_ycor(data.path(), 3);
+    let runs = tempfile::tempdir().unwrap();
+    let loader = Arc::new(RecordingLoader::default());
+    let mut opts = options(64, 48, ScriptedDialogs::new([data.path().to_path_buf()]));
+    opts.model_loader = Some(loader.clone());
+    opts.model_folders = Vec::new();
+    let mut h = harness_with(opts);
+    h.get_by_label("Training").click();
+    h.run_steps(2);
+    {
+        let panel = &mut h.state_mut().training;
+        panel.run_dir = runs.path().join("run");
+        panel.palette = Some("ycor".into());
+        panel.iters = 10_000;
+        panel.sample_every = 1;
+    }
+    h.get_by_label("Choose dataset…").click();
+    h.run_steps(2);
+    assert!(
+        h.state().training.inspect_text.contains('3'),
+        "{}",
+        h.state().training.inspect_text
+    );
+    h.get_by_label("Start").click();
+    h.run_steps(1);
+    run_until(&mut h, "a loss point and a sample", 120, |app| {
+        let run = app.training.run.as_ref().unwrap();
+        assert!(run.outcome.is_none(), "{:?}", run.outcome);
+        !run.losses.is_empty() && run.sample.is_some()
+    });
+    h.run_steps(2);
+    h.get_by_label("Latest sample");
+    if let Ok(dir) = std::env::var("SCENEPAINT_SCREENSHOTS") {
+        std::fs::create_dir_all(&dir).unwrap();
+        let frame = h.render().unwrap();
+        frame
+            .save(Path::new(&dir).join("training_panel.png"))
+            .unwrap();
+    }
+    h.get_by_label(scenepaint::app::training_panel::LOSS_PLOT_LABEL);
+    assert!(h.state().training.is_training());
+
+    h.get_by_label("Stop").click();
+    run_until(&mut h, "the run to stop", 120, |app| {
+        !app.training.is_training()
+    });
+    {
+        let run = h.state().training.run.as_ref().unwrap();
+        assert!(matches!(
+            run.outcome,
+            Some(Ok(scenepaint::train::trainer::Outcome::Stopped { .. }))
+        ));
+        assert!(!run.checkpoints.is_empty(), "stopping saves a checkpoint");
+        assert!(run.checkpoints.iter().all(|p| p.is_file()));
+    }
+    h.get_by_label("Use in painter").click();
+    run_until(&mut h, "the trained model in the painter", 30, |app| {
+        app.live.is_some()
+    });
+    let asked = loader.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1);
+    assert!(asked[0].starts_with(runs.path().join("run")));
+    assert_ne!(
+        asked[0],
+        runs.path().join("run/model"),
+        "the painter gets a copy"
+    );
+    run_until(&mut h, "a preview from the trained model", 30, |app| {
+        app.live.as_ref().unwrap().latest.is_some()
+    });
+}
