@@ -36,7 +36,25 @@ pub fn default_cases() -> Vec<BenchCase> {
             options: json!({"input_nc": 3, "num_downs": 8, "ngf": 64, "norm": "batch"}),
             input_chw: (3, 256, 256),
         },
+        spade_case(64, 151),
+        spade_case(64, 10),
+        spade_case(16, 10),
     ]
+}
+
+/// SPADE at 256x256 without VAE (the ADE20K configuration: syncbatch SPADE, spectral norm),
+/// fed a one-hot-sized input of `label_nc` channels.
+fn spade_case(ngf: usize, label_nc: usize) -> BenchCase {
+    BenchCase {
+        name: format!("spade ngf{ngf} label_nc{label_nc} 256x256"),
+        net: NetKind::Spade,
+        options: json!({
+            "ngf": ngf, "label_nc": label_nc, "contain_dontcare_label": false,
+            "no_instance": true, "use_vae": false, "crop_size": 256, "aspect_ratio": 1.0,
+            "num_upsampling_layers": "normal", "norm_G": "spectralspadesyncbatch3x3",
+        }),
+        input_chw: (label_nc, 256, 256),
+    }
 }
 
 /// The measurement of one case.
@@ -55,12 +73,12 @@ pub fn run_case(case: &BenchCase, runs: usize, device: &Device) -> Result<BenchR
     let (generator, _weights) = Generator::random(case.net, &case.options, device)?;
     let (c, h, w) = case.input_chw;
     let input = Tensor::randn(0f32, 1.0, (1, c, h, w), device)?;
-    let (warm_up, flops) = count_conv_flops(|| generator.forward(&input));
+    let (warm_up, flops) = count_conv_flops(|| generator.forward(&input, None));
     warm_up?;
     let mut times_ms = Vec::with_capacity(runs);
     for _ in 0..runs.max(1) {
         let start = Instant::now();
-        let output = generator.forward(&input)?;
+        let output = generator.forward(&input, None)?;
         device.synchronize()?;
         drop(output);
         times_ms.push(start.elapsed().as_secs_f64() * 1e3);

@@ -6,11 +6,11 @@ mod painter_support;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use painter_support::*;
+use scenepaint::app::bundle_loader::BundleLoader;
 use scenepaint::app::files::ScriptedDialogs;
-use scenepaint::app::live::{ModelInfo, Style, Translator};
+use scenepaint::app::live::{ModelInfo, Translator};
 use scenepaint::app::models::ModelLoader;
 use scenepaint::app::PainterApp;
-use scenepaint::labelmap::LabelMap;
 use scenepaint::labels::Palette;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -65,48 +65,23 @@ fn small_ycor(root: &Path, count: usize) {
     }
 }
 
-/// Records which bundle the painter asked for and checks it is a complete trained bundle; its
-/// translator paints each class in its palette colour (the SPADE bundle loader is the nets
-/// module's job, not this panel's).
+/// Records which bundle the painter asked for, then loads it with the real bundle loader, so
+/// the preview runs the SPADE generator the panel just trained.
 #[derive(Default)]
 struct RecordingLoader {
     asked: Mutex<Vec<PathBuf>>,
-}
-
-struct PaletteEcho(Palette);
-
-impl Translator for PaletteEcho {
-    fn translate(
-        &mut self,
-        labels: &LabelMap,
-        _style: &Style,
-    ) -> scenepaint::Result<image::RgbImage> {
-        let raw = labels.to_rgb(&self.0);
-        Ok(image::RgbImage::from_raw(labels.width, labels.height, raw).unwrap())
-    }
 }
 
 impl ModelLoader for RecordingLoader {
     fn load(
         &self,
         dir: &Path,
-        _device: &candle_core::Device,
+        device: &candle_core::Device,
     ) -> scenepaint::Result<(ModelInfo, Box<dyn Translator>)> {
         self.asked.lock().unwrap().push(dir.to_path_buf());
-        assert!(dir.join("generator.safetensors").is_file());
-        let manifest: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("model.json")).unwrap())
-                .unwrap();
-        assert_eq!(manifest["net"], "spade");
-        let palette: Palette =
-            serde_json::from_value(manifest["palette"]["inline"].clone()).unwrap();
-        let info = ModelInfo {
-            name: "trained".into(),
-            palette: palette.clone(),
-            input_size: None,
-            has_encoder: false,
-        };
-        Ok((info, Box::new(PaletteEcho(palette))))
+        let (info, translator) = BundleLoader.load(dir, device)?;
+        assert_eq!(info.palette.name, "ycor");
+        Ok((info, translator))
     }
 }
 
@@ -194,7 +169,21 @@ fn a_tiny_run_from_the_panel_reports_stops_and_goes_to_the_painter() {
         runs.path().join("run/model"),
         "the painter gets a copy"
     );
-    run_until(&mut h, "a preview from the trained model", 30, |app| {
+    run_until(&mut h, "a preview from the trained model", 60, |app| {
         app.live.as_ref().unwrap().latest.is_some()
     });
+    let preview = &h
+        .state()
+        .live
+        .as_ref()
+        .unwrap()
+        .latest
+        .as_ref()
+        .unwrap()
+        .image;
+    let (min, max) = preview
+        .pixels()
+        .flat_map(|p| p.0)
+        .fold((255u8, 0u8), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    assert!(max > min, "the trained generator produced a flat image");
 }

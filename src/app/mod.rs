@@ -2,6 +2,7 @@
 //! beside the canvas, status bar at the bottom. One file per panel; this one wires them together
 //! and owns the document, the file actions and autosave.
 pub mod autosave;
+pub mod bundle_loader;
 pub mod canvas;
 pub mod dialogs;
 pub mod files;
@@ -56,7 +57,7 @@ impl Default for AppOptions {
             height: 512,
             autosave_dir: autosave::default_dir(),
             dialogs: Box::new(RfdDialogs),
-            model_loader: None,
+            model_loader: Some(bundle_loader::BundleLoader::shared()),
             model_folders: vec![PathBuf::from("weights")],
         }
     }

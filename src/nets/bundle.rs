@@ -9,6 +9,9 @@ use candle_core::{Device, ModuleT, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::encoding::{self, InputEncoding};
+use super::spade::SpadeOptions;
+use super::spade_encoder::{reparameterize, ConvEncoder};
+use super::spade_generator::{gaussian_z, SpadeGenerator};
 use super::{pix2pix, pix2pixhd, weights};
 use crate::labelmap::LabelMap;
 use crate::labels::Palette;
@@ -117,7 +120,8 @@ pub enum Generator {
     Pix2pixUnet(pix2pix::UnetGenerator),
     Pix2pixhdGlobal(pix2pixhd::GlobalGenerator),
     Pix2pixhdLocal(pix2pixhd::LocalEnhancer),
-    // TODO(spade merge): Spade(spade::SpadeGenerator, Option<spade::ConvEncoder>).
+    /// SPADE's output size is fixed by its options (crop_size, aspect_ratio).
+    Spade(SpadeGenerator),
 }
 
 fn parse_options<T: serde::de::DeserializeOwned>(
@@ -148,9 +152,8 @@ impl Generator {
                 Self::Pix2pixhdLocal(pix2pixhd::LocalEnhancer::new(&opts, vb)?)
             }
             NetKind::Spade => {
-                return Err(Error::msg(
-                    "SPADE not built yet: its generator arrives with src/nets/spade.rs",
-                ))
+                let opts = SpadeOptions::from_json(options)?;
+                Self::Spade(SpadeGenerator::new(&opts, vb)?)
             }
         })
     }
@@ -184,16 +187,35 @@ impl Generator {
             Self::Pix2pixUnet(g) => g.required_multiple(),
             Self::Pix2pixhdGlobal(g) => g.required_multiple(),
             Self::Pix2pixhdLocal(g) => g.required_multiple(),
+            Self::Spade(_) => 1,
         }
     }
 
-    /// Eval-mode forward of an encoded (N, C, H, W) input; the image in [-1, 1].
-    pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
+    /// The (width, height) the generator needs, for families whose size is fixed.
+    pub fn fixed_size(&self) -> Result<Option<(usize, usize)>> {
+        match self {
+            Self::Spade(g) => g.options().output_size().map(|(h, w)| Some((w, h))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Eval-mode forward of an encoded (N, C, H, W) input; the image in [-1, 1]. `z` is the
+    /// style code of SPADE VAE models and is ignored by the other families.
+    pub fn forward(&self, input: &Tensor, z: Option<&Tensor>) -> Result<Tensor> {
         Ok(match self {
             Self::Pix2pixUnet(g) => g.forward_t(input, false)?,
             Self::Pix2pixhdGlobal(g) => g.forward_t(input, false)?,
             Self::Pix2pixhdLocal(g) => g.forward_t(input, false)?,
+            Self::Spade(g) => g.forward_t(input, z, false)?,
         })
+    }
+
+    /// SPADE's options when this is a SPADE generator.
+    pub fn spade_options(&self) -> Option<&SpadeOptions> {
+        match self {
+            Self::Spade(g) => Some(g.options()),
+            _ => None,
+        }
     }
 }
 
@@ -212,6 +234,8 @@ pub struct Model {
     pub manifest: ModelManifest,
     pub palette: Palette,
     generator: Generator,
+    /// The VAE style encoder of SPADE models trained with `use_vae`.
+    encoder: Option<ConvEncoder>,
     device: Device,
 }
 
@@ -232,12 +256,55 @@ impl Model {
                 expected.unwrap_or_default()
             )));
         }
+        let encoder = load_encoder(dir, &generator, device)?;
         Ok(Self {
             manifest,
             palette,
             generator,
+            encoder,
             device: device.clone(),
         })
+    }
+
+    /// True when the model has a style encoder (style from a photo).
+    pub fn has_encoder(&self) -> bool {
+        self.encoder.is_some()
+    }
+
+    /// True when the output depends on a style seed (SPADE VAE models).
+    pub fn uses_style(&self) -> bool {
+        self.generator.spade_options().is_some_and(|o| o.use_vae)
+    }
+
+    /// The (width, height) the network runs at for a label map of `width` x `height`.
+    pub fn network_size(&self, width: usize, height: usize) -> Result<(usize, usize)> {
+        if let Some(size) = self.generator.fixed_size()? {
+            return Ok(size);
+        }
+        let multiple = self.generator.required_multiple();
+        Ok((
+            encoding::nearest_multiple(width, multiple),
+            encoding::nearest_multiple(height, multiple),
+        ))
+    }
+
+    /// The style code: from the photo through the encoder, else standard normal from the seed.
+    fn style_code(&self, options: &TranslateOptions) -> Result<Option<Tensor>> {
+        let Some(spade) = self.generator.spade_options().filter(|o| o.use_vae) else {
+            return Ok(None);
+        };
+        let noise = gaussian_z(1, spade.z_dim, options.seed, &self.device)?;
+        let Some(photo) = &options.style else {
+            return Ok(Some(noise));
+        };
+        let encoder = self.encoder.as_ref().ok_or_else(|| {
+            Error::msg(
+                "style from a photo needs the bundle's encoder.safetensors, which is missing",
+            )
+        })?;
+        let (mu, logvar) =
+            encoder.forward_t(&encoding::from_rgb_image(photo, &self.device)?, false)?;
+        Ok(Some(reparameterize(&mu, &logvar, &noise)?))
     }
 
     pub fn generator(&self) -> &Generator {
@@ -251,17 +318,13 @@ impl Model {
         labels: &LabelMap,
         options: &TranslateOptions,
     ) -> Result<image::RgbImage> {
-        if options.style.is_some() {
+        if options.style.is_some() && self.encoder.is_none() {
             return Err(Error::msg(
-                "--style needs a SPADE VAE model with an encoder; this model has none",
+                "style from a photo needs a SPADE VAE model with an encoder; this model has none",
             ));
         }
         let (width, height) = (labels.width as usize, labels.height as usize);
-        let multiple = self.generator.required_multiple();
-        let (net_w, net_h) = (
-            encoding::nearest_multiple(width, multiple),
-            encoding::nearest_multiple(height, multiple),
-        );
+        let (net_w, net_h) = self.network_size(width, height)?;
         let ids = encoding::resize_ids(&labels.ids, width, height, net_w, net_h);
         let input = encoding::encode(
             &ids,
@@ -271,10 +334,24 @@ impl Model {
             |id| self.palette.rgb(id),
             &self.device,
         )?;
-        let output = self.generator.forward(&input)?;
+        let z = self.style_code(options)?;
+        let output = self.generator.forward(&input, z.as_ref())?;
         let resized = super::layers::resize_bilinear(&output, height, width)?;
         encoding::to_rgb_image(&resized)
     }
+}
+
+/// `encoder.safetensors` beside a SPADE VAE generator, checked against the encoder's layout.
+fn load_encoder(dir: &Path, generator: &Generator, device: &Device) -> Result<Option<ConvEncoder>> {
+    let Some(options) = generator.spade_options().filter(|o| o.use_vae) else {
+        return Ok(None);
+    };
+    let path = dir.join(ENCODER_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let tensors = weights::read_tensors(&path)?;
+    weights::load_from_tensors(&path, tensors, device, |vb| ConvEncoder::new(options, vb)).map(Some)
 }
 
 /// `input_nc` from the options, when the family has one.

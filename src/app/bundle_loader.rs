@@ -1,0 +1,54 @@
+//! Connects model bundles (`nets::bundle`, docs/bundle.md) to the live preview: the real
+//! program's [`ModelLoader`], and [`Translator`] for a loaded [`Model`].
+use std::path::Path;
+use std::sync::Arc;
+
+use candle_core::Device;
+use image::RgbImage;
+
+use super::live::{ModelInfo, Style, Translator};
+use super::models::ModelLoader;
+use crate::labelmap::LabelMap;
+use crate::nets::bundle::{Model, TranslateOptions};
+use crate::Result;
+
+/// Loads any bundle the `nets::bundle` module understands.
+pub struct BundleLoader;
+
+impl BundleLoader {
+    pub fn shared() -> Arc<dyn ModelLoader> {
+        Arc::new(BundleLoader)
+    }
+}
+
+impl ModelLoader for BundleLoader {
+    fn load(&self, dir: &Path, device: &Device) -> Result<(ModelInfo, Box<dyn Translator>)> {
+        let model = Model::load(dir, device)?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| dir.display().to_string());
+        // SPADE runs at one size; the other families accept any size and resize themselves.
+        let input_size = model
+            .generator()
+            .fixed_size()?
+            .map(|(w, h)| (w as u32, h as u32));
+        let info = ModelInfo {
+            name,
+            palette: model.palette.clone(),
+            input_size,
+            has_encoder: model.uses_style(),
+        };
+        Ok((info, Box::new(model)))
+    }
+}
+
+impl Translator for Model {
+    fn translate(&mut self, labels: &LabelMap, style: &Style) -> Result<RgbImage> {
+        let options = TranslateOptions {
+            seed: style.seed,
+            style: style.photo.as_ref().map(|photo| photo.as_ref().clone()),
+        };
+        Model::translate(self, labels, &options)
+    }
+}
