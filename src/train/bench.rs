@@ -30,6 +30,8 @@ pub struct StepBench {
     /// Current resident memory after the warm-up and at the end, in KiB.
     pub rss_kib_after_warmup: u64,
     pub rss_kib_end: u64,
+    /// Current resident memory after each timed step, in KiB.
+    pub rss_kib_per_step: Vec<u64>,
 }
 
 /// `VmHWM` and `VmRSS` of this process in KiB (0 where /proc is not available).
@@ -108,8 +110,10 @@ pub fn spade_step(preset_name: &str, size: u32, steps: u64, device: &Device) -> 
     }
     let (peak_warm, rss_warm) = memory_kib();
     let started = Instant::now();
+    let mut rss_kib_per_step = Vec::with_capacity(steps as usize);
     for _ in 0..steps {
         family.train_step(&batch, lr, &mut rng)?;
+        rss_kib_per_step.push(memory_kib().1);
     }
     let seconds_per_iter = started.elapsed().as_secs_f64() / steps.max(1) as f64;
     let (peak_end, rss_end) = memory_kib();
@@ -122,5 +126,6 @@ pub fn spade_step(preset_name: &str, size: u32, steps: u64, device: &Device) -> 
         peak_kib_end: peak_end,
         rss_kib_after_warmup: rss_warm,
         rss_kib_end: rss_end,
+        rss_kib_per_step,
     })
 }
