@@ -12,5 +12,6 @@ pub mod build;
 pub mod family;
 pub mod samples;
 pub mod spade_family;
+pub mod pix2pix_family;
 pub mod trainer;
 pub mod bench;
