@@ -217,6 +217,65 @@ fn spade_learns_on_real_ycor_pairs_and_the_run_folder_is_complete() {
     assert!(again.unwrap_err().to_string().contains("--resume"));
 }
 
+#[test]
+fn pix2pix_learns_on_real_ycor_pairs_and_writes_a_colour_image_bundle() {
+    let data = tempfile::tempdir().unwrap();
+    small_ycor(data.path(), 4);
+    let run = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        iters: 20,
+        load_width: 64,
+        load_height: 64,
+        batch_size: 4,
+        flip: false,
+        lr: 1e-3,
+        log_every: 1,
+        sample_every: 1000,
+        checkpoint_every: 1000,
+        decay_start: Some(1000),
+        seed: 5,
+        ..preset("pix2pix-tiny").unwrap()
+    };
+    let mut recorder = Recorder::default();
+    let outcome = trainer::train(
+        &request(data.path(), run.path(), config, false),
+        &mut recorder,
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(outcome, Outcome::Finished { iteration: 20 });
+    for step in &recorder.steps {
+        for key in ["g_gan", "g_l1", "d_fake", "d_real"] {
+            let value = step.losses.get(key).copied();
+            assert!(
+                value.is_some_and(f64::is_finite),
+                "{key}: {:?}",
+                step.losses
+            );
+        }
+    }
+    let first: f64 = recorder
+        .steps
+        .iter()
+        .take(3)
+        .map(|s| s.losses["g_l1"])
+        .sum::<f64>()
+        / 3.0;
+    let last = logged_l1_tail(run.path(), 3);
+    assert!(
+        last < 0.8 * first,
+        "pix2pix L1 to the photos: first {first:.4}, last {last:.4}"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.path().join("model/model.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["net"], "pix2pix_unet");
+    assert_eq!(manifest["input_encoding"]["kind"], "colour_image");
+    assert_eq!(manifest["options"]["num_downs"], 6);
+    assert_eq!(manifest["options"]["use_dropout"], true);
+}
+
 fn checkpoint_tensors(run: &Path) -> Vec<(String, Vec<f32>)> {
     let mut tensors: Vec<(String, Tensor)> =
         candle_core::safetensors::load(run.join(trainer::CHECKPOINT_FILE), &Device::Cpu)

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use super::build::load_vgg;
-use super::config::{preset, NetKind};
+use super::config::{preset, NetKind, TrainConfig};
 use super::data::Batch;
 use super::family::Family;
 use super::spade_family::SpadeFamily;
@@ -30,6 +30,8 @@ pub struct StepBench {
     /// Current resident memory after the warm-up and at the end, in KiB.
     pub rss_kib_after_warmup: u64,
     pub rss_kib_end: u64,
+    /// Current resident memory after each timed step, in KiB.
+    pub rss_kib_per_step: Vec<u64>,
 }
 
 /// `VmHWM` and `VmRSS` of this process in KiB (0 where /proc is not available).
@@ -73,7 +75,17 @@ fn synthetic_batch(
 
 /// Times `steps` SPADE training steps of `preset_name` at `size` x `size` after 2 warm-up steps.
 pub fn spade_step(preset_name: &str, size: u32, steps: u64, device: &Device) -> Result<StepBench> {
-    let mut config = preset(preset_name)?;
+    spade_step_with(preset(preset_name)?, size, steps, device)
+}
+
+/// [`spade_step`] for a given SPADE config (e.g. a preset with `lambda_vgg` 0).
+pub fn spade_step_with(
+    mut config: TrainConfig,
+    size: u32,
+    steps: u64,
+    device: &Device,
+) -> Result<StepBench> {
+    let preset_name = config.preset.clone();
     if config.net != NetKind::Spade {
         return Err(Error::msg(format!(
             "bench: preset {preset_name} is not a SPADE preset"
@@ -108,13 +120,15 @@ pub fn spade_step(preset_name: &str, size: u32, steps: u64, device: &Device) -> 
     }
     let (peak_warm, rss_warm) = memory_kib();
     let started = Instant::now();
+    let mut rss_kib_per_step = Vec::with_capacity(steps as usize);
     for _ in 0..steps {
         family.train_step(&batch, lr, &mut rng)?;
+        rss_kib_per_step.push(memory_kib().1);
     }
     let seconds_per_iter = started.elapsed().as_secs_f64() / steps.max(1) as f64;
     let (peak_end, rss_end) = memory_kib();
     Ok(StepBench {
-        preset: preset_name.into(),
+        preset: preset_name,
         size,
         steps,
         seconds_per_iter,
@@ -122,5 +136,6 @@ pub fn spade_step(preset_name: &str, size: u32, steps: u64, device: &Device) -> 
         peak_kib_end: peak_end,
         rss_kib_after_warmup: rss_warm,
         rss_kib_end: rss_end,
+        rss_kib_per_step,
     })
 }

@@ -11,6 +11,7 @@ use super::checkpoint;
 use super::config::{NetKind, TrainConfig};
 use super::data::Dataset;
 use super::family::Family;
+use super::pix2pix_family::{colour_table, Pix2pixFamily};
 use super::spade_family::SpadeFamily;
 use super::vgg::Vgg;
 use crate::error::{Error, Result};
@@ -95,6 +96,12 @@ pub fn build_family(
                 load_vgg(config, device)?,
                 device,
                 &mut rng,
+            )?))
+        }
+        NetKind::Pix2pix => {
+            let colours = colour_table(&dataset.palette, &dataset.encoding, device)?;
+            Ok(Box::new(Pix2pixFamily::new(
+                config, colours, device, &mut rng,
             )?))
         }
         other => Err(Error::msg(format!(

@@ -12,5 +12,6 @@ pub mod losses;
 pub mod optim;
 pub mod samples;
 pub mod spade_family;
+pub mod pix2pix_family;
 pub mod trainer;
 pub mod vgg;
