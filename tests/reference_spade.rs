@@ -179,11 +179,6 @@ fn semantic_input_matches_reference() -> Result<()> {
 }
 
 #[test]
-fn spectral_norm_train_step_matches_reference() -> Result<()> {
-    run_all("spectral_norm_conv_train")
-}
-
-#[test]
 fn spade_generator_matches_reference() -> Result<()> {
     run_all("spade_generator")
 }
