@@ -174,7 +174,12 @@ impl SpadeGenerator {
 /// the VAE generator's style noise.
 pub fn gaussian_z(batch: usize, z_dim: usize, seed: u64, device: &Device) -> Result<Tensor> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let count = batch * z_dim;
+    let values = standard_normal(&mut rng, batch * z_dim);
+    Ok(Tensor::from_vec(values, (batch, z_dim), device)?)
+}
+
+/// Standard normal draws (Box-Muller), shared by style noise and training's weight init.
+pub fn standard_normal(rng: &mut rand_chacha::ChaCha8Rng, count: usize) -> Vec<f32> {
     let mut values = Vec::with_capacity(count + 1);
     while values.len() < count {
         // 1 - u lies in (0, 1], so the log is finite.
@@ -186,7 +191,7 @@ pub fn gaussian_z(batch: usize, z_dim: usize, seed: u64, device: &Device) -> Res
         values.push((radius * angle.sin()) as f32);
     }
     values.truncate(count);
-    Ok(Tensor::from_vec(values, (batch, z_dim), device)?)
+    values
 }
 
 #[cfg(test)]

@@ -23,20 +23,7 @@ pub enum InitScheme {
     NormalDefaultBias { std: f64 },
 }
 
-/// Standard normal draws (Box-Muller).
-pub fn standard_normal(rng: &mut ChaCha8Rng, count: usize) -> Vec<f32> {
-    let mut values = Vec::with_capacity(count + 1);
-    while values.len() < count {
-        let u1: f64 = 1.0 - rng.random::<f64>();
-        let u2: f64 = rng.random::<f64>();
-        let radius = (-2.0 * u1.ln()).sqrt();
-        let angle = std::f64::consts::TAU * u2;
-        values.push((radius * angle.cos()) as f32);
-        values.push((radius * angle.sin()) as f32);
-    }
-    values.truncate(count);
-    values
-}
+pub use crate::nets::spade_generator::standard_normal;
 
 fn fans(dims: &[usize]) -> (f64, f64) {
     let receptive: usize = dims.iter().skip(2).product();
