@@ -40,6 +40,28 @@ pub struct TrainArgs {
     palette: Option<String>,
 }
 
+#[derive(clap::Args)]
+pub struct ValidateArgs {
+    /// Model bundle whose model.json lists held-out pairs.
+    #[arg(long)]
+    model: PathBuf,
+    /// The dataset the model was trained on.
+    #[arg(long)]
+    data: PathBuf,
+    /// How many held-out pairs to translate.
+    #[arg(long, default_value_t = 6)]
+    count: usize,
+    /// Write the grid (label | generated | photo per row) here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Style seed for SPADE VAE models.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Width of each tile in the grid, pixels.
+    #[arg(long, default_value_t = 256)]
+    tile_width: u32,
+}
+
 #[derive(Subcommand)]
 pub enum DatasetCommand {
     /// Report layout, pairs, sizes, classes and every problem by file.
@@ -122,13 +144,13 @@ impl Observer for ConsoleObserver {
             .map(|(k, v)| format!("{k} {v:.4}"))
             .collect();
         eprint!(
-            "\r[{}/{}] epoch {} | {} | {:.2} it/s | ETA {:.0} s   ",
+            "\r[{}/{}] epoch {} | {} | {:.2} it/s | ETA {}   ",
             p.iteration,
             p.total,
             p.epoch,
             losses.join(" "),
             p.iters_per_s,
-            p.eta_s
+            trainer::human_duration(p.eta_s)
         );
     }
 
@@ -170,6 +192,21 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     Ok(config)
 }
 
+/// The command as typed (program name shortened to `scenepaint`), for the bundle's record.
+fn command_line() -> String {
+    let quoted = std::env::args().skip(1).map(|arg| {
+        if arg.contains(char::is_whitespace) {
+            format!("'{arg}'")
+        } else {
+            arg
+        }
+    });
+    std::iter::once("scenepaint".to_string())
+        .chain(quoted)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     let request = TrainRequest {
         data: args.data.clone(),
@@ -178,6 +215,7 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         resume: args.resume,
         device: parse_device(&args.device)?,
         palette: load_palette(&args.palette)?,
+        command: Some(command_line()),
     };
     interrupt::install();
     match trainer::train(&request, &mut ConsoleObserver, &interrupt::STOP)? {
@@ -214,6 +252,42 @@ pub fn run_dataset(command: DatasetCommand) -> anyhow::Result<()> {
             let count = inspect::prepare(&dir, &out, w, h, load_palette(&palette)?)?;
             println!("wrote {count} pairs at {w}x{h} to {}", out.display());
         }
+    }
+    Ok(())
+}
+
+pub fn run_validate(args: ValidateArgs) -> anyhow::Result<()> {
+    use scenepaint::nets::bundle::{Model, TranslateOptions};
+    use scenepaint::train::{data::Dataset, validate};
+    let model = Model::load(&args.model, &candle_core::Device::Cpu)
+        .with_context(|| format!("loading model {}", args.model.display()))?;
+    let dataset = Dataset::open(&args.data, Some(model.palette.clone()))?;
+    let keys = validate::held_out_keys(&model, &args.model)?;
+    let options = TranslateOptions {
+        seed: args.seed,
+        style: None,
+    };
+    let result = validate::validate(
+        &model,
+        &dataset,
+        &keys,
+        args.count,
+        args.tile_width,
+        &options,
+    )?;
+    println!(
+        "mean L1 to the photos over {} held-out pair(s) ({} held out in all): {:.4}",
+        result.keys.len(),
+        keys.len(),
+        result.mean_l1
+    );
+    println!("pairs: {}", result.keys.join(" "));
+    if let Some(out) = &args.out {
+        result
+            .grid
+            .save(out)
+            .with_context(|| format!("writing {}", out.display()))?;
+        println!("grid: {}", out.display());
     }
     Ok(())
 }

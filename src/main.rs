@@ -25,6 +25,8 @@ enum Command {
     Dataset(cli_train::DatasetCommand),
     /// Build a model bundle from a published generator checkpoint.
     Bundle(cli::BundleArgs),
+    /// Translate a bundle's held-out pairs: mean L1 to the photos and a comparison grid.
+    Validate(cli_train::ValidateArgs),
     /// Turn label maps into images with a model bundle.
     Translate(cli::TranslateArgs),
     /// Time generator forwards (random weights, batch 1).
@@ -46,12 +48,13 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         None => {
-            scenepaint::app::run_painter(scenepaint::app::AppOptions::default())?;
+            scenepaint::app::run_painter(scenepaint::app::AppOptions::with_shipped_content())?;
             Ok(())
         }
         Some(Command::Train(args)) => cli_train::run_train(args),
         Some(Command::Dataset(command)) => cli_train::run_dataset(command),
         Some(Command::Bundle(args)) => cli::run_bundle(&args),
+        Some(Command::Validate(args)) => cli_train::run_validate(args),
         Some(Command::Translate(args)) => cli::run_translate(&args),
         Some(Command::Bench(args)) => cli::run_bench(&args),
         Some(Command::BenchTrain {

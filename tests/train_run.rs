@@ -94,6 +94,7 @@ fn request(data: &Path, run: &Path, config: TrainConfig, resume: bool) -> TrainR
         resume,
         device: Device::Cpu,
         palette: Some(Palette::builtin("ycor").unwrap()),
+        command: None,
     }
 }
 

@@ -25,11 +25,7 @@ impl PainterApp {
                 .preview
                 .show(ui, self.live.as_mut(), &mut self.models, size);
             if let Some(dir) = events.load {
-                let ctx = ui.ctx().clone();
-                let result = self.models.start_load(dir, move || ctx.request_repaint());
-                if let Err(e) = result {
-                    self.message = Some(format!("Error: {e}"));
-                }
+                self.load_model(dir, ui.ctx());
             }
             if events.add_folder {
                 if let Some(folder) = self.dialogs.pick(FilePurpose::ModelFolder, "") {
@@ -46,6 +42,21 @@ impl PainterApp {
                 self.export_generated(true);
             }
         });
+    }
+
+    /// Starts loading the bundle in `dir` on a worker; `tick_live` installs it when ready.
+    pub(super) fn load_model(&mut self, dir: std::path::PathBuf, ctx: &egui::Context) {
+        if !dir.join(crate::nets::bundle::MANIFEST_FILE).exists() {
+            self.message = Some(format!(
+                "Error: no model bundle in {} (model.json missing)",
+                dir.display()
+            ));
+            return;
+        }
+        let ctx = ctx.clone();
+        if let Err(e) = self.models.start_load(dir, move || ctx.request_repaint()) {
+            self.message = Some(format!("Error: {e}"));
+        }
     }
 
     /// Every frame: installs a finished model load and feeds the worker the newest map.

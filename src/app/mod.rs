@@ -47,6 +47,43 @@ pub struct AppOptions {
     pub model_loader: Option<Arc<dyn ModelLoader>>,
     /// Folders searched for model bundles (the user can add more).
     pub model_folders: Vec<PathBuf>,
+    /// A label map the painter opens with instead of a blank canvas (its size wins).
+    pub example_scene: Option<PathBuf>,
+    /// A model bundle loaded at start, so the preview shows a result at once.
+    pub default_model: Option<PathBuf>,
+}
+
+/// The shipped example scene and default model (relative to the repository).
+pub const EXAMPLE_SCENE: &str = "assets/examples/ycor-trail.png";
+pub const DEFAULT_MODEL: &str = "weights/ycor-spade";
+
+/// `relative` as given when it exists from the working directory, else under the crate's
+/// source folder (so the binary finds the shipped files when started from elsewhere).
+pub fn shipped_path(relative: &str) -> PathBuf {
+    let given = PathBuf::from(relative);
+    if given.exists() {
+        return given;
+    }
+    let beside_sources = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    if beside_sources.exists() {
+        beside_sources
+    } else {
+        given
+    }
+}
+
+impl AppOptions {
+    /// What `scenepaint` opens with: the example ycor scene painted, the default model loading,
+    /// bundles from `weights/`.
+    pub fn with_shipped_content() -> Self {
+        AppOptions {
+            palette: "ycor".to_string(),
+            example_scene: Some(shipped_path(EXAMPLE_SCENE)),
+            default_model: Some(shipped_path(DEFAULT_MODEL)),
+            model_folders: vec![shipped_path("weights")],
+            ..AppOptions::default()
+        }
+    }
 }
 
 impl Default for AppOptions {
@@ -59,6 +96,8 @@ impl Default for AppOptions {
             dialogs: Box::new(RfdDialogs),
             model_loader: Some(bundle_loader::BundleLoader::shared()),
             model_folders: vec![PathBuf::from("weights")],
+            example_scene: None,
+            default_model: None,
         }
     }
 }
@@ -84,6 +123,8 @@ pub struct PainterApp {
     pub project_path: Option<PathBuf>,
     autosave: Option<Autosave>,
     hover_px: Option<[i64; 2]>,
+    /// Loaded on the first frame (loading needs the egui context to notify).
+    pending_model: Option<PathBuf>,
 }
 
 /// Opens the painter window and runs until it is closed.
@@ -109,11 +150,21 @@ impl PainterApp {
             message = Some(e.to_string());
             Palette::builtin("landscape").unwrap_or_else(|_| fallback_palette())
         });
-        let doc =
-            Document::new(options.width, options.height, palette.background).unwrap_or_else(|e| {
+        let blank = Document::new(options.width, options.height, palette.background)
+            .unwrap_or_else(|e| {
                 message = Some(e.to_string());
                 Document::from_map(labelmap::LabelMap::new(512, 512, palette.background))
             });
+        let doc = match &options.example_scene {
+            Some(path) => match labelmap::read_label_map(path, &palette) {
+                Ok(map) => Document::from_map(map),
+                Err(e) => {
+                    message = Some(format!("example scene not opened: {e}"));
+                    blank
+                }
+            },
+            None => blank,
+        };
         let mut modal = None;
         let autosave = options
             .autosave_dir
@@ -147,12 +198,16 @@ impl PainterApp {
             project_path: None,
             autosave,
             hover_px: None,
+            pending_model: options.default_model,
         }
     }
 
     /// The whole UI for one frame (eframe calls it through [`eframe::App::ui`]).
     pub fn show(&mut self, ui: &mut egui::Ui) {
         ui.ctx().options_mut(|o| o.zoom_with_keyboard = false);
+        if let Some(dir) = self.pending_model.take() {
+            self.load_model(dir, ui.ctx());
+        }
         // A finished image is shown this frame; the newest map is submitted after painting.
         if let Some(live) = &mut self.live {
             live.collect();

@@ -112,6 +112,7 @@ impl TrainingPanel {
                 .as_deref()
                 .map(crate::labels::Palette::builtin)
                 .transpose()?,
+            command: None,
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
         let ctx = ctx.clone();
@@ -238,8 +239,12 @@ impl TrainingPanel {
         };
         if let Some(p) = &run.last {
             ui.label(format!(
-                "iteration {}/{}  epoch {}  {:.2} it/s  ETA {:.0} s",
-                p.iteration, p.total, p.epoch, p.iters_per_s, p.eta_s
+                "iteration {}/{}  epoch {}  {:.2} it/s  ETA {}",
+                p.iteration,
+                p.total,
+                p.epoch,
+                p.iters_per_s,
+                crate::train::trainer::human_duration(p.eta_s)
             ));
         }
         match &run.outcome {

@@ -110,6 +110,19 @@ pub fn build_family(
     }
 }
 
+/// How a run got to the weights in a bundle: enough to repeat it.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub command: Option<String>,
+    pub device: String,
+    /// Iterations completed.
+    pub iteration: u64,
+    /// Training time, summed over resumed sessions.
+    pub elapsed_s: f64,
+    /// Pairs held out for validation (never trained on).
+    pub held_out: Vec<String>,
+}
+
 /// Writes `RUN_DIR/model/` in the bundle format of `nets::bundle` (docs/bundle.md):
 /// `model.json` (format_version 1, net, options, palette, input_encoding, training record),
 /// `generator.safetensors` and, for SPADE VAE models, `encoder.safetensors`.
@@ -118,6 +131,7 @@ pub fn write_bundle(
     family: &dyn Family,
     config: &TrainConfig,
     dataset: &Dataset,
+    run: &RunRecord,
 ) -> Result<PathBuf> {
     let dir = run_dir.join("model");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -155,6 +169,14 @@ pub fn write_bundle(
             "dataset": dataset.root.display().to_string(),
             "layout": dataset.layout,
             "label_encoding": dataset.encoding,
+            "command": run.command,
+            "device": run.device,
+            "iterations": run.iteration,
+            "seed": config.seed,
+            "elapsed_s": (run.elapsed_s * 10.0).round() / 10.0,
+            "training_pairs": dataset.len(),
+            "held_out": run.held_out,
+            "config": config,
         },
     });
     let text = serde_json::to_string_pretty(&manifest)

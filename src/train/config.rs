@@ -68,6 +68,9 @@ pub struct TrainConfig {
     /// pix2pixHD: iterations during which only the local enhancer trains (global part frozen).
     pub niter_fix_global: u64,
     pub seed: u64,
+    /// Every n-th pair (sorted by name, starting with the first) is held out for validation
+    /// and never trained on; 0 trains on every pair. The held-out names go to `holdout.txt`.
+    pub holdout_every: u32,
     pub log_every: u64,
     pub sample_every: u64,
     pub checkpoint_every: u64,
@@ -100,6 +103,7 @@ impl Default for TrainConfig {
             vgg_input: VggInput::CaffeBgr,
             niter_fix_global: 0,
             seed: 0,
+            holdout_every: 0,
             log_every: 10,
             sample_every: 500,
             checkpoint_every: 500,

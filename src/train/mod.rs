@@ -14,4 +14,5 @@ pub mod pix2pix_family;
 pub mod samples;
 pub mod spade_family;
 pub mod trainer;
+pub mod validate;
 pub mod vgg;

@@ -18,6 +18,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::build::RunRecord;
 use super::checkpoint;
 use super::config::TrainConfig;
 use super::data::{Augment, Batch, Dataset};
@@ -36,6 +37,20 @@ pub struct Progress {
     pub lr_d: f64,
     pub iters_per_s: f64,
     pub eta_s: f64,
+}
+
+/// A duration for people: `42 s`, `7 min 05 s`, `2 h 03 min`.
+pub fn human_duration(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "unknown".into();
+    }
+    let total = seconds.round() as u64;
+    let (hours, minutes, secs) = (total / 3600, total / 60 % 60, total % 60);
+    match (hours, minutes) {
+        (0, 0) => format!("{secs} s"),
+        (0, _) => format!("{minutes} min {secs:02} s"),
+        _ => format!("{hours} h {minutes:02} min"),
+    }
 }
 
 /// Things that happen besides iterations.
@@ -78,6 +93,8 @@ pub struct TrainRequest {
     pub resume: bool,
     pub device: Device,
     pub palette: Option<Palette>,
+    /// The command line that started the run, recorded in the bundle so it can be repeated.
+    pub command: Option<String>,
 }
 
 /// What a checkpoint records besides tensors.
@@ -93,11 +110,15 @@ pub struct TrainState {
     pub lr_d: f64,
     pub total_iters: u64,
     pub decay_start: u64,
+    /// Training time so far, summed over resumed sessions (older checkpoints lack it).
+    #[serde(default)]
+    pub elapsed_s: f64,
 }
 
 pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
 pub const LOSSES_FILE: &str = "losses.jsonl";
+pub const HOLDOUT_FILE: &str = "holdout.txt";
 
 /// The generator of iteration `iteration`'s random draws.
 pub fn step_rng(seed: u64, iteration: u64) -> ChaCha8Rng {
@@ -161,6 +182,7 @@ fn save_checkpoint(
     config: &TrainConfig,
     iteration: u64,
     epoch: u64,
+    elapsed_s: f64,
 ) -> Result<PathBuf> {
     let mut tensors = HashMap::new();
     for (prefix, varmap) in family.networks() {
@@ -187,6 +209,7 @@ fn save_checkpoint(
         lr_d,
         total_iters: config.iters,
         decay_start: config.decay_start(),
+        elapsed_s,
     };
     let path = run_dir.join(CHECKPOINT_FILE);
     checkpoint::save(&path, &tensors, &state)?;
@@ -286,13 +309,23 @@ fn train_inner(
 ) -> Result<Outcome> {
     let config = run_config(request)?;
     config.validate()?;
-    let dataset = Dataset::open(&request.data, request.palette.clone())?;
+    let mut dataset = Dataset::open(&request.data, request.palette.clone())?;
+    let held_out = write_holdout(&request.run_dir, &mut dataset, config.holdout_every)?;
     let mut family = super::build::build_family(&config, &dataset, &request.device)?;
     let mut iteration = 0;
+    let mut earlier_s = 0.0;
     if request.resume {
-        iteration = load_checkpoint(&request.run_dir, family.as_mut(), &request.device)?.iteration;
+        let state = load_checkpoint(&request.run_dir, family.as_mut(), &request.device)?;
+        (iteration, earlier_s) = (state.iteration, state.elapsed_s);
         truncate_log(&request.run_dir.join(LOSSES_FILE), iteration)?;
     }
+    let record = |iteration: u64, started: &Instant| RunRecord {
+        command: request.command.clone(),
+        device: device_name(&request.device),
+        iteration,
+        elapsed_s: earlier_s + started.elapsed().as_secs_f64(),
+        held_out: held_out.clone(),
+    };
     observer.on_event(&Event::Started {
         resumed_from: iteration,
         pairs: dataset.len(),
@@ -303,10 +336,17 @@ fn train_inner(
     let mut epoch = 0;
     while iteration < config.iters {
         if stop.load(Ordering::Relaxed) {
-            let path =
-                save_checkpoint(&request.run_dir, family.as_mut(), &config, iteration, epoch)?;
+            let run = record(iteration, &started);
+            let path = save_checkpoint(
+                &request.run_dir,
+                family.as_mut(),
+                &config,
+                iteration,
+                epoch,
+                run.elapsed_s,
+            )?;
             observer.on_event(&Event::Checkpoint(path));
-            super::build::write_bundle(&request.run_dir, family.as_ref(), &config, &dataset)?;
+            super::build::write_bundle(&request.run_dir, family.as_ref(), &config, &dataset, &run)?;
             return Ok(Outcome::Stopped { iteration });
         }
         let (batch_epoch, indices) =
@@ -353,14 +393,52 @@ fn train_inner(
             observer.on_event(&Event::Sample(path));
         }
         if iteration % config.checkpoint_every == 0 || iteration == config.iters {
-            let path =
-                save_checkpoint(&request.run_dir, family.as_mut(), &config, iteration, epoch)?;
+            let elapsed_s = record(iteration, &started).elapsed_s;
+            let path = save_checkpoint(
+                &request.run_dir,
+                family.as_mut(),
+                &config,
+                iteration,
+                epoch,
+                elapsed_s,
+            )?;
             observer.on_event(&Event::Checkpoint(path));
         }
     }
-    let bundle = super::build::write_bundle(&request.run_dir, family.as_ref(), &config, &dataset)?;
+    let run = record(iteration, &started);
+    let bundle =
+        super::build::write_bundle(&request.run_dir, family.as_ref(), &config, &dataset, &run)?;
     observer.on_event(&Event::Bundle(bundle));
     Ok(Outcome::Finished { iteration })
+}
+
+/// Applies `holdout_every` and lists the held-out pairs' names in `RUN_DIR/holdout.txt`.
+fn write_holdout(run_dir: &Path, dataset: &mut Dataset, every: u32) -> Result<Vec<String>> {
+    let held: Vec<String> = dataset
+        .hold_out(every)?
+        .into_iter()
+        .map(|pair| pair.key)
+        .collect();
+    if dataset.is_empty() {
+        return Err(Error::msg(format!(
+            "{}: no pairs left to train on after holding out every {every}th",
+            dataset.root.display()
+        )));
+    }
+    if !held.is_empty() {
+        std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+        let path = run_dir.join(HOLDOUT_FILE);
+        checkpoint::write_text_atomic(&path, &(held.join("\n") + "\n"))?;
+    }
+    Ok(held)
+}
+
+fn device_name(device: &Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
 }
 
 fn write_sample(
@@ -395,6 +473,14 @@ fn write_sample(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(human_duration(42.4), "42 s");
+        assert_eq!(human_duration(425.0), "7 min 05 s");
+        assert_eq!(human_duration(7380.0), "2 h 03 min");
+        assert_eq!(human_duration(f64::INFINITY), "unknown");
+    }
 
     #[test]
     fn every_epoch_visits_every_pair_once() {

@@ -16,6 +16,8 @@ pub fn options(width: u32, height: u32, dialogs: ScriptedDialogs) -> AppOptions 
         dialogs: Box::new(dialogs),
         model_loader: None,
         model_folders: Vec::new(),
+        example_scene: None,
+        default_model: None,
     }
 }
 

@@ -189,6 +189,26 @@ impl Dataset {
         self.pairs.len()
     }
 
+    /// Removes every `every`-th pair (in name order, the first included) and returns them:
+    /// the validation pairs a run never trains on. `every` 0 or 1 would leave nothing to hold
+    /// out or nothing to train on, so 0 holds out nothing and 1 is an error.
+    pub fn hold_out(&mut self, every: u32) -> Result<Vec<PairFiles>> {
+        if every == 0 {
+            return Ok(Vec::new());
+        }
+        if every == 1 {
+            return Err(Error::msg(
+                "holdout_every 1 would hold out every pair: use 0 (none) or 2 and more",
+            ));
+        }
+        let (held, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pairs)
+            .into_iter()
+            .enumerate()
+            .partition(|(index, _)| index % every as usize == 0);
+        self.pairs = kept.into_iter().map(|(_, pair)| pair).collect();
+        Ok(held.into_iter().map(|(_, pair)| pair).collect())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.pairs.is_empty()
     }
@@ -289,4 +309,50 @@ pub fn batch_from_samples(samples: &[Sample], device: &Device) -> Result<Batch> 
         instance,
         photo: Tensor::from_vec(photo, (n, 3, h, w), device)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dataset_of(keys: &[&str]) -> Dataset {
+        let pairs = keys
+            .iter()
+            .map(|key| PairFiles {
+                key: key.to_string(),
+                image: PathBuf::from(format!("images/{key}.jpg")),
+                label: PathBuf::from(format!("labels/{key}.png")),
+                instance: None,
+            })
+            .collect();
+        let palette = Palette::builtin("ycor").unwrap();
+        Dataset {
+            layout: Layout::Paired,
+            root: PathBuf::from("data"),
+            pairs,
+            encoding: LabelEncoding::for_layout(Layout::Paired, &palette),
+            palette,
+        }
+    }
+
+    #[test]
+    fn every_nth_pair_is_held_out_and_never_trained_on() {
+        let mut dataset = dataset_of(&["a", "b", "c", "d", "e", "f", "g"]);
+        let held: Vec<String> = dataset
+            .hold_out(3)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(held, ["a", "d", "g"]);
+        let kept: Vec<&str> = dataset.pairs.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(kept, ["b", "c", "e", "f"]);
+        assert!(
+            dataset_of(&["a"]).hold_out(1).is_err(),
+            "1 would hold out all"
+        );
+        let mut all = dataset_of(&["a", "b"]);
+        assert!(all.hold_out(0).unwrap().is_empty());
+        assert_eq!(all.len(), 2);
+    }
 }
