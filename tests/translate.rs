@@ -48,6 +48,8 @@ fn random_bundle(dir: &Path) -> Palette {
         input_encoding: InputEncoding::OneHot {
             classes,
             instance_edges: true,
+            dontcare_id: None,
+            shift_down: false,
         },
         training: serde_json::json!({"note": "random weights for a test"}),
     };
@@ -196,7 +198,9 @@ fn bundle_converts_a_published_pth_and_rejects_wrong_options() {
         manifest.input_encoding,
         InputEncoding::OneHot {
             classes: 6,
-            instance_edges: true
+            instance_edges: true,
+            dontcare_id: None,
+            shift_down: false,
         }
     );
     assert_eq!(manifest.options["input_nc"], 7);
@@ -284,4 +288,60 @@ fn pix2pix_bundle_takes_the_colour_label_image() {
         .translate(&label_map(100, 60, 10), &TranslateOptions::default())
         .unwrap();
     assert_eq!(image.dimensions(), (100, 60));
+}
+
+#[test]
+fn spade_bundle_from_published_weights_maps_coco_unlabeled_to_the_dontcare_channel() {
+    let weights = reference_dir().join("spade_generator_seg.weights.safetensors");
+    assert!(weights.exists(), "{} is missing", weights.display());
+    let case: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reference_dir().join("spade_generator_seg.json")).unwrap(),
+    )
+    .unwrap();
+    let mut published = case["options"].clone();
+    published["dataset_mode"] = "coco".into();
+    let tmp = tempfile::tempdir().unwrap();
+    let options = tmp.path().join("opt.json");
+    std::fs::write(&options, published.to_string()).unwrap();
+    let out = tmp.path().join("spade");
+    let run = scenepaint(&[
+        "bundle",
+        "--pth",
+        arg(&weights),
+        "--net",
+        "spade",
+        "--options",
+        arg(&options),
+        "--palette",
+        "coco-stuff",
+        "--out",
+        arg(&out),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let manifest = ModelManifest::read(&out).unwrap();
+    assert_eq!(
+        manifest.input_encoding,
+        InputEncoding::OneHot {
+            classes: 6,
+            instance_edges: true,
+            dontcare_id: Some(255),
+            shift_down: false,
+        }
+    );
+    let model = Model::load(&out, &Device::Cpu).unwrap();
+    let mut map = LabelMap::new(128, 128, 2);
+    for x in 0..64 {
+        map.set(x, 10, 255);
+    }
+    let image = model.translate(&map, &TranslateOptions::default()).unwrap();
+    assert_eq!(image.dimensions(), (128, 128));
+    map.set(0, 0, 6);
+    let err = model
+        .translate(&map, &TranslateOptions::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("class id 6"), "{err}");
 }

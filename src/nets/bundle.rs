@@ -433,6 +433,8 @@ pub fn resolve_options(
                 InputEncoding::OneHot {
                     classes: label_nc,
                     instance_edges: !no_instance,
+                    dontcare_id: None,
+                    shift_down: false,
                 }
             };
             object.insert("input_nc".into(), encoding.channels().into());
@@ -449,9 +451,28 @@ pub fn resolve_options(
             };
             Ok((json, encoding))
         }
-        NetKind::Spade => Err(Error::msg(
-            "SPADE not built yet: its generator arrives with src/nets/spade.rs",
-        )),
+        NetKind::Spade => {
+            let spade = SpadeOptions::from_json(&options)?;
+            let (dontcare_id, shift_down) = published_id_mapping(raw, spade.contain_dontcare_label);
+            let encoding = InputEncoding::OneHot {
+                classes: spade.label_nc + usize::from(spade.contain_dontcare_label),
+                instance_edges: !spade.no_instance,
+                dontcare_id,
+                shift_down,
+            };
+            Ok((to_json(&spade)?, encoding))
+        }
+    }
+}
+
+/// The published SPADE data loaders' id mapping, from `dataset_mode`: ADE20K moves ids down
+/// by one with 0 unlabeled, COCO-Stuff marks 255 unlabeled; others use ids as channels.
+fn published_id_mapping(raw: &serde_json::Value, dontcare: bool) -> (Option<u16>, bool) {
+    match raw.get("dataset_mode").and_then(|v| v.as_str()) {
+        Some("ade20k") if dontcare => (Some(0), true),
+        Some("ade20k") => (None, true),
+        Some("coco") if dontcare => (Some(255), false),
+        _ => (None, false),
     }
 }
 

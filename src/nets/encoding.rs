@@ -12,10 +12,16 @@ use crate::{Error, Result};
 pub enum InputEncoding {
     /// Channel `id` is 1 where the label is `id` (`classes` channels), followed, with
     /// `instance_edges`, by an edge map: 1 where a 4-neighbour has another id. Without instance
-    /// maps, class regions stand in for instances.
+    /// maps, class regions stand in for instances. Datasets whose ids are not channels carry
+    /// the published data loaders' mapping: `dontcare_id` goes to the last channel (COCO-Stuff
+    /// 255, ADE20K 0) and `shift_down` moves every other id down by one (ADE20K).
     OneHot {
         classes: usize,
         instance_edges: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dontcare_id: Option<u16>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        shift_down: bool,
     },
     /// The label map drawn in its palette colours, RGB scaled from 0..=255 to [-1, 1]: what the
     /// published pix2pix models (facades, cityscapes labels->photo) were trained on.
@@ -28,6 +34,7 @@ impl InputEncoding {
             Self::OneHot {
                 classes,
                 instance_edges,
+                ..
             } => classes + usize::from(*instance_edges),
             Self::ColourImage => 3,
         }
@@ -96,16 +103,23 @@ pub fn encode(
         InputEncoding::OneHot {
             classes,
             instance_edges,
+            dontcare_id,
+            shift_down,
         } => {
             for (i, &id) in ids.iter().enumerate() {
-                if usize::from(id) >= *classes {
+                let channel = if Some(id) == *dontcare_id {
+                    classes.saturating_sub(1)
+                } else {
+                    usize::from(id).wrapping_sub(usize::from(*shift_down))
+                };
+                if channel >= *classes {
                     return Err(Error::msg(format!(
                         "class id {id} at pixel ({}, {}) is outside the model's {classes} classes",
                         i % width,
                         i / width
                     )));
                 }
-                data[usize::from(id) * plane + i] = 1.0;
+                data[channel * plane + i] = 1.0;
             }
             if *instance_edges {
                 data[classes * plane..].copy_from_slice(&edge_map(ids, width, height));
@@ -171,6 +185,8 @@ mod tests {
         let enc = InputEncoding::OneHot {
             classes: 3,
             instance_edges: true,
+            dontcare_id: None,
+            shift_down: false,
         };
         let t = encode(&ids, 4, 1, &enc, |_| [0; 3], &Device::Cpu).unwrap();
         let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
@@ -180,6 +196,38 @@ mod tests {
         assert_eq!(&v[12..16], &[1., 1., 1., 1.]);
         let err = encode(&[3u16], 1, 1, &enc, |_| [0; 3], &Device::Cpu).unwrap_err();
         assert!(err.to_string().contains("class id 3"), "{err}");
+    }
+
+    #[test]
+    fn published_id_mappings_put_dontcare_last_and_shift_ade_ids() {
+        let channel_of = |enc: &InputEncoding, id: u16| {
+            let t = encode(&[id], 1, 1, enc, |_| [0; 3], &Device::Cpu).unwrap();
+            let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            v.iter().position(|&x| x == 1.0).unwrap()
+        };
+        let ade = InputEncoding::OneHot {
+            classes: 151,
+            instance_edges: false,
+            dontcare_id: Some(0),
+            shift_down: true,
+        };
+        assert_eq!(channel_of(&ade, 1), 0, "ADE wall (1) is channel 0");
+        assert_eq!(channel_of(&ade, 150), 149);
+        assert_eq!(channel_of(&ade, 0), 150, "unlabeled is the don't-care channel");
+        let coco = InputEncoding::OneHot {
+            classes: 183,
+            instance_edges: false,
+            dontcare_id: Some(255),
+            shift_down: false,
+        };
+        assert_eq!(channel_of(&coco, 0), 0);
+        assert_eq!(channel_of(&coco, 255), 182);
+        let json = serde_json::to_value(&ade).unwrap();
+        assert_eq!(serde_json::from_value::<InputEncoding>(json).unwrap(), ade);
+        let plain: InputEncoding =
+            serde_json::from_str(r#"{"kind":"one_hot","classes":9,"instance_edges":false}"#)
+                .unwrap();
+        assert_eq!(channel_of(&plain, 8), 8, "older bundles keep ids as channels");
     }
 
     #[test]

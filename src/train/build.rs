@@ -136,7 +136,15 @@ pub fn write_bundle(
     let dir = run_dir.join("model");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let options = family.generator_options();
-    let one_hot = |instance_edges: bool| json!({"kind": "one_hot", "classes": dataset.encoding.label_channels(), "instance_edges": instance_edges});
+    let one_hot = |instance_edges: bool| {
+        json!({
+            "kind": "one_hot",
+            "classes": dataset.encoding.label_channels(),
+            "instance_edges": instance_edges,
+            "dontcare_id": dataset.encoding.dontcare_id,
+            "shift_down": dataset.encoding.shift_down,
+        })
+    };
     let (net, input_encoding) = match config.net {
         NetKind::Spade => (
             "spade",
