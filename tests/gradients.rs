@@ -1,7 +1,9 @@
 //! Every trainable parameter of each pix2pix / pix2pixHD network built from a `VarMap` gets a
 //! finite, non-zero gradient from one backward pass; running statistics get none. Biases of
 //! convolutions followed by a normalization are cancelled by it (their exact gradient is zero),
-//! so for those the test checks the gradient is negligible instead.
+//! so for those the test checks the gradient is negligible instead. The pix2pixHD training
+//! losses (GAN, feature matching, VGG; D on the detached fake) reach every parameter too, and
+//! with the global generator fixed only the outermost enhancer gets gradients.
 use candle_core::{DType, Device, ModuleT, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use scenepaint::nets::layers::{is_buffer_name, NormKind};
@@ -181,4 +183,110 @@ fn multiscale_discriminator_gradients_reach_every_parameter() {
         };
         check_gradients(&varmap, loss, cancelled);
     }
+}
+
+/// A pix2pixHD training family (local enhancer, VGG loss) on a synthetic 2-image batch of
+/// 5 classes with instance maps, at 32x32.
+fn pix2pixhd_family() -> (
+    scenepaint::train::pix2pixhd_family::Pix2pixhdFamily,
+    scenepaint::train::data::Batch,
+) {
+    use rand::SeedableRng;
+    use scenepaint::train::config::{preset, TrainConfig};
+    use scenepaint::train::data::LabelEncoding;
+    use scenepaint::train::pix2pixhd_family::{HdOptions, Pix2pixhdFamily};
+    let config = TrainConfig {
+        network: serde_json::json!({"netG": "local", "ngf": 4, "n_downsample_global": 2,
+            "n_blocks_global": 1, "n_local_enhancers": 1, "n_blocks_local": 1,
+            "ndf": 4, "num_D": 2, "n_layers_D": 2}),
+        crop_width: 32,
+        crop_height: 32,
+        lambda_vgg: 10.0,
+        ..preset("pix2pixhd-tiny").unwrap()
+    };
+    let encoding = LabelEncoding {
+        label_nc: 5,
+        contain_dontcare_label: false,
+        dontcare_id: None,
+        shift_down: false,
+    };
+    let options = HdOptions::from_config(&config, &encoding, true).unwrap();
+    assert_eq!(
+        options.generator.global.input_nc, 6,
+        "5 classes + the boundary map"
+    );
+    let vgg = scenepaint::train::build::load_vgg(&config, &Device::Cpu)
+        .unwrap()
+        .expect("lambda_vgg > 0 loads the VGG");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let family = Pix2pixhdFamily::new(&config, options, Some(vgg), &Device::Cpu, &mut rng).unwrap();
+    // Blocks of 8x8 pixels of classes 0..5; instances split each block in halves.
+    let size = 32;
+    let labels: Vec<u32> = (0..2 * size * size)
+        .map(|i| ((i / size / 8) * 3 + (i % size) / 8 + i / (size * size)) as u32 % 5)
+        .collect();
+    let instances: Vec<u32> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| c * 10 + ((i % size) % 8 < 4) as u32)
+        .collect();
+    let batch = scenepaint::train::data::Batch {
+        label: Tensor::from_vec(labels, (2, 1, size, size), &Device::Cpu).unwrap(),
+        instance: Some(Tensor::from_vec(instances, (2, 1, size, size), &Device::Cpu).unwrap()),
+        photo: Tensor::rand(-1f32, 1.0, (2, 3, size, size), &Device::Cpu).unwrap(),
+    };
+    (family, batch)
+}
+
+fn family_varmap<'a>(
+    family: &'a scenepaint::train::pix2pixhd_family::Pix2pixhdFamily,
+    prefix: &str,
+) -> &'a VarMap {
+    use scenepaint::train::family::Family;
+    family
+        .networks()
+        .into_iter()
+        .find(|(p, _)| *p == prefix)
+        .map(|(_, v)| v)
+        .unwrap()
+}
+
+#[test]
+fn pix2pixhd_training_losses_reach_every_parameter() {
+    let (family, batch) = pix2pixhd_family();
+    let step = family.step_losses(&batch, false).unwrap();
+    assert!(step.g_feat.is_some() && step.g_vgg.is_some());
+    // G's loss (GAN + feature matching + VGG): every conv but the output one is followed by
+    // instance norm.
+    check_gradients(family_varmap(&family, "G."), step.g_total().unwrap(), |n| {
+        n.ends_with("bias") && n != "model1_2.5.bias"
+    });
+    // D's loss on the detached fake and the real image; layers 1..=n_layers_D are normalized.
+    let d_total = (&step.d_fake + &step.d_real).unwrap();
+    check_gradients(family_varmap(&family, "D."), d_total, |n| {
+        n.ends_with("bias") && (n.contains("_layer1.") || n.contains("_layer2."))
+    });
+}
+
+#[test]
+fn pix2pixhd_with_the_global_generator_fixed_trains_only_the_outermost_enhancer() {
+    let (family, batch) = pix2pixhd_family();
+    let step = family.step_losses(&batch, true).unwrap();
+    let grads = step.g_total().unwrap().backward().unwrap();
+    let data = family_varmap(&family, "G.").data().lock().unwrap();
+    let (mut trained, mut fixed) = (0, 0);
+    for (name, var) in data.iter() {
+        let grad = grads.get(var.as_tensor());
+        if name.starts_with("model1_") {
+            trained += 1;
+            assert!(
+                grad.is_some(),
+                "{name}: the outermost enhancer gets a gradient"
+            );
+        } else {
+            fixed += 1;
+            assert!(grad.is_none(), "{name}: a fixed weight got a gradient");
+        }
+    }
+    assert!(trained > 0 && fixed > 0);
 }

@@ -1,74 +1,15 @@
 //! Training runs end to end on real ycor pairs at 64x64 with the `spade-tiny` preset: the
 //! generator learns (its L1 to the photos falls), N + N resumed steps equal 2N steps, a
 //! diverging run stops without saving bad weights, and the run folder holds what it should.
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+mod train_support;
 
-use candle_core::{Device, Tensor};
-use scenepaint::labels::Palette;
+use std::sync::atomic::AtomicBool;
+
 use scenepaint::train::config::{preset, TrainConfig};
-use scenepaint::train::trainer::{self, Event, Observer, Outcome, Progress, TrainRequest};
-
-fn ycor() -> PathBuf {
-    let dir = std::env::var("SCENEPAINT_SHARED")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared").into());
-    let path = PathBuf::from(dir).join("datasets/ycor/train");
-    assert!(
-        path.join("images").is_dir(),
-        "ycor dataset missing: {}",
-        path.display()
-    );
-    path
-}
-
-/// A paired folder with the first `count` ycor pairs, already at 64x64 (as `dataset prepare`
-/// would write it) so that a step costs no JPEG decoding at full size.
-fn small_ycor(root: &Path, count: usize) {
-    let source = ycor();
-    let mut stems: Vec<String> = std::fs::read_dir(source.join("images"))
-        .unwrap()
-        .map(|e| {
-            e.unwrap()
-                .path()
-                .file_stem()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    stems.sort();
-    let palette = Palette::builtin("ycor").unwrap();
-    for dir in ["images", "labels"] {
-        std::fs::create_dir_all(root.join(dir)).unwrap();
-    }
-    for stem in stems.iter().take(count) {
-        let photo = image::open(source.join(format!("images/{stem}.jpg")))
-            .unwrap()
-            .to_rgb8();
-        image::imageops::resize(&photo, 64, 64, image::imageops::FilterType::Triangle)
-            .save(root.join(format!("images/{stem}.png")))
-            .unwrap();
-        let label = scenepaint::labelmap::read_label_map(
-            source.join(format!("labels/{stem}.png")),
-            &palette,
-        )
-        .unwrap();
-        let ids = scenepaint::train::data::augment::resize_nearest(
-            &label.ids,
-            label.width,
-            label.height,
-            64,
-            64,
-        );
-        let map = scenepaint::labelmap::LabelMap {
-            width: 64,
-            height: 64,
-            ids,
-        };
-        scenepaint::labelmap::write_index_png(root.join(format!("labels/{stem}.png")), &map)
-            .unwrap();
-    }
-}
+use scenepaint::train::trainer::{self, Outcome};
+use train_support::{
+    assert_resume_equals_straight, logged_l1_tail, recorded_l1_head, request, small_ycor, Recorder,
+};
 
 fn tiny_config(iters: u64) -> TrainConfig {
     TrainConfig {
@@ -84,55 +25,6 @@ fn tiny_config(iters: u64) -> TrainConfig {
         seed: 11,
         ..preset("spade-tiny").unwrap()
     }
-}
-
-fn request(data: &Path, run: &Path, config: TrainConfig, resume: bool) -> TrainRequest {
-    TrainRequest {
-        data: data.into(),
-        run_dir: run.into(),
-        config,
-        resume,
-        device: Device::Cpu,
-        palette: Some(Palette::builtin("ycor").unwrap()),
-        command: None,
-    }
-}
-
-/// Records progress; raises the stop flag after `stop_after` iterations.
-#[derive(Default)]
-struct Recorder {
-    steps: Vec<Progress>,
-    events: Vec<String>,
-    stop_after: Option<u64>,
-    stop: Option<&'static AtomicBool>,
-}
-
-impl Observer for Recorder {
-    fn on_progress(&mut self, progress: &Progress) {
-        if Some(progress.iteration) == self.stop_after {
-            if let Some(flag) = self.stop {
-                flag.store(true, Ordering::Relaxed);
-            }
-        }
-        self.steps.push(progress.clone());
-    }
-    fn on_event(&mut self, event: &Event) {
-        self.events.push(format!("{event:?}"));
-    }
-}
-
-/// Mean logged L1 of the generated images to the photos over the last `count` steps.
-fn logged_l1_tail(run: &Path, count: usize) -> f64 {
-    let text = std::fs::read_to_string(run.join(trainer::LOSSES_FILE)).unwrap();
-    let values: Vec<f64> = text
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["losses"]["g_l1"]
-                .as_f64()
-                .unwrap()
-        })
-        .collect();
-    values.iter().rev().take(count).sum::<f64>() / count as f64
 }
 
 #[test]
@@ -179,13 +71,7 @@ fn spade_learns_on_real_ycor_pairs_and_the_run_folder_is_complete() {
             );
         }
     }
-    let first: f64 = recorder
-        .steps
-        .iter()
-        .take(3)
-        .map(|s| s.losses["g_l1"])
-        .sum::<f64>()
-        / 3.0;
+    let first = recorded_l1_head(&recorder, 3);
     let last = logged_l1_tail(run.path(), 3);
     assert!(
         last < 0.8 * first,
@@ -255,13 +141,7 @@ fn pix2pix_learns_on_real_ycor_pairs_and_writes_a_colour_image_bundle() {
             );
         }
     }
-    let first: f64 = recorder
-        .steps
-        .iter()
-        .take(3)
-        .map(|s| s.losses["g_l1"])
-        .sum::<f64>()
-        / 3.0;
+    let first = recorded_l1_head(&recorder, 3);
     let last = logged_l1_tail(run.path(), 3);
     assert!(
         last < 0.8 * first,
@@ -277,95 +157,15 @@ fn pix2pix_learns_on_real_ycor_pairs_and_writes_a_colour_image_bundle() {
     assert_eq!(manifest["options"]["use_dropout"], true);
 }
 
-fn checkpoint_tensors(run: &Path) -> Vec<(String, Vec<f32>)> {
-    let mut tensors: Vec<(String, Tensor)> =
-        candle_core::safetensors::load(run.join(trainer::CHECKPOINT_FILE), &Device::Cpu)
-            .unwrap()
-            .into_iter()
-            .collect();
-    tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    tensors
-        .into_iter()
-        .filter(|(name, t)| !name.starts_with("__") && t.dtype().is_float())
-        .map(|(name, t)| {
-            (
-                name,
-                t.to_dtype(candle_core::DType::F32)
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1()
-                    .unwrap(),
-            )
-        })
-        .collect()
-}
-
 static STOP: AtomicBool = AtomicBool::new(false);
 
 #[test]
 fn stop_and_resume_equals_an_uninterrupted_run() {
-    let data = tempfile::tempdir().unwrap();
-    small_ycor(data.path(), 3);
-    let straight = tempfile::tempdir().unwrap();
-    let outcome = trainer::train(
-        &request(data.path(), straight.path(), tiny_config(6), false),
-        &mut Recorder::default(),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
-    assert_eq!(outcome, Outcome::Finished { iteration: 6 });
-
-    let split = tempfile::tempdir().unwrap();
-    let mut first = Recorder {
-        stop_after: Some(3),
-        stop: Some(&STOP),
-        ..Recorder::default()
-    };
-    let outcome = trainer::train(
-        &request(data.path(), split.path(), tiny_config(6), false),
-        &mut first,
-        &STOP,
-    )
-    .unwrap();
-    assert_eq!(outcome, Outcome::Stopped { iteration: 3 });
-    STOP.store(false, Ordering::Relaxed);
-    let mut second = Recorder::default();
-    let outcome = trainer::train(
-        &request(data.path(), split.path(), tiny_config(6), true),
-        &mut second,
-        &STOP,
-    )
-    .unwrap();
-    assert_eq!(outcome, Outcome::Finished { iteration: 6 });
-    assert_eq!(second.steps.first().map(|s| s.iteration), Some(4));
-
-    let (a, b) = (
-        checkpoint_tensors(straight.path()),
-        checkpoint_tensors(split.path()),
-    );
-    assert_eq!(a.len(), b.len());
+    let names = assert_resume_equals_straight(&tiny_config, 3, &STOP);
     assert!(
-        a.iter().any(|(n, _)| n.starts_with("optG.exp_avg_sq.")),
+        names.iter().any(|n| n.starts_with("optG.exp_avg_sq.")),
         "optimizer moments are in the checkpoint"
     );
-    for ((name_a, va), (name_b, vb)) in a.iter().zip(&b) {
-        assert_eq!(name_a, name_b);
-        assert_eq!(
-            va, vb,
-            "{name_a} differs between 6 straight steps and 3 + 3 resumed steps"
-        );
-    }
-    let log = |dir: &Path| std::fs::read_to_string(dir.join(trainer::LOSSES_FILE)).unwrap();
-    let strip = |text: String| -> Vec<String> {
-        text.lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                format!("{} {}", v["iteration"], v["losses"])
-            })
-            .collect()
-    };
-    assert_eq!(strip(log(straight.path())), strip(log(split.path())));
 }
 
 #[test]

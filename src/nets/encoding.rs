@@ -213,7 +213,11 @@ mod tests {
         };
         assert_eq!(channel_of(&ade, 1), 0, "ADE wall (1) is channel 0");
         assert_eq!(channel_of(&ade, 150), 149);
-        assert_eq!(channel_of(&ade, 0), 150, "unlabeled is the don't-care channel");
+        assert_eq!(
+            channel_of(&ade, 0),
+            150,
+            "unlabeled is the don't-care channel"
+        );
         let coco = InputEncoding::OneHot {
             classes: 183,
             instance_edges: false,
@@ -227,7 +231,11 @@ mod tests {
         let plain: InputEncoding =
             serde_json::from_str(r#"{"kind":"one_hot","classes":9,"instance_edges":false}"#)
                 .unwrap();
-        assert_eq!(channel_of(&plain, 8), 8, "older bundles keep ids as channels");
+        assert_eq!(
+            channel_of(&plain, 8),
+            8,
+            "older bundles keep ids as channels"
+        );
     }
 
     #[test]

@@ -119,6 +119,10 @@ impl GlobalGenerator {
     pub fn required_multiple(&self) -> usize {
         1 << self.options.n_downsample_global
     }
+
+    pub fn options(&self) -> &GlobalOptions {
+        &self.options
+    }
 }
 
 impl ModuleT for GlobalGenerator {
@@ -222,10 +226,19 @@ impl LocalEnhancer {
     pub fn required_multiple(&self) -> usize {
         1 << (self.options.global.n_downsample_global + self.options.n_local_enhancers)
     }
-}
 
-impl ModuleT for LocalEnhancer {
-    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    pub fn options(&self) -> &LocalOptions {
+        &self.options
+    }
+
+    /// The forward pass with everything but the outermost enhancer fixed (published
+    /// `niter_fix_global`): the coarser levels' output is detached before the outermost
+    /// enhancer adds to it, so no gradient reaches the global generator or the inner enhancers.
+    pub fn forward_fixing_global(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_levels(x, train, true)
+    }
+
+    fn forward_levels(&self, x: &Tensor, train: bool, fix_global: bool) -> Result<Tensor> {
         check_divisible(x, self.required_multiple(), "pix2pixHD local enhancer")?;
         let mut pyramid = vec![x.clone()];
         for _ in 0..self.enhancers.len() {
@@ -233,12 +246,30 @@ impl ModuleT for LocalEnhancer {
             pyramid.push(coarser);
         }
         let mut output = self.global.forward_t(&pyramid[pyramid.len() - 1], train)?;
+        let outermost = self.enhancers.len() - 1;
         for (n, enhancer) in self.enhancers.iter().enumerate() {
-            let input = &pyramid[self.enhancers.len() - 1 - n];
+            if fix_global && n == outermost {
+                output = output.detach();
+            }
+            let input = &pyramid[outermost - n];
             let merged = (enhancer.downsample.forward_t(input, train)? + output)?;
             output = enhancer.upsample.forward_t(&merged, train)?;
         }
         Ok(output)
+    }
+}
+
+impl LocalOptions {
+    /// Name prefix of the outermost enhancer's weights (`model{n}_`): the part that trains
+    /// while the rest is fixed (published `niter_fix_global`, which selects `model{n}`).
+    pub fn outermost_prefix(&self) -> String {
+        format!("model{}_", self.n_local_enhancers)
+    }
+}
+
+impl ModuleT for LocalEnhancer {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_levels(x, train, false)
     }
 }
 

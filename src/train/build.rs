@@ -12,6 +12,7 @@ use super::config::{NetKind, TrainConfig};
 use super::data::Dataset;
 use super::family::Family;
 use super::pix2pix_family::{colour_table, Pix2pixFamily};
+use super::pix2pixhd_family::{HdOptions, Pix2pixhdFamily};
 use super::spade_family::SpadeFamily;
 use super::vgg::Vgg;
 use crate::error::{Error, Result};
@@ -104,9 +105,17 @@ pub fn build_family(
                 config, colours, device, &mut rng,
             )?))
         }
-        other => Err(Error::msg(format!(
-            "training {other:?} is not available in this build yet"
-        ))),
+        NetKind::Pix2pixhd => {
+            let options =
+                HdOptions::from_config(config, &dataset.encoding, dataset.has_instances())?;
+            Ok(Box::new(Pix2pixhdFamily::new(
+                config,
+                options,
+                load_vgg(config, device)?,
+                device,
+                &mut rng,
+            )?))
+        }
     }
 }
 
@@ -151,7 +160,17 @@ pub fn write_bundle(
             one_hot(!options["no_instance"].as_bool().unwrap_or(true)),
         ),
         NetKind::Pix2pix => ("pix2pix_unet", json!({"kind": "colour_image"})),
-        NetKind::Pix2pixhd => ("pix2pixhd_global", one_hot(dataset.has_instances())),
+        NetKind::Pix2pixhd => (
+            if options.get("n_local_enhancers").is_some() {
+                "pix2pixhd_local"
+            } else {
+                "pix2pixhd_global"
+            },
+            // The generator's input has the boundary channel after the one-hot classes.
+            one_hot(
+                options["input_nc"].as_u64() == Some(dataset.encoding.label_channels() as u64 + 1),
+            ),
+        ),
     };
     for (prefix, varmap) in family.networks() {
         let file = match prefix {

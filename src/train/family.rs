@@ -7,8 +7,9 @@ use candle_core::Tensor;
 use candle_nn::VarMap;
 use rand_chacha::ChaCha8Rng;
 
+use super::config::TrainConfig;
 use super::data::Batch;
-use super::optim::Adam;
+use super::optim::{Adam, AdamConfig};
 use crate::error::Result;
 
 /// Loss values of one iteration by name (`g_gan`, `d_real`, ...).
@@ -39,7 +40,7 @@ pub fn scalar(loss: &Tensor) -> Result<f64> {
 
 /// Adam over a network's trainable variables, names prefixed so that several networks can
 /// share one optimizer (SPADE's encoder trains with the generator).
-pub fn adam_over(networks: &[(&str, &VarMap)], config: super::optim::AdamConfig) -> Result<Adam> {
+pub fn adam_over(networks: &[(&str, &VarMap)], config: AdamConfig) -> Result<Adam> {
     let mut params = Vec::new();
     for (prefix, varmap) in networks {
         params.extend(
@@ -49,4 +50,32 @@ pub fn adam_over(networks: &[(&str, &VarMap)], config: super::optim::AdamConfig)
         );
     }
     Adam::new(params, config)
+}
+
+/// The Adam settings of a run (`beta1`, `beta2` of the config, PyTorch's eps) at rate `lr`.
+pub fn adam_config(config: &TrainConfig, lr: f64) -> AdamConfig {
+    AdamConfig {
+        lr,
+        beta1: config.beta1,
+        beta2: config.beta2,
+        eps: 1e-8,
+    }
+}
+
+/// The discriminator update of every family: `scale * (d_fake + d_real)`, the losses of D on
+/// the detached fake and on the real image, backpropagated and applied by `opt_d`; both
+/// terms are recorded as `d_fake` and `d_real`. pix2pix and pix2pixHD halve the sum
+/// (`scale` 0.5), SPADE does not (1).
+pub fn discriminator_step(
+    opt_d: &mut Adam,
+    d_fake: &Tensor,
+    d_real: &Tensor,
+    scale: f64,
+    losses: &mut Losses,
+) -> Result<()> {
+    let total = ((d_fake + d_real)? * scale)?;
+    opt_d.step(&total.backward()?)?;
+    losses.insert("d_fake".into(), scalar(d_fake)?);
+    losses.insert("d_real".into(), scalar(d_real)?);
+    Ok(())
 }

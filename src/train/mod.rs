@@ -11,6 +11,7 @@ pub mod init;
 pub mod losses;
 pub mod optim;
 pub mod pix2pix_family;
+pub mod pix2pixhd_family;
 pub mod samples;
 pub mod spade_family;
 pub mod trainer;

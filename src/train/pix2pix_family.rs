@@ -10,10 +10,10 @@ use rand_chacha::ChaCha8Rng;
 
 use super::config::TrainConfig;
 use super::data::{Batch, LabelEncoding};
-use super::family::{adam_over, scalar, Family, Losses};
+use super::family::{adam_config, adam_over, discriminator_step, scalar, Family, Losses};
 use super::init::{init_varmap, InitScheme};
 use super::losses::{d_loss, g_loss, l1};
-use super::optim::{Adam, AdamConfig};
+use super::optim::Adam;
 use crate::error::{Error, Result};
 use crate::labels::Palette;
 use crate::nets::pix2pix::{PatchGanDiscriminator, PatchGanOptions, UnetGenerator, UnetOptions};
@@ -85,14 +85,8 @@ impl Pix2pixFamily {
             init_varmap(varmap, InitScheme::Normal { std: 0.02 }, rng)?;
         }
         let (lr_g, lr_d) = config.learning_rates(0);
-        let adam = |lr| AdamConfig {
-            lr,
-            beta1: config.beta1,
-            beta2: config.beta2,
-            eps: 1e-8,
-        };
-        let opt_g = adam_over(&[("G.", &g_vars)], adam(lr_g))?;
-        let opt_d = adam_over(&[("D.", &d_vars)], adam(lr_d))?;
+        let opt_g = adam_over(&[("G.", &g_vars)], adam_config(config, lr_g))?;
+        let opt_d = adam_over(&[("D.", &d_vars)], adam_config(config, lr_d))?;
         Ok(Self {
             generator,
             discriminator,
@@ -141,10 +135,7 @@ impl Family for Pix2pixFamily {
             .discriminator
             .forward_t(&Tensor::cat(&[&input, real], 1)?, true)?;
         let d_real = d_loss(&pred_real, true, mode)?;
-        self.opt_d
-            .step(&((&d_fake + &d_real)? * 0.5)?.backward()?)?;
-        losses.insert("d_fake".into(), scalar(&d_fake)?);
-        losses.insert("d_real".into(), scalar(&d_real)?);
+        discriminator_step(&mut self.opt_d, &d_fake, &d_real, 0.5, &mut losses)?;
 
         let pred = self
             .discriminator

@@ -9,12 +9,12 @@ use rand_chacha::ChaCha8Rng;
 
 use super::config::TrainConfig;
 use super::data::Batch;
-use super::family::{adam_over, scalar, Family, Losses};
+use super::family::{adam_config, adam_over, discriminator_step, scalar, Family, Losses};
 use super::init::{init_varmap, standard_normal, InitScheme};
 use super::losses::{
     d_loss_multiscale, feature_matching, g_loss_multiscale, kl_divergence, ScaleReduce,
 };
-use super::optim::{Adam, AdamConfig};
+use super::optim::Adam;
 use super::vgg::Vgg;
 use crate::error::{Error, Result};
 use crate::nets::semantic::semantic_input;
@@ -215,14 +215,11 @@ impl SpadeFamily {
             init_varmap(varmap, InitScheme::Xavier { gain: 0.02 }, rng)?;
         }
         let (lr_g, lr_d) = config.learning_rates(0);
-        let adam = |lr| AdamConfig {
-            lr,
-            beta1: config.beta1,
-            beta2: config.beta2,
-            eps: 1e-8,
-        };
-        let opt_g = adam_over(&[("G.", &g_vars), ("E.", &e_vars)], adam(lr_g))?;
-        let opt_d = adam_over(&[("D.", &d_vars)], adam(lr_d))?;
+        let opt_g = adam_over(
+            &[("G.", &g_vars), ("E.", &e_vars)],
+            adam_config(config, lr_g),
+        )?;
+        let opt_d = adam_over(&[("D.", &d_vars)], adam_config(config, lr_d))?;
         Ok(Self {
             nets,
             g_vars,
@@ -273,10 +270,7 @@ impl Family for SpadeFamily {
         let mut losses = Losses::new();
 
         let (d_fake, d_real) = self.nets.discriminator_losses(&seg, &fake, real, true)?;
-        let d_total = (&d_fake + &d_real)?;
-        self.opt_d.step(&d_total.backward()?)?;
-        losses.insert("d_fake".into(), scalar(&d_fake)?);
-        losses.insert("d_real".into(), scalar(&d_real)?);
+        discriminator_step(&mut self.opt_d, &d_fake, &d_real, 1.0, &mut losses)?;
 
         let (pred_fake, pred_real) = self.nets.discriminate(&seg, &fake, real, true)?;
         let (g_gan, g_feat) =

@@ -1,0 +1,493 @@
+//! pix2pixHD training (Wang et al. 2018; NVIDIA/pix2pixHD `models/pix2pixHD_model.py` and
+//! `train.py`): the generator sees the one-hot label map (+ the instance boundary map), the
+//! multi-scale discriminator sees cat(label input, image). From one forward pass, D minimizes
+//! 0.5 * (LSGAN(D(fake detached), 0) + LSGAN(D(real), 1)) summed over scales, and G minimizes
+//! LSGAN(D(fake), 1) + feature matching (lambda_feat * 4 / (n_layers_D + 1) / num_D per layer)
+//! + lambda_vgg * VGG loss. Both gradients are taken before either network changes, as the
+//! published step computes both losses in one forward. Adam betas (0.5, 0.999); weights from
+//! normal(0, 0.02) with PyTorch's default conv biases.
+//!
+//! With a local enhancer, the first `niter_fix_global` iterations train only the outermost
+//! enhancer (`model{n}_*`); then the global generator and inner enhancers join. They have their
+//! own Adam (`optG_global.`), stepped only once they train: per-parameter Adam state, as
+//! PyTorch keeps it, instead of the published fresh optimizer at the switch.
+use candle_core::{DType, Device, ModuleT, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use rand_chacha::ChaCha8Rng;
+
+use super::config::TrainConfig;
+use super::data::{Batch, LabelEncoding};
+use super::family::{adam_config, discriminator_step, scalar, Family, Losses};
+use super::init::{init_varmap, InitScheme};
+use super::losses::{d_loss_multiscale, feature_matching, g_loss_multiscale, l1, ScaleReduce};
+use super::optim::Adam;
+use super::vgg::Vgg;
+use crate::error::{Error, Result};
+use crate::nets::pix2pixhd::{
+    GlobalGenerator, LocalEnhancer, LocalOptions, MultiscaleDiscriminator, MultiscaleOptions,
+};
+use crate::nets::semantic::{semantic_input, SemanticOptions};
+
+/// The options of a pix2pixHD run: generator, discriminator and the label input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HdOptions {
+    /// The generator; `n_local_enhancers` 0 means the global generator alone.
+    pub generator: LocalOptions,
+    pub discriminator: MultiscaleOptions,
+    pub semantic: SemanticOptions,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(network: &serde_json::Value, what: &str) -> Result<T> {
+    serde_json::from_value(network.clone())
+        .map_err(|e| Error::msg(format!("pix2pixHD {what} options in {network}: {e}")))
+}
+
+/// The number of local enhancers: published `netG` (`global`, the default, or `local`), else
+/// `n_local_enhancers` as given (0 when absent, the published `netG global`).
+fn local_enhancers(network: &serde_json::Value, generator: &LocalOptions) -> Result<usize> {
+    let given = network.get("n_local_enhancers").is_some();
+    match network.get("netG").and_then(|v| v.as_str()) {
+        Some("global") => Ok(0),
+        Some("local") => Ok(generator.n_local_enhancers),
+        None if given => Ok(generator.n_local_enhancers),
+        None => Ok(0),
+        Some(other) => Err(Error::msg(format!(
+            "pix2pixHD netG `{other}`: expected global or local"
+        ))),
+    }
+}
+
+impl HdOptions {
+    /// The options of `config.network` (published names: `ngf`, `n_downsample_global`,
+    /// `n_blocks_global`, `n_local_enhancers`, `n_blocks_local`, `norm`, `ndf`, `n_layers_D`,
+    /// `num_D`, `no_ganFeat_loss`, `no_instance`) with the label channels of the data.
+    pub fn from_config(
+        config: &TrainConfig,
+        encoding: &LabelEncoding,
+        has_instances: bool,
+    ) -> Result<Self> {
+        let network = &config.network;
+        let flag = |name: &str| network.get(name).and_then(|v| v.as_bool());
+        let no_instance = flag("no_instance").unwrap_or(!has_instances);
+        if !no_instance && !has_instances {
+            return Err(Error::msg(
+                "pix2pixHD: no_instance is false but the dataset has no instance maps",
+            ));
+        }
+        let semantic = SemanticOptions {
+            label_nc: encoding.label_nc,
+            contain_dontcare_label: encoding.contain_dontcare_label,
+            no_instance,
+        };
+        let mut generator: LocalOptions = parse(network, "generator")?;
+        generator.n_local_enhancers = local_enhancers(network, &generator)?;
+        generator.global.input_nc = semantic.semantic_nc();
+        generator.global.output_nc = 3;
+        let mut discriminator: MultiscaleOptions = parse(network, "discriminator")?;
+        discriminator.input_nc = semantic.semantic_nc() + 3;
+        discriminator.intermediate_features = !flag("no_ganFeat_loss").unwrap_or(false);
+        // The losses take logits: `bce_with_logits` is the published sigmoid + BCE.
+        discriminator.use_sigmoid = false;
+        let options = Self {
+            generator,
+            discriminator,
+            semantic,
+        };
+        options.check(config)?;
+        Ok(options)
+    }
+
+    fn check(&self, config: &TrainConfig) -> Result<()> {
+        let n_local = self.generator.n_local_enhancers;
+        let multiple = 1u32 << (self.generator.global.n_downsample_global + n_local);
+        if config.crop_width % multiple != 0 || config.crop_height % multiple != 0 {
+            return Err(Error::msg(format!(
+                "pix2pixHD with {} downsamplings and {n_local} local enhancer(s) needs crop sides divisible by {multiple}, found {}x{}",
+                self.generator.global.n_downsample_global, config.crop_width, config.crop_height
+            )));
+        }
+        if config.niter_fix_global > 0 && n_local == 0 {
+            return Err(Error::msg(format!(
+                "pix2pixHD: niter_fix_global {} fixes the global generator while a local enhancer trains, but n_local_enhancers is 0",
+                config.niter_fix_global
+            )));
+        }
+        Ok(())
+    }
+
+    /// The generator's options as the bundle stores them: `GlobalOptions` for the global
+    /// generator alone (`pix2pixhd_global`), `LocalOptions` with a local enhancer.
+    pub fn generator_json(&self) -> Result<serde_json::Value> {
+        let value = if self.generator.n_local_enhancers == 0 {
+            serde_json::to_value(&self.generator.global)
+        } else {
+            serde_json::to_value(&self.generator)
+        };
+        value.map_err(|e| Error::msg(format!("pix2pixHD generator options: {e}")))
+    }
+
+    /// The weight of each discriminator layer in feature matching: `4 / (n_layers_D + 1)`.
+    pub fn feature_layer_weight(&self) -> f64 {
+        4.0 / (self.discriminator.n_layers as f64 + 1.0)
+    }
+}
+
+/// The generator of either kind.
+// One per training run: the size difference of the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum HdGenerator {
+    Global(GlobalGenerator),
+    Local(LocalEnhancer),
+}
+
+impl HdGenerator {
+    fn forward(&self, input: &Tensor, train: bool, fix_global: bool) -> Result<Tensor> {
+        Ok(match self {
+            Self::Global(g) => g.forward_t(input, train)?,
+            Self::Local(g) if fix_global => g.forward_fixing_global(input, train)?,
+            Self::Local(g) => g.forward_t(input, train)?,
+        })
+    }
+}
+
+/// Every quantity of one pix2pixHD step, before any update.
+pub struct HdStep {
+    pub fake: Tensor,
+    pub d_fake: Tensor,
+    pub d_real: Tensor,
+    pub g_gan: Tensor,
+    pub g_feat: Option<Tensor>,
+    pub g_vgg: Option<Tensor>,
+}
+
+impl HdStep {
+    /// `loss_G` of the published `train.py`: GAN + feature matching + VGG.
+    pub fn g_total(&self) -> Result<Tensor> {
+        let mut total = self.g_gan.clone();
+        for term in [&self.g_feat, &self.g_vgg].into_iter().flatten() {
+            total = (total + term)?;
+        }
+        Ok(total)
+    }
+}
+
+/// A pix2pixHD model in training.
+pub struct Pix2pixhdFamily {
+    options: HdOptions,
+    generator: HdGenerator,
+    discriminator: MultiscaleDiscriminator,
+    g_vars: VarMap,
+    d_vars: VarMap,
+    /// The outermost enhancer (local) or the whole generator (global alone).
+    opt_g: Adam,
+    /// The global generator and inner enhancers of a local model.
+    opt_g_global: Option<Adam>,
+    opt_d: Adam,
+    vgg: Option<Vgg>,
+    config: TrainConfig,
+}
+
+/// The trainable generator variables whose names satisfy `keep`, named `G.{name}`.
+fn generator_params(g_vars: &VarMap, keep: impl Fn(&str) -> bool) -> Result<Vec<(String, Var)>> {
+    Ok(Adam::trainable(g_vars, "")?
+        .into_iter()
+        .filter(|(name, _)| keep(name))
+        .map(|(name, var)| (format!("G.{name}"), var))
+        .collect())
+}
+
+impl Pix2pixhdFamily {
+    /// New networks initialised from `rng` (generator first, then discriminator).
+    pub fn new(
+        config: &TrainConfig,
+        options: HdOptions,
+        vgg: Option<Vgg>,
+        device: &Device,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Self> {
+        let (g_vars, d_vars) = (VarMap::new(), VarMap::new());
+        let g_vb = VarBuilder::from_varmap(&g_vars, DType::F32, device);
+        let generator = if options.generator.n_local_enhancers == 0 {
+            HdGenerator::Global(GlobalGenerator::new(&options.generator.global, g_vb)?)
+        } else {
+            HdGenerator::Local(LocalEnhancer::new(&options.generator, g_vb)?)
+        };
+        let discriminator = MultiscaleDiscriminator::new(
+            &options.discriminator,
+            VarBuilder::from_varmap(&d_vars, DType::F32, device),
+        )?;
+        for varmap in [&g_vars, &d_vars] {
+            init_varmap(varmap, InitScheme::NormalDefaultBias { std: 0.02 }, rng)?;
+        }
+        let (lr_g, lr_d) = config.learning_rates(0);
+        let (opt_g, opt_g_global) = if options.generator.n_local_enhancers == 0 {
+            (
+                Adam::new(
+                    generator_params(&g_vars, |_| true)?,
+                    adam_config(config, lr_g),
+                )?,
+                None,
+            )
+        } else {
+            let outermost = options.generator.outermost_prefix();
+            let local = generator_params(&g_vars, |n| n.starts_with(&outermost))?;
+            let rest = generator_params(&g_vars, |n| !n.starts_with(&outermost))?;
+            (
+                Adam::new(local, adam_config(config, lr_g))?,
+                Some(Adam::new(rest, adam_config(config, lr_g))?),
+            )
+        };
+        let opt_d = Adam::new(
+            Adam::trainable(&d_vars, "")?
+                .into_iter()
+                .map(|(name, var)| (format!("D.{name}"), var))
+                .collect(),
+            adam_config(config, lr_d),
+        )?;
+        Ok(Self {
+            options,
+            generator,
+            discriminator,
+            g_vars,
+            d_vars,
+            opt_g,
+            opt_g_global,
+            opt_d,
+            vgg,
+            config: config.clone(),
+        })
+    }
+
+    pub fn options(&self) -> &HdOptions {
+        &self.options
+    }
+
+    /// True while only the outermost enhancer trains: a local model in its first
+    /// `niter_fix_global` iterations. The iterations done are D's Adam steps (one per
+    /// iteration, restored with the checkpoint), so a resumed run fixes the same ones.
+    pub fn global_fixed(&self) -> bool {
+        self.opt_g_global.is_some() && self.opt_d.step_count() < self.config.niter_fix_global
+    }
+
+    /// The generator input: one-hot labels (+ instance boundaries).
+    pub fn input(&self, batch: &Batch) -> Result<Tensor> {
+        semantic_input(
+            &batch.label,
+            batch.instance.as_ref(),
+            &self.options.semantic,
+        )
+    }
+
+    /// All losses of one step from the current weights (`pix2pixHD_model.forward`), the
+    /// generator fixed below its outermost enhancer when `fix_global`.
+    pub fn step_losses(&self, batch: &Batch, fix_global: bool) -> Result<HdStep> {
+        let mode = self.config.gan_mode;
+        let input = self.input(batch)?;
+        let real = &batch.photo;
+        let fake = self.generator.forward(&input, true, fix_global)?;
+        let discriminate = |image: &Tensor| -> Result<Vec<Vec<Tensor>>> {
+            Ok(self
+                .discriminator
+                .forward_t(&Tensor::cat(&[&input, image], 1)?, true)?)
+        };
+        let pred_fake_detached = discriminate(&fake.detach())?;
+        let d_fake = d_loss_multiscale(&pred_fake_detached, false, mode, ScaleReduce::Sum)?;
+        let pred_real = discriminate(real)?;
+        let d_real = d_loss_multiscale(&pred_real, true, mode, ScaleReduce::Sum)?;
+        let pred_fake = discriminate(&fake)?;
+        let g_gan = g_loss_multiscale(&pred_fake, mode, ScaleReduce::Sum)?;
+        let lambda_feat = self.config.lambda_feat;
+        let g_feat = if self.options.discriminator.intermediate_features && lambda_feat > 0.0 {
+            let weight = self.options.feature_layer_weight();
+            Some(feature_matching(
+                &pred_fake,
+                &pred_real,
+                weight,
+                lambda_feat,
+            )?)
+        } else {
+            None
+        };
+        let g_vgg = match (&self.vgg, self.config.lambda_vgg > 0.0) {
+            (Some(vgg), true) => Some((vgg.loss(&fake, real)? * self.config.lambda_vgg)?),
+            _ => None,
+        };
+        Ok(HdStep {
+            fake,
+            d_fake,
+            d_real,
+            g_gan,
+            g_feat,
+            g_vgg,
+        })
+    }
+}
+
+impl Family for Pix2pixhdFamily {
+    fn train_step(
+        &mut self,
+        batch: &Batch,
+        lr: (f64, f64),
+        _rng: &mut ChaCha8Rng,
+    ) -> Result<Losses> {
+        let fix_global = self.global_fixed();
+        self.opt_g.set_lr(lr.0);
+        if let Some(opt) = &mut self.opt_g_global {
+            opt.set_lr(lr.0);
+        }
+        self.opt_d.set_lr(lr.1);
+        let step = self.step_losses(batch, fix_global)?;
+        // G's gradient first: D's update rewrites its weights in place, and G's loss must be
+        // differentiated through the discriminator that produced it.
+        let g_grads = step.g_total()?.backward()?;
+        let mut losses = Losses::new();
+        discriminator_step(
+            &mut self.opt_d,
+            &step.d_fake,
+            &step.d_real,
+            0.5,
+            &mut losses,
+        )?;
+        self.opt_g.step(&g_grads)?;
+        if let (Some(opt), false) = (&mut self.opt_g_global, fix_global) {
+            opt.step(&g_grads)?;
+        }
+        losses.insert("g_gan".into(), scalar(&step.g_gan)?);
+        if let Some(feat) = &step.g_feat {
+            losses.insert("g_feat".into(), scalar(feat)?);
+        }
+        if let Some(vgg) = &step.g_vgg {
+            losses.insert("g_vgg".into(), scalar(vgg)?);
+        }
+        losses.insert(
+            "g_l1".into(),
+            scalar(&l1(&step.fake.detach(), &batch.photo)?)?,
+        );
+        Ok(losses)
+    }
+
+    fn generate(&self, batch: &Batch, _rng: &mut ChaCha8Rng) -> Result<Tensor> {
+        let input = self.input(batch)?;
+        Ok(self.generator.forward(&input, false, false)?.detach())
+    }
+
+    fn networks(&self) -> Vec<(&'static str, &VarMap)> {
+        vec![("G.", &self.g_vars), ("D.", &self.d_vars)]
+    }
+
+    fn optimizers(&mut self) -> Vec<(&'static str, &mut Adam)> {
+        let mut optimizers = vec![("optG.", &mut self.opt_g)];
+        if let Some(opt) = &mut self.opt_g_global {
+            optimizers.push(("optG_global.", opt));
+        }
+        optimizers.push(("optD.", &mut self.opt_d));
+        optimizers
+    }
+
+    fn generator_options(&self) -> serde_json::Value {
+        self.options.generator_json().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::config::preset;
+    use serde_json::json;
+
+    fn ycor_encoding() -> LabelEncoding {
+        LabelEncoding {
+            label_nc: 9,
+            contain_dontcare_label: false,
+            dontcare_id: None,
+            shift_down: false,
+        }
+    }
+
+    fn with_network(name: &str, network: serde_json::Value) -> TrainConfig {
+        TrainConfig {
+            network,
+            ..preset(name).unwrap()
+        }
+    }
+
+    #[test]
+    fn presets_resolve_to_the_published_networks() {
+        let full =
+            HdOptions::from_config(&preset("pix2pixhd").unwrap(), &ycor_encoding(), false).unwrap();
+        assert_eq!(full.generator.n_local_enhancers, 1);
+        assert_eq!(
+            (
+                full.generator.global.ngf,
+                full.generator.global.n_blocks_global
+            ),
+            (32, 9)
+        );
+        assert_eq!(full.generator.global.input_nc, 9);
+        assert_eq!(
+            (
+                full.discriminator.num_d,
+                full.discriminator.ndf,
+                full.discriminator.input_nc
+            ),
+            (3, 64, 12)
+        );
+        assert!(full.discriminator.intermediate_features);
+        assert_eq!(full.generator_json().unwrap()["n_local_enhancers"], 1);
+        for name in ["pix2pixhd-compact", "pix2pixhd-tiny"] {
+            let options =
+                HdOptions::from_config(&preset(name).unwrap(), &ycor_encoding(), true).unwrap();
+            assert_eq!(options.generator.n_local_enhancers, 0, "{name}");
+            // Instances in the data: one boundary channel after the 9 classes.
+            assert_eq!(options.generator.global.input_nc, 10, "{name}");
+            let json = options.generator_json().unwrap();
+            assert!(json.get("n_local_enhancers").is_none(), "{json}");
+            assert_eq!(json["input_nc"], 10);
+        }
+        assert!((full.feature_layer_weight() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn net_g_and_n_local_enhancers_choose_the_generator() {
+        let count = |network| {
+            HdOptions::from_config(
+                &with_network("pix2pixhd-tiny", network),
+                &ycor_encoding(),
+                false,
+            )
+            .map(|o| o.generator.n_local_enhancers)
+        };
+        assert_eq!(count(json!({})).unwrap(), 0);
+        assert_eq!(count(json!({"netG": "local"})).unwrap(), 1);
+        assert_eq!(count(json!({"n_local_enhancers": 2})).unwrap(), 2);
+        assert_eq!(
+            count(json!({"netG": "global", "n_local_enhancers": 2})).unwrap(),
+            0
+        );
+        assert!(count(json!({"netG": "unet"}))
+            .unwrap_err()
+            .to_string()
+            .contains("unet"));
+    }
+
+    #[test]
+    fn impossible_settings_are_refused_with_the_reason() {
+        let hd = |config: TrainConfig, instances| {
+            HdOptions::from_config(&config, &ycor_encoding(), instances)
+                .unwrap_err()
+                .to_string()
+        };
+        let odd_crop = TrainConfig {
+            crop_width: 60,
+            ..preset("pix2pixhd-tiny").unwrap()
+        };
+        assert!(hd(odd_crop, false).contains("divisible by 8"));
+        let fixed_without_local = TrainConfig {
+            niter_fix_global: 5,
+            ..preset("pix2pixhd-tiny").unwrap()
+        };
+        assert!(hd(fixed_without_local, false).contains("n_local_enhancers is 0"));
+        let instances = with_network("pix2pixhd-tiny", json!({"no_instance": false}));
+        assert!(hd(instances, false).contains("no instance maps"));
+    }
+}

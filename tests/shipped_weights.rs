@@ -1,0 +1,144 @@
+//! The bundles shipped in `weights/`: each loads and translates a label map to an image of the
+//! map's size; the default model's output follows the painting and the style; the painter
+//! opens with the example scene and the default model, and shows its image.
+mod painter_support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use candle_core::Device;
+use scenepaint::app::files::ScriptedDialogs;
+use scenepaint::app::{shipped_path, AppOptions, DEFAULT_MODEL, EXAMPLE_SCENE};
+use scenepaint::labelmap::{read_label_map, LabelMap};
+use scenepaint::nets::bundle::{Model, TranslateOptions};
+use scenepaint::train::validate::mean_abs_difference;
+
+/// The bundles the README and the painter promise.
+const SHIPPED: [&str; 2] = ["ycor-spade", "ycor-pix2pix"];
+
+fn weights_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("weights")
+}
+
+fn example_scene(model: &Model) -> LabelMap {
+    read_label_map(shipped_path(EXAMPLE_SCENE), &model.palette).unwrap()
+}
+
+/// The example scene with its left and right halves of trail and vegetation swapped for sky:
+/// a different painting of the same size.
+fn other_scene(scene: &LabelMap) -> LabelMap {
+    let mut other = scene.clone();
+    for y in 0..other.height {
+        for x in 0..other.width / 2 {
+            other.set(x, y, 8);
+        }
+    }
+    other
+}
+
+#[test]
+fn every_shipped_bundle_loads_and_translates_at_the_map_size() {
+    let found = std::fs::read_dir(weights_dir())
+        .unwrap()
+        .filter_map(|entry| {
+            let path = entry.unwrap().path();
+            path.join("model.json").exists().then_some(path)
+        })
+        .count();
+    assert!(found >= SHIPPED.len(), "weights/ holds {found} bundles");
+    for name in SHIPPED {
+        let dir = weights_dir().join(name);
+        let model =
+            Model::load(&dir, &Device::Cpu).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let scene = example_scene(&model);
+        let image = model
+            .translate(&scene, &TranslateOptions::default())
+            .unwrap();
+        assert_eq!(image.dimensions(), (scene.width, scene.height), "{name}");
+        let values: Vec<u8> = image.as_raw().clone();
+        let spread = values.iter().max().unwrap() - values.iter().min().unwrap();
+        assert!(spread > 64, "{name}: a flat image (range {spread})");
+        let manifest = &model.manifest.training;
+        for field in ["command", "iterations", "seed", "device", "elapsed_s"] {
+            assert!(
+                !manifest[field].is_null(),
+                "{name}: model.json lacks training.{field}"
+            );
+        }
+        let size_mb = ["generator.safetensors", "encoder.safetensors"]
+            .iter()
+            .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+            .map(|m| m.len())
+            .sum::<u64>() as f64
+            / 1e6;
+        assert!(size_mb < 60.0, "{name}: {size_mb:.1} MB");
+    }
+}
+
+#[test]
+fn the_default_model_follows_the_painting_and_the_style() {
+    let model = Model::load(&shipped_path(DEFAULT_MODEL), &Device::Cpu).unwrap();
+    assert!(
+        model.uses_style() && model.has_encoder(),
+        "the default is SPADE with a VAE"
+    );
+    let scene = example_scene(&model);
+    let seed = |seed| TranslateOptions { seed, style: None };
+    let first = model.translate(&scene, &seed(1)).unwrap();
+    let repainted = model.translate(&other_scene(&scene), &seed(1)).unwrap();
+    let restyled = model.translate(&scene, &seed(2)).unwrap();
+    let again = model.translate(&scene, &seed(1)).unwrap();
+    assert_eq!(first, again, "the same seed gives the same image");
+    let by_painting = mean_abs_difference(&first, &repainted);
+    let by_style = mean_abs_difference(&first, &restyled);
+    assert!(
+        by_painting > 0.05,
+        "painting changed the image by only {by_painting:.4}"
+    );
+    assert!(
+        by_style > 0.01,
+        "style changed the image by only {by_style:.4}"
+    );
+}
+
+#[test]
+fn the_painter_opens_with_the_example_scene_and_shows_the_default_models_image() {
+    let mut options = AppOptions::with_shipped_content();
+    options.autosave_dir = None;
+    options.dialogs = Box::new(ScriptedDialogs::default());
+    let mut h = painter_support::harness_with(options);
+    let scene = read_label_map(
+        shipped_path(EXAMPLE_SCENE),
+        &scenepaint::labels::Palette::builtin("ycor").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        painter_support::map(&h),
+        scene,
+        "the example scene is painted"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while h
+        .state()
+        .live
+        .as_ref()
+        .and_then(|l| l.latest.as_ref())
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no preview image; status: {:?}",
+            h.state().message
+        );
+        h.run_steps(1);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let live = h.state().live.as_ref().unwrap();
+    assert_eq!(live.info.name, "ycor-spade");
+    let image = &live.latest.as_ref().unwrap().image;
+    assert_eq!(
+        Some(image.dimensions()),
+        live.info.input_size,
+        "at model resolution"
+    );
+}
