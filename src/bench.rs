@@ -1,15 +1,33 @@
-//! `scenepaint bench`: generator forward timings (batch 1, random weights, eval mode), the
-//! median of repeated runs after a warm-up, with convolution FLOP/s from the layers' counter.
+//! `scenepaint bench`: generator forward timings (batch 1, random weights, eval mode) on the
+//! fast CPU path (`nets::fast`) and on the plain Candle networks in the same run: medians of
+//! repeated runs after a warm-up, convolution FLOP/s (the dense network's count, from the
+//! layers' counter) and the Candle / fast time ratio. SPADE cases get a painted-looking label
+//! map (one-hot regions), as the painter sends; the `preview` cases time a whole
+//! `Model::translate` (label map to RGB image), i.e. one live-preview frame.
 //! Add a case with one entry in [`default_cases`].
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::nets::bundle::{Generator, NetKind};
+use crate::labelmap::LabelMap;
+use crate::nets::bundle::{Generator, Model, ModelManifest, NetKind, PaletteRef, TranslateOptions};
+use crate::nets::encoding::{self, InputEncoding};
+use crate::nets::fast::{FastGenerator, InferencePath};
 use crate::nets::layers::count_conv_flops;
+use crate::nets::spade_generator::gaussian_z;
 use crate::Result;
+
+/// What a case feeds the generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchInput {
+    /// Uniform noise in [-1, 1] (pix2pix's colour image, pix2pixHD's input).
+    Noise,
+    /// One-hot label regions (Voronoi cells of a few seeds) over `classes` classes.
+    LabelRegions { classes: usize },
+}
 
 /// One benchmarked generator: its family, options and input (channels, height, width).
 #[derive(Debug, Clone)]
@@ -18,32 +36,47 @@ pub struct BenchCase {
     pub net: NetKind,
     pub options: serde_json::Value,
     pub input_chw: (usize, usize, usize),
+    pub input: BenchInput,
+    /// Time `Model::translate` (a live-preview frame) instead of the bare forward.
+    pub preview: bool,
 }
 
-/// The benchmark table. SPADE rows (ngf 64 at 256x256 with label_nc 151 and 10, ngf 16) join
-/// once `NetKind::Spade` builds.
+/// The benchmark table: the published configurations (PyTorch timings in
+/// `scripts/bench_pytorch.py`) and the shipped default's size.
 pub fn default_cases() -> Vec<BenchCase> {
+    let noise = |name: &str, net, options, input_chw| BenchCase {
+        name: name.into(),
+        net,
+        options,
+        input_chw,
+        input: BenchInput::Noise,
+        preview: false,
+    };
     vec![
-        BenchCase {
-            name: "pix2pixhd_global ngf64 512x256".into(),
-            net: NetKind::Pix2pixhdGlobal,
-            options: json!({"input_nc": 36, "ngf": 64, "n_downsample_global": 4, "n_blocks_global": 9}),
-            input_chw: (36, 256, 512),
-        },
-        BenchCase {
-            name: "pix2pix unet_256 ngf64 256x256".into(),
-            net: NetKind::Pix2pixUnet,
-            options: json!({"input_nc": 3, "num_downs": 8, "ngf": 64, "norm": "batch"}),
-            input_chw: (3, 256, 256),
-        },
+        noise(
+            "pix2pixhd_global ngf64 512x256",
+            NetKind::Pix2pixhdGlobal,
+            json!({"input_nc": 36, "ngf": 64, "n_downsample_global": 4, "n_blocks_global": 9}),
+            (36, 256, 512),
+        ),
+        noise(
+            "pix2pix unet_256 ngf64 256x256",
+            NetKind::Pix2pixUnet,
+            json!({"input_nc": 3, "num_downs": 8, "ngf": 64, "norm": "batch"}),
+            (3, 256, 256),
+        ),
         spade_case(64, 151),
         spade_case(64, 10),
         spade_case(16, 10),
+        default_spade_case((128, 256), false),
+        default_spade_case((64, 128), false),
+        default_spade_case((128, 256), true),
+        default_spade_case((64, 128), true),
     ]
 }
 
-/// SPADE at 256x256 without VAE (the ADE20K configuration: syncbatch SPADE, spectral norm),
-/// fed a one-hot-sized input of `label_nc` channels.
+/// SPADE at 256x256 without VAE (the ADE20K configuration: syncbatch SPADE, spectral norm,
+/// `mlp_shared` width 128) on a `label_nc`-class label map.
 fn spade_case(ngf: usize, label_nc: usize) -> BenchCase {
     BenchCase {
         name: format!("spade ngf{ngf} label_nc{label_nc} 256x256"),
@@ -54,6 +87,27 @@ fn spade_case(ngf: usize, label_nc: usize) -> BenchCase {
             "num_upsampling_layers": "normal", "norm_G": "spectralspadesyncbatch3x3",
         }),
         input_chw: (label_nc, 256, 256),
+        input: BenchInput::LabelRegions { classes: label_nc },
+        preview: false,
+    }
+}
+
+/// The shipped default's architecture (ngf 16, spade_hidden_nc 32, label_nc 9, no instance
+/// map, instance-norm spectral SPADE, VAE z 256) at `(height, width)` with aspect ratio 2.
+pub fn default_spade_case((height, width): (usize, usize), preview: bool) -> BenchCase {
+    let what = if preview { "preview" } else { "spade" };
+    BenchCase {
+        name: format!("{what} default ngf16 h32 {width}x{height}"),
+        net: NetKind::Spade,
+        options: json!({
+            "ngf": 16, "spade_hidden_nc": 32, "label_nc": 9, "contain_dontcare_label": false,
+            "no_instance": true, "use_vae": true, "z_dim": 256, "crop_size": width,
+            "aspect_ratio": width as f64 / height as f64, "num_upsampling_layers": "normal",
+            "norm_G": "spectralspadeinstance3x3",
+        }),
+        input_chw: (9, height, width),
+        input: BenchInput::LabelRegions { classes: 9 },
+        preview,
     }
 }
 
@@ -61,38 +115,151 @@ fn spade_case(ngf: usize, label_nc: usize) -> BenchCase {
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchResult {
     pub name: String,
+    /// The fast path (the default on the CPU).
     pub median_ms: f64,
     pub min_ms: f64,
     pub runs: usize,
+    /// Convolution FLOPs of one dense forward (what the Candle layers compute).
     pub conv_gflop: f64,
+    /// `conv_gflop` over the fast path's median time.
     pub gflop_per_s: f64,
+    /// The plain Candle networks, measured in the same run (absent with `--no-candle`).
+    pub candle_median_ms: Option<f64>,
+    /// `candle_median_ms / median_ms`.
+    pub speedup: Option<f64>,
+    pub threads: usize,
 }
 
-/// Times `case`: one warm-up forward, then `runs` timed forwards.
-pub fn run_case(case: &BenchCase, runs: usize, device: &Device) -> Result<BenchResult> {
-    let (generator, _weights) = Generator::random(case.net, &case.options, device)?;
+/// Seeded label ids: each pixel takes the class of the nearest of eight random seeds.
+pub fn region_label_ids(height: usize, width: usize, classes: usize, seed: u64) -> Vec<u16> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let seeds: Vec<(f32, f32, u16)> = (0..8)
+        .map(|_| {
+            let y = rng.random_range(0.0..height as f32);
+            let x = rng.random_range(0.0..width as f32);
+            (y, x, rng.random_range(0..classes.max(1)) as u16)
+        })
+        .collect();
+    (0..height * width)
+        .map(|p| {
+            let (y, x) = ((p / width) as f32, (p % width) as f32);
+            let distance = |s: &(f32, f32, u16)| (s.0 - y).powi(2) + (s.1 - x).powi(2);
+            seeds
+                .iter()
+                .min_by(|a, b| distance(a).total_cmp(&distance(b)))
+                .map_or(0, |s| s.2)
+        })
+        .collect()
+}
+
+fn case_input(case: &BenchCase, device: &Device) -> Result<Tensor> {
     let (c, h, w) = case.input_chw;
-    let input = Tensor::randn(0f32, 1.0, (1, c, h, w), device)?;
-    let (warm_up, flops) = count_conv_flops(|| generator.forward(&input, None));
-    warm_up?;
-    let mut times_ms = Vec::with_capacity(runs);
+    match case.input {
+        BenchInput::Noise => {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+            let values: Vec<f32> = (0..c * h * w)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect();
+            Ok(Tensor::from_vec(values, (1, c, h, w), device)?)
+        }
+        BenchInput::LabelRegions { classes } => {
+            let ids = region_label_ids(h, w, classes, 2);
+            let encoding = InputEncoding::OneHot {
+                classes,
+                instance_edges: c > classes,
+            };
+            encoding::encode(&ids, w, h, &encoding, |_| [0; 3], device)
+        }
+    }
+}
+
+/// Median and minimum of `runs` timed calls after one warm-up.
+fn time_ms(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, f64, usize)> {
+    f()?;
+    let mut times_ms = Vec::with_capacity(runs.max(1));
     for _ in 0..runs.max(1) {
         let start = Instant::now();
-        let output = generator.forward(&input, None)?;
-        device.synchronize()?;
-        drop(output);
+        f()?;
         times_ms.push(start.elapsed().as_secs_f64() * 1e3);
     }
     times_ms.sort_by(f64::total_cmp);
-    let median_ms = median(&times_ms);
+    Ok((median(&times_ms), times_ms[0], times_ms.len()))
+}
+
+/// Times `case` on the fast path and, with `with_candle`, on the Candle networks.
+pub fn run_case(
+    case: &BenchCase,
+    runs: usize,
+    with_candle: bool,
+    device: &Device,
+) -> Result<BenchResult> {
+    let (generator, _weights) = Generator::random(case.net, &case.options, device)?;
+    let input = case_input(case, device)?;
+    let z = match generator.spade_options().filter(|o| o.use_vae) {
+        Some(o) => Some(gaussian_z(1, o.z_dim, 3, device)?),
+        None => None,
+    };
+    let (counted, flops) = count_conv_flops(|| generator.forward(&input, z.as_ref()));
+    counted?;
+    let (fast_run, candle_run): (
+        Box<dyn FnMut() -> Result<()>>,
+        Box<dyn FnMut() -> Result<()>>,
+    ) = if case.preview {
+        let (c, h, w) = case.input_chw;
+        let labels = LabelMap::from_ids(w as u32, h as u32, region_label_ids(h, w, c, 2))?;
+        let manifest = ModelManifest {
+            format_version: crate::nets::bundle::FORMAT_VERSION,
+            net: case.net,
+            options: case.options.clone(),
+            palette: PaletteRef {
+                name: "landscape".into(),
+                inline: None,
+            },
+            input_encoding: InputEncoding::OneHot {
+                classes: c,
+                instance_edges: false,
+            },
+            training: serde_json::Value::Null,
+        };
+        let fast = Model::from_generator(
+            manifest.clone(),
+            generator.clone(),
+            device,
+            InferencePath::Auto,
+        )?;
+        let plain = Model::from_generator(manifest, generator, device, InferencePath::Candle)?;
+        let (l1, l2) = (labels.clone(), labels);
+        let options = TranslateOptions::default();
+        let o2 = options.clone();
+        (
+            Box::new(move || fast.translate(&l1, &options).map(drop)),
+            Box::new(move || plain.translate(&l2, &o2).map(drop)),
+        )
+    } else {
+        let fast = FastGenerator::from_generator(&generator)?;
+        let (i1, z1) = (input.clone(), z.clone());
+        (
+            Box::new(move || Ok(fast.forward(&i1, z1.as_ref()).map(drop)?)),
+            Box::new(move || generator.forward(&input, z.as_ref()).map(drop)),
+        )
+    };
+    let (median_ms, min_ms, runs_done) = time_ms(runs, fast_run)?;
+    let candle_median_ms = if with_candle {
+        Some(time_ms(runs, candle_run)?.0)
+    } else {
+        None
+    };
     let conv_gflop = flops as f64 / 1e9;
     Ok(BenchResult {
         name: case.name.clone(),
         median_ms,
-        min_ms: times_ms[0],
-        runs: times_ms.len(),
+        min_ms,
+        runs: runs_done,
         conv_gflop,
         gflop_per_s: conv_gflop / (median_ms / 1e3),
+        candle_median_ms,
+        speedup: candle_median_ms.map(|c| c / median_ms),
+        threads: rayon::current_num_threads(),
     })
 }
 
@@ -108,8 +275,12 @@ fn median(sorted: &[f64]) -> f64 {
 
 /// One line of the human-readable table.
 pub fn format_row(result: &BenchResult) -> String {
+    let candle = match (result.candle_median_ms, result.speedup) {
+        (Some(ms), Some(x)) => format!("candle {ms:>8.1} ms  x{x:>5.2}"),
+        _ => "candle        -".into(),
+    };
     format!(
-        "{:<36} {:>10.1} ms (min {:>8.1}, {} runs) {:>8.2} GFLOP {:>7.1} GFLOP/s",
+        "{:<36} {:>8.1} ms (min {:>8.1}, {} runs) {:>7.2} GFLOP {:>6.1} GFLOP/s  {candle}",
         result.name,
         result.median_ms,
         result.min_ms,
@@ -137,8 +308,10 @@ mod tests {
             net: NetKind::Pix2pixhdGlobal,
             options: json!({"input_nc": 2, "output_nc": 3, "ngf": 4, "n_downsample_global": 1, "n_blocks_global": 1}),
             input_chw: (2, 8, 8),
+            input: BenchInput::Noise,
+            preview: false,
         };
-        let result = run_case(&case, 1, &Device::Cpu).unwrap();
+        let result = run_case(&case, 1, true, &Device::Cpu).unwrap();
         let px = 64.0;
         let macs = px * 4.0 * 2.0 * 49.0      // conv7 2->4 at 8x8
             + px / 4.0 * 8.0 * 4.0 * 9.0      // conv3 s2 4->8 at 4x4
@@ -152,5 +325,19 @@ mod tests {
             2.0 * macs
         );
         assert!(result.median_ms > 0.0 && result.gflop_per_s > 0.0);
+        assert!(result.candle_median_ms.is_some_and(|ms| ms > 0.0));
+    }
+
+    #[test]
+    fn preview_case_translates_a_label_map() {
+        let mut case = default_spade_case((32, 64), true);
+        case.options["ngf"] = json!(2);
+        case.options["spade_hidden_nc"] = json!(4);
+        let result = run_case(&case, 1, false, &Device::Cpu).unwrap();
+        assert!(result.median_ms > 0.0 && result.candle_median_ms.is_none());
+        let ids = region_label_ids(32, 64, 9, 2);
+        assert!(ids.iter().all(|&i| i < 9));
+        let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+        assert!(distinct.len() > 1, "the label map must have regions");
     }
 }

@@ -61,6 +61,9 @@ pub struct BenchArgs {
     /// Only cases whose name contains this.
     #[arg(long)]
     pub filter: Option<String>,
+    /// Skip the plain Candle measurement (no ratio column).
+    #[arg(long)]
+    pub no_candle: bool,
 }
 
 fn palette_ref(arg: &str) -> anyhow::Result<PaletteRef> {
@@ -165,8 +168,14 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
             .as_ref()
             .is_none_or(|f| c.name.contains(f.as_str()))
     });
+    if !args.json {
+        println!(
+            "{} rayon threads (RAYON_NUM_THREADS); times are medians, 'x' is Candle / fast",
+            rayon::current_num_threads()
+        );
+    }
     for case in cases {
-        let result = bench::run_case(&case, args.runs, &device)?;
+        let result = bench::run_case(&case, args.runs, !args.no_candle, &device)?;
         if args.json {
             println!("{}", serde_json::to_string(&result)?);
         } else {

@@ -40,6 +40,8 @@ pub enum Error {
     LabelMap(#[from] crate::labelmap::LabelMapError),
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Fast(#[from] crate::nets::fast::FastError),
     #[error("{0}")]
     Message(String),
     /// A loss or weight became NaN or infinite during training.

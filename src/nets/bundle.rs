@@ -9,6 +9,7 @@ use candle_core::{Device, ModuleT, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::encoding::{self, InputEncoding};
+use super::fast::{FastGenerator, InferencePath};
 use super::spade::SpadeOptions;
 use super::spade_encoder::{reparameterize, ConvEncoder};
 use super::spade_generator::{gaussian_z, SpadeGenerator};
@@ -234,13 +235,22 @@ pub struct Model {
     pub manifest: ModelManifest,
     pub palette: Palette,
     generator: Generator,
+    /// The generator rebuilt for the fast CPU path (`nets::fast`), used when present.
+    fast: Option<FastGenerator>,
     /// The VAE style encoder of SPADE models trained with `use_vae`.
     encoder: Option<ConvEncoder>,
     device: Device,
 }
 
 impl Model {
+    /// Loads a bundle; on the CPU, inference takes the fast path unless
+    /// `SCENEPAINT_INFERENCE=candle` is set.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        Self::load_with(dir, device, InferencePath::from_env())
+    }
+
+    /// Loads a bundle with an explicit choice of inference path.
+    pub fn load_with(dir: &Path, device: &Device, inference: InferencePath) -> Result<Self> {
         let manifest = ModelManifest::read(dir)?;
         let palette = manifest.palette.resolve()?;
         let path = dir.join(GENERATOR_FILE);
@@ -257,13 +267,55 @@ impl Model {
             )));
         }
         let encoder = load_encoder(dir, &generator, device)?;
-        Ok(Self {
+        let mut model = Self {
             manifest,
             palette,
             generator,
+            fast: None,
             encoder,
             device: device.clone(),
-        })
+        };
+        model.set_inference_path(inference)?;
+        Ok(model)
+    }
+
+    /// A model from a manifest and a built generator (no style encoder).
+    pub fn from_generator(
+        manifest: ModelManifest,
+        generator: Generator,
+        device: &Device,
+        path: InferencePath,
+    ) -> Result<Self> {
+        let palette = manifest.palette.resolve()?;
+        let mut model = Self {
+            manifest,
+            palette,
+            generator,
+            fast: None,
+            encoder: None,
+            device: device.clone(),
+        };
+        model.set_inference_path(path)?;
+        Ok(model)
+    }
+
+    /// Switches between the fast CPU path and the plain Candle networks.
+    pub fn set_inference_path(&mut self, path: InferencePath) -> Result<()> {
+        self.fast = if path.uses_fast(&self.device) {
+            Some(FastGenerator::from_generator(&self.generator)?)
+        } else {
+            None
+        };
+        Ok(())
+    }
+
+    /// "fast CPU" or "Candle": which implementation [`Self::translate`] runs.
+    pub fn inference_path_name(&self) -> &'static str {
+        if self.fast.is_some() {
+            "fast CPU"
+        } else {
+            "Candle"
+        }
     }
 
     /// True when the model has a style encoder (style from a photo).
@@ -335,7 +387,10 @@ impl Model {
             &self.device,
         )?;
         let z = self.style_code(options)?;
-        let output = self.generator.forward(&input, z.as_ref())?;
+        let output = match &self.fast {
+            Some(fast) => fast.forward(&input, z.as_ref())?,
+            None => self.generator.forward(&input, z.as_ref())?,
+        };
         let resized = super::layers::resize_bilinear(&output, height, width)?;
         encoding::to_rgb_image(&resized)
     }

@@ -187,6 +187,15 @@ impl BatchNorm2d {
         })
     }
 
+    /// The eval-mode parts: running mean, running variance, optional (weight, bias), epsilon.
+    pub fn eval_parts(&self) -> (&Tensor, &Tensor, Option<(&Tensor, &Tensor)>, f64) {
+        let affine = match (&self.weight, &self.bias) {
+            (Some(w), Some(b)) => Some((w, b)),
+            _ => None,
+        };
+        (&self.running_mean, &self.running_var, affine, self.eps)
+    }
+
     fn affine(&self, normalized: Tensor) -> Result<Tensor> {
         match (&self.weight, &self.bias) {
             (Some(w), Some(b)) => normalized
@@ -422,6 +431,10 @@ impl SpectralConv2d {
     pub fn geometry(&self) -> ConvGeometry {
         self.geometry
     }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
 }
 
 impl ModuleT for SpectralConv2d {
@@ -443,6 +456,17 @@ impl MaybeSpectralConv2d {
             Self::Spectral(SpectralConv2d::new(geometry, bias, vb)?)
         } else {
             Self::Plain(Conv2d::new(geometry, bias, vb)?)
+        })
+    }
+}
+
+impl MaybeSpectralConv2d {
+    /// The weight an eval-mode forward uses (W / sigma from the stored u, v for spectral
+    /// norm, computed exactly as [`SpectralConv2d::weight_t`] does) and the bias.
+    pub fn eval_weight_bias(&self) -> Result<(Tensor, Option<Tensor>, ConvGeometry)> {
+        Ok(match self {
+            Self::Plain(conv) => (conv.weight().clone(), conv.bias().cloned(), conv.geometry()),
+            Self::Spectral(conv) => (conv.weight_t(false)?, conv.bias().cloned(), conv.geometry()),
         })
     }
 }
@@ -518,6 +542,19 @@ impl ConvTranspose2d {
 
     pub fn geometry(&self) -> ConvGeometry {
         self.geometry
+    }
+
+    /// (in, out, k, k) as PyTorch stores it.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    pub fn output_padding(&self) -> usize {
+        self.output_padding
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod bundle;
 pub mod encoding;
+pub mod fast;
 pub mod layers;
 pub mod pix2pix;
 pub mod pix2pixhd;

@@ -42,7 +42,7 @@ fn conv_bias(norm: NormKind) -> bool {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BlockPosition {
+pub(crate) enum BlockPosition {
     Outermost,
     Middle,
     Innermost,
@@ -50,14 +50,15 @@ enum BlockPosition {
 
 /// One `UnetSkipConnectionBlock`: down conv, the inner block, up conv, then (except outermost)
 /// concatenation with its own input.
+// Fields are crate-visible for the fast inference path (`nets::fast::unet`).
 #[derive(Debug, Clone)]
-struct UnetBlock {
-    position: BlockPosition,
-    down_conv: Conv2d,
-    down_norm: Option<Norm2d>,
-    inner: Option<Box<UnetBlock>>,
-    up_conv: ConvTranspose2d,
-    up_norm: Option<Norm2d>,
+pub(crate) struct UnetBlock {
+    pub(crate) position: BlockPosition,
+    pub(crate) down_conv: Conv2d,
+    pub(crate) down_norm: Option<Norm2d>,
+    pub(crate) inner: Option<Box<UnetBlock>>,
+    pub(crate) up_conv: ConvTranspose2d,
+    pub(crate) up_norm: Option<Norm2d>,
     dropout: Option<Dropout>,
 }
 
@@ -186,7 +187,7 @@ impl UnetBlock {
 /// pix2pix `UnetGenerator`; input and output in [-1, 1].
 #[derive(Debug, Clone)]
 pub struct UnetGenerator {
-    outermost: UnetBlock,
+    pub(crate) outermost: UnetBlock,
     options: UnetOptions,
 }
 

@@ -104,7 +104,7 @@ fn check_divisible(x: &Tensor, multiple: usize, what: &str) -> Result<()> {
 /// pix2pixHD `GlobalGenerator` (G1).
 #[derive(Debug, Clone)]
 pub struct GlobalGenerator {
-    model: Sequential,
+    pub(crate) model: Sequential,
     options: GlobalOptions,
 }
 
@@ -154,16 +154,16 @@ impl Default for LocalOptions {
 
 /// One enhancer level: `model{n}_1` (full-res downsampler) and `model{n}_2` (blocks + upsampler).
 #[derive(Debug, Clone)]
-struct Enhancer {
-    downsample: Sequential,
-    upsample: Sequential,
+pub(crate) struct Enhancer {
+    pub(crate) downsample: Sequential,
+    pub(crate) upsample: Sequential,
 }
 
 /// pix2pixHD `LocalEnhancer` (G1 + G2).
 #[derive(Debug, Clone)]
 pub struct LocalEnhancer {
-    global: Sequential,
-    enhancers: Vec<Enhancer>,
+    pub(crate) global: Sequential,
+    pub(crate) enhancers: Vec<Enhancer>,
     options: LocalOptions,
 }
 

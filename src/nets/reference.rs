@@ -3,7 +3,8 @@
 //! [`run_case`] builds our port from the case's options, loads the weights by their PyTorch
 //! names, runs the inputs and pairs every output with the reference.
 //!
-//! A family adds its cases with one arm in [`runner_for`].
+//! A family adds its cases with one arm in [`runner_for`]. Generator cases run twice, on the
+//! Candle network and on the fast CPU path (`nets::fast`); both must match the reference.
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,8 @@ use candle_core::{DType, Device, ModuleT, Tensor};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use super::bundle::Generator;
+use super::fast::FastGenerator;
 use super::{pix2pix, pix2pixhd, weights};
 use crate::{Error, Result};
 
@@ -163,10 +166,7 @@ pub fn feature_outputs(features: Vec<Vec<Tensor>>) -> Vec<(String, Tensor)> {
 fn run_pix2pix_unet(ctx: &CaseContext, weights: Option<&Path>) -> Result<Vec<(String, Tensor)>> {
     let opts: pix2pix::UnetOptions = ctx.options()?;
     let net = ctx.load(weights, |vb| pix2pix::UnetGenerator::new(&opts, vb))?;
-    Ok(vec![(
-        "image".into(),
-        net.forward_t(ctx.input("input")?, false)?,
-    )])
+    generator_outputs(Generator::Pix2pixUnet(net), ctx.input("input")?, None)
 }
 
 fn run_pix2pix_patchgan(
@@ -187,19 +187,13 @@ fn run_pix2pixhd_global(
 ) -> Result<Vec<(String, Tensor)>> {
     let opts: pix2pixhd::GlobalOptions = ctx.options()?;
     let net = ctx.load(weights, |vb| pix2pixhd::GlobalGenerator::new(&opts, vb))?;
-    Ok(vec![(
-        "image".into(),
-        net.forward_t(ctx.input("input")?, false)?,
-    )])
+    generator_outputs(Generator::Pix2pixhdGlobal(net), ctx.input("input")?, None)
 }
 
 fn run_pix2pixhd_local(ctx: &CaseContext, weights: Option<&Path>) -> Result<Vec<(String, Tensor)>> {
     let opts: pix2pixhd::LocalOptions = ctx.options()?;
     let net = ctx.load(weights, |vb| pix2pixhd::LocalEnhancer::new(&opts, vb))?;
-    Ok(vec![(
-        "image".into(),
-        net.forward_t(ctx.input("input")?, false)?,
-    )])
+    generator_outputs(Generator::Pix2pixhdLocal(net), ctx.input("input")?, None)
 }
 
 fn run_pix2pixhd_multiscale(
@@ -264,6 +258,23 @@ fn run_spectral_norm_train_step(
         ("u_after".into(), stored("weight_u")?),
         ("v_after".into(), stored("weight_v")?),
         ("weight_after".into(), weight_after),
+    ])
+}
+
+/// What an output computed on the fast CPU path appends to the output's name.
+pub const FAST_PATH_SUFFIX: &str = "@fast";
+
+/// A generator's eval forward on the Candle network (`image`) and on the fast CPU path
+/// (`image@fast`).
+pub fn generator_outputs(
+    generator: Generator,
+    input: &Tensor,
+    z: Option<&Tensor>,
+) -> Result<Vec<(String, Tensor)>> {
+    let fast = FastGenerator::from_generator(&generator)?.forward(input, z)?;
+    Ok(vec![
+        ("image".into(), generator.forward(input, z)?),
+        (format!("image{FAST_PATH_SUFFIX}"), fast),
     ])
 }
 
@@ -379,6 +390,15 @@ pub fn run_case(case_path: &Path, case: &ReferenceCase) -> Result<Vec<Comparison
         let reference = io.remove(&format!("output.{name}")).ok_or_else(|| {
             Error::msg(format!("{}: no tensor `output.{name}`", io_path.display()))
         })?;
+        let fast_name = format!("{name}{FAST_PATH_SUFFIX}");
+        if ours.contains_key(&fast_name) {
+            comparisons.push(Comparison {
+                output: format!("{name} (fast CPU path)"),
+                ours: declared_output(&ours, &fast_name, shape, case_path)?,
+                reference: reference.clone(),
+                tolerance_rel_l2: case.tolerance_rel_l2,
+            });
+        }
         comparisons.push(Comparison {
             output: name.clone(),
             ours: mine,

@@ -291,10 +291,10 @@ impl ModuleT for NormConv2d {
 /// from the semantic map: `norm(x) * (1 + gamma(seg)) + beta(seg)`.
 #[derive(Debug, Clone)]
 pub struct Spade {
-    batch_norm: Option<BatchNorm2d>,
-    mlp_shared: Conv2d,
-    mlp_gamma: Conv2d,
-    mlp_beta: Conv2d,
+    pub(crate) batch_norm: Option<BatchNorm2d>,
+    pub(crate) mlp_shared: Conv2d,
+    pub(crate) mlp_gamma: Conv2d,
+    pub(crate) mlp_beta: Conv2d,
 }
 
 impl Spade {
@@ -357,11 +357,11 @@ impl Spade {
 /// learned (SPADE norm + 1x1 conv without bias) when the channel count changes.
 #[derive(Debug, Clone)]
 pub struct SpadeResnetBlock {
-    norm_0: Spade,
-    conv_0: MaybeSpectralConv2d,
-    norm_1: Spade,
-    conv_1: MaybeSpectralConv2d,
-    shortcut: Option<(Spade, MaybeSpectralConv2d)>,
+    pub(crate) norm_0: Spade,
+    pub(crate) conv_0: MaybeSpectralConv2d,
+    pub(crate) norm_1: Spade,
+    pub(crate) conv_1: MaybeSpectralConv2d,
+    pub(crate) shortcut: Option<(Spade, MaybeSpectralConv2d)>,
 }
 
 impl SpadeResnetBlock {

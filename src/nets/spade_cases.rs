@@ -7,6 +7,7 @@ use candle_core::Tensor;
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
+use super::bundle::Generator;
 use super::semantic::{semantic_input, SemanticOptions};
 use super::spade::SpadeOptions;
 use super::spade_discriminator::MultiscaleDiscriminator;
@@ -81,8 +82,7 @@ fn generator_case(
         (None, Some(label)) => semantic_input(label, inputs.get("instance"), &options.semantic())?,
         (None, None) => input(inputs, "semantics")?.clone(),
     };
-    let image = generator.forward_t(&seg, inputs.get("z"), false)?;
-    Ok(vec![("image".into(), image)])
+    super::reference::generator_outputs(Generator::Spade(generator), &seg, inputs.get("z"))
 }
 
 fn encoder_case(

@@ -11,7 +11,7 @@ use crate::{Error, Result};
 
 /// Where the latent grid comes from.
 #[derive(Debug, Clone)]
-enum LatentInput {
+pub(crate) enum LatentInput {
     /// `use_vae`: `fc` is `Linear(z_dim, 16 ngf sw sh)`.
     Vae(Linear),
     /// `fc` is `Conv2d(semantic_nc, 16 ngf, 3, padding 1)` on the semantic map at (sh, sw).
@@ -19,17 +19,18 @@ enum LatentInput {
 }
 
 #[derive(Debug, Clone)]
+// Fields are crate-visible for the fast inference path (`nets::fast::spade`).
 pub struct SpadeGenerator {
     options: SpadeOptions,
-    latent_width: usize,
-    latent_height: usize,
-    fc: LatentInput,
-    head_0: SpadeResnetBlock,
-    g_middle_0: SpadeResnetBlock,
-    g_middle_1: SpadeResnetBlock,
+    pub(crate) latent_width: usize,
+    pub(crate) latent_height: usize,
+    pub(crate) fc: LatentInput,
+    pub(crate) head_0: SpadeResnetBlock,
+    pub(crate) g_middle_0: SpadeResnetBlock,
+    pub(crate) g_middle_1: SpadeResnetBlock,
     /// `up_0` .. `up_3`, and `up_4` with `num_upsampling_layers == most`.
-    up: Vec<SpadeResnetBlock>,
-    conv_img: Conv2d,
+    pub(crate) up: Vec<SpadeResnetBlock>,
+    pub(crate) conv_img: Conv2d,
 }
 
 fn linear_init(fan_in: usize) -> candle_nn::Init {

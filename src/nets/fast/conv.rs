@@ -1,0 +1,476 @@
+//! Convolutions for inference: im2col into the `gemm` crate, tile by tile on the current rayon
+//! pool, with the bias, a residual and the activation applied while each tile is still in cache.
+//! Padding (zero, reflection, replication) lives in per-axis gather tables, so pix2pixHD's
+//! `ReflectionPad2d` + conv needs no padded copy. Transposed convolutions (`transpose.rs`) reuse
+//! the same tiled product on their stride phases.
+use rayon::prelude::*;
+
+use super::gemm::{sgemm_into, MatRef};
+use super::planes::Planes;
+use super::FastError;
+
+/// The activation applied to a layer's output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    Identity,
+    Relu,
+    LeakyRelu(f32),
+    Tanh,
+}
+
+impl Activation {
+    #[inline(always)]
+    pub fn apply(self, v: f32) -> f32 {
+        match self {
+            Self::Identity => v,
+            Self::Relu => v.max(0.0),
+            Self::LeakyRelu(slope) => {
+                if v >= 0.0 {
+                    v
+                } else {
+                    v * slope
+                }
+            }
+            Self::Tanh => v.tanh(),
+        }
+    }
+
+    /// Applies the activation to every value of `values`.
+    pub fn apply_slice(self, values: &mut [f32]) {
+        match self {
+            Self::Identity => {}
+            Self::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Self::LeakyRelu(slope) => values.iter_mut().for_each(|v| {
+                if *v < 0.0 {
+                    *v *= slope
+                }
+            }),
+            Self::Tanh => values.iter_mut().for_each(|v| *v = v.tanh()),
+        }
+    }
+}
+
+/// How a convolution reads outside its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PadMode {
+    Zero,
+    /// PyTorch's `ReflectionPad2d` (edge not repeated).
+    Reflect,
+    /// PyTorch's `ReplicationPad2d`.
+    Replicate,
+}
+
+/// One axis of a gathered product: for each tap and output position, the input position read
+/// (or none: a zero).
+#[derive(Debug, Clone)]
+pub(crate) struct AxisTable {
+    pub taps: usize,
+    pub out_len: usize,
+    /// `index[t * out_len + q]`, -1 for a zero.
+    index: Vec<i32>,
+    /// Per tap, the longest range `[lo, hi)` of outputs reading consecutive inputs.
+    runs: Vec<(usize, usize)>,
+}
+
+impl AxisTable {
+    pub fn from_fn(
+        taps: usize,
+        out_len: usize,
+        source: impl Fn(usize, usize) -> Option<usize>,
+    ) -> Self {
+        let mut index = Vec::with_capacity(taps * out_len);
+        let mut runs = Vec::with_capacity(taps);
+        for t in 0..taps {
+            let start = index.len();
+            index.extend((0..out_len).map(|q| source(t, q).map_or(-1, |i| i as i32)));
+            runs.push(longest_run(&index[start..]));
+        }
+        Self {
+            taps,
+            out_len,
+            index,
+            runs,
+        }
+    }
+
+    /// A convolution's axis: output `q`, tap `t` reads `q * stride + t - pad`.
+    pub fn conv(
+        in_len: usize,
+        out_len: usize,
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+        mode: PadMode,
+    ) -> Result<Self, FastError> {
+        if mode == PadMode::Reflect && pad >= in_len {
+            return Err(FastError::shape(
+                "reflection padding",
+                format!("a side above {pad}"),
+                in_len,
+            ));
+        }
+        let last = in_len as i64 - 1;
+        Ok(Self::from_fn(kernel, out_len, |t, q| {
+            let i = (q * stride + t) as i64 - pad as i64;
+            let i = match mode {
+                PadMode::Zero => i,
+                PadMode::Reflect => {
+                    if i < 0 {
+                        -i
+                    } else if i > last {
+                        2 * last - i
+                    } else {
+                        i
+                    }
+                }
+                PadMode::Replicate => i.clamp(0, last),
+            };
+            (0..=last).contains(&i).then_some(i as usize)
+        }))
+    }
+
+    /// The input position of tap `t` at output `q`.
+    #[inline]
+    pub fn at(&self, t: usize, q: usize) -> Option<usize> {
+        let i = self.index[t * self.out_len + q];
+        (i >= 0).then_some(i as usize)
+    }
+
+    /// Fills `dst` (one output row) from `src` (one input row) for tap `t`.
+    #[inline]
+    fn gather(&self, t: usize, src: &[f32], dst: &mut [f32]) {
+        let index = &self.index[t * self.out_len..(t + 1) * self.out_len];
+        let (lo, hi) = self.runs[t];
+        let pick = |i: i32| if i >= 0 { src[i as usize] } else { 0.0 };
+        for (d, &i) in dst[..lo].iter_mut().zip(&index[..lo]) {
+            *d = pick(i);
+        }
+        if hi > lo {
+            let first = index[lo] as usize;
+            dst[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
+        }
+        for (d, &i) in dst[hi..].iter_mut().zip(&index[hi..]) {
+            *d = pick(i);
+        }
+    }
+
+    /// True when output `q` reads input `q` through its single tap (a 1x1, stride-1 axis).
+    fn is_identity(&self, in_len: usize) -> bool {
+        self.taps == 1
+            && self.out_len == in_len
+            && self.runs[0] == (0, in_len)
+            && self.index[0] == 0
+    }
+}
+
+fn longest_run(index: &[i32]) -> (usize, usize) {
+    let (mut best, mut q) = ((0, 0), 0);
+    while q < index.len() {
+        if index[q] < 0 {
+            q += 1;
+            continue;
+        }
+        let start = q;
+        q += 1;
+        while q < index.len() && index[q] >= 0 && index[q] == index[q - 1] + 1 {
+            q += 1;
+        }
+        if q - start > best.1 - best.0 {
+            best = (start, q);
+        }
+    }
+    best
+}
+
+/// Writes the im2col columns of output rows `[q0, q1)`: `channels * rows.taps * cols.taps` rows
+/// (channel, row tap, column tap) of `(q1 - q0) * cols.out_len` values.
+fn im2col(x: &Planes, rows: &AxisTable, cols: &AxisTable, q0: usize, q1: usize, col: &mut [f32]) {
+    let (w_in, w_out) = (x.width, cols.out_len);
+    let tile = (q1 - q0) * w_out;
+    let mut chunks = col.chunks_exact_mut(tile);
+    for c in 0..x.channels {
+        let plane = x.channel(c);
+        for ty in 0..rows.taps {
+            for tx in 0..cols.taps {
+                let Some(dst_row) = chunks.next() else { return };
+                for (q, dst) in (q0..q1).zip(dst_row.chunks_exact_mut(w_out)) {
+                    match rows.at(ty, q) {
+                        None => dst.fill(0.0),
+                        Some(iy) => cols.gather(tx, &plane[iy * w_in..(iy + 1) * w_in], dst),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One task of a tiled product: output rows `[q0, q1)`, output channels `[m0, m1)`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tile {
+    pub q0: usize,
+    pub q1: usize,
+    pub m0: usize,
+    pub m1: usize,
+}
+
+/// Splits `rows x cols` outputs of `m` channels with inner size `k` into tasks for the pool:
+/// tiles small enough for the caches, enough of them for every thread.
+fn plan_tiles(rows: usize, cols: usize, m: usize, k: usize) -> Vec<Tile> {
+    const BUDGET: usize = 96 * 1024;
+    let threads = rayon::current_num_threads().max(1);
+    let target_cols = (BUDGET / k.max(m).max(1)).max(64);
+    let mut rows_per_tile = (target_cols / cols.max(1)).max(1);
+    rows_per_tile = rows_per_tile.min(rows.div_ceil(2 * threads)).max(1);
+    let row_tiles = rows.div_ceil(rows_per_tile);
+    let m_chunks = if row_tiles >= threads {
+        1
+    } else {
+        threads.div_ceil(row_tiles).min(m.div_ceil(16)).max(1)
+    };
+    let m_step = m.div_ceil(m_chunks);
+    let mut tiles = Vec::with_capacity(row_tiles * m_chunks);
+    for t in 0..row_tiles {
+        let (q0, q1) = (t * rows_per_tile, ((t + 1) * rows_per_tile).min(rows));
+        for mc in 0..m_chunks {
+            let (m0, m1) = (mc * m_step, ((mc + 1) * m_step).min(m));
+            if m1 > m0 {
+                tiles.push(Tile { q0, q1, m0, m1 });
+            }
+        }
+    }
+    tiles
+}
+
+/// The product `weight (m x k) * im2col(x)` over all output positions, tile by tile: each
+/// finished tile (`m1 - m0` rows of `(q1 - q0) * cols.out_len` values) goes to `place`.
+pub(crate) fn tiled_product(
+    x: &Planes,
+    rows: &AxisTable,
+    cols: &AxisTable,
+    weight: &[f32],
+    m: usize,
+    place: impl Fn(Tile, &[f32]) + Sync,
+) {
+    let k = x.channels * rows.taps * cols.taps;
+    debug_assert_eq!(weight.len(), m * k);
+    let direct = rows.is_identity(x.height) && cols.is_identity(x.width);
+    let tiles = plan_tiles(rows.out_len, cols.out_len, m, k);
+    tiles.par_iter().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(col, out), tile| {
+            let nt = (tile.q1 - tile.q0) * cols.out_len;
+            let rhs = if direct {
+                // A 1x1 stride-1 convolution reads its input as the matrix (channels x pixels).
+                MatRef {
+                    data: &x.data[tile.q0 * x.width..],
+                    rows: k,
+                    cols: nt,
+                    row_stride: x.plane_len(),
+                    col_stride: 1,
+                }
+            } else {
+                col.resize(k * nt, 0.0);
+                im2col(x, rows, cols, tile.q0, tile.q1, col);
+                MatRef::row_major(col, k, nt)
+            };
+            let lhs = MatRef::row_major(&weight[tile.m0 * k..tile.m1 * k], tile.m1 - tile.m0, k);
+            out.resize((tile.m1 - tile.m0) * nt, 0.0);
+            sgemm_into(out, lhs, rhs, false);
+            place(*tile, out);
+        },
+    );
+}
+
+/// What happens to a convolution's raw output: bias, then an optional residual, then the
+/// activation.
+#[derive(Debug, Clone, Copy)]
+pub struct Epilogue<'a> {
+    pub residual: Option<&'a Planes>,
+    pub activation: Activation,
+}
+
+impl Epilogue<'_> {
+    pub const fn activation(activation: Activation) -> Self {
+        Epilogue {
+            residual: None,
+            activation,
+        }
+    }
+}
+
+/// `nn.Conv2d` for inference (with any padding layer before it folded in).
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub pad_mode: PadMode,
+    /// (out, in * kernel * kernel), PyTorch's OIHW flattened.
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Conv2d {
+    /// `weight` in PyTorch's OIHW order; no bias is a zero bias.
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        stride: usize,
+        (padding, pad_mode): (usize, PadMode),
+        weight: Vec<f32>,
+        bias: Option<Vec<f32>>,
+    ) -> Result<Self, FastError> {
+        let expected = out_channels * in_channels * kernel * kernel;
+        if weight.len() != expected || stride == 0 {
+            return Err(FastError::shape(
+                "conv weight",
+                format!("{out_channels}x{in_channels}x{kernel}x{kernel} values, stride >= 1"),
+                format!("{} values, stride {stride}", weight.len()),
+            ));
+        }
+        let bias = bias.unwrap_or_else(|| vec![0.0; out_channels]);
+        if bias.len() != out_channels {
+            return Err(FastError::shape("conv bias", out_channels, bias.len()));
+        }
+        Ok(Self {
+            in_channels,
+            out_channels,
+            kernel,
+            stride,
+            padding,
+            pad_mode,
+            weight,
+            bias,
+        })
+    }
+
+    /// Folds a following per-channel `y * scale + shift` (batch norm in eval mode) into the
+    /// weights and bias.
+    pub fn fold_affine(&mut self, scale: &[f32], shift: &[f32]) {
+        let k = self.weight.len() / self.out_channels.max(1);
+        for (o, row) in self.weight.chunks_exact_mut(k).enumerate() {
+            row.iter_mut().for_each(|w| *w *= scale[o]);
+            self.bias[o] = self.bias[o] * scale[o] + shift[o];
+        }
+    }
+
+    pub fn output_size(&self, height: usize, width: usize) -> Result<(usize, usize), FastError> {
+        let span = |len: usize| {
+            (len + 2 * self.padding)
+                .checked_sub(self.kernel)
+                .map(|s| s / self.stride + 1)
+        };
+        match (span(height), span(width)) {
+            (Some(h), Some(w)) => Ok((h, w)),
+            _ => Err(FastError::shape(
+                "conv input",
+                format!("sides of at least {} - 2 * {}", self.kernel, self.padding),
+                format!("{height}x{width}"),
+            )),
+        }
+    }
+
+    pub fn forward(&self, x: &Planes, epilogue: Epilogue) -> Result<Planes, FastError> {
+        if x.channels != self.in_channels {
+            return Err(FastError::shape(
+                "conv input channels",
+                self.in_channels,
+                x.channels,
+            ));
+        }
+        let (h, w) = self.output_size(x.height, x.width)?;
+        let axis = |len_in, len_out| {
+            AxisTable::conv(
+                len_in,
+                len_out,
+                self.kernel,
+                self.stride,
+                self.padding,
+                self.pad_mode,
+            )
+        };
+        let (rows, cols) = (axis(x.height, h)?, axis(x.width, w)?);
+        let mut out = Planes::zeros(self.out_channels, h, w);
+        if let Some(r) = epilogue.residual {
+            if (r.channels, r.height, r.width) != (self.out_channels, h, w) {
+                return Err(FastError::shape(
+                    "residual",
+                    format!("{}x{h}x{w}", self.out_channels),
+                    format!("{}x{}x{}", r.channels, r.height, r.width),
+                ));
+            }
+        }
+        let plane = h * w;
+        let dst = super::gemm::SharedMut(out.data.as_mut_ptr());
+        tiled_product(
+            x,
+            &rows,
+            &cols,
+            &self.weight,
+            self.out_channels,
+            |tile, values| {
+                let nt = (tile.q1 - tile.q0) * w;
+                for (o, src) in (tile.m0..tile.m1).zip(values.chunks_exact(nt)) {
+                    let start = o * plane + tile.q0 * w;
+                    // SAFETY: tiles cover disjoint (channel, row) ranges of `out`, which outlives
+                    // the product; this task alone writes out[start..start + nt].
+                    let row = unsafe { std::slice::from_raw_parts_mut(dst.ptr().add(start), nt) };
+                    let residual = epilogue.residual.map(|r| &r.data[start..start + nt]);
+                    finish_row(row, src, self.bias[o], residual, epilogue.activation);
+                }
+            },
+        );
+        Ok(out)
+    }
+}
+
+/// `dst = act(src + bias [+ residual])`.
+#[inline]
+pub(crate) fn finish_row(
+    dst: &mut [f32],
+    src: &[f32],
+    bias: f32,
+    residual: Option<&[f32]>,
+    activation: Activation,
+) {
+    match residual {
+        Some(r) => {
+            for ((d, s), r) in dst.iter_mut().zip(src).zip(r) {
+                *d = activation.apply(s + bias + r);
+            }
+        }
+        None => {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = activation.apply(s + bias);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reflect_table_matches_pytorch_reflection_pad() {
+        // ReflectionPad2d(2) of [a b c d] is [c b a b c d c b]; a 1-tap axis over it.
+        let t = AxisTable::conv(4, 8, 1, 1, 2, PadMode::Reflect).unwrap();
+        let got: Vec<_> = (0..8).map(|q| t.at(0, q)).collect();
+        let want = [2, 1, 0, 1, 2, 3, 2, 1].map(Some);
+        assert_eq!(got, want);
+        let z = AxisTable::conv(4, 4, 3, 1, 1, PadMode::Zero).unwrap();
+        assert_eq!(z.at(0, 0), None);
+        assert_eq!(z.runs[0], (1, 4));
+        assert_eq!(z.at(2, 3), None);
+    }
+
+    #[test]
+    fn longest_run_skips_gaps() {
+        assert_eq!(longest_run(&[-1, 0, 1, 2, -1]), (1, 4));
+        assert_eq!(longest_run(&[0, 2, 4]), (0, 1));
+        assert_eq!(longest_run(&[-1, -1]), (0, 0));
+    }
+}

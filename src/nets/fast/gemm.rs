@@ -1,0 +1,160 @@
+//! A bounds-checked front to the `gemm` crate (the same 0.19 Candle uses, so it is compiled
+//! once) for single-precision products with arbitrary strides. Every call is single-threaded:
+//! the callers split work into tiles and run the tiles on the current rayon pool, which keeps
+//! packing and copying parallel too (Candle packs on one thread).
+
+/// A read-only strided matrix view: element (i, j) is `data[i * row_stride + j * col_stride]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MatRef<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// A dense row-major matrix.
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The largest index the view touches (None when it is empty).
+    fn last_index(&self) -> Option<usize> {
+        (self.rows > 0 && self.cols > 0)
+            .then(|| (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride)
+    }
+}
+
+/// A destination matrix given by a raw pointer, so that disjoint tiles of one output can be
+/// written from several threads at once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MatPtr {
+    pub ptr: *mut f32,
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+/// `dst = lhs * rhs`, or `dst += lhs * rhs` with `accumulate`.
+///
+/// # Safety
+/// `dst` must be valid for writes (and reads with `accumulate`) at every
+/// `i * row_stride + j * col_stride` for `i < lhs.rows`, `j < rhs.cols`, and no other thread
+/// may access those elements during the call.
+pub(crate) unsafe fn sgemm(dst: MatPtr, lhs: MatRef, rhs: MatRef, accumulate: bool) {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    assert_eq!(
+        rhs.rows, k,
+        "gemm: inner dimensions differ ({m}x{k} times {}x{n})",
+        rhs.rows
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                for j in 0..n {
+                    // SAFETY: inside the destination the caller vouches for.
+                    unsafe { *dst.ptr.add(i * dst.row_stride + j * dst.col_stride) = 0.0 };
+                }
+            }
+        }
+        return;
+    }
+    assert!(
+        lhs.last_index().is_some_and(|i| i < lhs.data.len()),
+        "gemm: lhs view out of bounds"
+    );
+    assert!(
+        rhs.last_index().is_some_and(|i| i < rhs.data.len()),
+        "gemm: rhs view out of bounds"
+    );
+    // SAFETY: lhs and rhs were bounds-checked above; dst is the caller's contract.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.ptr,
+            dst.col_stride as isize,
+            dst.row_stride as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.col_stride as isize,
+            lhs.row_stride as isize,
+            rhs.data.as_ptr(),
+            rhs.col_stride as isize,
+            rhs.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// `dst = lhs * rhs` into a dense row-major slice.
+pub(crate) fn sgemm_into(dst: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: bool) {
+    assert!(
+        dst.len() >= lhs.rows * rhs.cols,
+        "gemm: destination holds {} values, needs {}x{}",
+        dst.len(),
+        lhs.rows,
+        rhs.cols
+    );
+    let ptr = MatPtr {
+        ptr: dst.as_mut_ptr(),
+        row_stride: rhs.cols,
+        col_stride: 1,
+    };
+    // SAFETY: dst is exclusively borrowed and large enough for the (m, n) result.
+    unsafe { sgemm(ptr, lhs, rhs, accumulate) }
+}
+
+/// A raw pointer that may cross threads: each task writes a region no other task touches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SharedMut(pub *mut f32);
+impl SharedMut {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper).
+    pub fn ptr(&self) -> *mut f32 {
+        self.0
+    }
+}
+
+// SAFETY: users write disjoint regions only (documented at each use).
+unsafe impl Send for SharedMut {}
+// SAFETY: as above.
+unsafe impl Sync for SharedMut {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strided_product_matches_the_definition() {
+        // lhs 2x3 row-major, rhs 3x2 given transposed (column-major).
+        let lhs = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let rhs_t = [1.0, 0.0, -1.0, 2.0, 1.0, 0.5];
+        let rhs = MatRef {
+            data: &rhs_t,
+            rows: 3,
+            cols: 2,
+            row_stride: 1,
+            col_stride: 3,
+        };
+        let mut dst = [10.0f32; 4];
+        sgemm_into(&mut dst, MatRef::row_major(&lhs, 2, 3), rhs, false);
+        assert_eq!(dst, [-2.0, 5.5, -2.0, 16.0]);
+        sgemm_into(&mut dst, MatRef::row_major(&lhs, 2, 3), rhs, true);
+        assert_eq!(dst, [-4.0, 11.0, -4.0, 32.0]);
+    }
+}

@@ -1,0 +1,223 @@
+//! The fast CPU inference path of the generators (issue 8): the same networks as the Candle
+//! ports (`pix2pix.rs`, `pix2pixhd.rs`, `spade_generator.rs`), eval mode only, rebuilt from a
+//! loaded Candle generator's weights into kernels of our own:
+//!
+//! - convolutions as im2col + the `gemm` crate in cache-sized tiles on the current rayon pool,
+//!   bias/residual/activation fused (`conv.rs`); transposed convolutions as one dense product
+//!   per stride phase, no scatter-add (`transpose.rs`);
+//! - batch norm (eval) folded into the preceding convolution; padding layers folded into the
+//!   convolution's gather tables;
+//! - SPADE's modulation computed once per distinct label neighbourhood: inside a region of one
+//!   class, `gamma` and `beta` are constants per class, so only pixels near a class boundary
+//!   (or the image border) go through the `mlp_gamma`/`mlp_beta` convolutions, and
+//!   `mlp_shared` over a one-hot map is a table lookup per kernel tap (`spade_norm.rs`).
+//!
+//! Results equal the Candle path up to float summation order (`tests/fast_cpu.rs`). Threads:
+//! whatever rayon pool the caller runs in (`RAYON_NUM_THREADS` for the global one).
+pub mod conv;
+mod gemm;
+pub mod global;
+pub mod ops;
+pub mod planes;
+mod seg;
+pub mod spade;
+mod spade_norm;
+pub mod transpose;
+pub mod unet;
+
+use candle_core::{Device, Tensor};
+
+use super::bundle::Generator;
+use super::layers::{self, Norm2d};
+pub use planes::Planes;
+
+/// Why the fast path could not build or run a network.
+#[derive(Debug, thiserror::Error)]
+pub enum FastError {
+    #[error("fast CPU path: {what}: expected {expected}, found {found}")]
+    Shape {
+        what: String,
+        expected: String,
+        found: String,
+    },
+    #[error("fast CPU path: {0} is not supported")]
+    Unsupported(String),
+    #[error("fast CPU path: reading weights: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+impl FastError {
+    pub fn shape(what: &str, expected: impl ToString, found: impl ToString) -> Self {
+        Self::Shape {
+            what: what.to_string(),
+            expected: expected.to_string(),
+            found: found.to_string(),
+        }
+    }
+}
+
+/// Which implementation runs a generator's inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InferencePath {
+    /// Our kernels on the CPU device, Candle elsewhere.
+    #[default]
+    Auto,
+    /// The plain Candle networks everywhere (the comparison baseline).
+    Candle,
+}
+
+/// Environment variable that forces the Candle path: `SCENEPAINT_INFERENCE=candle`.
+pub const INFERENCE_ENV: &str = "SCENEPAINT_INFERENCE";
+
+impl InferencePath {
+    /// `Candle` when `SCENEPAINT_INFERENCE=candle`, else `Auto`.
+    pub fn from_env() -> Self {
+        match std::env::var(INFERENCE_ENV) {
+            Ok(v) if v.eq_ignore_ascii_case("candle") => Self::Candle,
+            _ => Self::Auto,
+        }
+    }
+
+    /// True when inference on `device` goes through [`FastGenerator`].
+    pub fn uses_fast(self, device: &Device) -> bool {
+        self == Self::Auto && device.is_cpu()
+    }
+}
+
+/// A generator rebuilt for fast CPU inference (eval mode).
+#[derive(Debug, Clone)]
+pub enum FastGenerator {
+    Unet(unet::FastUnet),
+    Global(global::FastGlobal),
+    Local(global::FastLocal),
+    Spade(spade::FastSpade),
+}
+
+impl FastGenerator {
+    /// Copies `generator`'s eval-mode weights (spectral norm applied, batch norm folded).
+    pub fn from_generator(generator: &Generator) -> Result<Self, FastError> {
+        Ok(match generator {
+            Generator::Pix2pixUnet(g) => Self::Unet(unet::FastUnet::new(g)?),
+            Generator::Pix2pixhdGlobal(g) => Self::Global(global::FastGlobal::new(g)?),
+            Generator::Pix2pixhdLocal(g) => Self::Local(global::FastLocal::new(g)?),
+            Generator::Spade(g) => Self::Spade(spade::FastSpade::new(g)?),
+        })
+    }
+
+    /// The eval-mode forward of an (N, C, H, W) input, like [`Generator::forward`]; `z` is
+    /// the style code of SPADE VAE models (sampled when `None`), ignored otherwise.
+    pub fn forward(&self, input: &Tensor, z: Option<&Tensor>) -> Result<Tensor, FastError> {
+        let samples = Planes::from_batch(input)?;
+        let outputs = match self {
+            Self::Unet(g) => samples.iter().map(|x| g.forward(x)).collect(),
+            Self::Global(g) => samples.iter().map(|x| g.forward(x)).collect(),
+            Self::Local(g) => samples.iter().map(|x| g.forward(x)).collect(),
+            Self::Spade(g) => g.forward_batch(&samples, z),
+        };
+        Planes::to_batch(outputs?, input.device())
+    }
+
+    /// Multiply-accumulates of one forward at `height x width` per convolution kind, as the
+    /// dense network computes them (for GFLOP/s figures).
+    pub fn family(&self) -> &'static str {
+        match self {
+            Self::Unet(_) => "pix2pix_unet",
+            Self::Global(_) => "pix2pixhd_global",
+            Self::Local(_) => "pix2pixhd_local",
+            Self::Spade(_) => "spade",
+        }
+    }
+}
+
+/// A Candle tensor's values as f32.
+fn values(tensor: &Tensor) -> Result<Vec<f32>, FastError> {
+    planes::tensor_values(tensor)
+}
+
+/// A fast convolution with the weights of a Candle `Conv2d`.
+fn conv_from(
+    conv: &layers::Conv2d,
+    pad: (usize, conv::PadMode),
+) -> Result<conv::Conv2d, FastError> {
+    let g = conv.geometry();
+    conv::Conv2d::new(
+        g.in_channels,
+        g.out_channels,
+        g.kernel,
+        g.stride,
+        pad,
+        values(conv.weight())?,
+        conv.bias().map(values).transpose()?,
+    )
+}
+
+/// A fast convolution with the eval-mode weights of a possibly spectral-norm Candle conv.
+fn maybe_spectral_from(conv: &layers::MaybeSpectralConv2d) -> Result<conv::Conv2d, FastError> {
+    let (weight, bias, g) = conv.eval_weight_bias()?;
+    conv::Conv2d::new(
+        g.in_channels,
+        g.out_channels,
+        g.kernel,
+        g.stride,
+        (g.padding, conv::PadMode::Zero),
+        values(&weight)?,
+        bias.as_ref().map(values).transpose()?,
+    )
+}
+
+fn conv_transpose_from(
+    conv: &layers::ConvTranspose2d,
+) -> Result<transpose::ConvTranspose2d, FastError> {
+    let g = conv.geometry();
+    transpose::ConvTranspose2d::new(
+        g.in_channels,
+        g.out_channels,
+        g.kernel,
+        (g.stride, g.padding, conv.output_padding()),
+        &values(conv.weight())?,
+        conv.bias().map(values).transpose()?,
+    )
+}
+
+/// Eval-mode batch norm as a per-channel (scale, shift).
+fn batch_norm_from(bn: &layers::BatchNorm2d) -> Result<Vec<ops::ChannelNorm>, FastError> {
+    let (mean, var, affine, eps) = bn.eval_parts();
+    let (weight, bias) = match affine {
+        Some((w, b)) => (Some(values(w)?), Some(values(b)?)),
+        None => (None, None),
+    };
+    Ok(ops::batch_norm_affine(
+        &values(mean)?,
+        &values(var)?,
+        weight.as_deref(),
+        bias.as_deref(),
+        eps,
+    ))
+}
+
+/// A normalization after a convolution, as the fast path applies it.
+#[derive(Debug, Clone)]
+enum NormStep {
+    /// Folded into the convolution (batch norm in eval mode) or absent.
+    Folded,
+    Instance,
+}
+
+/// Folds `norm` into a conv through `fold` where it can; otherwise says it runs separately.
+fn fold_norm(
+    norm: Option<&Norm2d>,
+    fold: impl FnOnce(&[f32], &[f32]),
+) -> Result<NormStep, FastError> {
+    Ok(match norm {
+        Some(Norm2d::Batch(bn)) => {
+            let (scale, shift): (Vec<f32>, Vec<f32>) = batch_norm_from(bn)?
+                .into_iter()
+                .map(ops::ChannelNorm::as_scale_shift)
+                .unzip();
+            fold(&scale, &shift);
+            NormStep::Folded
+        }
+        Some(Norm2d::Instance) => NormStep::Instance,
+        Some(Norm2d::Identity) | None => NormStep::Folded,
+    })
+}

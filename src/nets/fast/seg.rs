@@ -1,0 +1,272 @@
+//! SPADE's semantic map on the fast path, prepared once per frame and shared by every SPADE
+//! norm of the same resolution: the nearest-resized map, and, when the map holds few distinct
+//! per-pixel vectors (one-hot classes, maybe an edge channel), each pixel's vector id
+//! ("signature") and which pixels sit inside a region of one signature.
+//!
+//! Why: SPADE's `gamma`/`beta` at a pixel depend only on the label map within `2 * radius` of
+//! it (`mlp_shared` then `mlp_gamma`, both k x k with zero padding). Where that window is one
+//! signature and inside the image, they are a per-signature constant.
+use std::collections::HashMap;
+
+use super::planes::Planes;
+
+/// Above this many distinct vectors the map is treated as dense.
+const MAX_SIGNATURES: usize = 1024;
+
+/// The distinct per-pixel vectors of the full-resolution map and each pixel's id.
+#[derive(Debug, Clone)]
+pub(crate) struct Signatures {
+    /// `vectors[v]`: the `channels` values of signature `v`.
+    pub vectors: Vec<Vec<f32>>,
+    ids: Vec<u16>,
+}
+
+impl Signatures {
+    /// None when the map has more than [`MAX_SIGNATURES`] distinct vectors.
+    pub fn find(seg: &Planes) -> Option<Self> {
+        let plane = seg.plane_len();
+        let mut lookup: HashMap<Vec<u32>, u16> = HashMap::new();
+        let mut vectors = Vec::new();
+        let mut ids = Vec::with_capacity(plane);
+        let mut key = vec![0u32; seg.channels];
+        let mut previous: Option<(Vec<u32>, u16)> = None;
+        for p in 0..plane {
+            for (c, k) in key.iter_mut().enumerate() {
+                *k = seg.data[c * plane + p].to_bits();
+            }
+            if let Some((prev_key, id)) = &previous {
+                if *prev_key == key {
+                    ids.push(*id);
+                    continue;
+                }
+            }
+            let id = match lookup.get(&key) {
+                Some(&id) => id,
+                None => {
+                    if vectors.len() >= MAX_SIGNATURES {
+                        return None;
+                    }
+                    let id = vectors.len() as u16;
+                    vectors.push(key.iter().map(|&b| f32::from_bits(b)).collect());
+                    lookup.insert(key.clone(), id);
+                    id
+                }
+            };
+            ids.push(id);
+            previous = Some((key.clone(), id));
+        }
+        Some(Self { vectors, ids })
+    }
+}
+
+/// The sparse description of one resolution (see the module header).
+#[derive(Debug, Clone)]
+pub(crate) struct SparseLevel {
+    pub signature_count: usize,
+    /// Per pixel, its signature.
+    pub sig: Vec<u16>,
+    /// Per pixel: the k x k window around it is one signature and inside the image.
+    pub uniform_near: Vec<bool>,
+    /// Per pixel, its row in a norm's modulation table: its signature when the
+    /// `(2 radius + 1)^2` window is uniform, else `signature_count + i` for the i-th entry of
+    /// `boundary`.
+    pub table_row: Vec<u32>,
+    /// Pixels whose modulation needs the convolutions.
+    pub boundary: Vec<u32>,
+    /// Pixels whose `mlp_shared` activation those convolutions read (within `radius` of a
+    /// boundary pixel).
+    pub needed: Vec<u32>,
+    /// Per pixel, its index in `needed`, or -1.
+    pub slot: Vec<i32>,
+}
+
+/// One resolution of the semantic map.
+#[derive(Debug, Clone)]
+pub(crate) struct Level {
+    pub height: usize,
+    pub width: usize,
+    /// The nearest-resized map, built only when some layer needs it dense.
+    pub dense: Option<Planes>,
+    pub sparse: Option<SparseLevel>,
+}
+
+/// Per pixel: is the window of `radius` around it inside the image and all equal to it?
+fn uniform_window(sig: &[u16], height: usize, width: usize, radius: usize) -> Vec<bool> {
+    let mut rows = vec![false; sig.len()];
+    for y in 0..height {
+        let line = &sig[y * width..(y + 1) * width];
+        for x in radius..width.saturating_sub(radius) {
+            rows[y * width + x] = line[x - radius..=x + radius].iter().all(|&s| s == line[x]);
+        }
+    }
+    let mut out = vec![false; sig.len()];
+    for y in radius..height.saturating_sub(radius) {
+        for x in 0..width {
+            let p = y * width + x;
+            out[p] = (y - radius..=y + radius).all(|yy| {
+                let q = yy * width + x;
+                rows[q] && sig[q] == sig[p]
+            });
+        }
+    }
+    out
+}
+
+/// Marks every pixel within `radius` (Chebyshev) of a marked pixel.
+fn dilate(mask: &[bool], height: usize, width: usize, radius: usize) -> Vec<bool> {
+    let mut rows = vec![false; mask.len()];
+    for y in 0..height {
+        for x in 0..width {
+            let (lo, hi) = (x.saturating_sub(radius), (x + radius).min(width - 1));
+            rows[y * width + x] = (lo..=hi).any(|xx| mask[y * width + xx]);
+        }
+    }
+    let mut out = vec![false; mask.len()];
+    for y in 0..height {
+        let (lo, hi) = (y.saturating_sub(radius), (y + radius).min(height - 1));
+        for x in 0..width {
+            out[y * width + x] = (lo..=hi).any(|yy| rows[yy * width + x]);
+        }
+    }
+    out
+}
+
+impl SparseLevel {
+    fn new(
+        signatures: &Signatures,
+        full: (usize, usize),
+        size: (usize, usize),
+        radius: usize,
+    ) -> Self {
+        let ((full_h, full_w), (height, width)) = (full, size);
+        let mut sig = Vec::with_capacity(height * width);
+        for y in 0..height {
+            let row = &signatures.ids[(y * full_h / height) * full_w..];
+            sig.extend((0..width).map(|x| row[x * full_w / width]));
+        }
+        let uniform_near = uniform_window(&sig, height, width, radius);
+        let uniform_far = uniform_window(&sig, height, width, 2 * radius);
+        let signature_count = signatures.vectors.len();
+        let mut boundary = Vec::new();
+        let table_row = (0..sig.len())
+            .map(|p| {
+                if uniform_far[p] {
+                    u32::from(sig[p])
+                } else {
+                    boundary.push(p as u32);
+                    (signature_count + boundary.len() - 1) as u32
+                }
+            })
+            .collect();
+        let not_far: Vec<bool> = uniform_far.iter().map(|u| !u).collect();
+        let need_mask = dilate(&not_far, height, width, radius);
+        let mut needed = Vec::new();
+        let slot = need_mask
+            .iter()
+            .enumerate()
+            .map(|(p, &need)| {
+                if need {
+                    needed.push(p as u32);
+                    needed.len() as i32 - 1
+                } else {
+                    -1
+                }
+            })
+            .collect();
+        Self {
+            signature_count,
+            sig,
+            uniform_near,
+            table_row,
+            boundary,
+            needed,
+            slot,
+        }
+    }
+}
+
+/// The semantic map of one sample and its resolutions, built on demand.
+#[derive(Debug)]
+pub(crate) struct SegContext<'a> {
+    seg: &'a Planes,
+    signatures: Option<Signatures>,
+    radius: usize,
+    levels: Vec<Level>,
+}
+
+impl<'a> SegContext<'a> {
+    /// `radius`: half the SPADE kernel size. `sparse` false forces the dense computation.
+    pub fn new(seg: &'a Planes, radius: usize, sparse: bool) -> Self {
+        Self {
+            seg,
+            signatures: if sparse { Signatures::find(seg) } else { None },
+            radius,
+            levels: Vec::new(),
+        }
+    }
+
+    pub fn signatures(&self) -> Option<&Signatures> {
+        self.signatures.as_ref()
+    }
+
+    /// Builds the level at `height x width` (`dense`: with the resized map) if needed and
+    /// returns its index for [`Self::level`].
+    pub fn prepare(&mut self, height: usize, width: usize, dense: bool) -> usize {
+        let index = match self
+            .levels
+            .iter()
+            .position(|l| (l.height, l.width) == (height, width))
+        {
+            Some(i) => i,
+            None => {
+                let full = (self.seg.height, self.seg.width);
+                let sparse = self
+                    .signatures
+                    .as_ref()
+                    .map(|s| SparseLevel::new(s, full, (height, width), self.radius));
+                self.levels.push(Level {
+                    height,
+                    width,
+                    dense: None,
+                    sparse,
+                });
+                self.levels.len() - 1
+            }
+        };
+        let level = &mut self.levels[index];
+        if (dense || level.sparse.is_none()) && level.dense.is_none() {
+            level.dense = Some(super::ops::resize_nearest(self.seg, height, width));
+        }
+        index
+    }
+
+    pub fn level(&self, index: usize) -> &Level {
+        &self.levels[index]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_inside_one_region_are_uniform() {
+        // 6x6: left half id 0, right half id 1.
+        let sig: Vec<u16> = (0..36).map(|p| u16::from(p % 6 >= 3)).collect();
+        let near = uniform_window(&sig, 6, 6, 1);
+        // (1, 1) sees only id 0; (2, 1) touches column 3; borders are never uniform.
+        assert!(near[6 + 1]);
+        assert!(!near[6 + 2]);
+        assert!(!near[0] && !near[6]);
+        let d = dilate(&[false, false, false, true], 2, 2, 1);
+        assert_eq!(d, vec![true; 4]);
+    }
+
+    #[test]
+    fn signatures_count_distinct_vectors() {
+        let seg = Planes::new(2, 1, 4, vec![1., 1., 0., 0., 0., 0., 1., 1.]).unwrap();
+        let s = Signatures::find(&seg).unwrap();
+        assert_eq!(s.vectors, vec![vec![1., 0.], vec![0., 1.]]);
+        assert_eq!(s.ids, vec![0, 0, 1, 1]);
+    }
+}

@@ -1,0 +1,252 @@
+//! SPADE's generator (`spade_generator.rs`, after NVlabs/SPADE `SPADEGenerator`) on the fast
+//! path: the latent grid from `z` (VAE) or the downsized map, SPADE residual blocks with their
+//! norms on the shared per-resolution semantic context (`seg.rs`, `spade_norm.rs`), spectral
+//! norm applied once at load, the block's residual sum and the final leaky ReLU fused into
+//! `conv_1`.
+use candle_core::Tensor;
+
+use super::conv::{Activation, Conv2d, Epilogue, PadMode};
+use super::gemm::{sgemm_into, MatRef};
+use super::ops;
+use super::planes::Planes;
+use super::seg::SegContext;
+use super::spade_norm::{FastSpadeNorm, ParamFree};
+use super::{conv_from, maybe_spectral_from, values, FastError};
+use crate::nets::spade::{SpadeNormConfig, SpadeResnetBlock, UpsamplingLayers, LEAKY_SLOPE};
+use crate::nets::spade_generator::{LatentInput, SpadeGenerator};
+
+const LEAKY: Activation = Activation::LeakyRelu(LEAKY_SLOPE as f32);
+
+#[derive(Debug, Clone)]
+struct Block {
+    norm_0: FastSpadeNorm,
+    conv_0: Conv2d,
+    norm_1: FastSpadeNorm,
+    conv_1: Conv2d,
+    shortcut: Option<(FastSpadeNorm, Conv2d)>,
+    /// Doubles the grid (nearest) before the block.
+    upsample: bool,
+}
+
+impl Block {
+    fn new(block: &SpadeResnetBlock, upsample: bool) -> Result<Self, FastError> {
+        let shortcut = match &block.shortcut {
+            Some((norm, conv)) => Some((FastSpadeNorm::new(norm)?, maybe_spectral_from(conv)?)),
+            None => None,
+        };
+        Ok(Self {
+            norm_0: FastSpadeNorm::new(&block.norm_0)?,
+            conv_0: maybe_spectral_from(&block.conv_0)?,
+            norm_1: FastSpadeNorm::new(&block.norm_1)?,
+            conv_1: maybe_spectral_from(&block.conv_1)?,
+            shortcut,
+            upsample,
+        })
+    }
+
+    /// The block on `x` (already at the level's size); `post` runs after the residual sum.
+    fn forward(
+        &self,
+        x: &Planes,
+        seg: &mut SegContext,
+        post: Activation,
+    ) -> Result<Planes, FastError> {
+        let sparse = seg.signatures().is_some();
+        let index = seg.prepare(x.height, x.width, !sparse);
+        let (level, signatures) = (seg.level(index), seg.signatures());
+        // norm_0 and norm_s normalize the same x: one set of instance statistics.
+        let instance = matches!(self.norm_0.param_free, ParamFree::Instance)
+            .then(|| ops::instance_norm_affine(x, ops::NORM_EPS));
+        let shortcut = match &self.shortcut {
+            Some((norm, conv)) => {
+                let affine = norm.affine(x, instance.as_deref());
+                let normed = norm.forward(x, &affine, level, signatures, Activation::Identity)?;
+                Some(conv.forward(&normed, Epilogue::activation(Activation::Identity))?)
+            }
+            None => None,
+        };
+        let affine = self.norm_0.affine(x, instance.as_deref());
+        let dx = self.norm_0.forward(x, &affine, level, signatures, LEAKY)?;
+        let dx = self
+            .conv_0
+            .forward(&dx, Epilogue::activation(Activation::Identity))?;
+        let affine = self.norm_1.affine(&dx, None);
+        let dx = self
+            .norm_1
+            .forward(&dx, &affine, level, signatures, LEAKY)?;
+        let epilogue = Epilogue {
+            residual: Some(shortcut.as_ref().unwrap_or(x)),
+            activation: post,
+        };
+        self.conv_1.forward(&dx, epilogue)
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Latent {
+    /// `Linear(z_dim, 16 ngf sh sw)`: weight (out, z_dim), bias.
+    Vae {
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+        z_dim: usize,
+    },
+    Semantic(Conv2d),
+}
+
+/// `SPADEGenerator` (eval mode) on the fast path.
+#[derive(Debug, Clone)]
+pub struct FastSpade {
+    latent: Latent,
+    /// (height, width) of the latent grid.
+    latent_size: (usize, usize),
+    latent_channels: usize,
+    semantic_nc: usize,
+    kernel: usize,
+    blocks: Vec<Block>,
+    conv_img: Conv2d,
+    /// The Candle generator's linear layer, only to sample `z` like it does when none is given.
+    z_dim: usize,
+    use_sparse: bool,
+}
+
+impl FastSpade {
+    pub fn new(generator: &SpadeGenerator) -> Result<Self, FastError> {
+        let options = generator.options();
+        let config = SpadeNormConfig::parse(&options.norm_g)
+            .map_err(|e| FastError::Unsupported(format!("SPADE norm_G: {e}")))?;
+        let latent = match &generator.fc {
+            LatentInput::Vae(linear) => Latent::Vae {
+                weight: values(linear.weight())?,
+                bias: match linear.bias() {
+                    Some(b) => values(b)?,
+                    None => vec![0.0; linear.weight().dim(0)?],
+                },
+                z_dim: options.z_dim,
+            },
+            LatentInput::Semantic(conv) => {
+                Latent::Semantic(conv_from(conv, (conv.geometry().padding, PadMode::Zero))?)
+            }
+        };
+        let more = options.num_upsampling_layers != UpsamplingLayers::Normal;
+        let mut blocks = vec![
+            Block::new(&generator.head_0, false)?,
+            Block::new(&generator.g_middle_0, true)?,
+            Block::new(&generator.g_middle_1, more)?,
+        ];
+        for block in &generator.up {
+            blocks.push(Block::new(block, true)?);
+        }
+        let g = generator.conv_img.geometry();
+        Ok(Self {
+            latent,
+            latent_size: (generator.latent_height, generator.latent_width),
+            latent_channels: 16 * options.ngf,
+            semantic_nc: options.semantic_nc(),
+            kernel: config.kernel,
+            blocks,
+            conv_img: conv_from(&generator.conv_img, (g.padding, PadMode::Zero))?,
+            z_dim: options.z_dim,
+            use_sparse: true,
+        })
+    }
+
+    /// Computes SPADE's modulation densely everywhere (the sparse path's reference).
+    pub fn with_dense_modulation(mut self) -> Self {
+        self.use_sparse = false;
+        self
+    }
+
+    /// One image per sample; `z` (N, z_dim) for VAE models, sampled when `None`.
+    pub fn forward_batch(
+        &self,
+        seg: &[Planes],
+        z: Option<&Tensor>,
+    ) -> Result<Vec<Planes>, FastError> {
+        let z_rows = match (&self.latent, z) {
+            (Latent::Vae { .. }, Some(z)) => {
+                let dims = z.dims2()?;
+                if dims != (seg.len(), self.z_dim) {
+                    return Err(FastError::shape(
+                        "SPADE z",
+                        format!("({}, {})", seg.len(), self.z_dim),
+                        format!("{dims:?}"),
+                    ));
+                }
+                Some(values(z)?)
+            }
+            (Latent::Vae { .. }, None) => {
+                // Like the published (and the Candle) generator: z ~ N(0, 1) when not given.
+                let z = Tensor::randn(
+                    0f32,
+                    1f32,
+                    (seg.len(), self.z_dim),
+                    &candle_core::Device::Cpu,
+                )?;
+                Some(values(&z)?)
+            }
+            (Latent::Semantic(_), _) => None,
+        };
+        seg.iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let z = z_rows
+                    .as_ref()
+                    .map(|z| &z[i * self.z_dim..(i + 1) * self.z_dim]);
+                self.forward(s, z)
+            })
+            .collect()
+    }
+
+    /// One sample: `seg` (semantic_nc, H, W) at the output size, `z` its style code.
+    pub fn forward(&self, seg: &Planes, z: Option<&[f32]>) -> Result<Planes, FastError> {
+        if seg.channels != self.semantic_nc {
+            return Err(FastError::shape(
+                "SPADE semantic input channels",
+                self.semantic_nc,
+                seg.channels,
+            ));
+        }
+        let mut context = SegContext::new(seg, self.kernel / 2, self.use_sparse);
+        let mut x = self.latent(seg, z)?;
+        let last = self.blocks.len().saturating_sub(1);
+        for (i, block) in self.blocks.iter().enumerate() {
+            if block.upsample {
+                x = ops::resize_nearest(&x, 2 * x.height, 2 * x.width);
+            }
+            // The image head starts with a leaky ReLU: fused into the last block.
+            let post = if i == last {
+                LEAKY
+            } else {
+                Activation::Identity
+            };
+            x = block.forward(&x, &mut context, post)?;
+        }
+        self.conv_img
+            .forward(&x, Epilogue::activation(Activation::Tanh))
+    }
+
+    fn latent(&self, seg: &Planes, z: Option<&[f32]>) -> Result<Planes, FastError> {
+        let (h, w) = self.latent_size;
+        match (&self.latent, z) {
+            (
+                Latent::Vae {
+                    weight,
+                    bias,
+                    z_dim,
+                },
+                Some(z),
+            ) => {
+                let out_len = bias.len();
+                let mut out = bias.clone();
+                let lhs = MatRef::row_major(weight, out_len, *z_dim);
+                sgemm_into(&mut out, lhs, MatRef::row_major(z, *z_dim, 1), true);
+                Planes::new(self.latent_channels, h, w, out)
+            }
+            (Latent::Vae { .. }, None) => Err(FastError::shape("SPADE z", "a style code", "none")),
+            (Latent::Semantic(conv), _) => {
+                let small = ops::resize_nearest(seg, h, w);
+                conv.forward(&small, Epilogue::activation(Activation::Identity))
+            }
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! SPADE's normalization layer (`Spade` in `spade.rs`, after NVlabs/SPADE
+//! `normalization.py`) on the fast path: `norm(x) * (1 + gamma(seg)) + beta(seg)`, with the
+//! leaky ReLU that follows it fused in.
+//!
+//! With a sparse semantic map (`seg.rs`) `gamma`/`beta` form a table: one row per signature
+//! (pixels inside a region) plus one per boundary pixel. `mlp_shared` over signature vectors is
+//! a sum over kernel taps of per-signature columns; `mlp_gamma`/`mlp_beta` run as one product
+//! (gamma rows then beta rows) over boundary pixels only. A dense map takes two convolutions.
+use rayon::prelude::*;
+
+use super::conv::{Activation, Conv2d, Epilogue, PadMode};
+use super::gemm::{sgemm, MatPtr, MatRef, SharedMut};
+use super::ops::ChannelNorm;
+use super::planes::Planes;
+use super::seg::{Level, Signatures, SparseLevel};
+use super::{batch_norm_from, conv_from, values, FastError};
+use crate::nets::spade::Spade;
+
+/// The parameter-free normalization inside SPADE.
+#[derive(Debug, Clone)]
+pub(crate) enum ParamFree {
+    Instance,
+    /// Batch norm in eval mode: a fixed per-channel (scale, shift).
+    Batch(Vec<ChannelNorm>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FastSpadeNorm {
+    pub param_free: ParamFree,
+    norm_nc: usize,
+    hidden: usize,
+    kernel: usize,
+    /// `mlp_shared` for dense maps, and its OIHW weights for the tap sums.
+    shared: Conv2d,
+    shared_weight: Vec<f32>,
+    shared_bias: Vec<f32>,
+    /// `mlp_gamma` and `mlp_beta` stacked (2 norm_nc outputs), for dense maps.
+    modulation: Conv2d,
+    /// The same weights with the inner index ordered (tap, hidden channel).
+    modulation_tap_major: Vec<f32>,
+    /// Summed over taps: the product with a constant activation.
+    modulation_tap_sum: Vec<f32>,
+    modulation_bias: Vec<f32>,
+}
+
+impl FastSpadeNorm {
+    pub fn new(spade: &Spade) -> Result<Self, FastError> {
+        let param_free = match &spade.batch_norm {
+            Some(bn) => ParamFree::Batch(batch_norm_from(bn)?),
+            None => ParamFree::Instance,
+        };
+        let g = spade.mlp_shared.geometry();
+        let (hidden, kernel) = (g.out_channels, g.kernel);
+        let norm_nc = spade.mlp_gamma.geometry().out_channels;
+        let shared = conv_from(&spade.mlp_shared, (g.padding, PadMode::Zero))?;
+        let shared_weight = values(spade.mlp_shared.weight())?;
+        let shared_bias = match spade.mlp_shared.bias() {
+            Some(b) => values(b)?,
+            None => vec![0.0; hidden],
+        };
+        let bias_of = |c: &crate::nets::layers::Conv2d| match c.bias() {
+            Some(b) => values(b),
+            None => Ok(vec![0.0; norm_nc]),
+        };
+        let mut weight = values(spade.mlp_gamma.weight())?;
+        weight.extend(values(spade.mlp_beta.weight())?);
+        let mut bias = bias_of(&spade.mlp_gamma)?;
+        bias.extend(bias_of(&spade.mlp_beta)?);
+        let taps = kernel * kernel;
+        let mut tap_major = vec![0.0; weight.len()];
+        let mut tap_sum = vec![0.0; 2 * norm_nc * hidden];
+        for m in 0..2 * norm_nc {
+            for j in 0..hidden {
+                for t in 0..taps {
+                    let w = weight[(m * hidden + j) * taps + t];
+                    tap_major[(m * taps + t) * hidden + j] = w;
+                    tap_sum[m * hidden + j] += w;
+                }
+            }
+        }
+        let modulation = Conv2d::new(
+            hidden,
+            2 * norm_nc,
+            kernel,
+            1,
+            (kernel / 2, PadMode::Zero),
+            weight,
+            Some(bias.clone()),
+        )?;
+        Ok(Self {
+            param_free,
+            norm_nc,
+            hidden,
+            kernel,
+            shared,
+            shared_weight,
+            shared_bias,
+            modulation,
+            modulation_tap_major: tap_major,
+            modulation_tap_sum: tap_sum,
+            modulation_bias: bias,
+        })
+    }
+
+    /// The normalization's per-channel (scale, shift) for `x`; `instance` is `x`'s instance
+    /// statistics when the caller already has them.
+    pub fn affine(&self, x: &Planes, instance: Option<&[ChannelNorm]>) -> Vec<ChannelNorm> {
+        match (&self.param_free, instance) {
+            (ParamFree::Batch(affine), _) => affine.clone(),
+            (ParamFree::Instance, Some(stats)) => stats.to_vec(),
+            (ParamFree::Instance, None) => {
+                super::ops::instance_norm_affine(x, super::ops::NORM_EPS)
+            }
+        }
+    }
+
+    /// `act(norm(x) * (1 + gamma) + beta)` with `affine` from [`Self::affine`].
+    pub fn forward(
+        &self,
+        x: &Planes,
+        affine: &[ChannelNorm],
+        level: &Level,
+        signatures: Option<&Signatures>,
+        activation: Activation,
+    ) -> Result<Planes, FastError> {
+        if x.channels != self.norm_nc || (x.height, x.width) != (level.height, level.width) {
+            return Err(FastError::shape(
+                "SPADE norm input",
+                format!("{}x{}x{}", self.norm_nc, level.height, level.width),
+                format!("{}x{}x{}", x.channels, x.height, x.width),
+            ));
+        }
+        match (&level.sparse, signatures) {
+            (Some(sparse), Some(signatures)) => {
+                let table = self.modulation_table(sparse, signatures, level.width);
+                let rows = sparse.signature_count + sparse.boundary.len();
+                Ok(modulate(x, affine, activation, |c| {
+                    let gamma = &table[c * rows..(c + 1) * rows];
+                    let beta = &table[(self.norm_nc + c) * rows..(self.norm_nc + c + 1) * rows];
+                    Source::Table(&sparse.table_row, gamma, beta)
+                }))
+            }
+            _ => {
+                let seg = level.dense.as_ref().ok_or_else(|| {
+                    FastError::Unsupported("a SPADE level without its resized map".into())
+                })?;
+                let actv = self
+                    .shared
+                    .forward(seg, Epilogue::activation(Activation::Relu))?;
+                let gb = self
+                    .modulation
+                    .forward(&actv, Epilogue::activation(Activation::Identity))?;
+                Ok(modulate(x, affine, activation, |c| {
+                    Source::Planes(gb.channel(c), gb.channel(self.norm_nc + c))
+                }))
+            }
+        }
+    }
+
+    /// The (2 norm_nc) x (signatures + boundary pixels) table of gamma then beta rows.
+    fn modulation_table(
+        &self,
+        level: &SparseLevel,
+        signatures: &Signatures,
+        width: usize,
+    ) -> Vec<f32> {
+        let (hidden, taps) = (self.hidden, self.kernel * self.kernel);
+        let nsig = level.signature_count;
+        let label_nc = self.shared.in_channels;
+        // columns[t][v]: the tap-t contribution of signature v to mlp_shared.
+        let mut columns = vec![0.0f32; taps * nsig * hidden];
+        for (v, vector) in signatures.vectors.iter().enumerate() {
+            for (c, &value) in vector.iter().enumerate().filter(|(_, &x)| x != 0.0) {
+                for j in 0..hidden {
+                    let w = &self.shared_weight[(j * label_nc + c) * taps..][..taps];
+                    for (t, &wt) in w.iter().enumerate() {
+                        columns[(t * nsig + v) * hidden + j] += wt * value;
+                    }
+                }
+            }
+        }
+        let constant_actv: Vec<f32> = (0..nsig)
+            .flat_map(|v| {
+                let columns = &columns;
+                (0..hidden).map(move |j| {
+                    let sum: f32 = (0..taps)
+                        .map(|t| columns[(t * nsig + v) * hidden + j])
+                        .sum();
+                    (self.shared_bias[j] + sum).max(0.0)
+                })
+            })
+            .collect();
+        let rows = nsig + level.boundary.len();
+        let m = 2 * self.norm_nc;
+        let mut table = vec![0.0f32; m * rows];
+        // Inside regions: bias + (weights summed over taps) . constant activation.
+        for (mi, row) in table.chunks_exact_mut(rows).enumerate() {
+            let w = &self.modulation_tap_sum[mi * hidden..(mi + 1) * hidden];
+            for (v, slot) in row[..nsig].iter_mut().enumerate() {
+                let a = &constant_actv[v * hidden..(v + 1) * hidden];
+                *slot = self.modulation_bias[mi] + w.iter().zip(a).map(|(w, a)| w * a).sum::<f32>();
+            }
+        }
+        if !level.boundary.is_empty() {
+            let actv = self.needed_activations(level, &columns, &constant_actv, width);
+            self.boundary_products(level, &actv, width, &mut table, rows);
+        }
+        table
+    }
+
+    /// `relu(mlp_shared(seg))` at every needed pixel, (needed x hidden).
+    fn needed_activations(
+        &self,
+        level: &SparseLevel,
+        columns: &[f32],
+        constant: &[f32],
+        width: usize,
+    ) -> Vec<f32> {
+        let (hidden, k) = (self.hidden, self.kernel);
+        let (radius, nsig) = (k / 2, level.signature_count);
+        let height = level.sig.len() / width.max(1);
+        let mut actv = vec![0.0f32; level.needed.len() * hidden];
+        actv.par_chunks_mut(hidden * 256)
+            .zip(level.needed.par_chunks(256))
+            .for_each(|(out, pixels)| {
+                for (dst, &p) in out.chunks_exact_mut(hidden).zip(pixels) {
+                    let p = p as usize;
+                    let sig = usize::from(level.sig[p]);
+                    if level.uniform_near[p] {
+                        dst.copy_from_slice(&constant[sig * hidden..(sig + 1) * hidden]);
+                        continue;
+                    }
+                    dst.copy_from_slice(&self.shared_bias);
+                    let (y, x) = (p / width, p % width);
+                    for ky in 0..k {
+                        let Some(yy) = (y + ky).checked_sub(radius).filter(|&v| v < height) else {
+                            continue;
+                        };
+                        for kx in 0..k {
+                            let Some(xx) = (x + kx).checked_sub(radius).filter(|&v| v < width)
+                            else {
+                                continue;
+                            };
+                            let v = usize::from(level.sig[yy * width + xx]);
+                            let col = &columns[((ky * k + kx) * nsig + v) * hidden..][..hidden];
+                            dst.iter_mut().zip(col).for_each(|(d, c)| *d += c);
+                        }
+                    }
+                    dst.iter_mut().for_each(|d| *d = d.max(0.0));
+                }
+            });
+        actv
+    }
+
+    /// `mlp_gamma`/`mlp_beta` at the boundary pixels, written into the table's boundary rows.
+    fn boundary_products(
+        &self,
+        level: &SparseLevel,
+        actv: &[f32],
+        width: usize,
+        table: &mut [f32],
+        rows: usize,
+    ) {
+        let (hidden, k) = (self.hidden, self.kernel);
+        let (radius, taps) = (k / 2, k * k);
+        let inner = taps * hidden;
+        let m = 2 * self.norm_nc;
+        let height = level.sig.len() / width.max(1);
+        let nsig = level.signature_count;
+        let threads = rayon::current_num_threads().max(1);
+        let chunk = (96 * 1024 / inner.max(m)).clamp(32, 1024);
+        let chunk = chunk.min(level.boundary.len().div_ceil(2 * threads)).max(8);
+        let dst = SharedMut(table.as_mut_ptr());
+        let weight = MatRef::row_major(&self.modulation_tap_major, m, inner);
+        level
+            .boundary
+            .par_chunks(chunk)
+            .enumerate()
+            .for_each_init(Vec::new, |col, (i, pixels)| {
+                col.clear();
+                col.resize(pixels.len() * inner, 0.0);
+                for (dst, &p) in col.chunks_exact_mut(inner).zip(pixels) {
+                    let (y, x) = (p as usize / width, p as usize % width);
+                    for ky in 0..k {
+                        let Some(yy) = (y + ky).checked_sub(radius).filter(|&v| v < height) else {
+                            continue;
+                        };
+                        for kx in 0..k {
+                            let Some(xx) = (x + kx).checked_sub(radius).filter(|&v| v < width)
+                            else {
+                                continue;
+                            };
+                            let slot = level.slot[yy * width + xx];
+                            if slot >= 0 {
+                                let src = &actv[slot as usize * hidden..][..hidden];
+                                dst[(ky * k + kx) * hidden..][..hidden].copy_from_slice(src);
+                            }
+                        }
+                    }
+                }
+                let rhs = MatRef {
+                    data: col,
+                    rows: inner,
+                    cols: pixels.len(),
+                    row_stride: 1,
+                    col_stride: inner,
+                };
+                let first = nsig + i * chunk;
+                let out = MatPtr {
+                    // SAFETY (offset): `first + pixels.len() <= rows`, inside the table.
+                    ptr: unsafe { dst.ptr().add(first) },
+                    row_stride: rows,
+                    col_stride: 1,
+                };
+                // SAFETY: this chunk alone writes columns [first, first + len) of every table
+                // row; the table outlives the parallel loop.
+                unsafe { sgemm(out, weight, rhs, false) };
+            });
+        for (mi, row) in table.chunks_exact_mut(rows).enumerate() {
+            row[nsig..]
+                .iter_mut()
+                .for_each(|v| *v += self.modulation_bias[mi]);
+        }
+    }
+}
+
+/// Where one channel's gamma and beta come from.
+enum Source<'a> {
+    /// Per pixel a row index into the gamma and beta rows.
+    Table(&'a [u32], &'a [f32], &'a [f32]),
+    Planes(&'a [f32], &'a [f32]),
+}
+
+/// `act((x * scale + shift) * (1 + gamma) + beta)` per channel.
+fn modulate<'a>(
+    x: &Planes,
+    affine: &[ChannelNorm],
+    activation: Activation,
+    source: impl Fn(usize) -> Source<'a> + Sync,
+) -> Planes {
+    let n = x.plane_len().max(1);
+    let mut out = Planes::zeros(x.channels, x.height, x.width);
+    out.data
+        .par_chunks_mut(n)
+        .zip(x.data.par_chunks(n))
+        .enumerate()
+        .for_each(|(c, (dst, src))| {
+            let norm = affine[c];
+            match source(c) {
+                Source::Table(rows, gamma, beta) => {
+                    for ((d, &v), &r) in dst.iter_mut().zip(src).zip(rows) {
+                        let r = r as usize;
+                        *d = activation.apply(norm.apply(v) * (1.0 + gamma[r]) + beta[r]);
+                    }
+                }
+                Source::Planes(gamma, beta) => {
+                    for (((d, &v), g), b) in dst.iter_mut().zip(src).zip(gamma).zip(beta) {
+                        *d = activation.apply(norm.apply(v) * (1.0 + g) + b);
+                    }
+                }
+            }
+        });
+    out
+}
