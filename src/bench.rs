@@ -164,10 +164,7 @@ fn case_input(case: &BenchCase, device: &Device) -> Result<Tensor> {
         }
         BenchInput::LabelRegions { classes } => {
             let ids = region_label_ids(h, w, classes, 2);
-            let encoding = InputEncoding::OneHot {
-                classes,
-                instance_edges: c > classes,
-            };
+            let encoding = InputEncoding::one_hot(classes, c > classes);
             encoding::encode(&ids, w, h, &encoding, |_| [0; 3], device)
         }
     }
@@ -215,10 +212,7 @@ pub fn run_case(
                 name: "landscape".into(),
                 inline: None,
             },
-            input_encoding: InputEncoding::OneHot {
-                classes: c,
-                instance_edges: false,
-            },
+            input_encoding: InputEncoding::one_hot(c, false),
             training: serde_json::Value::Null,
         };
         let fast = Model::from_generator(

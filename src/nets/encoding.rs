@@ -29,6 +29,16 @@ pub enum InputEncoding {
 }
 
 impl InputEncoding {
+    /// One-hot over ids that are already channel numbers (no dontcare id, no shift).
+    pub fn one_hot(classes: usize, instance_edges: bool) -> Self {
+        Self::OneHot {
+            classes,
+            instance_edges,
+            dontcare_id: None,
+            shift_down: false,
+        }
+    }
+
     pub fn channels(&self) -> usize {
         match self {
             Self::OneHot {
