@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
-# Starts the real painter under Xvfb, paints a small landscape with xdotool (keyboard shortcuts,
-# clicks and drags, exactly as a user would) and saves a screenshot.
+# Starts the real painter under Xvfb (Mesa's software renderer), drives it with xdotool as a
+# user would and saves screenshots, for checking by eye:
 #
-#   scripts/screenshot.sh [out.png]        (default: target/screenshots/painter.png)
+#   scripts/screenshot.sh painter  [out.png]   the example scene, a painted rock on the trail,
+#                                               and the default model's preview
+#   scripts/screenshot.sh training DATASET [out.png]
+#                                               the training panel on DATASET (a prepared copy,
+#                                               e.g. `scenepaint dataset prepare ... --size 128x64`)
+#                                               a few seconds after pressing Start
 #
 # Needs: xvfb, mesa-vulkan-drivers, imagemagick (import), xdotool. On Debian/Ubuntu:
 #   apt-get install -y --no-install-recommends xvfb mesa-vulkan-drivers imagemagick xdotool
-# Set SCENEPAINT_BIN to use an already built binary (default: cargo build, debug profile).
+# Set SCENEPAINT_BIN to use an already built binary (default: cargo build --release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="${1:-target/screenshots/painter.png}"
+scene="${1:-painter}"
+shift || true
+dataset=""
+if [ "$scene" = training ]; then
+  dataset="${1:?usage: scripts/screenshot.sh training DATASET [out.png]}"
+  shift
+fi
+out="${1:-target/screenshots/$scene.png}"
 mkdir -p "$(dirname "$out")"
 
 for tool in Xvfb xdotool; do
@@ -21,8 +33,8 @@ import_cmd=/usr/bin/import
 
 bin="${SCENEPAINT_BIN:-}"
 if [ -z "$bin" ]; then
-  cargo build --bin scenepaint
-  bin=target/debug/scenepaint
+  cargo build --release --bin scenepaint
+  bin=target/release/scenepaint
 fi
 
 display=":${SCREENSHOT_DISPLAY:-97}"
@@ -43,7 +55,9 @@ unset WAYLAND_DISPLAY
 export XDG_RUNTIME_DIR="$work/runtime" XDG_DATA_HOME="$work/data"
 mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 
-"$bin" >"$work/app.log" 2>&1 &
+args=()
+[ -n "$dataset" ] && args=(--dataset "$dataset")
+"$bin" "${args[@]}" >"$work/app.log" 2>&1 &
 app_pid=$!
 win=""
 for _ in $(seq 1 120); do
@@ -53,18 +67,17 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 [ -n "$win" ] || { cat "$work/app.log" >&2; echo "no scenepaint window" >&2; exit 1; }
-sleep 3
+sleep 8 # the default model loads and the first preview arrives
 eval "$(xdotool getwindowgeometry --shell "$win")" # X, Y, WIDTH, HEIGHT
 xdotool windowfocus --sync "$win" 2>/dev/null || true
 
 # The canvas is the area left of the preview and palette panels (320 + 230 points wide),
-# below the toolbar; a fresh 512x512 canvas is fitted and centred in it.
+# below the toolbar; the example scene (512x256) is fitted and centred in it.
 cx0=$X; cy0=$((Y + 40)); cw=$((WIDTH - 560)); ch=$((HEIGHT - 70))
 at() { # at FX FY: absolute screen position of fractions of the canvas area
   echo "$((cx0 + cw * $1 / 100)) $((cy0 + ch * $2 / 100))"
 }
 key() { xdotool key --window "$win" "$@"; sleep 0.3; }
-click() { xdotool mousemove $(at "$1" "$2"); sleep 0.2; xdotool click 1; sleep 0.3; }
 drag() { # drag X1 Y1 X2 Y2 ... in canvas percentages, moving in small steps
   local x=$1 y=$2; shift 2
   xdotool mousemove $(at "$x" "$y"); sleep 0.2; xdotool mousedown 1; sleep 0.1
@@ -78,15 +91,22 @@ drag() { # drag X1 Y1 X2 Y2 ... in canvas percentages, moving in small steps
   xdotool mouseup 1; sleep 0.3
 }
 
-key g; key 1; click 50 20                      # fill: sky everywhere
-key o; key 2; drag 22 18 42 28; drag 55 12 70 20   # ellipses: clouds
-key b; for _ in $(seq 1 14); do key bracketright; done
-key 4; drag 0 62 12 50 25 38 35 55 50 30 62 52 75 40 88 55 100 62   # brush: mountain ridge, edge to edge
-key g; key 4; click 50 60                      # fill under the ridge
-key r; key 5; drag 10 62 90 75                 # rectangle: hill band
-key 9; drag 10 75 90 92                        # rectangle: sea
-key b; key 6; drag 30 70 32 70                 # a rock dab
-xdotool mousemove $(at 60 45); sleep 1.5       # hover: status bar shows the class
+case "$scene" in
+  painter)
+    key b; for _ in $(seq 1 6); do key bracketright; done
+    key 6; drag 45 62 52 62 50 68 46 66        # brush, class 6 (obstacle): a rock on the trail
+    key 8; drag 8 48 20 44 30 50               # class 8 (high vegetation): a bush on the left
+    xdotool mousemove $(at 60 30); sleep 4      # the preview catches up
+    ;;
+  training)
+    # The training window opens at the top left of the canvas area; Start is found by its
+    # position below the options (measured on a 1280x800 screen).
+    xdotool mousemove $((X + ${START_X:-45})) $((Y + ${START_Y:-205})); sleep 0.3
+    xdotool click 1
+    sleep "${TRAIN_SECONDS:-25}"
+    ;;
+  *) echo "unknown scene $scene (painter, training)" >&2; exit 1 ;;
+esac
 
 "$import_cmd" -display "$display" -window root "$out"
 echo "saved $out"

@@ -11,21 +11,25 @@ use scenepaint::bench;
 use scenepaint::labelmap::read_label_map;
 use scenepaint::labels::Palette;
 use scenepaint::nets::bundle::{bundle_checkpoint, Model, NetKind, PaletteRef, TranslateOptions};
+use scenepaint::nets::published;
 
 #[derive(Args, Debug)]
 pub struct BundleArgs {
     /// Generator checkpoint (`latest_net_G.pth` or a `.safetensors` state dict).
     #[arg(long)]
     pub pth: PathBuf,
-    /// pix2pix_unet, pix2pixhd_global, pix2pixhd_local or spade.
+    /// pix2pix_unet, pix2pixhd_global, pix2pixhd_local or spade (default: from the options'
+    /// `netG`).
     #[arg(long)]
-    pub net: String,
-    /// JSON object of the published options (e.g. ngf, norm, label_nc, netG).
+    pub net: Option<String>,
+    /// The published options: `opt.txt` / `train_opt.txt` as the repos write them, or a JSON
+    /// object (default: the option file beside the checkpoint).
     #[arg(long)]
-    pub options: PathBuf,
-    /// A built-in palette name, or a palette JSON file (stored inline in the bundle).
+    pub options: Option<PathBuf>,
+    /// A built-in palette name, or a palette JSON file (stored inline in the bundle); default:
+    /// the palette of the options' `dataset_mode` (ade20k, coco, cityscapes).
     #[arg(long)]
-    pub palette: String,
+    pub palette: Option<String>,
     /// The bundle directory to write.
     #[arg(long)]
     pub out: PathBuf,
@@ -79,18 +83,31 @@ fn palette_ref(arg: &str) -> anyhow::Result<PaletteRef> {
 }
 
 pub fn run_bundle(args: &BundleArgs) -> anyhow::Result<()> {
-    let net: NetKind = args.net.parse()?;
-    let text = std::fs::read_to_string(&args.options)
-        .with_context(|| format!("reading {}", args.options.display()))?;
-    let options: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{}: invalid JSON", args.options.display()))?;
-    let manifest = bundle_checkpoint(
-        &args.pth,
-        net,
-        &options,
-        palette_ref(&args.palette)?,
-        &args.out,
-    )?;
+    let options_path = match &args.options {
+        Some(path) => path.clone(),
+        None => published::options_beside(&args.pth).with_context(|| {
+            format!(
+                "no option file ({}) beside {}: pass --options",
+                published::OPTION_FILE_NAMES.join(", "),
+                args.pth.display()
+            )
+        })?,
+    };
+    let options = published::read_options(&options_path)?;
+    let net: NetKind = match &args.net {
+        Some(name) => name.parse()?,
+        None => published::net_from_options(&options)
+            .with_context(|| format!("{}: no known netG: pass --net", options_path.display()))?,
+    };
+    let palette = match (&args.palette, published::palette_from_options(&options)) {
+        (Some(name), _) => name.as_str(),
+        (None, Some(name)) => name,
+        (None, None) => bail!(
+            "{}: the dataset is not one with a built-in palette: pass --palette",
+            options_path.display()
+        ),
+    };
+    let manifest = bundle_checkpoint(&args.pth, net, &options, palette_ref(palette)?, &args.out)?;
     println!(
         "wrote {} ({:?}, palette {})",
         args.out.display(),

@@ -14,6 +14,12 @@ mod cli_train;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Painter: load this model bundle instead of the shipped default.
+    #[arg(long)]
+    model: Option<std::path::PathBuf>,
+    /// Painter: open the training panel with this dataset folder.
+    #[arg(long)]
+    dataset: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -48,7 +54,12 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         None => {
-            scenepaint::app::run_painter(scenepaint::app::AppOptions::with_shipped_content())?;
+            let mut options = scenepaint::app::AppOptions::with_shipped_content();
+            if cli.model.is_some() {
+                options.default_model = cli.model;
+            }
+            options.training_dataset = cli.dataset;
+            scenepaint::app::run_painter(options)?;
             Ok(())
         }
         Some(Command::Train(args)) => cli_train::run_train(args),

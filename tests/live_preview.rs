@@ -205,6 +205,13 @@ fn strokes_are_throttled_pause_stops_updates_and_style_retranslates() {
     live.tick(&LabelMap::new(8, 8, 3), 3, false, 101.0);
     assert!(!live.wait(Duration::from_millis(200)), "paused");
     live.paused = false;
+    live.held_by_training = true;
+    live.tick(&LabelMap::new(8, 8, 3), 3, false, 101.5);
+    assert!(
+        !live.wait(Duration::from_millis(200)),
+        "held while training shares the GPU"
+    );
+    live.held_by_training = false;
     live.set_style(Style {
         seed: 3,
         photo: None,
@@ -270,4 +277,84 @@ fn a_painted_scene_shows_every_class_in_the_preview() {
     let colours: std::collections::HashSet<[u8; 3]> = image.pixels().map(|p| p.0).collect();
     assert!(colours.len() >= 4, "{} colours", colours.len());
     maybe_screenshot(&mut h, "painter_preview");
+}
+
+/// A copy of the pix2pixHD reference checkpoint as a published repo leaves it: a checkpoints
+/// folder with `latest_net_G.pth` and, with `opt_txt`, its `opt.txt`.
+fn published_checkpoint(root: &std::path::Path, opt_txt: bool) -> std::path::PathBuf {
+    let reference = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/reference/pix2pixhd_global.weights.pth");
+    assert!(reference.exists(), "{} is missing", reference.display());
+    let folder = root.join("checkpoints/label2city");
+    std::fs::create_dir_all(&folder).unwrap();
+    let pth = folder.join("latest_net_G.pth");
+    std::fs::copy(&reference, &pth).unwrap();
+    if opt_txt {
+        std::fs::write(
+            folder.join("opt.txt"),
+            "------------ Options -------------\ndataroot: ./datasets/cityscapes/\nlabel_nc: 6\n\
+             n_blocks_global: 3\nn_downsample_global: 3\nnetG: global\nngf: 8\n\
+             no_instance: False\nnorm: instance\n-------------- End ----------------\n",
+        )
+        .unwrap();
+    }
+    pth
+}
+
+#[test]
+fn a_published_checkpoint_imports_from_the_picker_and_becomes_the_live_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pth = published_checkpoint(tmp.path(), true);
+    let mut opts = options(64, 48, ScriptedDialogs::new([pth.clone()]));
+    opts.model_loader = Some(scenepaint::app::bundle_loader::BundleLoader::shared());
+    let mut h = harness_with(opts);
+    h.get_by_label("Import .pth…").click();
+    h.run_steps(2);
+    h.get_by_label("Import published checkpoint");
+    match &h.state().modal {
+        Some(scenepaint::app::dialogs::Modal::ImportCheckpoint(form)) => {
+            assert_eq!(
+                form.net,
+                Some(scenepaint::nets::bundle::NetKind::Pix2pixhdGlobal)
+            );
+            assert_eq!(form.palette, "cityscapes", "from the opt.txt's dataroot");
+            assert!(form.options.as_ref().unwrap().ends_with("opt.txt"));
+        }
+        other => panic!("no import dialog: {other:?}"),
+    }
+    h.get_by_label("Import").click();
+    run_until(&mut h, "the imported model", |app| app.live.is_some());
+    let bundle = tmp.path().join("checkpoints/label2city-bundle");
+    assert!(bundle.join("model.json").is_file());
+    let app = h.state();
+    assert_eq!(app.live.as_ref().unwrap().info.name, "label2city-bundle");
+    assert_eq!(app.palette.name, "cityscapes", "{:?}", app.message);
+    assert!(app.models.bundles.contains(&bundle), "listed in the picker");
+    assert!(app.modal.is_none());
+}
+
+#[test]
+fn a_checkpoint_without_options_keeps_the_dialog_open_with_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pth = published_checkpoint(tmp.path(), false);
+    let mut opts = options(64, 48, ScriptedDialogs::new([pth]));
+    opts.model_loader = Some(scenepaint::app::bundle_loader::BundleLoader::shared());
+    let mut h = harness_with(opts);
+    h.get_by_label("Import .pth…").click();
+    h.run_steps(2);
+    h.get_by_label("Options: (none found)");
+    h.get_by_label("Import").click();
+    h.run_steps(2);
+    let app = h.state();
+    assert!(app.live.is_none());
+    match &app.modal {
+        Some(scenepaint::app::dialogs::Modal::ImportCheckpoint(form)) => {
+            let error = form.error.as_deref().unwrap_or_default();
+            assert!(
+                error.contains("opt.txt") && error.contains("latest_net_G.pth"),
+                "{error}"
+            );
+        }
+        other => panic!("the dialog closed: {other:?}"),
+    }
 }

@@ -1,6 +1,7 @@
 //! The training panel through the real painter UI (egui_kittest): choose a few real ycor pairs,
 //! start a tiny SPADE run, see loss points and a sample grid, stop it (a checkpoint and the
-//! bundle are written), and hand a copy of the bundle to the painter's model loader.
+//! bundle are written), hand a copy of the bundle to the painter's model loader, and continue
+//! the stopped run from its checkpoint.
 mod painter_support;
 
 use egui_kittest::kittest::Queryable;
@@ -93,10 +94,21 @@ fn run_until(
 ) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !done(h.state()) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; status: {:?}",
+            h.state().message
+        );
         h.run_steps(1);
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Scrolls the training window to the widget labelled `label` (as a user would), then clicks it.
+fn click_in_panel(h: &mut Harness<'_, PainterApp>, label: &str) {
+    h.get_by_label(label).scroll_to_me();
+    h.run_steps(2);
+    h.get_by_label(label).click();
 }
 
 #[test]
@@ -125,7 +137,7 @@ fn a_tiny_run_from_the_panel_reports_stops_and_goes_to_the_painter() {
         "{}",
         h.state().training.inspect_text
     );
-    h.get_by_label("Start").click();
+    click_in_panel(&mut h, "Start");
     h.run_steps(1);
     run_until(&mut h, "a loss point and a sample", 120, |app| {
         let run = app.training.run.as_ref().unwrap();
@@ -144,7 +156,7 @@ fn a_tiny_run_from_the_panel_reports_stops_and_goes_to_the_painter() {
     h.get_by_label(scenepaint::app::training_panel::LOSS_PLOT_LABEL);
     assert!(h.state().training.is_training());
 
-    h.get_by_label("Stop").click();
+    click_in_panel(&mut h, "Stop");
     run_until(&mut h, "the run to stop", 120, |app| {
         !app.training.is_training()
     });
@@ -157,7 +169,7 @@ fn a_tiny_run_from_the_panel_reports_stops_and_goes_to_the_painter() {
         assert!(!run.checkpoints.is_empty(), "stopping saves a checkpoint");
         assert!(run.checkpoints.iter().all(|p| p.is_file()));
     }
-    h.get_by_label("Use in painter").click();
+    click_in_panel(&mut h, "Use in painter");
     run_until(&mut h, "the trained model in the painter", 30, |app| {
         app.live.is_some()
     });
@@ -186,4 +198,63 @@ fn a_tiny_run_from_the_panel_reports_stops_and_goes_to_the_painter() {
         .flat_map(|p| p.0)
         .fold((255u8, 0u8), |(lo, hi), v| (lo.min(v), hi.max(v)));
     assert!(max > min, "the trained generator produced a flat image");
+
+    let stopped_at = h
+        .state()
+        .training
+        .run
+        .as_ref()
+        .unwrap()
+        .last
+        .as_ref()
+        .unwrap()
+        .iteration;
+    h.get_by_label("Training device");
+    click_in_panel(&mut h, "Continue from its checkpoint");
+    h.run_steps(1);
+    assert!(h.state().training.resume);
+    click_in_panel(&mut h, "Start");
+    h.run_steps(1);
+    run_until(&mut h, "the resumed run's steps", 120, |app| {
+        let run = app.training.run.as_ref().unwrap();
+        assert!(
+            run.outcome.is_none(),
+            "{:?}; panel: {:?}",
+            run.outcome,
+            app.training.message
+        );
+        run.last
+            .as_ref()
+            .is_some_and(|p| p.iteration > stopped_at + 1)
+    });
+    let first_resumed = h
+        .state()
+        .training
+        .run
+        .as_ref()
+        .unwrap()
+        .losses
+        .values()
+        .next()
+        .unwrap()[0][0];
+    assert!(
+        first_resumed > stopped_at as f64,
+        "the run restarted at {first_resumed} instead of continuing after {stopped_at}"
+    );
+    click_in_panel(&mut h, "Stop");
+    run_until(&mut h, "the resumed run to stop", 120, |app| {
+        !app.training.is_training()
+    });
+}
+
+#[test]
+fn the_gpu_pause_setting_applies_only_when_training_shares_the_previews_gpu() {
+    use scenepaint::app::models::DeviceChoice::{Cpu, Cuda, Metal};
+    use scenepaint::app::training_panel::shares_gpu;
+    assert!(shares_gpu(Cuda, Cuda) && shares_gpu(Metal, Metal));
+    assert!(!shares_gpu(Cpu, Cpu), "the CPU pools are separate");
+    assert!(!shares_gpu(Cuda, Cpu) && !shares_gpu(Cpu, Cuda));
+    let panel = scenepaint::app::training_panel::TrainingPanel::default();
+    assert!(panel.pause_preview_on_shared_gpu, "on by default");
+    assert!(!panel.holds_preview(Cuda), "no run, nothing held");
 }

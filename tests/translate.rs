@@ -345,3 +345,48 @@ fn spade_bundle_from_published_weights_maps_coco_unlabeled_to_the_dontcare_chann
         .unwrap_err();
     assert!(err.to_string().contains("class id 6"), "{err}");
 }
+
+#[test]
+fn bundle_reads_the_published_opt_txt_beside_the_checkpoint() {
+    let weights = reference_dir().join("pix2pixhd_global.weights.pth");
+    assert!(weights.exists(), "{} is missing", weights.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let checkpoints = tmp.path().join("checkpoints/label2city");
+    std::fs::create_dir_all(&checkpoints).unwrap();
+    let pth = checkpoints.join("latest_net_G.pth");
+    std::fs::copy(&weights, &pth).unwrap();
+    // pix2pixHD's BaseOptions writes `name: value` lines between these rulers.
+    std::fs::write(
+        checkpoints.join("opt.txt"),
+        "------------ Options -------------\ndataroot: ./datasets/cityscapes/\nlabel_nc: 6\n\
+         n_blocks_global: 3\nn_downsample_global: 3\nnetG: global\nngf: 8\nno_instance: False\n\
+         norm: instance\n-------------- End ----------------\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("bundle");
+    let run = scenepaint(&["bundle", "--pth", arg(&pth), "--out", arg(&out)]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let manifest = ModelManifest::read(&out).unwrap();
+    assert_eq!(manifest.net, NetKind::Pix2pixhdGlobal);
+    assert_eq!(manifest.palette.name, "cityscapes");
+    assert_eq!(manifest.input_encoding, InputEncoding::one_hot(6, true));
+    let model = Model::load(&out, &Device::Cpu).unwrap();
+    let mut map = LabelMap::new(64, 32, 2);
+    for x in 10..30 {
+        map.set(x, 20, 5);
+    }
+    let image = model.translate(&map, &TranslateOptions::default()).unwrap();
+    assert_eq!(image.dimensions(), (64, 32));
+
+    std::fs::remove_file(checkpoints.join("opt.txt")).unwrap();
+    let run = scenepaint(&["bundle", "--pth", arg(&pth), "--out", arg(&out)]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && stderr.contains("opt.txt"),
+        "{stderr}"
+    );
+}

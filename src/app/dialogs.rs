@@ -1,5 +1,6 @@
 //! Modal dialogs: new canvas (size presets), restore an autosave after an unclean exit, and a
-//! failed import (offering "map to nearest class" when colours were unknown).
+//! failed import (offering "map to nearest class" when colours were unknown), and the
+//! published-checkpoint import (`import_dialog`).
 use super::PainterApp;
 use crate::labelmap::UnknownColour;
 use crate::paint::{CANVAS_PRESETS, MAX_CANVAS_SIDE};
@@ -19,6 +20,8 @@ pub enum Modal {
         message: String,
         unknown_colours: bool,
     },
+    /// "Import .pth…": a published checkpoint and the fields that turn it into a bundle.
+    ImportCheckpoint(super::import_dialog::ImportForm),
 }
 
 /// Shows `modal`; returns it back while it should stay open.
@@ -34,6 +37,7 @@ pub fn show(app: &mut PainterApp, ctx: &egui::Context, modal: Modal) -> Option<M
                 message,
                 unknown_colours,
             } => import_failed(app, ui, path, message, unknown_colours),
+            Modal::ImportCheckpoint(form) => super::import_dialog::show(app, ui, form),
         };
     });
     next

@@ -22,6 +22,8 @@ pub enum FilePurpose {
     ModelFolder,
     /// A published generator checkpoint (.pth / .safetensors) to import as a bundle.
     ImportCheckpoint,
+    /// The published options (`opt.txt` or JSON) of a checkpoint being imported.
+    PublishedOptions,
     /// A training dataset folder.
     Dataset,
 }
@@ -40,6 +42,7 @@ impl FilePurpose {
             FilePurpose::StylePhoto => "Style from photo",
             FilePurpose::ModelFolder => "Add model folder",
             FilePurpose::ImportCheckpoint => "Import published checkpoint",
+            FilePurpose::PublishedOptions => "Options of the checkpoint (opt.txt)",
             FilePurpose::Dataset => "Choose dataset folder",
         }
     }
@@ -75,6 +78,7 @@ impl FilePurpose {
             }
             FilePurpose::ModelFolder | FilePurpose::Dataset => ("folder", &[]),
             FilePurpose::ImportCheckpoint => ("checkpoint", &["pth", "safetensors"]),
+            FilePurpose::PublishedOptions => ("options", &["txt", "json"]),
         }
     }
 }

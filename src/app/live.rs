@@ -60,6 +60,10 @@ pub struct LiveTranslation {
     pub info: ModelInfo,
     /// Live updates paused (the current image stays).
     pub paused: bool,
+    /// Updates wait while training runs on this model's GPU (the training panel's setting).
+    pub held_by_training: bool,
+    /// The device the worker's model runs on.
+    pub device: super::models::DeviceChoice,
     pub style: Style,
     pub latest: Option<Generated>,
     pub error: Option<String>,
@@ -90,6 +94,8 @@ impl LiveTranslation {
             worker,
             info,
             paused: false,
+            held_by_training: false,
+            device: super::models::DeviceChoice::Cpu,
             style: Style::default(),
             latest: None,
             error: None,
@@ -130,7 +136,7 @@ impl LiveTranslation {
         now_s: f64,
     ) -> Option<f64> {
         self.collect();
-        if self.paused || self.submitted_generation == Some(generation) {
+        if self.paused || self.held_by_training || self.submitted_generation == Some(generation) {
             return None;
         }
         let since_s = now_s - self.last_submit_s;

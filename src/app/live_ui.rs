@@ -32,6 +32,9 @@ impl PainterApp {
                     self.models.add_folder(folder);
                 }
             }
+            if events.import_checkpoint {
+                self.start_checkpoint_import();
+            }
             if events.style_from_photo {
                 self.style_from_photo();
             }
@@ -70,6 +73,7 @@ impl PainterApp {
         let Some(live) = &mut self.live else {
             return;
         };
+        live.held_by_training = self.training.holds_preview(live.device);
         let now_s = ctx.input(|i| i.time);
         let due_s = live.tick(
             self.doc.map(),
@@ -94,6 +98,8 @@ impl PainterApp {
                 live.style = old.style.clone();
             }
         }
+        live.device = loaded.device;
+        self.models.selected = Some(loaded.dir.clone());
         let mut text = format!("loaded model {}", live.info.name);
         if let Some(fallback) = loaded.fallback {
             text = format!("{fallback}; {text}");

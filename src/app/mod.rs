@@ -6,6 +6,7 @@ pub mod bundle_loader;
 pub mod canvas;
 pub mod dialogs;
 pub mod files;
+pub mod import_dialog;
 pub mod live;
 mod live_ui;
 pub mod loss_plot;
@@ -51,6 +52,8 @@ pub struct AppOptions {
     pub example_scene: Option<PathBuf>,
     /// A model bundle loaded at start, so the preview shows a result at once.
     pub default_model: Option<PathBuf>,
+    /// A dataset folder the training panel opens with (inspected at start).
+    pub training_dataset: Option<PathBuf>,
 }
 
 /// The shipped example scene and default model (relative to the repository).
@@ -98,6 +101,7 @@ impl Default for AppOptions {
             model_folders: vec![PathBuf::from("weights")],
             example_scene: None,
             default_model: None,
+            training_dataset: None,
         }
     }
 }
@@ -180,6 +184,11 @@ impl PainterApp {
                 }
             });
         let active = first_painting_class(&palette);
+        let mut training = training_panel::TrainingPanel::default();
+        if let Some(dir) = options.training_dataset {
+            training.set_dataset(dir);
+            training.open = true;
+        }
         PainterApp {
             doc,
             palette,
@@ -190,7 +199,7 @@ impl PainterApp {
             preview: PreviewPanel::default(),
             live: None,
             models: ModelPicker::new(options.model_loader, options.model_folders),
-            training: training_panel::TrainingPanel::default(),
+            training,
             palette_panel: PalettePanel::default(),
             dialogs: options.dialogs,
             modal,

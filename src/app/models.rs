@@ -62,6 +62,8 @@ pub struct Loaded {
     pub translator: Box<dyn Translator>,
     /// The device that failed before falling back to the CPU, with its error.
     pub fallback: Option<String>,
+    /// The device the model runs on (the CPU after a fallback).
+    pub device: DeviceChoice,
 }
 
 /// The model picker's state.
@@ -152,12 +154,13 @@ fn load_with_fallback(
     device: DeviceChoice,
 ) -> Result<Loaded> {
     let first = device.device().and_then(|d| loader.load(&dir, &d));
-    let (result, fallback) = match first {
+    let (result, fallback, used) = match first {
         Err(e) if device != DeviceChoice::Cpu => (
             loader.load(&dir, &Device::Cpu),
             Some(format!("{} failed ({e}); using the CPU", device.label())),
+            DeviceChoice::Cpu,
         ),
-        other => (other, None),
+        other => (other, None, device),
     };
     let (info, translator) = result?;
     Ok(Loaded {
@@ -165,6 +168,7 @@ fn load_with_fallback(
         info,
         translator,
         fallback,
+        device: used,
     })
 }
 

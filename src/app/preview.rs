@@ -16,6 +16,7 @@ pub const RECENT_STYLES: usize = 8;
 pub struct PreviewEvents {
     pub load: Option<PathBuf>,
     pub add_folder: bool,
+    pub import_checkpoint: bool,
     pub style_from_photo: bool,
     pub export_image: bool,
     pub export_side_by_side: bool,
@@ -86,6 +87,12 @@ impl PreviewPanel {
                 None => ui.label("– ms"),
             };
         });
+        if live.held_by_training {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                "Live preview paused: training uses this GPU (setting in the training panel)",
+            );
+        }
         ui.horizontal_wrapped(|ui| {
             ui.toggle_value(&mut live.paused, "Pause")
                 .on_hover_text("Pause live updates");
@@ -247,6 +254,13 @@ fn model_picker(ui: &mut egui::Ui, picker: &mut ModelPicker, events: &mut Previe
         }
         if ui.button("Add folder…").clicked() {
             events.add_folder = true;
+        }
+        if ui
+            .button("Import .pth…")
+            .on_hover_text("A generator checkpoint from the SPADE, pix2pixHD or pix2pix repos")
+            .clicked()
+        {
+            events.import_checkpoint = true;
         }
         if picker.is_loading() {
             ui.add(egui::Spinner::new());

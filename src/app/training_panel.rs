@@ -1,7 +1,11 @@
 //! The training panel: dataset folder (with what `dataset inspect` finds), network, preset and
 //! main options, start / pause / resume / stop, live progress, loss curves (egui_plot), the
 //! latest sample grid, checkpoints, and "Use in painter". Training runs in a [`TrainingRun`].
+//! The device picker offers the GPUs compiled in; training on the GPU the live preview uses
+//! pauses the preview while the run lasts (a visible setting), and a run folder that holds a
+//! checkpoint can be continued.
 pub use super::loss_plot::LOSS_PLOT_LABEL;
+use super::models::DeviceChoice;
 use super::training_run::TrainingRun;
 use crate::train::config::{self, NetKind, TrainConfig};
 use crate::train::trainer::TrainRequest;
@@ -31,6 +35,11 @@ pub struct TrainingPanel {
     /// Palette of the dataset's labels; `None` = what the layout implies.
     pub palette: Option<String>,
     pub run_dir: PathBuf,
+    /// Continue the run in `run_dir` from its checkpoint instead of starting afresh.
+    pub resume: bool,
+    pub device: DeviceChoice,
+    /// While training on the GPU the live preview uses, the preview waits.
+    pub pause_preview_on_shared_gpu: bool,
     pub run: Option<TrainingRun>,
     pub message: Option<String>,
     /// The window was asked to close while training: ask first.
@@ -54,6 +63,9 @@ impl Default for TrainingPanel {
             lambda_vgg: 0.0,
             palette: None,
             run_dir: PathBuf::from("runs/gui"),
+            resume: false,
+            device: DeviceChoice::Cpu,
+            pause_preview_on_shared_gpu: true,
             run: None,
             message: None,
             confirm_close: false,
@@ -101,12 +113,23 @@ impl TrainingPanel {
             .dataset
             .clone()
             .ok_or_else(|| crate::Error::msg("choose a dataset folder first"))?;
+        let (device, fallback) = match self.device.device() {
+            Ok(device) => (device, None),
+            Err(e) => (
+                candle_core::Device::Cpu,
+                Some(format!(
+                    "{} failed ({e}); training on the CPU",
+                    self.device.label()
+                )),
+            ),
+        };
+        let resume = self.resume && self.has_checkpoint();
         let request = TrainRequest {
             data,
             run_dir: self.run_dir.clone(),
             config: self.config()?,
-            resume: false,
-            device: candle_core::Device::Cpu,
+            resume,
+            device,
             palette: self
                 .palette
                 .as_deref()
@@ -120,7 +143,23 @@ impl TrainingPanel {
             ctx.request_repaint()
         })?);
         self.sample_texture = None;
+        self.message = fallback;
         Ok(())
+    }
+
+    /// The output folder holds a checkpoint a run can continue from.
+    pub fn has_checkpoint(&self) -> bool {
+        self.run_dir
+            .join(crate::train::trainer::CHECKPOINT_FILE)
+            .is_file()
+    }
+
+    /// True while a run trains on `preview_device` (a GPU) and the setting asks the live
+    /// preview to wait for it.
+    pub fn holds_preview(&self, preview_device: DeviceChoice) -> bool {
+        self.is_training()
+            && shares_gpu(self.device, preview_device)
+            && self.pause_preview_on_shared_gpu
     }
 
     pub fn is_training(&self) -> bool {
@@ -164,11 +203,14 @@ impl TrainingPanel {
                 .show(ui, |ui| ui.monospace(&self.inspect_text));
         }
         ui.add_enabled_ui(!running, |ui| self.options(ui));
-        self.controls(ui);
+        ui.horizontal(|ui| {
+            self.controls(ui);
+            self.use_in_painter(ui, events);
+        });
         if let Some(message) = &self.message {
             ui.label(message.as_str());
         }
-        self.progress(ui, events);
+        self.progress(ui);
     }
 
     fn options(&mut self, ui: &mut egui::Ui) {
@@ -205,6 +247,39 @@ impl TrainingPanel {
             ui.label("VGG loss weight");
             ui.add(egui::DragValue::new(&mut self.lambda_vgg).range(0.0..=100.0));
         });
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Output folder");
+            let mut text = self.run_dir.display().to_string();
+            if ui.text_edit_singleline(&mut text).changed() {
+                self.run_dir = PathBuf::from(text);
+            }
+            let can_resume = self.has_checkpoint();
+            ui.add_enabled(
+                can_resume,
+                egui::Checkbox::new(&mut self.resume, "Continue from its checkpoint"),
+            )
+            .on_disabled_hover_text("no checkpoint in this folder yet");
+        });
+        self.device_options(ui);
+    }
+
+    fn device_options(&mut self, ui: &mut egui::Ui) {
+        let devices = DeviceChoice::available();
+        ui.horizontal_wrapped(|ui| {
+            egui::ComboBox::from_label("Training device")
+                .selected_text(self.device.label())
+                .show_ui(ui, |ui| {
+                    for device in devices {
+                        ui.selectable_value(&mut self.device, device, device.label());
+                    }
+                });
+            if self.device != DeviceChoice::Cpu {
+                ui.checkbox(
+                    &mut self.pause_preview_on_shared_gpu,
+                    "Pause the live preview while training on the preview's GPU",
+                );
+            }
+        });
     }
 
     fn controls(&mut self, ui: &mut egui::Ui) {
@@ -233,7 +308,7 @@ impl TrainingPanel {
         });
     }
 
-    fn progress(&mut self, ui: &mut egui::Ui, events: &mut TrainingEvents) {
+    fn progress(&mut self, ui: &mut egui::Ui) {
         let Some(run) = &self.run else {
             return;
         };
@@ -262,21 +337,24 @@ impl TrainingPanel {
         for path in run.checkpoints.iter().rev().take(3) {
             ui.small(path.display().to_string());
         }
-        let bundle = run
-            .bundle
-            .clone()
+    }
+
+    /// "Use in painter": a copy of the run's newest bundle becomes the live model.
+    fn use_in_painter(&mut self, ui: &mut egui::Ui, events: &mut TrainingEvents) {
+        let bundle = self
+            .run
+            .as_ref()
+            .and_then(|run| run.bundle.clone())
             .filter(|b| b.join("model.json").is_file());
-        if ui
+        let button = ui
             .add_enabled(bundle.is_some(), egui::Button::new("Use in painter"))
-            .clicked()
-        {
-            if let Some(bundle) = bundle {
-                self.uses += 1;
-                let copy = self.run_dir.join(format!("painter_{}", self.uses));
-                match copy_dir(&bundle, &copy) {
-                    Ok(()) => events.use_in_painter = Some(copy),
-                    Err(e) => self.message = Some(format!("Error: {e}")),
-                }
+            .on_disabled_hover_text("no bundle written yet");
+        if let (true, Some(bundle)) = (button.clicked(), bundle) {
+            self.uses += 1;
+            let copy = self.run_dir.join(format!("painter_{}", self.uses));
+            match copy_dir(&bundle, &copy) {
+                Ok(()) => events.use_in_painter = Some(copy),
+                Err(e) => self.message = Some(format!("Error: {e}")),
             }
         }
     }
@@ -307,6 +385,11 @@ impl TrainingPanel {
             ui.add(egui::Image::new((texture.id(), size * scale)).alt_text("Latest sample"));
         }
     }
+}
+
+/// Training and the preview on the same GPU (the CPU has its own thread pools).
+pub fn shares_gpu(training: DeviceChoice, preview: DeviceChoice) -> bool {
+    training != DeviceChoice::Cpu && training == preview
 }
 
 /// Copies the files of a bundle folder (the painter never shares the trainer's weights).

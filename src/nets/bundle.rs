@@ -18,6 +18,8 @@ use crate::labelmap::LabelMap;
 use crate::labels::Palette;
 use crate::{Error, Result};
 
+pub use super::published::{bundle_checkpoint, resolve_options};
+
 pub const MANIFEST_FILE: &str = "model.json";
 pub const GENERATOR_FILE: &str = "generator.safetensors";
 pub const ENCODER_FILE: &str = "encoder.safetensors";
@@ -125,7 +127,7 @@ pub enum Generator {
     Spade(SpadeGenerator),
 }
 
-fn parse_options<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_options<T: serde::de::DeserializeOwned>(
     options: &serde_json::Value,
     what: &str,
 ) -> Result<T> {
@@ -432,133 +434,6 @@ pub fn write_bundle(
     Ok(path)
 }
 
-fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value> {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value> {
     serde_json::to_value(value).map_err(|e| Error::msg(format!("cannot serialise options: {e}")))
-}
-
-/// Resolves published option files (`opt.txt` values as JSON) into our option struct and the
-/// input encoding: pix2pix's `netG` (`unet_128`/`unet_256`) and `no_dropout`, pix2pixHD's
-/// `label_nc` (0 = RGB input) and `no_instance`.
-pub fn resolve_options(
-    net: NetKind,
-    raw: &serde_json::Value,
-) -> Result<(serde_json::Value, InputEncoding)> {
-    let mut options = raw.clone();
-    let object = options
-        .as_object_mut()
-        .ok_or_else(|| Error::msg("options must be a JSON object"))?;
-    match net {
-        NetKind::Pix2pixUnet => {
-            if !object.contains_key("num_downs") {
-                let downs = match object.get("netG").and_then(|v| v.as_str()) {
-                    Some("unet_128") => 7,
-                    Some("unet_256") | None => 8,
-                    Some(other) => {
-                        return Err(Error::msg(format!(
-                            "pix2pix netG `{other}` is not ported (unet_128, unet_256 are)"
-                        )))
-                    }
-                };
-                object.insert("num_downs".into(), downs.into());
-            }
-            if let Some(no_dropout) = object.get("no_dropout").and_then(|v| v.as_bool()) {
-                object.insert("use_dropout".into(), (!no_dropout).into());
-            }
-            let opts: pix2pix::UnetOptions = parse_options(&options, "pix2pix_unet")?;
-            if opts.input_nc != 3 {
-                return Err(Error::msg(format!(
-                    "pix2pix bundles take the colour label image: input_nc must be 3, found {}",
-                    opts.input_nc
-                )));
-            }
-            Ok((to_json(&opts)?, InputEncoding::ColourImage))
-        }
-        NetKind::Pix2pixhdGlobal | NetKind::Pix2pixhdLocal => {
-            let label_nc = object
-                .get("label_nc")
-                .and_then(|v| v.as_u64())
-                .unwrap_or(35) as usize;
-            let no_instance = object
-                .get("no_instance")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false);
-            let encoding = if label_nc == 0 {
-                InputEncoding::ColourImage
-            } else {
-                InputEncoding::OneHot {
-                    classes: label_nc,
-                    instance_edges: !no_instance,
-                    dontcare_id: None,
-                    shift_down: false,
-                }
-            };
-            object.insert("input_nc".into(), encoding.channels().into());
-            let json = if net == NetKind::Pix2pixhdGlobal {
-                to_json(&parse_options::<pix2pixhd::GlobalOptions>(
-                    &options,
-                    "pix2pixhd_global",
-                )?)?
-            } else {
-                to_json(&parse_options::<pix2pixhd::LocalOptions>(
-                    &options,
-                    "pix2pixhd_local",
-                )?)?
-            };
-            Ok((json, encoding))
-        }
-        NetKind::Spade => {
-            let spade = SpadeOptions::from_json(&options)?;
-            let (dontcare_id, shift_down) = published_id_mapping(raw, spade.contain_dontcare_label);
-            let encoding = InputEncoding::OneHot {
-                classes: spade.label_nc + usize::from(spade.contain_dontcare_label),
-                instance_edges: !spade.no_instance,
-                dontcare_id,
-                shift_down,
-            };
-            Ok((to_json(&spade)?, encoding))
-        }
-    }
-}
-
-/// The published SPADE data loaders' id mapping, from `dataset_mode`: ADE20K moves ids down
-/// by one with 0 unlabeled, COCO-Stuff marks 255 unlabeled; others use ids as channels.
-fn published_id_mapping(raw: &serde_json::Value, dontcare: bool) -> (Option<u16>, bool) {
-    match raw.get("dataset_mode").and_then(|v| v.as_str()) {
-        Some("ade20k") if dontcare => (Some(0), true),
-        Some("ade20k") => (None, true),
-        Some("coco") if dontcare => (Some(255), false),
-        _ => (None, false),
-    }
-}
-
-/// Builds a bundle in `out` from a published generator checkpoint (`.pth` or `.safetensors`):
-/// the weights are checked against the network `options` describe, then written unchanged.
-pub fn bundle_checkpoint(
-    checkpoint: &Path,
-    net: NetKind,
-    raw_options: &serde_json::Value,
-    palette: PaletteRef,
-    out: &Path,
-) -> Result<ModelManifest> {
-    let (options, input_encoding) = resolve_options(net, raw_options)?;
-    let tensors = weights::read_tensors(checkpoint)?;
-    Generator::from_tensors(net, &options, checkpoint, tensors.clone(), &Device::Cpu)?;
-    let source = checkpoint
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let manifest = ModelManifest {
-        format_version: FORMAT_VERSION,
-        net,
-        options,
-        palette,
-        input_encoding,
-        training: serde_json::json!({
-            "source": source,
-            "converted_by": "scenepaint bundle",
-            "published_options": raw_options,
-        }),
-    };
-    write_bundle(out, &manifest, &tensors)?;
-    Ok(manifest)
 }

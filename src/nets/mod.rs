@@ -6,6 +6,7 @@ pub mod fast;
 pub mod layers;
 pub mod pix2pix;
 pub mod pix2pixhd;
+pub mod published;
 pub mod reference;
 pub mod semantic;
 pub mod sequential;

@@ -18,6 +18,7 @@ pub fn options(width: u32, height: u32, dialogs: ScriptedDialogs) -> AppOptions 
         model_folders: Vec::new(),
         example_scene: None,
         default_model: None,
+        training_dataset: None,
     }
 }
 
