@@ -68,6 +68,19 @@ pub struct BenchArgs {
     /// Skip the plain Candle measurement (no ratio column).
     #[arg(long)]
     pub no_candle: bool,
+    /// Also time SPADE training steps (spade-compact and spade, batch 1): seconds per
+    /// iteration, peak memory and resident memory across the steps.
+    #[arg(long)]
+    pub train: bool,
+    /// Training steps timed per preset (after 2 warm-up steps).
+    #[arg(long, default_value_t = 100)]
+    pub train_steps: u64,
+    /// Side of the square training crop, pixels.
+    #[arg(long, default_value_t = 256)]
+    pub train_size: u32,
+    /// Only the training-step cases (implies --train).
+    #[arg(long)]
+    pub train_only: bool,
 }
 
 fn palette_ref(arg: &str) -> anyhow::Result<PaletteRef> {
@@ -191,12 +204,35 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
             rayon::current_num_threads()
         );
     }
-    for case in cases {
+    for case in cases.filter(|_| !args.train_only) {
         let result = bench::run_case(&case, args.runs, !args.no_candle, &device)?;
         if args.json {
             println!("{}", serde_json::to_string(&result)?);
         } else {
             println!("{}", bench::format_row(&result));
+        }
+    }
+    if args.train || args.train_only {
+        run_train_bench(args, &device)?;
+    }
+    Ok(())
+}
+
+fn run_train_bench(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
+    let presets = scenepaint::train::bench::BENCH_TRAIN_PRESETS
+        .into_iter()
+        .filter(|p| args.filter.as_ref().is_none_or(|f| p.contains(f.as_str())));
+    for preset in presets {
+        let result = scenepaint::train::bench::spade_step(
+            preset,
+            args.train_size,
+            args.train_steps,
+            device,
+        )?;
+        if args.json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            println!("{}", scenepaint::train::bench::format_step_row(&result));
         }
     }
     Ok(())

@@ -1,4 +1,4 @@
-//! The `train`, `dataset` and `bench-train` subcommands: thin wrappers over `scenepaint::train`
+//! The `train`, `dataset` and `validate` subcommands: thin wrappers over `scenepaint::train`
 //! (the GUI's training panel calls the same functions).
 use std::path::PathBuf;
 

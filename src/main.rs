@@ -35,19 +35,8 @@ enum Command {
     Validate(cli_train::ValidateArgs),
     /// Turn label maps into images with a model bundle.
     Translate(cli::TranslateArgs),
-    /// Time generator forwards (random weights, batch 1).
+    /// Time generator forwards (random weights, batch 1), and with --train SPADE training steps.
     Bench(cli::BenchArgs),
-    /// Time SPADE training steps (batch 1, synthetic data): seconds/iteration and memory.
-    BenchTrain {
-        #[arg(long, default_value = "spade-compact")]
-        preset: String,
-        #[arg(long, default_value_t = 256)]
-        size: u32,
-        #[arg(long, default_value_t = 100)]
-        steps: u64,
-        #[arg(long, default_value = "cpu")]
-        device: String,
-    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,16 +57,5 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Validate(args)) => cli_train::run_validate(args),
         Some(Command::Translate(args)) => cli::run_translate(&args),
         Some(Command::Bench(args)) => cli::run_bench(&args),
-        Some(Command::BenchTrain {
-            preset,
-            size,
-            steps,
-            device,
-        }) => {
-            let device = cli_train::parse_device(&device)?;
-            let result = scenepaint::train::bench::spade_step(&preset, size, steps, &device)?;
-            println!("{}", serde_json::to_string(&result)?);
-            Ok(())
-        }
     }
 }

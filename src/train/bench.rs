@@ -23,6 +23,7 @@ pub struct StepBench {
     pub preset: String,
     pub size: u32,
     pub steps: u64,
+    /// Median of the timed steps.
     pub seconds_per_iter: f64,
     /// Peak resident memory after the warm-up steps and at the end, in KiB.
     pub peak_kib_after_warmup: u64,
@@ -119,13 +120,16 @@ pub fn spade_step_with(
         family.train_step(&batch, lr, &mut rng)?;
     }
     let (peak_warm, rss_warm) = memory_kib();
-    let started = Instant::now();
     let mut rss_kib_per_step = Vec::with_capacity(steps as usize);
+    let mut step_s = Vec::with_capacity(steps as usize);
     for _ in 0..steps {
+        let started = Instant::now();
         family.train_step(&batch, lr, &mut rng)?;
+        step_s.push(started.elapsed().as_secs_f64());
         rss_kib_per_step.push(memory_kib().1);
     }
-    let seconds_per_iter = started.elapsed().as_secs_f64() / steps.max(1) as f64;
+    step_s.sort_by(f64::total_cmp);
+    let seconds_per_iter = step_s.get(step_s.len() / 2).copied().unwrap_or(0.0);
     let (peak_end, rss_end) = memory_kib();
     Ok(StepBench {
         preset: preset_name,
@@ -138,4 +142,30 @@ pub fn spade_step_with(
         rss_kib_end: rss_end,
         rss_kib_per_step,
     })
+}
+
+/// The training-step presets `scenepaint bench --train` measures.
+pub const BENCH_TRAIN_PRESETS: [&str; 2] = ["spade-compact", "spade"];
+
+/// One line of `scenepaint bench --train`'s table.
+pub fn format_step_row(result: &StepBench) -> String {
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let growth = match (
+        result.rss_kib_per_step.first(),
+        result.rss_kib_per_step.last(),
+    ) {
+        (Some(first), Some(last)) => mib(*last) - mib(*first),
+        _ => 0.0,
+    };
+    format!(
+        "train {:<22} {}x{} {:>7.2} s/iter (median of {})  peak {:>6.0} MiB  RSS {:>6.0} -> {:>6.0} MiB ({growth:+.0} MiB over the timed steps)",
+        result.preset,
+        result.size,
+        result.size,
+        result.seconds_per_iter,
+        result.steps,
+        mib(result.peak_kib_end),
+        mib(result.rss_kib_after_warmup),
+        mib(result.rss_kib_end),
+    )
 }
