@@ -148,20 +148,37 @@ class SpadeGenerator(nn.Module):
         return torch.tanh(self.conv_img(F.leaky_relu(x, 2e-1)))
 
 
-def one_hot_regions(classes, height, width, seed=2):
-    """A painted-looking one-hot map: the nearest of eight random seeds gives each pixel a class."""
+def region_ids(classes, height, width, seed=2):
+    """A painted-looking label map: the nearest of eight random seeds gives each pixel a class."""
     g = torch.Generator().manual_seed(seed)
     ys = torch.rand(8, generator=g) * height
     xs = torch.rand(8, generator=g) * width
     ids = torch.randint(0, classes, (8,), generator=g)
     yy, xx = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
     d = (yy[None] - ys[:, None, None]) ** 2 + (xx[None] - xs[:, None, None]) ** 2
-    label = ids[d.argmin(0)]
-    return F.one_hot(label, classes).permute(2, 0, 1)[None].float()
+    return ids[d.argmin(0)]
+
+
+def one_hot_regions(classes, height, width, seed=2):
+    return F.one_hot(region_ids(classes, height, width, seed), classes).permute(2, 0, 1)[None].float()
+
+
+def region_edges(classes, height, width, seed=2):
+    """pix2pixHD's instance-edge map of the regions: 1 where a 4-neighbour differs."""
+    ids = region_ids(classes, height, width, seed)
+    edge = torch.zeros(height, width, dtype=torch.bool)
+    edge[:, 1:] |= ids[:, 1:] != ids[:, :-1]
+    edge[:, :-1] |= ids[:, 1:] != ids[:, :-1]
+    edge[1:, :] |= ids[1:, :] != ids[:-1, :]
+    edge[:-1, :] |= ids[1:, :] != ids[:-1, :]
+    return edge[None, None].float()
 
 
 def cases():
-    yield ("pix2pixhd_global ngf64 512x256", global_generator(36),
+    hd = global_generator(36)
+    labels_and_edges = torch.cat([one_hot_regions(35, 256, 512), region_edges(35, 256, 512)], 1)
+    yield ("pix2pixhd_global ngf64 512x256", hd, (labels_and_edges,))
+    yield ("pix2pixhd ngf64 512x256 noise input", hd,
            (torch.rand(1, 36, 256, 512) * 2 - 1,))
     yield ("pix2pix unet_256 ngf64 256x256", unet(), (torch.rand(1, 3, 256, 256) * 2 - 1,))
     for ngf, label_nc in [(64, 151), (64, 10), (16, 10)]:

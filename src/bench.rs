@@ -53,10 +53,21 @@ pub fn default_cases() -> Vec<BenchCase> {
         preview: false,
     };
     vec![
+        // pix2pixHD reads 35 one-hot classes and the instance-edge map (Cityscapes); the
+        // noise row times the same network on a dense input, where no lookup applies.
+        BenchCase {
+            input: BenchInput::LabelRegions { classes: 35 },
+            ..noise(
+                "pix2pixhd_global ngf64 512x256",
+                NetKind::Pix2pixhdGlobal,
+                pix2pixhd_global_options(),
+                (36, 256, 512),
+            )
+        },
         noise(
-            "pix2pixhd_global ngf64 512x256",
+            "pix2pixhd ngf64 512x256 noise input",
             NetKind::Pix2pixhdGlobal,
-            json!({"input_nc": 36, "ngf": 64, "n_downsample_global": 4, "n_blocks_global": 9}),
+            pix2pixhd_global_options(),
             (36, 256, 512),
         ),
         noise(
@@ -73,6 +84,11 @@ pub fn default_cases() -> Vec<BenchCase> {
         default_spade_case((128, 256), true),
         default_spade_case((64, 128), true),
     ]
+}
+
+/// pix2pixHD's published global generator (Cityscapes input: 35 classes + edge map).
+fn pix2pixhd_global_options() -> serde_json::Value {
+    json!({"input_nc": 36, "ngf": 64, "n_downsample_global": 4, "n_blocks_global": 9})
 }
 
 /// SPADE at 256x256 without VAE (the ADE20K configuration: syncbatch SPADE, spectral norm,

@@ -217,6 +217,28 @@ fn global_generator_batch_norm_zero_and_replicate_padding_match_candle() {
 }
 
 #[test]
+fn global_and_local_on_one_hot_labels_with_edges_match_candle() {
+    // A label map with its edge channel: the first convolutions take the lookup path.
+    let labels = one_hot_regions(2, 6, true, 24, 40);
+    let global = json!({"input_nc": 7, "output_nc": 3, "ngf": 6, "n_downsample_global": 2, "n_blocks_global": 1, "norm": "instance", "padding_type": "reflect"});
+    check(
+        NetKind::Pix2pixhdGlobal,
+        global,
+        &labels,
+        None,
+        "global on labels 24x40",
+    );
+    let local = json!({"input_nc": 7, "output_nc": 3, "ngf": 3, "n_downsample_global": 2, "n_blocks_global": 1, "n_local_enhancers": 1, "n_blocks_local": 1, "norm": "instance"});
+    check(
+        NetKind::Pix2pixhdLocal,
+        local,
+        &labels,
+        None,
+        "local on labels 24x40",
+    );
+}
+
+#[test]
 fn local_enhancer_matches_candle() {
     let options = json!({"input_nc": 4, "output_nc": 3, "ngf": 3, "n_downsample_global": 2, "n_blocks_global": 1, "n_local_enhancers": 1, "n_blocks_local": 1, "norm": "instance"});
     check(

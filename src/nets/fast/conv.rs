@@ -308,8 +308,8 @@ pub struct Conv2d {
     pub padding: usize,
     pub pad_mode: PadMode,
     /// (out, in * kernel * kernel), PyTorch's OIHW flattened.
-    weight: Vec<f32>,
-    bias: Vec<f32>,
+    pub(crate) weight: Vec<f32>,
+    pub(crate) bias: Vec<f32>,
 }
 
 impl Conv2d {

@@ -5,6 +5,7 @@
 use super::conv::{Activation, Conv2d, Epilogue, PadMode};
 use super::ops;
 use super::planes::Planes;
+use super::seg::Signatures;
 use super::transpose::ConvTranspose2d;
 use super::{conv_from, conv_transpose_from, fold_norm, FastError, NormStep};
 use crate::nets::layers::Norm2d;
@@ -129,9 +130,25 @@ fn push_activation(steps: &mut Vec<Step>, new: Activation) {
     }
 }
 
-fn run(steps: &[Step], x: &Planes) -> Result<Planes, FastError> {
+/// The convolution that reads a network's input: a label map (few distinct pixel vectors)
+/// takes the lookup path, anything else the dense product.
+fn input_conv(conv: &Conv2d, x: &Planes, epilogue: Epilogue) -> Result<Planes, FastError> {
+    // The signature scan costs little but nothing at all when even one signature would not pay.
+    if conv.lookup_pays(1, x.height, x.width) {
+        if let Some(signatures) = Signatures::find(x) {
+            if conv.lookup_pays(signatures.vectors.len(), x.height, x.width) {
+                return conv.forward_by_lookup(&signatures, (x.height, x.width), epilogue);
+            }
+        }
+    }
+    conv.forward(x, epilogue)
+}
+
+/// Runs `steps` on `x`; `x_may_be_labels` when `x` is the network's input.
+fn run(steps: &[Step], x: &Planes, x_may_be_labels: bool) -> Result<Planes, FastError> {
     let mut current: Option<Planes> = None;
     for step in steps {
+        let reads_input = current.is_none() && x_may_be_labels;
         let input = current.as_ref().unwrap_or(x);
         let next = match step {
             Step::Conv {
@@ -144,6 +161,9 @@ fn run(steps: &[Step], x: &Planes) -> Result<Planes, FastError> {
                     NormStep::Instance => Activation::Identity,
                 };
                 let mut y = match kernel {
+                    Kernel::Conv(c) if reads_input => {
+                        input_conv(c, input, Epilogue::activation(fused))?
+                    }
                     Kernel::Conv(c) => c.forward(input, Epilogue::activation(fused))?,
                     Kernel::Transpose(t) => t.forward(input, Epilogue::activation(fused))?,
                 };
@@ -163,7 +183,7 @@ fn run(steps: &[Step], x: &Planes) -> Result<Planes, FastError> {
                 y
             }
             Step::Residual(block) => {
-                let mut y = run(block, input)?;
+                let mut y = run(block, input, false)?;
                 ops::add_in_place(&mut y, input)?;
                 y
             }
@@ -201,7 +221,7 @@ impl FastGlobal {
 
     pub fn forward(&self, x: &Planes) -> Result<Planes, FastError> {
         check_multiple(x, self.multiple, "pix2pixHD global generator input")?;
-        run(&self.steps, x)
+        run(&self.steps, x, true)
     }
 }
 
@@ -236,12 +256,12 @@ impl FastLocal {
             pyramid.push(coarser);
         }
         let coarsest = &pyramid[pyramid.len() - 1];
-        let mut output = run(&self.global, coarsest)?;
+        let mut output = run(&self.global, coarsest, true)?;
         for (n, (down, up)) in self.enhancers.iter().enumerate() {
             let input = &pyramid[self.enhancers.len() - 1 - n];
-            let mut merged = run(down, input)?;
+            let mut merged = run(down, input, true)?;
             ops::add_in_place(&mut merged, &output)?;
-            output = run(up, &merged)?;
+            output = run(up, &merged, false)?;
         }
         Ok(output)
     }

@@ -17,6 +17,7 @@
 pub mod conv;
 mod gemm;
 pub mod global;
+mod lookup;
 pub mod ops;
 pub mod planes;
 mod seg;

@@ -57,6 +57,11 @@ impl Signatures {
         }
         Some(Self { vectors, ids })
     }
+
+    /// Per pixel (row-major), its signature.
+    pub fn ids(&self) -> &[u16] {
+        &self.ids
+    }
 }
 
 /// The sparse description of one resolution (see the module header).
