@@ -5,7 +5,7 @@
 //! the same tiled product on their stride phases.
 use rayon::prelude::*;
 
-use super::gemm::{sgemm_into, MatRef};
+use super::gemm::{sgemm_into, sgemm_into_transposed, MatRef};
 use super::planes::Planes;
 use super::FastError;
 
@@ -241,6 +241,10 @@ fn plan_tiles(rows: usize, cols: usize, m: usize, k: usize) -> Vec<Tile> {
     tiles
 }
 
+/// Below this many output channels a tile's product runs transposed (see
+/// [`sgemm_into_transposed`]).
+const FEW_CHANNELS: usize = 8;
+
 /// The product `weight (m x k) * im2col(x)` over all output positions, tile by tile: each
 /// finished tile (`m1 - m0` rows of `(q1 - q0) * cols.out_len` values) goes to `place`.
 pub(crate) fn tiled_product(
@@ -275,7 +279,11 @@ pub(crate) fn tiled_product(
             };
             let lhs = MatRef::row_major(&weight[tile.m0 * k..tile.m1 * k], tile.m1 - tile.m0, k);
             out.resize((tile.m1 - tile.m0) * nt, 0.0);
-            sgemm_into(out, lhs, rhs, false);
+            if tile.m1 - tile.m0 < FEW_CHANNELS {
+                sgemm_into_transposed(out, lhs, rhs);
+            } else {
+                sgemm_into(out, lhs, rhs, false);
+            }
             place(*tile, out);
         },
     );

@@ -120,6 +120,38 @@ pub(crate) fn sgemm_into(dst: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: 
     unsafe { sgemm(ptr, lhs, rhs, accumulate) }
 }
 
+/// `dst = lhs * rhs` into a dense row-major slice, computed as `(rhs^T * lhs^T)^T`.
+///
+/// Why: the microkernel covers 16 rows of the product at a time, so a product with a handful
+/// of rows (a convolution to 3 colour channels) wastes most of it; transposed, those rows
+/// become the microkernel's short side and the pixels its long one.
+pub(crate) fn sgemm_into_transposed(dst: &mut [f32], lhs: MatRef, rhs: MatRef) {
+    assert!(
+        dst.len() >= lhs.rows * rhs.cols,
+        "gemm: destination holds {} values, needs {}x{}",
+        dst.len(),
+        lhs.rows,
+        rhs.cols
+    );
+    fn transpose(a: MatRef<'_>) -> MatRef<'_> {
+        MatRef {
+            data: a.data,
+            rows: a.cols,
+            cols: a.rows,
+            row_stride: a.col_stride,
+            col_stride: a.row_stride,
+        }
+    }
+    let ptr = MatPtr {
+        ptr: dst.as_mut_ptr(),
+        row_stride: 1,
+        col_stride: rhs.cols,
+    };
+    // SAFETY: dst is exclusively borrowed; element (j, i) of the transposed product lands at
+    // j + i * rhs.cols < lhs.rows * rhs.cols <= dst.len().
+    unsafe { sgemm(ptr, transpose(rhs), transpose(lhs), false) }
+}
+
 /// A raw pointer that may cross threads: each task writes a region no other task touches.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SharedMut(pub *mut f32);
@@ -156,5 +188,8 @@ mod tests {
         assert_eq!(dst, [-2.0, 5.5, -2.0, 16.0]);
         sgemm_into(&mut dst, MatRef::row_major(&lhs, 2, 3), rhs, true);
         assert_eq!(dst, [-4.0, 11.0, -4.0, 32.0]);
+        let mut transposed = [10.0f32; 4];
+        sgemm_into_transposed(&mut transposed, MatRef::row_major(&lhs, 2, 3), rhs);
+        assert_eq!(transposed, [-2.0, 5.5, -2.0, 16.0]);
     }
 }
