@@ -219,9 +219,13 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
 }
 
 fn run_train_bench(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
-    let presets = scenepaint::train::bench::BENCH_TRAIN_PRESETS
-        .into_iter()
-        .filter(|p| args.filter.as_ref().is_none_or(|f| p.contains(f.as_str())));
+    let all = scenepaint::train::bench::BENCH_TRAIN_PRESETS;
+    // An exact preset name picks that preset alone ("spade" is also part of "spade-compact").
+    let presets = all.into_iter().filter(|p| match &args.filter {
+        None => true,
+        Some(f) if all.contains(&f.as_str()) => p == f,
+        Some(f) => p.contains(f.as_str()),
+    });
     for preset in presets {
         let result = scenepaint::train::bench::spade_step(
             preset,
