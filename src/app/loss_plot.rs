@@ -1,6 +1,6 @@
 //! Loss curves of a training run, one coloured line per loss term with a legend.
-//! Drawn with egui's painter: egui_plot 0.37.0 is built against egui 0.36, so its `Ui` is
-//! not the app's.
+//! Drawn with egui's painter rather than egui_plot: egui_plot 0.37.0 is built against egui
+//! 0.36, so its `Ui` is not the app's (and it pulled a second egui into the build).
 use egui::{Color32, Pos2, Stroke};
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
 //! The training panel: dataset folder (with what `dataset inspect` finds), network, preset and
-//! main options, start / pause / resume / stop, live progress, loss curves (egui_plot), the
-//! latest sample grid, checkpoints, and "Use in painter". Training runs in a [`TrainingRun`].
+//! main options, start / pause / resume / stop, live progress, loss curves (`loss_plot.rs`),
+//! the latest sample grid, checkpoints, and "Use in painter". Training runs in a [`TrainingRun`].
 //! The device picker offers the GPUs compiled in; training on the GPU the live preview uses
 //! pauses the preview while the run lasts (a visible setting), and a run folder that holds a
 //! checkpoint can be continued.
