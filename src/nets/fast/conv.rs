@@ -381,15 +381,24 @@ impl Conv2d {
         }
     }
 
-    pub fn forward(&self, x: &Planes, epilogue: Epilogue) -> Result<Planes, FastError> {
-        if x.channels != self.in_channels {
-            return Err(FastError::shape(
-                "conv input channels",
-                self.in_channels,
-                x.channels,
-            ));
+    /// The row and column gather tables for a `height x width` input (their `out_len`s are the
+    /// output size), after checking that a residual in `epilogue` has the output's shape.
+    pub(crate) fn axis_tables(
+        &self,
+        height: usize,
+        width: usize,
+        epilogue: Epilogue,
+    ) -> Result<(AxisTable, AxisTable), FastError> {
+        let (h, w) = self.output_size(height, width)?;
+        if let Some(r) = epilogue.residual {
+            if (r.channels, r.height, r.width) != (self.out_channels, h, w) {
+                return Err(FastError::shape(
+                    "residual",
+                    format!("{}x{h}x{w}", self.out_channels),
+                    format!("{}x{}x{}", r.channels, r.height, r.width),
+                ));
+            }
         }
-        let (h, w) = self.output_size(x.height, x.width)?;
         let axis = |len_in, len_out| {
             AxisTable::conv(
                 len_in,
@@ -400,17 +409,20 @@ impl Conv2d {
                 self.pad_mode,
             )
         };
-        let (rows, cols) = (axis(x.height, h)?, axis(x.width, w)?);
-        let mut out = Planes::zeros(self.out_channels, h, w);
-        if let Some(r) = epilogue.residual {
-            if (r.channels, r.height, r.width) != (self.out_channels, h, w) {
-                return Err(FastError::shape(
-                    "residual",
-                    format!("{}x{h}x{w}", self.out_channels),
-                    format!("{}x{}x{}", r.channels, r.height, r.width),
-                ));
-            }
+        Ok((axis(height, h)?, axis(width, w)?))
+    }
+
+    pub fn forward(&self, x: &Planes, epilogue: Epilogue) -> Result<Planes, FastError> {
+        if x.channels != self.in_channels {
+            return Err(FastError::shape(
+                "conv input channels",
+                self.in_channels,
+                x.channels,
+            ));
         }
+        let (rows, cols) = self.axis_tables(x.height, x.width, epilogue)?;
+        let (h, w) = (rows.out_len, cols.out_len);
+        let mut out = Planes::zeros(self.out_channels, h, w);
         let plane = h * w;
         let dst = super::gemm::SharedMut(out.data.as_mut_ptr());
         tiled_product(

@@ -102,8 +102,7 @@ pub(crate) unsafe fn sgemm(dst: MatPtr, lhs: MatRef, rhs: MatRef, accumulate: bo
     }
 }
 
-/// `dst = lhs * rhs` into a dense row-major slice.
-pub(crate) fn sgemm_into(dst: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: bool) {
+fn assert_fits(dst: &[f32], lhs: MatRef, rhs: MatRef) {
     assert!(
         dst.len() >= lhs.rows * rhs.cols,
         "gemm: destination holds {} values, needs {}x{}",
@@ -111,6 +110,11 @@ pub(crate) fn sgemm_into(dst: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: 
         lhs.rows,
         rhs.cols
     );
+}
+
+/// `dst = lhs * rhs` into a dense row-major slice.
+pub(crate) fn sgemm_into(dst: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: bool) {
+    assert_fits(dst, lhs, rhs);
     let ptr = MatPtr {
         ptr: dst.as_mut_ptr(),
         row_stride: rhs.cols,
@@ -126,13 +130,7 @@ pub(crate) fn sgemm_into(dst: &mut [f32], lhs: MatRef, rhs: MatRef, accumulate: 
 /// of rows (a convolution to 3 colour channels) wastes most of it; transposed, those rows
 /// become the microkernel's short side and the pixels its long one.
 pub(crate) fn sgemm_into_transposed(dst: &mut [f32], lhs: MatRef, rhs: MatRef) {
-    assert!(
-        dst.len() >= lhs.rows * rhs.cols,
-        "gemm: destination holds {} values, needs {}x{}",
-        dst.len(),
-        lhs.rows,
-        rhs.cols
-    );
+    assert_fits(dst, lhs, rhs);
     fn transpose(a: MatRef<'_>) -> MatRef<'_> {
         MatRef {
             data: a.data,

@@ -10,7 +10,7 @@
 //! of float additions.
 use rayon::prelude::*;
 
-use super::conv::{finish_row, AxisTable, Conv2d, Epilogue};
+use super::conv::{finish_row, Conv2d, Epilogue};
 use super::gemm::SharedMut;
 use super::planes::Planes;
 use super::seg::Signatures;
@@ -40,30 +40,11 @@ impl Conv2d {
                 signatures.ids().len(),
             ));
         }
-        let (h, w) = self.output_size(height, width)?;
-        let axis = |len_in, len_out| {
-            AxisTable::conv(
-                len_in,
-                len_out,
-                self.kernel,
-                self.stride,
-                self.padding,
-                self.pad_mode,
-            )
-        };
-        let (rows, cols) = (axis(height, h)?, axis(width, w)?);
+        let (rows, cols) = self.axis_tables(height, width, epilogue)?;
+        let (h, w) = (rows.out_len, cols.out_len);
         let table = self.tap_table(signatures)?;
         let (m, taps) = (self.out_channels, self.kernel * self.kernel);
         let mut out = Planes::zeros(m, h, w);
-        if let Some(r) = epilogue.residual {
-            if (r.channels, r.height, r.width) != (m, h, w) {
-                return Err(FastError::shape(
-                    "residual",
-                    format!("{m}x{h}x{w}"),
-                    format!("{}x{}x{}", r.channels, r.height, r.width),
-                ));
-            }
-        }
         let plane = h * w;
         let dst = SharedMut(out.data.as_mut_ptr());
         let ids = signatures.ids();
