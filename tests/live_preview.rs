@@ -358,3 +358,120 @@ fn a_checkpoint_without_options_keeps_the_dialog_open_with_the_reason() {
         other => panic!("the dialog closed: {other:?}"),
     }
 }
+
+/// Loads a tiny bundle written by `write` into a painter whose file dialog answers `answers`.
+fn style_harness(
+    write: impl Fn(&std::path::Path),
+    answers: Vec<std::path::PathBuf>,
+) -> (Harness<'static, PainterApp>, tempfile::TempDir) {
+    let weights = tempfile::tempdir().unwrap();
+    write(&weights.path().join("tiny"));
+    let mut opts = options(64, 48, ScriptedDialogs::new(answers));
+    opts.model_loader = Some(Arc::new(TinyLoader));
+    opts.model_folders = vec![weights.path().to_path_buf()];
+    let mut h = harness_with(opts);
+    load_tiny(&mut h);
+    (h, weights)
+}
+
+fn seed_of(h: &Harness<'_, PainterApp>) -> u64 {
+    h.state().live.as_ref().unwrap().style.seed
+}
+
+#[test]
+fn style_controls_roll_lock_recall_and_read_a_photo() {
+    let photo_dir = tempfile::tempdir().unwrap();
+    let photo = photo_dir.path().join("style.png");
+    image::RgbImage::from_pixel(8, 8, image::Rgb([200, 40, 10]))
+        .save(&photo)
+        .unwrap();
+    let (mut h, _weights) = style_harness(
+        |dir| {
+            write_tiny_bundle(dir, "ycor", 16, true);
+        },
+        vec![photo.clone()],
+    );
+    let first = seed_of(&h);
+    h.get_by_label(&format!("seed {first}"));
+    let mut rolled = first;
+    for _ in 0..4 {
+        h.get_by_label("Random style (dice)").click();
+        h.run_steps(2);
+        rolled = seed_of(&h);
+        if rolled != first {
+            break;
+        }
+    }
+    assert_ne!(rolled, first, "the dice chose a new seed");
+    h.get_by_label(&format!("seed {rolled}"));
+    run_until(&mut h, "the image in the new style", |app| {
+        let live = app.live.as_ref().unwrap();
+        live.latest.as_ref().is_some_and(|r| r.style.seed == rolled)
+    });
+
+    h.get_by_label("Lock").click();
+    h.run_steps(2);
+    h.get_by_label("Random style (dice)").click();
+    h.run_steps(2);
+    assert_eq!(seed_of(&h), rolled, "a locked seed stays");
+
+    // The recent strip holds the seed before the dice: clicking it goes back.
+    h.get_by_label(&first.to_string()).click();
+    h.run_steps(2);
+    assert_eq!(seed_of(&h), first, "the recent strip restores a style");
+
+    h.get_by_label("Style from photo…").click();
+    h.run_steps(2);
+    let style = h.state().live.as_ref().unwrap().style.clone();
+    let taken = style.photo.expect("the photo became the style");
+    assert_eq!(taken.get_pixel(0, 0).0, [200, 40, 10]);
+}
+
+#[test]
+fn models_without_style_hide_the_controls_and_without_encoder_hide_the_photo() {
+    let (h, _weights) = style_harness(
+        |dir| {
+            write_tiny_bundle(dir, "ycor", 16, false);
+        },
+        Vec::new(),
+    );
+    assert!(h.query_by_label("Random style (dice)").is_none());
+    assert!(h.query_by_label("Style from photo…").is_none());
+    drop(h);
+
+    let (h, _weights) = style_harness(
+        |dir| {
+            write_tiny_bundle_with(dir, "ycor", 16, true, false);
+        },
+        Vec::new(),
+    );
+    h.get_by_label("Random style (dice)");
+    assert!(
+        h.query_by_label("Style from photo…").is_none(),
+        "no encoder: no photo styles"
+    );
+}
+
+#[test]
+fn choosing_another_model_in_the_picker_loads_it() {
+    let weights = tempfile::tempdir().unwrap();
+    write_tiny_bundle(&weights.path().join("tiny-a"), "ycor", 16, false);
+    write_tiny_bundle(&weights.path().join("tiny-b"), "ycor", 24, false);
+    let mut opts = options(64, 48, ScriptedDialogs::default());
+    opts.model_loader = Some(Arc::new(TinyLoader));
+    opts.model_folders = vec![weights.path().to_path_buf()];
+    let mut h = harness_with(opts);
+    load_tiny(&mut h);
+    let first = h.state().live.as_ref().unwrap().info.name.clone();
+    let other = if first == "tiny-a" {
+        "tiny-b"
+    } else {
+        "tiny-a"
+    };
+    h.get_by_label("Model").click();
+    h.run_steps(2);
+    h.get_by_label(other).click();
+    run_until(&mut h, "the chosen model", |app| {
+        app.live.as_ref().is_some_and(|l| l.info.name == other)
+    });
+}

@@ -1,7 +1,8 @@
-//! The training panel through the real painter UI (egui_kittest): choose a few real ycor pairs,
-//! start a tiny SPADE run, see loss points and a sample grid, stop it (a checkpoint and the
-//! bundle are written), hand a copy of the bundle to the painter's model loader, and continue
-//! the stopped run from its checkpoint.
+//! The training panel through the real painter UI (egui_kittest): choose a few real ycor pairs
+//! (the panel shows what `dataset inspect` finds), start a tiny SPADE run, see loss points and
+//! a sample grid, hand a copy of the run's latest checkpoint bundle to the painter's model
+//! loader while the run goes on, stop it (a checkpoint and the bundle are written), and
+//! continue the stopped run from its checkpoint.
 mod painter_support;
 
 use egui_kittest::kittest::Queryable;
@@ -129,14 +130,15 @@ fn a_tiny_run_from_the_panel_reports_stops_and_goes_to_the_painter() {
         panel.palette = Some("ycor".into());
         panel.iters = 10_000;
         panel.sample_every = 1;
+        panel.checkpoint_every = 2;
     }
     h.get_by_label("Choose dataset…").click();
-    h.run_steps(2);
-    assert!(
-        h.state().training.inspect_text.contains('3'),
-        "{}",
-        h.state().training.inspect_text
-    );
+    run_until(&mut h, "dataset inspect's report", 60, |app| {
+        app.training.inspect_text.starts_with("layout")
+    });
+    let report = h.state().training.inspect_text.clone();
+    assert!(report.contains("pairs: 3 "), "{report}");
+    assert!(report.contains("problems: 0"), "{report}");
     click_in_panel(&mut h, "Start");
     h.run_steps(1);
     run_until(&mut h, "a loss point and a sample", 120, |app| {
@@ -156,20 +158,16 @@ fn a_tiny_run_from_the_panel_reports_stops_and_goes_to_the_painter() {
     h.get_by_label(scenepaint::app::training_panel::LOSS_PLOT_LABEL);
     assert!(h.state().training.is_training());
 
-    click_in_panel(&mut h, "Stop");
-    run_until(&mut h, "the run to stop", 120, |app| {
-        !app.training.is_training()
+    // The run's first checkpoint refreshes its bundle: the painter can use it mid-run.
+    run_until(&mut h, "a checkpoint's bundle", 120, |app| {
+        app.training.run.as_ref().unwrap().bundle.is_some()
     });
-    {
-        let run = h.state().training.run.as_ref().unwrap();
-        assert!(matches!(
-            run.outcome,
-            Some(Ok(scenepaint::train::trainer::Outcome::Stopped { .. }))
-        ));
-        assert!(!run.checkpoints.is_empty(), "stopping saves a checkpoint");
-        assert!(run.checkpoints.iter().all(|p| p.is_file()));
-    }
+    h.run_steps(2);
     click_in_panel(&mut h, "Use in painter");
+    assert!(
+        h.state().training.is_training(),
+        "Use in painter does not stop the run"
+    );
     run_until(&mut h, "the trained model in the painter", 30, |app| {
         app.live.is_some()
     });
@@ -198,6 +196,31 @@ fn a_tiny_run_from_the_panel_reports_stops_and_goes_to_the_painter() {
         .flat_map(|p| p.0)
         .fold((255u8, 0u8), |(lo, hi), v| (lo.min(v), hi.max(v)));
     assert!(max > min, "the trained generator produced a flat image");
+    assert!(h.state().training.is_training(), "the run went on");
+
+    click_in_panel(&mut h, "Stop");
+    run_until(&mut h, "the run to stop", 120, |app| {
+        !app.training.is_training()
+    });
+    {
+        let run = h.state().training.run.as_ref().unwrap();
+        assert!(matches!(
+            run.outcome,
+            Some(Ok(scenepaint::train::trainer::Outcome::Stopped { .. }))
+        ));
+        let stopped = run.last.as_ref().unwrap().iteration;
+        let (last_saved, file) = run.checkpoints.last().expect("stopping saves a checkpoint");
+        assert_eq!(
+            *last_saved, stopped,
+            "the stop checkpoint holds the last step"
+        );
+        assert!(file.is_file());
+        assert_eq!(
+            run.bundle_iteration,
+            Some(stopped),
+            "and refreshes the bundle"
+        );
+    }
 
     let stopped_at = h
         .state()

@@ -37,7 +37,8 @@ impl ModelLoader for BundleLoader {
             name,
             palette: model.palette.clone(),
             input_size,
-            has_encoder: model.uses_style(),
+            uses_style: model.uses_style(),
+            has_encoder: model.has_encoder(),
         };
         Ok((info, Box::new(model)))
     }

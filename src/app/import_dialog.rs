@@ -81,7 +81,15 @@ impl ImportForm {
         };
         let options = published::read_options(options_path)?;
         let out = PathBuf::from(self.out.trim());
-        published::bundle_checkpoint(&self.checkpoint, net, &options, palette, &out)?;
+        let encoder = published::encoder_beside(&self.checkpoint);
+        published::bundle_checkpoint(
+            &self.checkpoint,
+            encoder.as_deref(),
+            net,
+            &options,
+            palette,
+            &out,
+        )?;
         Ok(out)
     }
 }

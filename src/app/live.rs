@@ -36,7 +36,10 @@ pub struct ModelInfo {
     pub palette: Palette,
     /// The model's input resolution (width, height); `None` = any size (fully convolutional).
     pub input_size: Option<(u32, u32)>,
-    /// A VAE encoder is present: the style controls are shown.
+    /// The output depends on a style code (SPADE with a VAE): the dice, seed and recent
+    /// styles are shown.
+    pub uses_style: bool,
+    /// A style encoder is present: "Style from photo" is shown too.
     pub has_encoder: bool,
 }
 

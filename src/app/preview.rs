@@ -65,7 +65,7 @@ impl PreviewPanel {
             return events;
         };
         self.status_row(ui, live);
-        if live.info.has_encoder {
+        if live.info.uses_style {
             self.style_controls(ui, live, &mut events);
         }
         self.export_row(ui, live, &mut events);
@@ -115,7 +115,7 @@ impl PreviewPanel {
             }
             ui.label(format!("seed {}", live.style.seed));
             ui.checkbox(&mut self.seed_locked, "Lock");
-            if ui.button("Style from photo…").clicked() {
+            if live.info.has_encoder && ui.button("Style from photo…").clicked() {
                 events.style_from_photo = true;
             }
         });
@@ -222,7 +222,10 @@ impl PreviewPanel {
     }
 }
 
+/// The model and device pickers. Choosing another model, or another device while a model is
+/// selected, loads it at once; "Load model" loads the selection again.
 fn model_picker(ui: &mut egui::Ui, picker: &mut ModelPicker, events: &mut PreviewEvents) {
+    let (model_before, device_before) = (picker.selected.clone(), picker.device);
     let selected = picker
         .selected
         .as_deref()
@@ -267,4 +270,8 @@ fn model_picker(ui: &mut egui::Ui, picker: &mut ModelPicker, events: &mut Previe
             ui.label("loading…");
         }
     });
+    let changed = picker.selected != model_before || picker.device != device_before;
+    if changed && picker.selected.is_some() && picker.can_load() && !picker.is_loading() {
+        events.load = picker.selected.clone();
+    }
 }

@@ -30,6 +30,8 @@ pub struct TrainingPanel {
     pub batch_size: usize,
     pub crop_px: u32,
     pub sample_every: u64,
+    /// Iterations between checkpoints; each also refreshes the bundle "Use in painter" copies.
+    pub checkpoint_every: u64,
     /// Weight of the VGG perceptual loss (0 = off: no VGG weights needed).
     pub lambda_vgg: f64,
     /// Palette of the dataset's labels; `None` = what the layout implies.
@@ -46,6 +48,8 @@ pub struct TrainingPanel {
     pub confirm_close: bool,
     sample_texture: Option<(u64, egui::TextureHandle)>,
     uses: u32,
+    inspect_job: Option<std::sync::mpsc::Receiver<String>>,
+    repaint: Option<egui::Context>,
 }
 
 impl Default for TrainingPanel {
@@ -60,6 +64,7 @@ impl Default for TrainingPanel {
             batch_size: 1,
             crop_px: 64,
             sample_every: 10,
+            checkpoint_every: 100,
             lambda_vgg: 0.0,
             palette: None,
             run_dir: PathBuf::from("runs/gui"),
@@ -71,25 +76,59 @@ impl Default for TrainingPanel {
             confirm_close: false,
             sample_texture: None,
             uses: 0,
+            inspect_job: None,
+            repaint: None,
         }
     }
 }
 
 impl TrainingPanel {
-    /// Sets the dataset folder and runs `dataset inspect` on it.
+    /// Sets the dataset folder and runs `dataset inspect` on it on a thread of its own (it
+    /// decodes every file); [`Self::poll_inspect`] takes the report when it is ready.
     pub fn set_dataset(&mut self, dir: PathBuf) {
         let palette = self
             .palette
             .as_deref()
             .and_then(|name| crate::labels::Palette::builtin(name).ok());
-        self.inspect_text = match crate::train::data::inspect::inspect(&dir, palette) {
-            Ok(report) => match crate::labels::Palette::builtin(&report.palette) {
-                Ok(palette) => report.to_text(&palette),
-                Err(e) => e.to_string(),
-            },
-            Err(e) => format!("Error: {e}"),
-        };
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let folder = dir.clone();
+        let ctx = self.repaint.clone();
+        let spawned = std::thread::Builder::new()
+            .name("scenepaint-inspect".into())
+            .spawn(move || {
+                let _ = sender.send(inspect_text(&folder, palette));
+                if let Some(ctx) = ctx {
+                    ctx.request_repaint();
+                }
+            });
+        match spawned {
+            Ok(_) => {
+                self.inspect_text = format!("inspecting {}…", dir.display());
+                self.inspect_job = Some(receiver);
+            }
+            Err(e) => self.inspect_text = format!("Error: cannot start the inspection: {e}"),
+        }
         self.dataset = Some(dir);
+    }
+
+    /// Takes the finished `dataset inspect` report, if any. True while one is still running.
+    pub fn poll_inspect(&mut self) -> bool {
+        let Some(job) = &self.inspect_job else {
+            return false;
+        };
+        match job.try_recv() {
+            Ok(text) => {
+                self.inspect_text = text;
+                self.inspect_job = None;
+                false
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => true,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                self.inspect_text = "Error: the dataset inspection stopped unexpectedly".into();
+                self.inspect_job = None;
+                false
+            }
+        }
     }
 
     /// The config the options describe: the preset with the edited fields.
@@ -101,7 +140,14 @@ impl TrainingPanel {
         config.crop_height = self.crop_px;
         config.load_width = config.load_width.max(self.crop_px);
         config.load_height = config.load_height.max(self.crop_px);
+        if config.net != self.net {
+            return Err(crate::Error::msg(format!(
+                "preset {} trains {:?}, not the chosen network {:?}",
+                self.preset, config.net, self.net
+            )));
+        }
         config.sample_every = self.sample_every.max(1);
+        config.checkpoint_every = self.checkpoint_every.max(1);
         config.log_every = 1;
         config.lambda_vgg = self.lambda_vgg;
         Ok(config)
@@ -168,6 +214,11 @@ impl TrainingPanel {
 
     pub fn show(&mut self, ctx: &egui::Context) -> TrainingEvents {
         let mut events = TrainingEvents::default();
+        self.repaint = Some(ctx.clone());
+        if self.poll_inspect() {
+            // An inspection started before the window had a context cannot wake it.
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
         if let Some(run) = &mut self.run {
             run.poll();
         }
@@ -230,7 +281,7 @@ impl TrainingPanel {
             egui::ComboBox::from_label("Preset")
                 .selected_text(self.preset.clone())
                 .show_ui(ui, |ui| {
-                    for preset in config::PRESETS {
+                    for preset in config::presets_of(self.net) {
                         ui.selectable_value(&mut self.preset, preset.to_string(), preset);
                     }
                 });
@@ -244,6 +295,8 @@ impl TrainingPanel {
             ui.add(egui::DragValue::new(&mut self.crop_px).range(16..=1024));
             ui.label("Sample every");
             ui.add(egui::DragValue::new(&mut self.sample_every).range(1..=100_000));
+            ui.label("Checkpoint every");
+            ui.add(egui::DragValue::new(&mut self.checkpoint_every).range(1..=100_000));
             ui.label("VGG loss weight");
             ui.add(egui::DragValue::new(&mut self.lambda_vgg).range(0.0..=100.0));
         });
@@ -334,8 +387,8 @@ impl TrainingPanel {
             return;
         };
         ui.label(format!("Checkpoints written: {}", run.checkpoints.len()));
-        for path in run.checkpoints.iter().rev().take(3) {
-            ui.small(path.display().to_string());
+        for (iteration, path) in run.checkpoints.iter().rev().take(3) {
+            ui.small(format!("iteration {iteration}: {}", path.display()));
         }
     }
 
@@ -346,9 +399,15 @@ impl TrainingPanel {
             .as_ref()
             .and_then(|run| run.bundle.clone())
             .filter(|b| b.join("model.json").is_file());
+        let held = self.run.as_ref().and_then(|run| run.bundle_iteration);
+        let hover = held.map_or_else(
+            || "the model of this run".to_string(),
+            |iteration| format!("the model as of iteration {iteration} (its latest checkpoint)"),
+        );
         let button = ui
             .add_enabled(bundle.is_some(), egui::Button::new("Use in painter"))
-            .on_disabled_hover_text("no bundle written yet");
+            .on_hover_text(hover)
+            .on_disabled_hover_text("no checkpoint written yet");
         if let (true, Some(bundle)) = (button.clicked(), bundle) {
             self.uses += 1;
             let copy = self.run_dir.join(format!("painter_{}", self.uses));
@@ -384,6 +443,17 @@ impl TrainingPanel {
             let scale = (ui.available_width() / size.x).min(2.0);
             ui.add(egui::Image::new((texture.id(), size * scale)).alt_text("Latest sample"));
         }
+    }
+}
+
+/// What `dataset inspect` reports for `dir`, as text for the panel.
+fn inspect_text(dir: &std::path::Path, palette: Option<crate::labels::Palette>) -> String {
+    match crate::train::data::inspect::inspect(dir, palette) {
+        Ok(report) => match crate::labels::Palette::builtin(&report.palette) {
+            Ok(palette) => report.to_text(&palette),
+            Err(e) => format!("Error: {e}"),
+        },
+        Err(e) => format!("Error: {e}"),
     }
 }
 

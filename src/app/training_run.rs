@@ -52,8 +52,11 @@ pub struct TrainingRun {
     pub last: Option<Progress>,
     /// The newest sample grid and a counter that changes with it.
     pub sample: Option<(u64, PathBuf)>,
-    pub checkpoints: Vec<PathBuf>,
+    /// (iteration, file) of every checkpoint written, oldest first.
+    pub checkpoints: Vec<(u64, PathBuf)>,
+    /// The run's model bundle, refreshed at every checkpoint, and the iteration it holds.
     pub bundle: Option<PathBuf>,
+    pub bundle_iteration: Option<u64>,
     pub outcome: Option<Result<Outcome, String>>,
 }
 
@@ -99,6 +102,7 @@ impl TrainingRun {
             sample: None,
             checkpoints: Vec::new(),
             bundle: None,
+            bundle_iteration: None,
             outcome: None,
         })
     }
@@ -137,16 +141,16 @@ impl TrainingRun {
                     let counter = self.sample.as_ref().map_or(0, |(n, _)| n + 1);
                     self.sample = Some((counter, path));
                 }
-                Message::Event(Event::Checkpoint(path)) => self.checkpoints.push(path),
-                Message::Event(Event::Bundle(path)) => self.bundle = Some(path),
-                Message::Event(Event::Started { .. }) => {}
-                Message::Done(outcome) => {
-                    if matches!(outcome, Ok(Outcome::Stopped { .. })) && self.bundle.is_none() {
-                        // A stopped run writes its bundle next to the checkpoint.
-                        self.bundle = Some(self.run_dir.join("model"));
-                    }
-                    self.outcome = Some(outcome);
+                Message::Event(Event::Checkpoint(path)) => {
+                    let iteration = self.last.as_ref().map_or(0, |p| p.iteration);
+                    self.checkpoints.push((iteration, path));
                 }
+                Message::Event(Event::Bundle(path)) => {
+                    self.bundle_iteration = self.last.as_ref().map(|p| p.iteration);
+                    self.bundle = Some(path);
+                }
+                Message::Event(Event::Started { .. }) => {}
+                Message::Done(outcome) => self.outcome = Some(outcome),
             }
         }
         any

@@ -261,6 +261,28 @@ fn append_log(path: &Path, progress: &Progress) -> Result<()> {
 
 /// The config a run uses: the saved one when resuming (only `iters` may grow), else the
 /// request's, written to `RUN_DIR/config.json`.
+/// The settings of `requested` that a resumed run ignores because the run folder's saved
+/// config differs (a resumed run keeps its saved settings; only a larger `iters` is taken).
+pub fn ignored_on_resume(run_dir: &Path, requested: &TrainConfig) -> Result<Vec<String>> {
+    let saved = TrainConfig::load(&run_dir.join(CONFIG_FILE))?;
+    let as_object = |config: &TrainConfig| -> Result<serde_json::Map<String, serde_json::Value>> {
+        match serde_json::to_value(config) {
+            Ok(serde_json::Value::Object(map)) => Ok(map),
+            Ok(_) => Err(Error::msg("a training config is not a JSON object")),
+            Err(e) => Err(Error::msg(format!("training config: {e}"))),
+        }
+    };
+    let (saved, requested) = (as_object(&saved)?, as_object(requested)?);
+    Ok(requested
+        .iter()
+        .filter(|(key, value)| key.as_str() != "iters" && saved.get(key.as_str()) != Some(value))
+        .map(|(key, value)| {
+            let kept = saved.get(key.as_str()).cloned().unwrap_or_default();
+            format!("{key}: kept {kept}, not {value}")
+        })
+        .collect())
+}
+
 fn run_config(request: &TrainRequest) -> Result<TrainConfig> {
     let config_path = request.run_dir.join(CONFIG_FILE);
     if request.resume {
@@ -346,7 +368,14 @@ fn train_inner(
                 run.elapsed_s,
             )?;
             observer.on_event(&Event::Checkpoint(path));
-            super::build::write_bundle(&request.run_dir, family.as_ref(), &config, &dataset, &run)?;
+            let bundle = super::build::write_bundle(
+                &request.run_dir,
+                family.as_ref(),
+                &config,
+                &dataset,
+                &run,
+            )?;
+            observer.on_event(&Event::Bundle(bundle));
             return Ok(Outcome::Stopped { iteration });
         }
         let (batch_epoch, indices) =
@@ -392,20 +421,41 @@ fn train_inner(
             )?;
             observer.on_event(&Event::Sample(path));
         }
-        if iteration % config.checkpoint_every == 0 || iteration == config.iters {
-            let elapsed_s = record(iteration, &started).elapsed_s;
+        if iteration % config.checkpoint_every == 0 && iteration < config.iters {
+            let run = record(iteration, &started);
             let path = save_checkpoint(
                 &request.run_dir,
                 family.as_mut(),
                 &config,
                 iteration,
                 epoch,
-                elapsed_s,
+                run.elapsed_s,
             )?;
             observer.on_event(&Event::Checkpoint(path));
+            // Each checkpoint also refreshes the bundle, so the painter can try the model
+            // while the run goes on.
+            let bundle = super::build::write_bundle(
+                &request.run_dir,
+                family.as_ref(),
+                &config,
+                &dataset,
+                &run,
+            )?;
+            observer.on_event(&Event::Bundle(bundle));
         }
     }
     let run = record(iteration, &started);
+    if iteration > start_iteration {
+        let path = save_checkpoint(
+            &request.run_dir,
+            family.as_mut(),
+            &config,
+            iteration,
+            epoch,
+            run.elapsed_s,
+        )?;
+        observer.on_event(&Event::Checkpoint(path));
+    }
     let bundle =
         super::build::write_bundle(&request.run_dir, family.as_ref(), &config, &dataset, &run)?;
     observer.on_event(&Event::Bundle(bundle));

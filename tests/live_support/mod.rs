@@ -10,14 +10,32 @@ use scenepaint::labels::Palette;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// Writes a bundle of the tiny model: `palette` classes, input `size` x `size`.
+/// Writes a bundle of the tiny model: `palette` classes, input `size` x `size`; with
+/// `has_encoder` it takes a style code and has an encoder.
 pub fn write_tiny_bundle(dir: &Path, palette: &str, size: u32, has_encoder: bool) -> PathBuf {
+    write_tiny_bundle_with(dir, palette, size, has_encoder, has_encoder)
+}
+
+/// [`write_tiny_bundle`] with the style code and the encoder chosen apart (a VAE bundle whose
+/// `encoder.safetensors` is missing takes seeds but no photos).
+pub fn write_tiny_bundle_with(
+    dir: &Path,
+    palette: &str,
+    size: u32,
+    uses_style: bool,
+    has_encoder: bool,
+) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let classes = Palette::builtin(palette).unwrap().max_id() as usize + 1;
     let weight = Tensor::randn(0f32, 1.0, (3, classes), &Device::Cpu).unwrap();
     let tensors = HashMap::from([("conv.weight".to_string(), weight)]);
     candle_core::safetensors::save(&tensors, dir.join("generator.safetensors")).unwrap();
-    let manifest = serde_json::json!({"palette": palette, "size": size, "encoder": has_encoder});
+    let manifest = serde_json::json!({
+        "palette": palette,
+        "size": size,
+        "style": uses_style,
+        "encoder": has_encoder,
+    });
     std::fs::write(dir.join("model.json"), manifest.to_string()).unwrap();
     dir.to_path_buf()
 }
@@ -41,6 +59,7 @@ impl TinyModel {
             name: dir.file_name().unwrap().to_string_lossy().into_owned(),
             palette: Palette::builtin(manifest["palette"].as_str().unwrap()).unwrap(),
             input_size: Some((size, size)),
+            uses_style: manifest["style"].as_bool().unwrap(),
             has_encoder: manifest["encoder"].as_bool().unwrap(),
         };
         let weight = tensors["conv.weight"].clone();
