@@ -217,6 +217,16 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         palette: load_palette(&args.palette)?,
         command: Some(command_line()),
     };
+    if request.resume && (args.preset.is_some() || args.config.is_some()) {
+        let ignored = trainer::ignored_on_resume(&request.run_dir, &request.config)?;
+        if !ignored.is_empty() {
+            eprintln!(
+                "note: --resume continues with the settings saved in {}; ignored:\n  {}",
+                request.run_dir.join(trainer::CONFIG_FILE).display(),
+                ignored.join("\n  ")
+            );
+        }
+    }
     interrupt::install();
     match trainer::train(&request, &mut ConsoleObserver, &interrupt::STOP)? {
         Outcome::Finished { iteration } => eprintln!("\nfinished at iteration {iteration}"),

@@ -148,6 +148,14 @@ fn corrupt_images_and_ids_outside_the_palette_name_the_file() {
     write_pair(dir.path(), "outside", &[3, 42]);
     write_pair(dir.path(), "corrupt", &[1]);
     std::fs::write(dir.path().join("images/corrupt.png"), b"not a png at all").unwrap();
+    // A photo cut off mid-file: its header is fine, its pixels are not.
+    write_pair(dir.path(), "truncated", &[2]);
+    let whole = std::fs::read(dir.path().join("images/truncated.png")).unwrap();
+    std::fs::write(
+        dir.path().join("images/truncated.png"),
+        &whole[..whole.len() * 2 / 3],
+    )
+    .unwrap();
     let data = Dataset::open(dir.path(), ycor()).unwrap();
     let index = |stem: &str| data.pairs.iter().position(|p| p.key == stem).unwrap();
     let aug = Augment::resize_only(8, 8, false);
@@ -164,7 +172,7 @@ fn corrupt_images_and_ids_outside_the_palette_name_the_file() {
     assert!(err.contains("corrupt.png"), "{err}");
 
     let report = inspect::inspect(dir.path(), ycor()).unwrap();
-    assert_eq!(report.pairs, 3);
+    assert_eq!(report.pairs, 4);
     let problems: Vec<String> = report
         .problems
         .iter()
@@ -180,10 +188,14 @@ fn corrupt_images_and_ids_outside_the_palette_name_the_file() {
         problems.iter().any(|p| p.contains("corrupt.png")),
         "{problems:?}"
     );
-    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("truncated.png")),
+        "a truncated photo is found by inspect: {problems:?}"
+    );
+    assert_eq!(problems.len(), 3, "{problems:?}");
     let text = report.to_text(&Palette::builtin("ycor").unwrap());
     assert!(
-        text.contains("sky") && text.contains("problems: 2"),
+        text.contains("sky") && text.contains("problems: 3"),
         "{text}"
     );
 }

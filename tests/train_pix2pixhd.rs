@@ -282,3 +282,66 @@ fn stop_and_resume_equals_a_straight_run_across_the_global_switch() {
         );
     }
 }
+
+/// pix2pixHD's recipe: train the global generator, then a local enhancer around it
+/// (`load_pretrain`), its global part fixed for `niter_fix_global` iterations.
+#[test]
+fn a_local_enhancer_starts_from_a_trained_global_generator() {
+    let data = tempfile::tempdir().unwrap();
+    small_ycor(data.path(), 2);
+    let global_run = tempfile::tempdir().unwrap();
+    // The global generator a 1-enhancer local model of ngf 4 holds: ngf 8.
+    let global = TrainConfig {
+        network: json!({"netG": "global", "ngf": 8, "n_downsample_global": 2,
+            "n_blocks_global": 2, "ndf": 8, "num_D": 2, "n_layers_D": 2}),
+        ..tiny_config(2)
+    };
+    trainer::train(
+        &request(data.path(), global_run.path(), global, false),
+        &mut Recorder::default(),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    let trained_global = global_run.path().join("model");
+    let pretrained =
+        candle_core::safetensors::load(trained_global.join("generator.safetensors"), &Device::Cpu)
+            .unwrap();
+
+    let dataset = Dataset::open(data.path(), Some(Palette::builtin("ycor").unwrap())).unwrap();
+    let config = TrainConfig {
+        load_pretrain: Some(trained_global),
+        ..local_config(2, 1, 2)
+    };
+    let options =
+        HdOptions::from_config(&config, &dataset.encoding, dataset.has_instances()).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let family = Pix2pixhdFamily::new(&config, options, None, &Device::Cpu, &mut rng).unwrap();
+    let local = snapshot(&family, "G.");
+    let mut shared = 0;
+    for (name, values) in &local {
+        if let Some(tensor) = pretrained.get(name) {
+            let expected: Vec<f32> = tensor.flatten_all().unwrap().to_vec1().unwrap();
+            if expected.len() == values.len() {
+                assert_eq!(values, &expected, "{name} starts from the trained global");
+                shared += 1;
+            }
+        }
+    }
+    let global_part = local.keys().filter(|n| n.starts_with("model.")).count();
+    assert!(global_part > 10);
+    assert_eq!(shared, global_part, "every global-part tensor is loaded");
+
+    let wrong = TrainConfig {
+        load_pretrain: Some(
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("weights/ycor-pix2pix"),
+        ),
+        ..local_config(2, 1, 2)
+    };
+    let options =
+        HdOptions::from_config(&wrong, &dataset.encoding, dataset.has_instances()).unwrap();
+    let err = Pix2pixhdFamily::new(&wrong, options, None, &Device::Cpu, &mut rng)
+        .err()
+        .expect("a pix2pix U-Net is no pix2pixHD generator")
+        .to_string();
+    assert!(err.contains("matched none"), "{err}");
+}

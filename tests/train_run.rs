@@ -1,6 +1,7 @@
 //! Training runs end to end on real ycor pairs at 64x64 with the `spade-tiny` preset: the
 //! generator learns (its L1 to the photos falls), N + N resumed steps equal 2N steps, a
-//! diverging run stops without saving bad weights, and the run folder holds what it should.
+//! diverging run stops without saving bad weights, and the run folder holds what it should;
+//! pix2pix learns too and resumes exactly with its dropout on.
 mod train_support;
 
 use std::sync::atomic::AtomicBool;
@@ -168,6 +169,29 @@ fn stop_and_resume_equals_an_uninterrupted_run() {
     );
 }
 
+static STOP_PIX2PIX: AtomicBool = AtomicBool::new(false);
+
+/// pix2pix trains with dropout: its masks must repeat on resume too.
+#[test]
+fn pix2pix_with_dropout_resumes_exactly() {
+    let config = |iters| TrainConfig {
+        iters,
+        load_width: 64,
+        load_height: 64,
+        log_every: 1,
+        sample_every: 1000,
+        checkpoint_every: 1000,
+        decay_start: Some(1000),
+        seed: 13,
+        ..preset("pix2pix-tiny").unwrap()
+    };
+    assert!(
+        config(1).network["use_dropout"] != false,
+        "the preset trains with dropout"
+    );
+    assert_resume_equals_straight(&config, 2, &STOP_PIX2PIX);
+}
+
 #[test]
 fn a_diverging_run_stops_and_never_saves_bad_weights() {
     let data = tempfile::tempdir().unwrap();
@@ -192,4 +216,28 @@ fn a_diverging_run_stops_and_never_saves_bad_weights() {
         !run.path().join(trainer::CHECKPOINT_FILE).exists(),
         "no checkpoint with NaN weights may be written"
     );
+}
+
+#[test]
+fn resuming_names_the_requested_settings_it_ignores() {
+    let run = tempfile::tempdir().unwrap();
+    let saved = tiny_config(10);
+    std::fs::write(
+        run.path().join(trainer::CONFIG_FILE),
+        saved.to_json().unwrap(),
+    )
+    .unwrap();
+    let same_but_longer = TrainConfig {
+        iters: 50,
+        ..saved.clone()
+    };
+    assert!(trainer::ignored_on_resume(run.path(), &same_but_longer)
+        .unwrap()
+        .is_empty());
+    let other = TrainConfig {
+        batch_size: 8,
+        ..saved
+    };
+    let ignored = trainer::ignored_on_resume(run.path(), &other).unwrap();
+    assert_eq!(ignored, vec!["batch_size: kept 1, not 8".to_string()]);
 }

@@ -611,7 +611,8 @@ impl ModuleT for Norm2d {
 }
 
 /// `nn.Dropout(p)`: active only in training. Candle's CPU RNG cannot be seeded, so the mask
-/// comes from a seeded Rust RNG owned by the layer (reproducible runs).
+/// comes from a seeded Rust RNG owned by the layer; a trainer reseeds it every step from the
+/// step's own RNG ([`Dropout::reseed`]) so a resumed run draws the same masks.
 #[derive(Debug, Clone)]
 pub struct Dropout {
     drop_probability: f64,
@@ -626,6 +627,19 @@ impl Dropout {
             drop_probability,
             rng: std::sync::Arc::new(std::sync::Mutex::new(rng)),
         }
+    }
+}
+
+impl Dropout {
+    /// Restarts the mask sequence from `seed`.
+    pub fn reseed(&self, seed: u64) -> Result<()> {
+        use rand::SeedableRng;
+        let mut rng = self
+            .rng
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("dropout RNG lock poisoned".into()))?;
+        *rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        Ok(())
     }
 }
 

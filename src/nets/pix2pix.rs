@@ -156,6 +156,18 @@ impl UnetBlock {
         Ok(block)
     }
 
+    /// Reseeds this block's dropout and those of the blocks inside it, each from `seed` and
+    /// its depth.
+    fn reseed_dropout(&self, seed: u64, depth: u64) -> Result<()> {
+        if let Some(dropout) = &self.dropout {
+            dropout.reseed(seed.wrapping_add(depth.wrapping_mul(0x9E37_79B9_7F4A_7C15)))?;
+        }
+        match &self.inner {
+            Some(inner) => inner.reseed_dropout(seed, depth + 1),
+            None => Ok(()),
+        }
+    }
+
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         // The published block applies LeakyReLU in place, so the skip connection carries the
         // activated input, not the raw one.
@@ -204,6 +216,12 @@ impl UnetGenerator {
             outermost,
             options: options.clone(),
         })
+    }
+
+    /// Restarts every dropout layer's masks from `seed` (a trainer passes a seed drawn from
+    /// the step's RNG, which makes each step's masks a function of the run seed and step).
+    pub fn reseed_dropout(&self, seed: u64) -> Result<()> {
+        self.outermost.reseed_dropout(seed, 0)
     }
 
     pub fn options(&self) -> &UnetOptions {

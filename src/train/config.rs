@@ -67,6 +67,10 @@ pub struct TrainConfig {
     pub vgg_input: VggInput,
     /// pix2pixHD: iterations during which only the local enhancer trains (global part frozen).
     pub niter_fix_global: u64,
+    /// pix2pixHD `--load_pretrain`: a trained generator (a bundle folder, or a `.safetensors` /
+    /// `.pth` state dict) whose weights start this run where names and shapes match, e.g. a
+    /// global generator under a local enhancer.
+    pub load_pretrain: Option<PathBuf>,
     pub seed: u64,
     /// Every n-th pair (sorted by name, starting with the first) is held out for validation
     /// and never trained on; 0 trains on every pair. The held-out names go to `holdout.txt`.
@@ -102,6 +106,7 @@ impl Default for TrainConfig {
             vgg_weights: None,
             vgg_input: VggInput::CaffeBgr,
             niter_fix_global: 0,
+            load_pretrain: None,
             seed: 0,
             holdout_every: 0,
             log_every: 10,
@@ -258,6 +263,14 @@ pub fn preset(name: &str) -> Result<TrainConfig> {
     Ok(config)
 }
 
+/// The presets that train `net`, in [`PRESETS`] order.
+pub fn presets_of(net: NetKind) -> Vec<&'static str> {
+    PRESETS
+        .into_iter()
+        .filter(|name| preset(name).is_ok_and(|config| config.net == net))
+        .collect()
+}
+
 /// The default preset of a family.
 pub fn default_preset(net: NetKind) -> &'static str {
     match net {
@@ -315,6 +328,9 @@ impl TrainConfig {
         if self.log_every == 0 || self.sample_every == 0 || self.checkpoint_every == 0 {
             return fail("log_every, sample_every and checkpoint_every must be at least 1");
         }
+        if self.load_pretrain.is_some() && self.net != NetKind::Pix2pixhd {
+            return fail("load_pretrain is pix2pixHD's option (a trained global generator)");
+        }
         Ok(())
     }
 }
@@ -344,6 +360,11 @@ mod tests {
         assert_eq!((hd.lambda_feat, hd.lambda_vgg), (10.0, 10.0));
         for name in PRESETS {
             preset(name).unwrap().validate().unwrap();
+        }
+        for net in [NetKind::Spade, NetKind::Pix2pixhd, NetKind::Pix2pix] {
+            let names = presets_of(net);
+            assert_eq!(names.len(), 3, "{net:?}: {names:?}");
+            assert!(names.contains(&default_preset(net)));
         }
         assert!(preset("nope")
             .unwrap_err()

@@ -117,8 +117,9 @@ impl Family for Pix2pixFamily {
         &mut self,
         batch: &Batch,
         lr: (f64, f64),
-        _rng: &mut ChaCha8Rng,
+        rng: &mut ChaCha8Rng,
     ) -> Result<Losses> {
+        self.generator.reseed_dropout(rand::Rng::random(rng))?;
         self.opt_g.set_lr(lr.0);
         self.opt_d.set_lr(lr.1);
         let mode = self.config.gan_mode;

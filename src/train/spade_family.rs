@@ -12,7 +12,7 @@ use super::data::Batch;
 use super::family::{adam_config, adam_over, discriminator_step, scalar, Family, Losses};
 use super::init::{init_varmap, standard_normal, InitScheme};
 use super::losses::{
-    d_loss_multiscale, feature_matching, g_loss_multiscale, kl_divergence, ScaleReduce,
+    d_loss_multiscale, feature_matching, g_loss_multiscale, kl_divergence, GanMode, ScaleReduce,
 };
 use super::optim::Adam;
 use super::vgg::Vgg;
@@ -29,6 +29,8 @@ pub struct SpadeNets {
     pub generator: SpadeGenerator,
     pub encoder: Option<ConvEncoder>,
     pub discriminator: MultiscaleDiscriminator,
+    /// `--gan_mode` (SPADE's default is hinge).
+    pub gan_mode: GanMode,
 }
 
 /// Every quantity of one SPADE step (the `spade_losses` reference case's outputs).
@@ -77,6 +79,7 @@ impl SpadeNets {
                 None
             },
             discriminator: MultiscaleDiscriminator::new(options, d)?,
+            gan_mode: GanMode::Hinge,
         })
     }
 
@@ -158,7 +161,7 @@ impl SpadeNets {
         train: bool,
     ) -> Result<(Tensor, Tensor)> {
         let (pred_fake, pred_real) = self.discriminate(seg, &fake.detach(), real, train)?;
-        let mode = super::losses::GanMode::Hinge;
+        let mode = self.gan_mode;
         Ok((
             d_loss_multiscale(&pred_fake, false, mode, ScaleReduce::Mean)?,
             d_loss_multiscale(&pred_real, true, mode, ScaleReduce::Mean)?,
@@ -171,7 +174,7 @@ impl SpadeNets {
         pred_real: &[Vec<Tensor>],
         lambda_feat: f64,
     ) -> Result<(Tensor, Option<Tensor>)> {
-        let g_gan = g_loss_multiscale(pred_fake, super::losses::GanMode::Hinge, ScaleReduce::Mean)?;
+        let g_gan = g_loss_multiscale(pred_fake, self.gan_mode, ScaleReduce::Mean)?;
         let g_feat = if self.options.no_gan_feat_loss {
             None
         } else {
@@ -205,12 +208,13 @@ impl SpadeFamily {
     ) -> Result<Self> {
         let (g_vars, e_vars, d_vars) = (VarMap::new(), VarMap::new(), VarMap::new());
         let dtype = candle_core::DType::F32;
-        let nets = SpadeNets::new(
+        let mut nets = SpadeNets::new(
             &options,
             VarBuilder::from_varmap(&g_vars, dtype, device),
             VarBuilder::from_varmap(&e_vars, dtype, device),
             VarBuilder::from_varmap(&d_vars, dtype, device),
         )?;
+        nets.gan_mode = config.gan_mode;
         for varmap in [&g_vars, &e_vars, &d_vars] {
             init_varmap(varmap, InitScheme::Xavier { gain: 0.02 }, rng)?;
         }

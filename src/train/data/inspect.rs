@@ -46,7 +46,9 @@ pub fn inspect(root: &Path, palette: Option<Palette>) -> Result<Report> {
     let mut sizes = BTreeMap::new();
     let mut class_pixels = BTreeMap::new();
     for pair in &scan.pairs {
-        let photo_size = match image::image_dimensions(&pair.image) {
+        // Decoded whole, not just the header: a truncated file must show up here, not
+        // hours into a training run.
+        let photo_size = match decoded_size(&pair.image) {
             Ok(size) => {
                 *sizes.entry(size).or_insert(0) += 1;
                 Some(size)
@@ -77,8 +79,19 @@ pub fn inspect(root: &Path, palette: Option<Palette>) -> Result<Report> {
             Err(e) => problems.push((pair.label.clone(), e.to_string())),
         }
         if let Some(path) = &pair.instance {
-            if let Err(e) = image::image_dimensions(path) {
-                problems.push((path.clone(), format!("unreadable instance map: {e}")));
+            match decoded_size(path) {
+                Ok(size) if photo_size.is_some_and(|photo| photo != size) => problems.push((
+                    path.clone(),
+                    format!(
+                        "instance map is {}x{} but its photo is {}x{}",
+                        size.0,
+                        size.1,
+                        photo_size.map_or(0, |s| s.0),
+                        photo_size.map_or(0, |s| s.1)
+                    ),
+                )),
+                Ok(_) => {}
+                Err(e) => problems.push((path.clone(), format!("unreadable instance map: {e}"))),
             }
         }
     }
@@ -119,6 +132,11 @@ impl Report {
         }
         out
     }
+}
+
+/// (width, height) of the image at `path`, decoding every pixel.
+fn decoded_size(path: &Path) -> std::result::Result<(u32, u32), image::ImageError> {
+    image::open(path).map(|image| (image.width(), image.height()))
 }
 
 fn mirrored(root: &Path, out: &Path, file: &Path) -> Result<PathBuf> {
