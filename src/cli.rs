@@ -33,6 +33,9 @@ pub struct BundleArgs {
     /// The bundle directory to write.
     #[arg(long)]
     pub out: PathBuf,
+    /// SPADE VAE style encoder checkpoint (default: `latest_net_E.pth` beside `--pth`, if any).
+    #[arg(long)]
+    pub encoder: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -120,7 +123,21 @@ pub fn run_bundle(args: &BundleArgs) -> anyhow::Result<()> {
             options_path.display()
         ),
     };
-    let manifest = bundle_checkpoint(&args.pth, net, &options, palette_ref(palette)?, &args.out)?;
+    let encoder = args
+        .encoder
+        .clone()
+        .or_else(|| published::encoder_beside(&args.pth));
+    let manifest = bundle_checkpoint(
+        &args.pth,
+        encoder.as_deref(),
+        net,
+        &options,
+        palette_ref(palette)?,
+        &args.out,
+    )?;
+    if let Some(encoder) = &encoder {
+        println!("style encoder from {}", encoder.display());
+    }
     println!(
         "wrote {} ({:?}, palette {})",
         args.out.display(),

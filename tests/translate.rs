@@ -390,3 +390,124 @@ fn bundle_reads_the_published_opt_txt_beside_the_checkpoint() {
         "{stderr}"
     );
 }
+
+/// A SPADE VAE checkpoint as the published repo leaves it: `latest_net_G` with its style
+/// encoder `latest_net_E` beside it. `bundle` takes both, and the bundle's style from a photo
+/// follows the photo.
+#[test]
+fn bundle_takes_the_style_encoder_beside_a_vae_generator() {
+    let tmp = tempfile::tempdir().unwrap();
+    let checkpoints = tmp.path().join("checkpoints/trail");
+    std::fs::create_dir_all(&checkpoints).unwrap();
+    let generator = checkpoints.join("latest_net_G.safetensors");
+    std::fs::copy(
+        reference_dir().join("spade_generator_vae.weights.safetensors"),
+        &generator,
+    )
+    .unwrap();
+    let case: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reference_dir().join("spade_generator_vae.json")).unwrap(),
+    )
+    .unwrap();
+    let options = tmp.path().join("opt.json");
+    std::fs::write(&options, case["options"].to_string()).unwrap();
+    let bundle = |out: &Path| {
+        scenepaint(&[
+            "bundle",
+            "--pth",
+            arg(&generator),
+            "--net",
+            "spade",
+            "--options",
+            arg(&options),
+            "--palette",
+            "coco-stuff",
+            "--out",
+            arg(out),
+        ])
+    };
+    let without = tmp.path().join("without-encoder");
+    assert!(bundle(&without).status.success());
+    assert!(!without.join("encoder.safetensors").exists());
+
+    // The reference encoder case runs at crop_size 256 (6 layers, fc from 4x4): it does not
+    // fit this 128-pixel generator's encoder (5 layers, fc from 8x8), and bundle says so.
+    let encoder = checkpoints.join("latest_net_E.safetensors");
+    std::fs::copy(
+        reference_dir().join("spade_encoder.weights.safetensors"),
+        &encoder,
+    )
+    .unwrap();
+    let run = bundle(&tmp.path().join("mismatched"));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && stderr.contains("latest_net_E") && stderr.contains("fc_mu"),
+        "{stderr}"
+    );
+    // An encoder of the generator's own options (random weights) is taken.
+    let spade = scenepaint::nets::spade::SpadeOptions::from_json(&case["options"]).unwrap();
+    let varmap = candle_nn::VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &Device::Cpu);
+    scenepaint::nets::spade_encoder::ConvEncoder::new(&spade, vb).unwrap();
+    for var in varmap.all_vars() {
+        let random = Tensor::randn(0f32, 0.2, var.shape(), &Device::Cpu).unwrap();
+        var.set(&random).unwrap();
+    }
+    varmap.save(&encoder).unwrap();
+    let out = tmp.path().join("with-encoder");
+    let run = bundle(&out);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success() && stdout.contains("latest_net_E"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let model = Model::load(&out, &Device::Cpu).unwrap();
+    assert!(model.has_encoder() && model.uses_style());
+    let mut map = LabelMap::new(128, 64, 1);
+    for y in 0..20 {
+        for x in 0..128 {
+            map.set(x, y, 4);
+        }
+    }
+    let style = |colour: [u8; 3]| TranslateOptions {
+        seed: 0,
+        style: Some(image::RgbImage::from_fn(96, 64, |x, y| {
+            let shade = ((x + y) % 32) as u8 * 4;
+            image::Rgb([colour[0] / 2 + shade, colour[1] / 2 + shade, colour[2] / 2])
+        })),
+    };
+    let reddish = model.translate(&map, &style([240, 20, 20])).unwrap();
+    let bluish = model.translate(&map, &style([20, 20, 240])).unwrap();
+    assert_eq!(reddish.dimensions(), (128, 64));
+    assert_ne!(reddish, bluish, "the photo's style reaches the image");
+
+    // A generator without a VAE has no use for an encoder: said, not ignored.
+    let plain = reference_dir().join("spade_generator_seg.weights.safetensors");
+    let plain_case: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reference_dir().join("spade_generator_seg.json")).unwrap(),
+    )
+    .unwrap();
+    let plain_options = tmp.path().join("plain.json");
+    std::fs::write(&plain_options, plain_case["options"].to_string()).unwrap();
+    let run = scenepaint(&[
+        "bundle",
+        "--pth",
+        arg(&plain),
+        "--net",
+        "spade",
+        "--options",
+        arg(&plain_options),
+        "--encoder",
+        arg(&checkpoints.join("latest_net_E.safetensors")),
+        "--palette",
+        "coco-stuff",
+        "--out",
+        arg(&tmp.path().join("wrong")),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && stderr.contains("use_vae"),
+        "{stderr}"
+    );
+}

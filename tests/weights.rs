@@ -123,3 +123,85 @@ fn unused_tensors_are_reported() {
     scenepaint::nets::weights::check_layout(std::path::Path::new("x.pth"), &expected, &found)
         .unwrap();
 }
+
+fn reference_file(name: &str) -> PathBuf {
+    let path = global_weights("safetensors").with_file_name(name);
+    assert!(path.exists(), "{} is missing", path.display());
+    path
+}
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pth")).join(name)
+}
+
+/// Every tensor of `pth` equals the same-named tensor of `safetensors`, bit for bit.
+fn assert_same_tensors(pth: &std::path::Path, safetensors: &std::path::Path) -> usize {
+    use scenepaint::nets::weights::read_tensors;
+    let from_pth = read_tensors(pth).unwrap_or_else(|e| panic!("{}: {e}", pth.display()));
+    let expected = read_tensors(safetensors).unwrap();
+    let mut names: Vec<&String> = expected.keys().collect();
+    names.sort();
+    let mut found: Vec<&String> = from_pth.keys().collect();
+    found.sort();
+    assert_eq!(found, names, "{}", pth.display());
+    for name in names {
+        let (a, b) = (&from_pth[name], &expected[name]);
+        assert_eq!(a.dims(), b.dims(), "{name}");
+        assert_eq!(a.dtype(), b.dtype(), "{name}");
+        let as_f64 = |t: &candle_core::Tensor| {
+            t.to_dtype(candle_core::DType::F64)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap()
+        };
+        assert_eq!(as_f64(a), as_f64(b), "{name} differs in {}", pth.display());
+    }
+    expected.len()
+}
+
+/// Checkpoints PyTorch wrote in its legacy (pre-1.6, non-zip) format, as the published SPADE
+/// and pix2pixHD checkpoints are (fixtures from `scripts/make_pth_fixtures.py`), and a zip-format
+/// one with spectral norm's `weight_orig`/`weight_u`/`weight_v`.
+#[test]
+fn legacy_and_zip_pth_checkpoints_read_the_same_tensors_as_safetensors() {
+    use scenepaint::nets::legacy_pth::is_legacy_pth;
+    let global = reference_file("pix2pixhd_global.weights.safetensors");
+    let legacy = fixture("pix2pixhd_global.legacy.pth");
+    assert!(is_legacy_pth(&legacy).unwrap());
+    assert!(
+        !is_legacy_pth(&global_weights("pth")).unwrap(),
+        "zip is not legacy"
+    );
+    assert_eq!(assert_same_tensors(&legacy, &global), 28);
+    load(&legacy, case_options()).unwrap();
+
+    let spade_d = reference_file("spade_discriminator.weights.safetensors");
+    for name in [
+        "spade_discriminator.legacy.pth",
+        "spade_discriminator.zip.pth",
+    ] {
+        let count = assert_same_tensors(&fixture(name), &spade_d);
+        assert!(count > 20, "{name}: {count} tensors");
+    }
+    let names = scenepaint::nets::weights::read_tensors(&fixture("spade_discriminator.legacy.pth"))
+        .unwrap();
+    assert!(names.keys().any(|n| n.ends_with("weight_orig")));
+    assert!(names.keys().any(|n| n.ends_with("weight_u")));
+}
+
+#[test]
+fn a_truncated_legacy_checkpoint_names_the_file_and_the_storage() {
+    let whole = std::fs::read(fixture("pix2pixhd_global.legacy.pth")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("latest_net_G.pth");
+    std::fs::write(&cut, &whole[..whole.len() - 1000]).unwrap();
+    let err = scenepaint::nets::weights::read_tensors(&cut)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("latest_net_G.pth") && err.contains("storage"),
+        "{err}"
+    );
+}

@@ -4,6 +4,7 @@ pub mod bundle;
 pub mod encoding;
 pub mod fast;
 pub mod layers;
+pub mod legacy_pth;
 pub mod pix2pix;
 pub mod pix2pixhd;
 pub mod published;

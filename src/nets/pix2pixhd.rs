@@ -174,8 +174,11 @@ impl LocalEnhancer {
             candle_core::bail!("pix2pixHD local enhancer needs n_local_enhancers >= 1, found 0")
         }
         let g = &options.global;
+        // The published LocalEnhancer builds its global part without passing padding_type,
+        // so it always pads by reflection; only the enhancers' blocks follow the option.
         let global_opts = GlobalOptions {
             ngf: g.ngf << n_local,
+            padding_type: PaddingType::Reflect,
             ..g.clone()
         };
         let global = global_layers(&global_opts, false, vb.pp("model"))?;

@@ -197,10 +197,19 @@ fn published_id_mapping(raw: &serde_json::Value, dontcare: bool) -> (Option<u16>
     }
 }
 
-/// Builds a bundle in `out` from a published generator checkpoint (`.pth` or `.safetensors`):
-/// the weights are checked against the network `options` describe, then written unchanged.
+/// The VAE encoder SPADE saves beside a generator: `latest_net_E.pth` for `latest_net_G.pth`.
+pub fn encoder_beside(checkpoint: &Path) -> Option<PathBuf> {
+    let name = checkpoint.file_name()?.to_str()?;
+    let encoder = checkpoint.with_file_name(name.replace("_net_G.", "_net_E."));
+    (encoder != checkpoint && encoder.is_file()).then_some(encoder)
+}
+
+/// Builds a bundle in `out` from a published generator checkpoint (`.pth` or `.safetensors`)
+/// and, for SPADE VAE models, its style encoder (`latest_net_E.pth`): the weights are checked
+/// against the networks `options` describe, then written unchanged.
 pub fn bundle_checkpoint(
     checkpoint: &Path,
+    encoder: Option<&Path>,
     net: NetKind,
     raw_options: &serde_json::Value,
     palette: PaletteRef,
@@ -208,7 +217,25 @@ pub fn bundle_checkpoint(
 ) -> Result<ModelManifest> {
     let (options, input_encoding) = resolve_options(net, raw_options)?;
     let tensors = weights::read_tensors(checkpoint)?;
-    Generator::from_tensors(net, &options, checkpoint, tensors.clone(), &Device::Cpu)?;
+    let generator =
+        Generator::from_tensors(net, &options, checkpoint, tensors.clone(), &Device::Cpu)?;
+    let encoder_tensors = match (encoder, generator.spade_options()) {
+        (None, _) => None,
+        (Some(path), Some(spade)) if spade.use_vae => {
+            let encoder_tensors = weights::read_tensors(path)?;
+            weights::load_from_tensors(path, encoder_tensors.clone(), &Device::Cpu, |vb| {
+                super::spade_encoder::ConvEncoder::new(spade, vb)
+            })?;
+            Some(encoder_tensors)
+        }
+        (Some(path), _) => {
+            return Err(Error::msg(format!(
+                "{}: a style encoder needs a SPADE generator with use_vae; {} has none",
+                path.display(),
+                checkpoint.display()
+            )))
+        }
+    };
     let source = checkpoint
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -226,6 +253,13 @@ pub fn bundle_checkpoint(
         }),
     };
     write_bundle(out, &manifest, &tensors)?;
+    if let Some(encoder_tensors) = encoder_tensors {
+        let path = out.join(super::bundle::ENCODER_FILE);
+        candle_core::safetensors::save(&encoder_tensors, &path).map_err(|e| Error::Weights {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    }
     Ok(manifest)
 }
 

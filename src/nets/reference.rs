@@ -109,6 +109,20 @@ fn run_spade(ctx: &CaseContext, weights: Option<&Path>) -> Result<Vec<(String, T
     })
 }
 
+/// The case's `gan_mode` as SPADE's options name it (`hinge` when absent).
+fn published_gan_mode(ctx: &CaseContext) -> Result<crate::train::losses::GanMode> {
+    use crate::train::losses::GanMode;
+    match ctx.case.options["gan_mode"].as_str().unwrap_or("hinge") {
+        "hinge" => Ok(GanMode::Hinge),
+        "ls" => Ok(GanMode::LeastSquares),
+        "original" => Ok(GanMode::Vanilla),
+        other => Err(Error::msg(format!(
+            "case {}: gan_mode `{other}` is not supported (expected hinge, ls or original)",
+            ctx.case.case
+        ))),
+    }
+}
+
 /// One SPADE training step's losses (weights prefixed `G.`, `E.`, `D.`), all nets in eval mode.
 fn run_spade_losses(ctx: &CaseContext, weights: Option<&Path>) -> Result<Vec<(String, Tensor)>> {
     let path = weights
@@ -117,8 +131,9 @@ fn run_spade_losses(ctx: &CaseContext, weights: Option<&Path>) -> Result<Vec<(St
         candle_nn::VarBuilder::from_tensors(weights::read_tensors(path)?, DType::F32, &ctx.device);
     let options = super::spade::SpadeOptions::from_json(&ctx.case.options)?;
     let lambda = |name: &str, default: f64| ctx.case.options[name].as_f64().unwrap_or(default);
-    let nets =
+    let mut nets =
         crate::train::spade_family::SpadeNets::new(&options, vb.pp("G"), vb.pp("E"), vb.pp("D"))?;
+    nets.gan_mode = published_gan_mode(ctx)?;
     let step = nets.losses(
         ctx.input("seg")?,
         ctx.input("real_image")?,
@@ -215,6 +230,20 @@ struct SpectralStepOptions {
     out_channels: usize,
     kernel: usize,
     padding: usize,
+    #[serde(default = "one")]
+    stride: usize,
+    #[serde(default = "one")]
+    n_power_iterations: usize,
+    #[serde(default = "spectral_eps")]
+    eps: f64,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn spectral_eps() -> f64 {
+    1e-12
 }
 
 /// One training-mode forward of a spectral-norm conv: the power iteration updates u and v.
@@ -223,11 +252,18 @@ fn run_spectral_norm_train_step(
     _: Option<&Path>,
 ) -> Result<Vec<(String, Tensor)>> {
     let opts: SpectralStepOptions = ctx.options()?;
+    // The project's spectral norm is PyTorch's default: one power iteration, eps 1e-12.
+    if opts.n_power_iterations != 1 || opts.eps != spectral_eps() {
+        return Err(Error::msg(format!(
+            "case {}: spectral norm with n_power_iterations {} and eps {:e} is not supported (expected 1 and 1e-12)",
+            ctx.case.case, opts.n_power_iterations, opts.eps
+        )));
+    }
     let geometry = super::layers::ConvGeometry::new(
         opts.in_channels,
         opts.out_channels,
         opts.kernel,
-        1,
+        opts.stride,
         opts.padding,
     );
     let mut varmap = candle_nn::VarMap::new();

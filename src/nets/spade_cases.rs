@@ -108,16 +108,24 @@ fn discriminator_case(
     vb: VarBuilder,
     inputs: &HashMap<String, Tensor>,
 ) -> Result<Vec<(String, Tensor)>> {
-    let discriminator = MultiscaleDiscriminator::new(&SpadeOptions::from_json(options)?, vb)?;
+    let options = SpadeOptions::from_json(options)?;
+    let discriminator = MultiscaleDiscriminator::new(&options, vb)?;
     let features = discriminator.forward_t(input(inputs, "input")?, false)?;
+    // Without feature matching the published D returns only each scale's prediction.
+    let keep_features = !options.no_gan_feat_loss;
     Ok(features
         .into_iter()
         .enumerate()
         .flat_map(|(i, layers)| {
+            let last = layers.len().saturating_sub(1);
             layers
                 .into_iter()
                 .enumerate()
-                .map(move |(j, f)| (format!("features.d{i}.f{j}"), f))
+                .filter(move |(j, _)| keep_features || *j == last)
+                .map(move |(j, f)| {
+                    let k = if keep_features { j } else { 0 };
+                    (format!("features.d{i}.f{k}"), f)
+                })
         })
         .collect())
 }

@@ -83,7 +83,8 @@ impl SimpleBackend for SharedRecorder {
     }
 }
 
-/// Every tensor of a `.safetensors` or `.pth` file (chosen by extension), on the CPU.
+/// Every tensor of a `.safetensors` or `.pth` file (chosen by extension; `.pth` in the zip or
+/// the legacy format), on the CPU.
 pub fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
     let weights_error = |e: candle_core::Error| Error::Weights {
         path: path.to_path_buf(),
@@ -94,6 +95,10 @@ pub fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
         Some("pth" | "pt" | "ckpt" | "bin")
     );
     if is_pth {
+        // Checkpoints from PyTorch before 1.6 (the published SPADE/pix2pixHD ones) are not zips.
+        if super::legacy_pth::is_legacy_pth(path)? {
+            return super::legacy_pth::read_legacy_pth(path);
+        }
         let tensors = candle_core::pickle::read_all(path).map_err(weights_error)?;
         return Ok(tensors.into_iter().collect());
     }

@@ -1,0 +1,172 @@
+//! PyTorch's legacy (pre-1.6, non-zip) `torch.save` format, which the published SPADE and
+//! pix2pixHD checkpoints were written in. Candle reads only the zip format. Layout, after
+//! `torch/serialization.py` `_legacy_save`: five things back to back: a pickle of the magic
+//! number, a pickle of the protocol version (1001), a pickle of `sys_info`, the pickled object
+//! (tensors refer to storages by persistent id `('storage', type, key, location, numel, view)`),
+//! a pickle of the list of storage keys, then each storage in that order as an int64 element
+//! count followed by its raw little-endian elements.
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use candle_core::pickle::{Object, Stack};
+use candle_core::{Device, Tensor};
+
+use crate::error::{Error, Result};
+
+/// `pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2)`: the legacy format's first bytes.
+const LEGACY_MAGIC: [u8; 15] = [
+    0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e,
+];
+
+/// PyTorch's legacy protocol version.
+const LEGACY_PROTOCOL: i64 = 1001;
+
+/// True when `path` starts like a legacy `torch.save` file.
+pub fn is_legacy_pth(path: &Path) -> Result<bool> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut head = [0u8; LEGACY_MAGIC.len()];
+    match file.read_exact(&mut head) {
+        Ok(()) => Ok(head == LEGACY_MAGIC),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Every tensor of a legacy `.pth` state dict, on the CPU, by its PyTorch name.
+pub fn read_legacy_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
+    let fail = |message: String| Error::Weights {
+        path: path.to_path_buf(),
+        message: format!("legacy PyTorch checkpoint: {message}"),
+    };
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = BufReader::new(file);
+    let mut magic = [0u8; LEGACY_MAGIC.len()];
+    reader
+        .read_exact(&mut magic)
+        .map_err(|e| Error::io(path, e))?;
+    if magic != LEGACY_MAGIC {
+        return Err(fail(
+            "the file does not start with the legacy magic number".into(),
+        ));
+    }
+    let protocol = read_pickle(&mut reader)
+        .map_err(fail)?
+        .int_or_long()
+        .map_err(|found| fail(format!("protocol version is {found:?}")))?;
+    if protocol != LEGACY_PROTOCOL {
+        return Err(fail(format!(
+            "protocol version {protocol}, expected {LEGACY_PROTOCOL}"
+        )));
+    }
+    let _sys_info = read_pickle(&mut reader).map_err(fail)?;
+    let state_dict = read_pickle(&mut reader).map_err(fail)?;
+    let keys: Vec<String> = match read_pickle(&mut reader).map_err(fail)? {
+        Object::List(keys) => keys
+            .into_iter()
+            .map(|key| {
+                key.unicode()
+                    .map_err(|k| fail(format!("storage key {k:?}")))
+            })
+            .collect::<Result<_>>()?,
+        other => return Err(fail(format!("storage key list is {other:?}"))),
+    };
+    let infos = tensor_infos(state_dict).map_err(fail)?;
+    let storages = read_storages(&mut reader, &keys, &infos).map_err(fail)?;
+    infos
+        .into_iter()
+        .map(|info| {
+            let tensor = tensor_from_storage(&info, &storages).map_err(fail)?;
+            Ok((info.name, tensor))
+        })
+        .collect()
+}
+
+fn read_pickle<R: BufRead>(reader: &mut R) -> std::result::Result<Object, String> {
+    let mut stack = Stack::empty();
+    stack.read_loop(reader).map_err(|e| e.to_string())?;
+    stack.finalize().map_err(|e| e.to_string())
+}
+
+/// The tensors of the state dict, with their storage key as `path`.
+fn tensor_infos(
+    state_dict: Object,
+) -> std::result::Result<Vec<candle_core::pickle::TensorInfo>, String> {
+    // An OrderedDict with `_metadata` arrives as BUILD(dict, state).
+    let entries = match state_dict {
+        Object::Dict(entries) => entries,
+        Object::Build { callable, .. } => match *callable {
+            Object::Dict(entries) => entries,
+            other => return Err(format!("expected a state dict, found {other:?}")),
+        },
+        other => return Err(format!("expected a state dict, found {other:?}")),
+    };
+    let mut infos = Vec::new();
+    for (name, value) in entries {
+        let shown = format!("{name:?}");
+        match value.into_tensor_info(name, Path::new("")) {
+            Ok(Some(mut info)) => {
+                info.path = info.path.trim_start_matches('/').to_string();
+                infos.push(info);
+            }
+            Ok(None) => {}
+            Err(e) => return Err(format!("entry {shown}: {e}")),
+        }
+    }
+    Ok(infos)
+}
+
+/// Reads the storages that follow the key list; each key's bytes.
+fn read_storages<R: Read>(
+    reader: &mut R,
+    keys: &[String],
+    infos: &[candle_core::pickle::TensorInfo],
+) -> std::result::Result<HashMap<String, Vec<u8>>, String> {
+    let element_bytes: HashMap<&str, usize> = infos
+        .iter()
+        .map(|info| (info.path.as_str(), info.dtype.size_in_bytes()))
+        .collect();
+    let mut storages = HashMap::new();
+    for key in keys {
+        let mut count = [0u8; 8];
+        reader
+            .read_exact(&mut count)
+            .map_err(|e| format!("storage {key}: {e}"))?;
+        let elements = u64::from_le_bytes(count) as usize;
+        let size = element_bytes
+            .get(key.as_str())
+            .ok_or_else(|| format!("storage {key} is used by no tensor"))?;
+        let mut bytes = vec![0u8; elements * size];
+        reader
+            .read_exact(&mut bytes)
+            .map_err(|e| format!("storage {key} ({elements} elements): {e}"))?;
+        storages.insert(key.clone(), bytes);
+    }
+    Ok(storages)
+}
+
+fn tensor_from_storage(
+    info: &candle_core::pickle::TensorInfo,
+    storages: &HashMap<String, Vec<u8>>,
+) -> std::result::Result<Tensor, String> {
+    let bytes = storages
+        .get(&info.path)
+        .ok_or_else(|| format!("{}: storage {} is missing", info.name, info.path))?;
+    if !info.layout.is_contiguous() {
+        return Err(format!(
+            "{}: strided tensors are not supported ({:?})",
+            info.name, info.layout
+        ));
+    }
+    let start = info.layout.start_offset();
+    let end = start + info.layout.shape().elem_count() * info.dtype.size_in_bytes();
+    let data = bytes.get(start..end).ok_or_else(|| {
+        format!(
+            "{}: needs bytes {start}..{end} of a {}-byte storage",
+            info.name,
+            bytes.len()
+        )
+    })?;
+    Tensor::from_raw_buffer(data, info.dtype, info.layout.dims(), &Device::Cpu)
+        .map_err(|e| format!("{}: {e}", info.name))
+}
