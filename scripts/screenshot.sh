@@ -101,7 +101,7 @@ case "$scene" in
   training)
     # The training window opens at the top left of the canvas area; Start is found by its
     # position below the options (measured on a 1280x800 screen).
-    xdotool mousemove $((X + ${START_X:-45})) $((Y + ${START_Y:-205})); sleep 0.3
+    xdotool mousemove $((X + ${START_X:-45})) $((Y + ${START_Y:-228})); sleep 0.3
     xdotool click 1
     sleep "${TRAIN_SECONDS:-25}"
     ;;

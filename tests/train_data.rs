@@ -96,6 +96,94 @@ fn cityscapes_pairs_left_img8bit_with_gtfine_label_and_instance_ids() {
     assert!(inst > 1000, "instance ids {inst}");
 }
 
+/// Cityscapes as its site distributes it: `leftImg8bit/train/CITY/` and `gtFine/train/CITY/`
+/// (the color and polygon files beside the ids are not labels).
+#[test]
+fn cityscapes_as_distributed_pairs_across_the_two_trees() {
+    let sample = shared("datasets/cityscapes_sample");
+    let root = tempfile::tempdir().unwrap();
+    let (images, labels) = (
+        root.path().join("leftImg8bit/train/aachen"),
+        root.path().join("gtFine/train/aachen"),
+    );
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::create_dir_all(&labels).unwrap();
+    for (from, to) in [
+        ("train_img", &images),
+        ("train_label", &labels),
+        ("train_inst", &labels),
+    ] {
+        for entry in std::fs::read_dir(sample.join(from)).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let colour = labels.join("aachen_000000_000019_gtFine_color.png");
+    image::RgbImage::new(4, 4).save(&colour).unwrap();
+    let data = Dataset::open(root.path(), None).unwrap();
+    assert_eq!((data.layout, data.len()), (Layout::Cityscapes, 2));
+    for pair in &data.pairs {
+        assert!(pair
+            .label
+            .to_string_lossy()
+            .ends_with("_gtFine_labelIds.png"));
+        assert!(pair.instance.is_some());
+    }
+}
+
+/// ADE20K as distributed: `ADEChallengeData2016/images/training/*.jpg` with
+/// `annotations/training/*.png`; 0 is unlabeled (the don't-care channel) and every other id
+/// moves down by one, as the published loader does.
+#[test]
+fn ade20k_is_detected_and_its_ids_shift_down() {
+    let root = tempfile::tempdir().unwrap();
+    let ade = root.path().join("ADEChallengeData2016");
+    let (images, labels) = (
+        ade.join("images/training"),
+        ade.join("annotations/training"),
+    );
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::create_dir_all(&labels).unwrap();
+    for (n, ids) in [(1, [0u8, 1, 150, 3]), (2, [5, 5, 2, 0])] {
+        let stem = format!("ADE_train_{n:08}");
+        image::RgbImage::from_pixel(8, 8, image::Rgb([90, 120, 60]))
+            .save(images.join(format!("{stem}.jpg")))
+            .unwrap();
+        let plane: Vec<u8> = (0..64).map(|i| ids[i % 4]).collect();
+        image::GrayImage::from_raw(8, 8, plane)
+            .unwrap()
+            .save(labels.join(format!("{stem}.png")))
+            .unwrap();
+    }
+    let data = Dataset::open(root.path(), None).unwrap();
+    assert_eq!((data.layout, data.len()), (Layout::Ade20k, 2));
+    assert_eq!(data.palette.name, "ade20k");
+    assert!(data.encoding.shift_down);
+    assert_eq!(data.encoding.label_nc, 150);
+    let x = Path::new("x.png");
+    assert_eq!(
+        data.encoding.channel(1, x).unwrap(),
+        0,
+        "wall (1) is channel 0"
+    );
+    assert_eq!(data.encoding.channel(150, x).unwrap(), 149);
+    assert_eq!(
+        data.encoding.channel(0, x).unwrap(),
+        150,
+        "unlabeled goes to the don't-care channel"
+    );
+    let batch = data
+        .batch(
+            &[0],
+            &Augment::resize_only(8, 8, false),
+            &mut rng(),
+            &Device::Cpu,
+        )
+        .unwrap();
+    let max = batch.label.max_all().unwrap().to_scalar::<u32>().unwrap();
+    assert_eq!(max, 150);
+}
+
 /// A paired folder: `images/a.png` + `labels/a.png` of 8x8, label ids given.
 fn write_pair(root: &Path, stem: &str, ids: &[u8]) {
     std::fs::create_dir_all(root.join("images")).unwrap();

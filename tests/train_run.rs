@@ -241,3 +241,54 @@ fn resuming_names_the_requested_settings_it_ignores() {
     let ignored = trainer::ignored_on_resume(run.path(), &other).unwrap();
     assert_eq!(ignored, vec!["batch_size: kept 1, not 8".to_string()]);
 }
+
+/// SPADE with the VAE style encoder (the shipped default's setup): the KL term is trained,
+/// the encoder is checkpointed under `E.` and bundled, and the bundle encodes a photo style.
+#[test]
+fn a_vae_run_trains_and_bundles_the_style_encoder() {
+    let data = tempfile::tempdir().unwrap();
+    small_ycor(data.path(), 2);
+    let run = tempfile::tempdir().unwrap();
+    let mut config = tiny_config(2);
+    config.network["use_vae"] = true.into();
+    let mut recorder = Recorder::default();
+    let outcome = trainer::train(
+        &request(data.path(), run.path(), config, false),
+        &mut recorder,
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(outcome, Outcome::Finished { iteration: 2 });
+    for step in &recorder.steps {
+        let kld = step.losses.get("kld").copied();
+        assert!(
+            kld.is_some_and(|v| v.is_finite() && v >= 0.0),
+            "{:?}",
+            step.losses
+        );
+    }
+    let names: Vec<String> = train_support::checkpoint_tensors(run.path())
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert!(names.iter().any(|n| n.starts_with("E.fc_mu.")), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.starts_with("optG.exp_avg.E.")),
+        "{names:?}"
+    );
+    let bundle = run.path().join("model");
+    let model = scenepaint::nets::bundle::Model::load(&bundle, &candle_core::Device::Cpu).unwrap();
+    assert!(model.has_encoder() && model.uses_style());
+    let map = scenepaint::labelmap::LabelMap::new(64, 64, 8);
+    let photo = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, 90]));
+    let image = model
+        .translate(
+            &map,
+            &scenepaint::nets::bundle::TranslateOptions {
+                seed: 0,
+                style: Some(photo),
+            },
+        )
+        .unwrap();
+    assert_eq!(image.dimensions(), (64, 64));
+}

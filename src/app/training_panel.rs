@@ -293,6 +293,8 @@ impl TrainingPanel {
             ui.add(egui::DragValue::new(&mut self.batch_size).range(1..=64));
             ui.label("Crop px");
             ui.add(egui::DragValue::new(&mut self.crop_px).range(16..=1024));
+        });
+        ui.horizontal_wrapped(|ui| {
             ui.label("Sample every");
             ui.add(egui::DragValue::new(&mut self.sample_every).range(1..=100_000));
             ui.label("Checkpoint every");
