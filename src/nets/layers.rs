@@ -196,6 +196,16 @@ impl BatchNorm2d {
         (&self.running_mean, &self.running_var, affine, self.eps)
     }
 
+    /// The running mean and variance as plain values.
+    #[cfg(test)]
+    fn eval_parts_values(&self) -> (Vec<f32>, Vec<f32>) {
+        let values = |t: &Tensor| t.to_dtype(DType::F32).and_then(|t| t.to_vec1::<f32>());
+        (
+            values(&self.running_mean).unwrap_or_default(),
+            values(&self.running_var).unwrap_or_default(),
+        )
+    }
+
     fn affine(&self, normalized: Tensor) -> Result<Tensor> {
         match (&self.weight, &self.bias) {
             (Some(w), Some(b)) => normalized
@@ -677,6 +687,42 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// nn.BatchNorm2d in training: output normalised by the batch's biased variance; running
+    /// statistics move by momentum 0.1 towards the batch mean and the unbiased variance;
+    /// num_batches_tracked counts the step.
+    #[test]
+    fn batch_norm_training_updates_running_statistics_as_pytorch() {
+        let varmap = candle_nn::VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let bn = BatchNorm2d::new(2, true, vb).unwrap();
+        // Channel 0 holds 1..=8 over a batch of 2 and 2x2 pixels; channel 1 is constant 5.
+        let values: Vec<f32> = (0..16)
+            .map(|i| {
+                let (n, c, p) = (i / 8, (i / 4) % 2, i % 4);
+                if c == 0 {
+                    (n * 4 + p + 1) as f32
+                } else {
+                    5.0
+                }
+            })
+            .collect();
+        let x = Tensor::from_vec(values, (2, 2, 2, 2), &Device::Cpu).unwrap();
+        let y = bn.forward_t(&x, true).unwrap();
+        // Channel 0: mean 4.5, biased variance 5.25, unbiased 6.0.
+        let (mean, var) = bn.eval_parts_values();
+        assert!((mean[0] - 0.45).abs() < 1e-6, "{mean:?}");
+        assert!((var[0] - (0.9 + 0.6)).abs() < 1e-6, "{var:?}");
+        assert!((mean[1] - 0.5).abs() < 1e-6 && (var[1] - 0.9).abs() < 1e-6);
+        let first = y.flatten_all().unwrap().to_vec1::<f32>().unwrap()[0];
+        let expected = ((1.0 - 4.5) / (5.25f64 + 1e-5).sqrt()) as f32;
+        assert!((first - expected).abs() < 1e-5, "{first} vs {expected}");
+        let tracked = varmap.data().lock().unwrap()["num_batches_tracked"]
+            .as_tensor()
+            .to_scalar::<i64>()
+            .unwrap();
+        assert_eq!(tracked, 1);
+    }
 
     #[test]
     fn reflect_indices_match_pytorch_reflection_pad() {

@@ -1,0 +1,54 @@
+//! `scenepaint bench` as a user runs it: one case by name, as JSON and as a table, with the
+//! fields the README's performance section quotes (no timing is asserted: speed is measured,
+//! not tested).
+use std::process::Command;
+
+const CASE: &str = "preview default ngf16 h32 128x64";
+
+fn bench(extra: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_scenepaint"))
+        .args(["bench", "--runs", "2", "--filter", CASE])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn bench_reports_ms_gflops_and_the_candle_ratio_for_one_case() {
+    let json = bench(&["--json"]);
+    let rows: Vec<serde_json::Value> = json
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "{json}");
+    let row = &rows[0];
+    assert_eq!(row["name"], CASE);
+    assert_eq!(row["runs"], 2);
+    for field in [
+        "median_ms",
+        "conv_gflop",
+        "gflop_per_s",
+        "candle_median_ms",
+        "speedup",
+    ] {
+        let value = row[field].as_f64();
+        assert!(value.is_some_and(|v| v > 0.0), "{field}: {row}");
+    }
+
+    let table = bench(&["--no-candle"]);
+    let line = table
+        .lines()
+        .find(|l| l.starts_with(CASE))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(line.contains(" ms") && line.contains("GFLOP/s"), "{line}");
+    assert!(
+        line.trim_end().ends_with("candle        -") && !line.contains(" x "),
+        "--no-candle skips the Candle run: {line}"
+    );
+}
