@@ -26,7 +26,8 @@ pub struct TrainArgs {
     /// A JSON training config (fields of the preset it overrides).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Continue the run in --out from its checkpoint.
+    /// Continue the run in --out from its checkpoint with its saved settings (--iters sets a
+    /// new total).
     #[arg(long)]
     resume: bool,
     /// cpu or cuda:N.
@@ -167,6 +168,15 @@ impl Observer for ConsoleObserver {
 }
 
 fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
+    let saved_path = args.out.join(trainer::CONFIG_FILE);
+    if args.resume && args.preset.is_none() && args.config.is_none() && saved_path.is_file() {
+        // Resuming: the run's own settings, with a new total when --iters is given.
+        let mut saved = TrainConfig::load(&saved_path)?;
+        if let Some(iters) = args.iters {
+            saved.iters = iters;
+        }
+        return Ok(saved);
+    }
     let net: NetKind = args.net.parse()?;
     let preset = args
         .preset
@@ -186,8 +196,11 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         }
         config = serde_json::from_value(merged).with_context(|| path.display().to_string())?;
     }
-    if let Some(iters) = args.iters {
-        config.iters = iters;
+    match (args.iters, args.resume && saved_path.is_file()) {
+        (Some(iters), _) => config.iters = iters,
+        // Without --iters a resumed run keeps its own total, not the preset's.
+        (None, true) => config.iters = TrainConfig::load(&saved_path)?.iters,
+        (None, false) => {}
     }
     Ok(config)
 }

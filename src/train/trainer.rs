@@ -262,7 +262,7 @@ fn append_log(path: &Path, progress: &Progress) -> Result<()> {
 /// The config a run uses: the saved one when resuming (only `iters` may grow), else the
 /// request's, written to `RUN_DIR/config.json`.
 /// The settings of `requested` that a resumed run ignores because the run folder's saved
-/// config differs (a resumed run keeps its saved settings; only a larger `iters` is taken).
+/// config differs (a resumed run keeps its saved settings; only `iters` is taken).
 pub fn ignored_on_resume(run_dir: &Path, requested: &TrainConfig) -> Result<Vec<String>> {
     let saved = TrainConfig::load(&run_dir.join(CONFIG_FILE))?;
     let as_object = |config: &TrainConfig| -> Result<serde_json::Map<String, serde_json::Value>> {
@@ -286,8 +286,11 @@ pub fn ignored_on_resume(run_dir: &Path, requested: &TrainConfig) -> Result<Vec<
 fn run_config(request: &TrainRequest) -> Result<TrainConfig> {
     let config_path = request.run_dir.join(CONFIG_FILE);
     if request.resume {
+        // A resumed run keeps its saved settings except the total number of iterations, which
+        // the request sets (the CLI passes the saved total when --iters is not given).
         let mut saved = TrainConfig::load(&config_path)?;
-        saved.iters = saved.iters.max(request.config.iters);
+        saved.iters = request.config.iters;
+        checkpoint::write_text_atomic(&config_path, &saved.to_json()?)?;
         return Ok(saved);
     }
     if request.run_dir.join(CHECKPOINT_FILE).exists() {
