@@ -399,6 +399,16 @@ pub fn run_case(case_path: &Path, case: &ReferenceCase) -> Result<Vec<Comparison
             case.net
         ))
     })?;
+    // Networks run in eval mode (batch norm on running statistics, no dropout); a case
+    // recorded in training mode would be compared against the wrong computation.
+    if case.mode != "eval" && case.net != "spectral_norm_conv_train" {
+        return Err(Error::msg(format!(
+            "{}: mode `{}` is not supported for `{}` (the ported networks are checked in eval mode)",
+            case_path.display(),
+            case.mode,
+            case.net
+        )));
+    }
     let dir = case_path.parent().unwrap_or(Path::new("."));
     let stem = case_path
         .file_stem()
