@@ -217,4 +217,53 @@ mod tests {
         assert_eq!(names, vec!["a", "b", "a"]);
         assert!(DeviceChoice::available().contains(&DeviceChoice::Cpu));
     }
+
+    /// Loads on the CPU only, recording the devices it was asked for.
+    struct CpuOnlyLoader(std::sync::Mutex<Vec<bool>>);
+
+    struct Blank;
+
+    impl Translator for Blank {
+        fn translate(
+            &mut self,
+            labels: &crate::labelmap::LabelMap,
+            _: &crate::app::live::Style,
+        ) -> Result<image::RgbImage> {
+            Ok(image::RgbImage::new(labels.width, labels.height))
+        }
+    }
+
+    impl ModelLoader for CpuOnlyLoader {
+        fn load(&self, dir: &Path, device: &Device) -> Result<(ModelInfo, Box<dyn Translator>)> {
+            self.0.lock().unwrap().push(device.is_cpu());
+            if !device.is_cpu() {
+                return Err(crate::Error::msg("no kernels for this device"));
+            }
+            let info = ModelInfo {
+                name: bundle_name(dir),
+                palette: crate::labels::Palette::builtin("ycor")?,
+                input_size: None,
+                uses_style: false,
+                has_encoder: false,
+            };
+            Ok((info, Box::new(Blank)))
+        }
+    }
+
+    #[test]
+    fn a_gpu_that_fails_falls_back_to_the_cpu_with_the_reason() {
+        let loader = CpuOnlyLoader(std::sync::Mutex::new(Vec::new()));
+        for gpu in [DeviceChoice::Cuda, DeviceChoice::Metal] {
+            let loaded = load_with_fallback(&loader, PathBuf::from("m"), gpu).unwrap();
+            assert_eq!(loaded.device, DeviceChoice::Cpu);
+            let why = loaded.fallback.expect("the fallback is reported");
+            assert!(
+                why.starts_with(gpu.label()) && why.contains("using the CPU"),
+                "{why}"
+            );
+        }
+        let loaded = load_with_fallback(&loader, PathBuf::from("m"), DeviceChoice::Cpu).unwrap();
+        assert!(loaded.fallback.is_none());
+        assert_eq!(loader.0.lock().unwrap().last(), Some(&true));
+    }
 }
