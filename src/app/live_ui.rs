@@ -206,11 +206,13 @@ impl PainterApp {
                 self.training.set_dataset(dir);
             }
         }
-        if let Some(dir) = events.use_in_painter {
+        if let Some((bundle, copy)) = events.use_in_painter {
             let notify_ctx = ctx.clone();
+            let target = copy.clone();
+            let copy_bundle = move || super::training_panel::copy_dir(&bundle, &target);
             if let Err(e) = self
                 .models
-                .start_load(dir, move || notify_ctx.request_repaint())
+                .start_load_after(copy, copy_bundle, move || notify_ctx.request_repaint())
             {
                 self.message = Some(format!("Error: {e}"));
             }

@@ -116,6 +116,17 @@ impl ModelPicker {
 
     /// Starts loading `dir` on a background thread; `notify` repaints when done.
     pub fn start_load(&mut self, dir: PathBuf, notify: impl Fn() + Send + 'static) -> Result<()> {
+        self.start_load_after(dir, || Ok(()), notify)
+    }
+
+    /// [`Self::start_load`] after `prepare` ran on the same thread (e.g. copying a bundle, so
+    /// the UI thread never waits on the disk).
+    pub fn start_load_after(
+        &mut self,
+        dir: PathBuf,
+        prepare: impl FnOnce() -> Result<()> + Send + 'static,
+        notify: impl Fn() + Send + 'static,
+    ) -> Result<()> {
         let Some(loader) = self.loader.clone() else {
             return Err(crate::Error::msg(
                 "this build has no model loader (the network module is missing)",
@@ -126,7 +137,9 @@ impl ModelPicker {
         std::thread::Builder::new()
             .name("scenepaint-load-model".into())
             .spawn(move || {
-                let _ = tx.send(load_with_fallback(loader.as_ref(), dir, device));
+                let loaded =
+                    prepare().and_then(|()| load_with_fallback(loader.as_ref(), dir, device));
+                let _ = tx.send(loaded);
                 notify();
             })
             .map_err(|e| crate::Error::msg(format!("cannot start the loading thread: {e}")))?;

@@ -15,8 +15,9 @@ use std::path::PathBuf;
 #[derive(Default)]
 pub struct TrainingEvents {
     pub pick_dataset: bool,
-    /// Load this bundle folder (already a copy of the trainer's weights) as the live model.
-    pub use_in_painter: Option<PathBuf>,
+    /// (the run's bundle, a new folder): copy the bundle there (never sharing the trainer's
+    /// files) and load the copy as the live model.
+    pub use_in_painter: Option<(PathBuf, PathBuf)>,
 }
 
 /// The panel's state.
@@ -413,10 +414,7 @@ impl TrainingPanel {
         if let (true, Some(bundle)) = (button.clicked(), bundle) {
             self.uses += 1;
             let copy = self.run_dir.join(format!("painter_{}", self.uses));
-            match copy_dir(&bundle, &copy) {
-                Ok(()) => events.use_in_painter = Some(copy),
-                Err(e) => self.message = Some(format!("Error: {e}")),
-            }
+            events.use_in_painter = Some((bundle, copy));
         }
     }
 
@@ -465,7 +463,7 @@ pub fn shares_gpu(training: DeviceChoice, preview: DeviceChoice) -> bool {
 }
 
 /// Copies the files of a bundle folder (the painter never shares the trainer's weights).
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> crate::Result<()> {
+pub(crate) fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> crate::Result<()> {
     std::fs::create_dir_all(to).map_err(|e| crate::Error::io(to, e))?;
     let entries = std::fs::read_dir(from).map_err(|e| crate::Error::io(from, e))?;
     for entry in entries {
