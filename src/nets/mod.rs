@@ -5,6 +5,7 @@ pub mod encoding;
 pub mod fast;
 pub mod layers;
 pub mod legacy_pth;
+pub mod norms;
 pub mod pix2pix;
 pub mod pix2pixhd;
 pub mod published;
