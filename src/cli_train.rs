@@ -117,6 +117,8 @@ mod interrupt {
 
     pub static STOP: AtomicBool = AtomicBool::new(false);
     const SIGINT: i32 = 2;
+    /// `kill`'s default signal (and a system shutdown's): treated like Ctrl+C.
+    const SIGTERM: i32 = 15;
 
     extern "C" fn on_interrupt(_signal: i32) {
         STOP.store(true, Ordering::Relaxed);
@@ -130,6 +132,7 @@ mod interrupt {
         // SAFETY: the handler is async-signal-safe (one atomic store) and lives forever.
         unsafe {
             signal(SIGINT, on_interrupt);
+            signal(SIGTERM, on_interrupt);
         }
     }
 }

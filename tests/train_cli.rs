@@ -1,4 +1,4 @@
-//! `scenepaint train` as a process: Ctrl+C (SIGINT) saves a checkpoint and the bundle and
+//! `scenepaint train` as a process: Ctrl+C (SIGINT) or SIGTERM saves a checkpoint and the bundle and
 //! exits cleanly, `--resume` continues from it, and a `kill -9` in the middle of a run leaves
 //! a checkpoint that loads (checkpoints are written to a temporary file and renamed).
 #![cfg(unix)]
@@ -73,6 +73,27 @@ fn stderr_of(child: Child) -> (std::process::ExitStatus, String) {
         out.status,
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+#[test]
+fn sigterm_saves_and_exits_like_ctrl_c() {
+    let data = tempfile::tempdir().unwrap();
+    train_support::small_ycor(data.path(), 2);
+    let work = tempfile::tempdir().unwrap();
+    let config = write_config(work.path(), 1000);
+    let run = work.path().join("run");
+    let mut child = train(data.path(), &run, &config, 1000, false)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_steps(&mut child, &run, 2);
+    signal(&child, "-TERM");
+    let (status, stderr) = stderr_of(child);
+    assert!(
+        status.success() && stderr.contains("stopped at iteration"),
+        "{stderr}"
+    );
+    assert!(run.join("checkpoint.safetensors").is_file());
 }
 
 #[test]
