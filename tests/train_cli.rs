@@ -4,8 +4,8 @@
 #![cfg(unix)]
 mod train_support;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 fn train(data: &Path, run: &Path, config: &Path, iters: u64, resume: bool) -> Command {
@@ -67,100 +67,106 @@ fn signal(child: &Child, name: &str) {
     assert!(status.success());
 }
 
-fn stderr_of(child: Child) -> (std::process::ExitStatus, String) {
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// A run on `pairs` small ycor pairs, sent `signal_name` once it logged `steps` steps.
+struct Interrupted {
+    data: tempfile::TempDir,
+    work: tempfile::TempDir,
+    status: ExitStatus,
+    stderr: String,
+}
+
+impl Interrupted {
+    fn start(pairs: usize, checkpoint_every: u64, steps: usize, signal_name: &str) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        train_support::small_ycor(data.path(), pairs);
+        let work = tempfile::tempdir().unwrap();
+        let config = write_config(work.path(), checkpoint_every);
+        let run = work.path().join("run");
+        let mut child = train(data.path(), &run, &config, 1000, false)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_steps(&mut child, &run, steps);
+        signal(&child, signal_name);
+        let out = child.wait_with_output().unwrap();
+        Self {
+            data,
+            work,
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn run(&self) -> PathBuf {
+        self.work.path().join("run")
+    }
+
+    /// `scenepaint train --resume` on the same run up to `iters` in total.
+    fn resume(&self, iters: u64) -> (ExitStatus, String) {
+        let config = self.work.path().join("config.json");
+        let out = train(self.data.path(), &self.run(), &config, iters, true)
+            .output()
+            .unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+/// The number printed right after `marker` in `text`.
+fn number_after(text: &str, marker: &str) -> u64 {
+    text.split(marker)
+        .nth(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {marker:?} in {text}"))
 }
 
 #[test]
 fn sigterm_saves_and_exits_like_ctrl_c() {
-    let data = tempfile::tempdir().unwrap();
-    train_support::small_ycor(data.path(), 2);
-    let work = tempfile::tempdir().unwrap();
-    let config = write_config(work.path(), 1000);
-    let run = work.path().join("run");
-    let mut child = train(data.path(), &run, &config, 1000, false)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_steps(&mut child, &run, 2);
-    signal(&child, "-TERM");
-    let (status, stderr) = stderr_of(child);
+    let run = Interrupted::start(2, 1000, 2, "-TERM");
     assert!(
-        status.success() && stderr.contains("stopped at iteration"),
-        "{stderr}"
+        run.status.success() && run.stderr.contains("stopped at iteration"),
+        "{}",
+        run.stderr
     );
-    assert!(run.join("checkpoint.safetensors").is_file());
+    assert!(run.run().join("checkpoint.safetensors").is_file());
 }
 
 #[test]
 fn ctrl_c_saves_and_exits_and_resume_continues() {
-    let data = tempfile::tempdir().unwrap();
-    train_support::small_ycor(data.path(), 3);
-    let work = tempfile::tempdir().unwrap();
-    let config = write_config(work.path(), 1000);
-    let run = work.path().join("run");
-    let mut child = train(data.path(), &run, &config, 1000, false)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_steps(&mut child, &run, 3);
-    signal(&child, "-INT");
-    let (status, stderr) = stderr_of(child);
-    assert!(status.success(), "{stderr}");
-    let stopped: u64 = stderr
-        .split("stopped at iteration ")
-        .nth(1)
-        .and_then(|rest| rest.split(';').next())
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{stderr}"));
-    assert!(stopped >= 3, "{stderr}");
-    assert!(run.join("checkpoint.safetensors").is_file());
+    let run = Interrupted::start(3, 1000, 3, "-INT");
+    assert!(run.status.success(), "{}", run.stderr);
+    let stopped = number_after(&run.stderr, "stopped at iteration ");
+    assert!(stopped >= 3, "{}", run.stderr);
+    assert!(run.run().join("checkpoint.safetensors").is_file());
     assert!(
-        run.join("model/model.json").is_file(),
+        run.run().join("model/model.json").is_file(),
         "the bundle is written too"
     );
 
-    let out = train(data.path(), &run, &config, stopped + 2, true)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let (status, stderr) = run.resume(stopped + 2);
+    assert!(status.success(), "{stderr}");
     assert!(
         stderr.contains(&format!("from iteration {stopped}"))
             && stderr.contains(&format!("finished at iteration {}", stopped + 2)),
         "{stderr}"
     );
-    assert_eq!(logged_steps(&run), stopped as usize + 2);
+    assert_eq!(logged_steps(&run.run()), stopped as usize + 2);
 }
 
 #[test]
 fn kill_9_mid_run_leaves_a_checkpoint_that_resumes() {
-    let data = tempfile::tempdir().unwrap();
-    train_support::small_ycor(data.path(), 3);
-    let work = tempfile::tempdir().unwrap();
     // A checkpoint after every step: the kill most likely lands while one is being written.
-    let config = write_config(work.path(), 1);
-    let run = work.path().join("run");
-    let mut child = train(data.path(), &run, &config, 1000, false)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_steps(&mut child, &run, 3);
-    signal(&child, "-KILL");
-    let (status, _) = stderr_of(child);
-    assert!(!status.success());
-    let out = train(data.path(), &run, &config, 1, true).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let resumed: u64 = stderr
-        .split("from iteration ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{stderr}"));
+    let run = Interrupted::start(3, 1, 3, "-KILL");
+    assert!(!run.status.success());
+    let (status, stderr) = run.resume(1);
+    assert!(status.success(), "{stderr}");
+    let resumed = number_after(&stderr, "from iteration ");
     assert!(resumed >= 2, "lost more than the last step: {stderr}");
 }

@@ -19,7 +19,7 @@ use scenepaint::train::family::Family;
 use scenepaint::train::pix2pixhd_family::{HdOptions, Pix2pixhdFamily};
 use scenepaint::train::trainer::{self, Outcome};
 use train_support::{
-    assert_resume_equals_straight, logged_l1_tail, recorded_l1_head, request, small_ycor, Recorder,
+    assert_resume_equals_straight, logged_l1_tail, recorded_l1_head, small_ycor, train_fresh,
 };
 
 fn tiny_config(iters: u64) -> TrainConfig {
@@ -89,13 +89,7 @@ fn global_generator_learns_on_real_ycor_pairs_and_its_bundle_translates() {
         lambda_vgg: 10.0,
         ..tiny_config(12)
     };
-    let mut recorder = Recorder::default();
-    let outcome = trainer::train(
-        &request(data.path(), run.path(), config, false),
-        &mut recorder,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let (outcome, recorder) = train_fresh(data.path(), run.path(), config);
     assert_eq!(outcome, Outcome::Finished { iteration: 12 });
     for step in &recorder.steps {
         for key in ["g_gan", "g_feat", "g_vgg", "d_fake", "d_real", "g_l1"] {
@@ -230,12 +224,7 @@ fn local_enhancer_bundle_loads_and_translates() {
     let data = tempfile::tempdir().unwrap();
     small_ycor(data.path(), 2);
     let run = tempfile::tempdir().unwrap();
-    let outcome = trainer::train(
-        &request(data.path(), run.path(), local_config(3, 1, 2), false),
-        &mut Recorder::default(),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let (outcome, _) = train_fresh(data.path(), run.path(), local_config(3, 1, 2));
     assert_eq!(outcome, Outcome::Finished { iteration: 3 });
     let manifest = manifest(run.path());
     assert_eq!(manifest["net"], "pix2pixhd_local");
@@ -296,12 +285,7 @@ fn a_local_enhancer_starts_from_a_trained_global_generator() {
             "n_blocks_global": 2, "ndf": 8, "num_D": 2, "n_layers_D": 2}),
         ..tiny_config(2)
     };
-    trainer::train(
-        &request(data.path(), global_run.path(), global, false),
-        &mut Recorder::default(),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    train_fresh(data.path(), global_run.path(), global);
     let trained_global = global_run.path().join("model");
     let pretrained =
         candle_core::safetensors::load(trained_global.join("generator.safetensors"), &Device::Cpu)

@@ -9,7 +9,8 @@ use std::sync::atomic::AtomicBool;
 use scenepaint::train::config::{preset, TrainConfig};
 use scenepaint::train::trainer::{self, Outcome};
 use train_support::{
-    assert_resume_equals_straight, logged_l1_tail, recorded_l1_head, request, small_ycor, Recorder,
+    assert_resume_equals_straight, logged_l1_tail, recorded_l1_head, request, small_ycor,
+    train_fresh, Recorder,
 };
 
 fn tiny_config(iters: u64) -> TrainConfig {
@@ -44,13 +45,7 @@ fn spade_learns_on_real_ycor_pairs_and_the_run_folder_is_complete() {
         lr: 2e-3,
         ..tiny_config(30)
     };
-    let mut recorder = Recorder::default();
-    let outcome = trainer::train(
-        &request(data.path(), run.path(), config, false),
-        &mut recorder,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let (outcome, recorder) = train_fresh(data.path(), run.path(), config);
     assert_eq!(outcome, Outcome::Finished { iteration: 30 });
     assert_eq!(recorder.steps.len(), 30);
     assert!(
@@ -124,13 +119,7 @@ fn pix2pix_learns_on_real_ycor_pairs_and_writes_a_colour_image_bundle() {
         seed: 5,
         ..preset("pix2pix-tiny").unwrap()
     };
-    let mut recorder = Recorder::default();
-    let outcome = trainer::train(
-        &request(data.path(), run.path(), config, false),
-        &mut recorder,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let (outcome, recorder) = train_fresh(data.path(), run.path(), config);
     assert_eq!(outcome, Outcome::Finished { iteration: 20 });
     for step in &recorder.steps {
         for key in ["g_gan", "g_l1", "d_fake", "d_real"] {
@@ -202,12 +191,7 @@ fn a_diverging_run_stops_and_never_saves_bad_weights() {
         checkpoint_every: 1,
         ..tiny_config(5)
     };
-    let outcome = trainer::train(
-        &request(data.path(), run.path(), config, false),
-        &mut Recorder::default(),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let (outcome, _) = train_fresh(data.path(), run.path(), config);
     match outcome {
         Outcome::Diverged { message } => assert!(message.contains("NaN"), "{message}"),
         other => panic!("expected a diverged run, got {other:?}"),
@@ -251,13 +235,7 @@ fn a_vae_run_trains_and_bundles_the_style_encoder() {
     let run = tempfile::tempdir().unwrap();
     let mut config = tiny_config(2);
     config.network["use_vae"] = true.into();
-    let mut recorder = Recorder::default();
-    let outcome = trainer::train(
-        &request(data.path(), run.path(), config, false),
-        &mut recorder,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let (outcome, recorder) = train_fresh(data.path(), run.path(), config);
     assert_eq!(outcome, Outcome::Finished { iteration: 2 });
     for step in &recorder.steps {
         let kld = step.losses.get("kld").copied();

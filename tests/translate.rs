@@ -165,6 +165,35 @@ fn reference_dir() -> PathBuf {
         })
 }
 
+/// The published options of the reference case `case`, written as JSON to `path`.
+fn write_case_options(case: &str, path: &Path, change: impl FnOnce(&mut serde_json::Value)) {
+    let file = reference_dir().join(format!("{case}.json"));
+    let case: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let mut options = case["options"].clone();
+    change(&mut options);
+    std::fs::write(path, options.to_string()).unwrap();
+}
+
+/// `scenepaint bundle` of a SPADE checkpoint with the COCO-Stuff palette, plus `extra`.
+fn bundle_spade(pth: &Path, options: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "bundle",
+        "--pth",
+        arg(pth),
+        "--net",
+        "spade",
+        "--options",
+        arg(options),
+        "--palette",
+        "coco-stuff",
+        "--out",
+        arg(out),
+    ];
+    args.extend_from_slice(extra);
+    scenepaint(&args)
+}
+
 #[test]
 fn bundle_converts_a_published_pth_and_rejects_wrong_options() {
     let pth = reference_dir().join("pix2pixhd_global.weights.pth");
@@ -294,29 +323,13 @@ fn pix2pix_bundle_takes_the_colour_label_image() {
 fn spade_bundle_from_published_weights_maps_coco_unlabeled_to_the_dontcare_channel() {
     let weights = reference_dir().join("spade_generator_seg.weights.safetensors");
     assert!(weights.exists(), "{} is missing", weights.display());
-    let case: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(reference_dir().join("spade_generator_seg.json")).unwrap(),
-    )
-    .unwrap();
-    let mut published = case["options"].clone();
-    published["dataset_mode"] = "coco".into();
     let tmp = tempfile::tempdir().unwrap();
     let options = tmp.path().join("opt.json");
-    std::fs::write(&options, published.to_string()).unwrap();
+    write_case_options("spade_generator_seg", &options, |published| {
+        published["dataset_mode"] = "coco".into()
+    });
     let out = tmp.path().join("spade");
-    let run = scenepaint(&[
-        "bundle",
-        "--pth",
-        arg(&weights),
-        "--net",
-        "spade",
-        "--options",
-        arg(&options),
-        "--palette",
-        "coco-stuff",
-        "--out",
-        arg(&out),
-    ]);
+    let run = bundle_spade(&weights, &options, &out, &[]);
     assert!(
         run.status.success(),
         "{}",
@@ -405,27 +418,9 @@ fn bundle_takes_the_style_encoder_beside_a_vae_generator() {
         &generator,
     )
     .unwrap();
-    let case: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(reference_dir().join("spade_generator_vae.json")).unwrap(),
-    )
-    .unwrap();
     let options = tmp.path().join("opt.json");
-    std::fs::write(&options, case["options"].to_string()).unwrap();
-    let bundle = |out: &Path| {
-        scenepaint(&[
-            "bundle",
-            "--pth",
-            arg(&generator),
-            "--net",
-            "spade",
-            "--options",
-            arg(&options),
-            "--palette",
-            "coco-stuff",
-            "--out",
-            arg(out),
-        ])
-    };
+    write_case_options("spade_generator_vae", &options, |_| {});
+    let bundle = |out: &Path| bundle_spade(&generator, &options, out, &[]);
     let without = tmp.path().join("without-encoder");
     assert!(bundle(&without).status.success());
     assert!(!without.join("encoder.safetensors").exists());
@@ -445,7 +440,9 @@ fn bundle_takes_the_style_encoder_beside_a_vae_generator() {
         "{stderr}"
     );
     // An encoder of the generator's own options (random weights) is taken.
-    let spade = scenepaint::nets::spade::SpadeOptions::from_json(&case["options"]).unwrap();
+    let published: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&options).unwrap()).unwrap();
+    let spade = scenepaint::nets::spade::SpadeOptions::from_json(&published).unwrap();
     let varmap = candle_nn::VarMap::new();
     let vb = candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &Device::Cpu);
     scenepaint::nets::spade_encoder::ConvEncoder::new(&spade, vb).unwrap();
@@ -484,27 +481,14 @@ fn bundle_takes_the_style_encoder_beside_a_vae_generator() {
 
     // A generator without a VAE has no use for an encoder: said, not ignored.
     let plain = reference_dir().join("spade_generator_seg.weights.safetensors");
-    let plain_case: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(reference_dir().join("spade_generator_seg.json")).unwrap(),
-    )
-    .unwrap();
     let plain_options = tmp.path().join("plain.json");
-    std::fs::write(&plain_options, plain_case["options"].to_string()).unwrap();
-    let run = scenepaint(&[
-        "bundle",
-        "--pth",
-        arg(&plain),
-        "--net",
-        "spade",
-        "--options",
-        arg(&plain_options),
-        "--encoder",
-        arg(&checkpoints.join("latest_net_E.safetensors")),
-        "--palette",
-        "coco-stuff",
-        "--out",
-        arg(&tmp.path().join("wrong")),
-    ]);
+    write_case_options("spade_generator_seg", &plain_options, |_| {});
+    let run = bundle_spade(
+        &plain,
+        &plain_options,
+        &tmp.path().join("wrong"),
+        &["--encoder", arg(&encoder)],
+    );
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
         !run.status.success() && stderr.contains("use_vae"),

@@ -21,8 +21,7 @@ const COLOURS: [Color32; 8] = [
     Color32::from_rgb(180, 180, 180),
 ];
 
-/// Draws every series of `losses` ((iteration, value) points); the legend gives each term's
-/// latest value.
+/// Draws every series of `losses` ((iteration, value) points), then each term's latest value.
 pub fn show(ui: &mut egui::Ui, losses: &BTreeMap<String, Vec<[f64; 2]>>) {
     if losses.values().all(Vec::is_empty) {
         ui.weak("Loss curves: no losses yet");

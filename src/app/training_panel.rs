@@ -50,7 +50,6 @@ pub struct TrainingPanel {
     sample_texture: Option<(u64, egui::TextureHandle)>,
     uses: u32,
     inspect_job: Option<std::sync::mpsc::Receiver<String>>,
-    repaint: Option<egui::Context>,
 }
 
 impl Default for TrainingPanel {
@@ -78,7 +77,6 @@ impl Default for TrainingPanel {
             sample_texture: None,
             uses: 0,
             inspect_job: None,
-            repaint: None,
         }
     }
 }
@@ -93,14 +91,10 @@ impl TrainingPanel {
             .and_then(|name| crate::labels::Palette::builtin(name).ok());
         let (sender, receiver) = std::sync::mpsc::channel();
         let folder = dir.clone();
-        let ctx = self.repaint.clone();
         let spawned = std::thread::Builder::new()
             .name("scenepaint-inspect".into())
             .spawn(move || {
                 let _ = sender.send(inspect_text(&folder, palette));
-                if let Some(ctx) = ctx {
-                    ctx.request_repaint();
-                }
             });
         match spawned {
             Ok(_) => {
@@ -215,9 +209,8 @@ impl TrainingPanel {
 
     pub fn show(&mut self, ctx: &egui::Context) -> TrainingEvents {
         let mut events = TrainingEvents::default();
-        self.repaint = Some(ctx.clone());
         if self.poll_inspect() {
-            // An inspection started before the window had a context cannot wake it.
+            // Look again shortly: the inspection thread has no context to wake the window.
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
         if let Some(run) = &mut self.run {

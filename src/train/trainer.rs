@@ -359,26 +359,32 @@ fn train_inner(
     let started = Instant::now();
     let start_iteration = iteration;
     let mut epoch = 0;
-    while iteration < config.iters {
-        if stop.load(Ordering::Relaxed) {
-            let run = record(iteration, &started);
+    // The checkpoint (unless nothing was trained since the last one) and the bundle, reported.
+    let save = |family: &mut dyn Family,
+                observer: &mut dyn Observer,
+                iteration: u64,
+                epoch: u64,
+                checkpoint: bool|
+     -> Result<()> {
+        let run = record(iteration, &started);
+        if checkpoint {
             let path = save_checkpoint(
                 &request.run_dir,
-                family.as_mut(),
+                family,
                 &config,
                 iteration,
                 epoch,
                 run.elapsed_s,
             )?;
             observer.on_event(&Event::Checkpoint(path));
-            let bundle = super::build::write_bundle(
-                &request.run_dir,
-                family.as_ref(),
-                &config,
-                &dataset,
-                &run,
-            )?;
-            observer.on_event(&Event::Bundle(bundle));
+        }
+        let bundle = super::build::write_bundle(&request.run_dir, family, &config, &dataset, &run)?;
+        observer.on_event(&Event::Bundle(bundle));
+        Ok(())
+    };
+    while iteration < config.iters {
+        if stop.load(Ordering::Relaxed) {
+            save(family.as_mut(), observer, iteration, epoch, true)?;
             return Ok(Outcome::Stopped { iteration });
         }
         let (batch_epoch, indices) =
@@ -424,44 +430,19 @@ fn train_inner(
             )?;
             observer.on_event(&Event::Sample(path));
         }
+        // Each checkpoint also refreshes the bundle, so the painter can try the model while
+        // the run goes on; the last one is written after the loop.
         if iteration % config.checkpoint_every == 0 && iteration < config.iters {
-            let run = record(iteration, &started);
-            let path = save_checkpoint(
-                &request.run_dir,
-                family.as_mut(),
-                &config,
-                iteration,
-                epoch,
-                run.elapsed_s,
-            )?;
-            observer.on_event(&Event::Checkpoint(path));
-            // Each checkpoint also refreshes the bundle, so the painter can try the model
-            // while the run goes on.
-            let bundle = super::build::write_bundle(
-                &request.run_dir,
-                family.as_ref(),
-                &config,
-                &dataset,
-                &run,
-            )?;
-            observer.on_event(&Event::Bundle(bundle));
+            save(family.as_mut(), observer, iteration, epoch, true)?;
         }
     }
-    let run = record(iteration, &started);
-    if iteration > start_iteration {
-        let path = save_checkpoint(
-            &request.run_dir,
-            family.as_mut(),
-            &config,
-            iteration,
-            epoch,
-            run.elapsed_s,
-        )?;
-        observer.on_event(&Event::Checkpoint(path));
-    }
-    let bundle =
-        super::build::write_bundle(&request.run_dir, family.as_ref(), &config, &dataset, &run)?;
-    observer.on_event(&Event::Bundle(bundle));
+    save(
+        family.as_mut(),
+        observer,
+        iteration,
+        epoch,
+        iteration > start_iteration,
+    )?;
     Ok(Outcome::Finished { iteration })
 }
 

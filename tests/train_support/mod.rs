@@ -83,6 +83,19 @@ pub fn request(data: &Path, run: &Path, config: TrainConfig, resume: bool) -> Tr
     }
 }
 
+/// Trains `config` on `data` into the fresh folder `run` until it finishes (no stop flag):
+/// the outcome and what the observer recorded.
+pub fn train_fresh(data: &Path, run: &Path, config: TrainConfig) -> (Outcome, Recorder) {
+    let mut recorder = Recorder::default();
+    let outcome = trainer::train(
+        &request(data, run, config, false),
+        &mut recorder,
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    (outcome, recorder)
+}
+
 /// Records progress; raises the stop flag after `stop_after` iterations.
 #[derive(Default)]
 pub struct Recorder {
@@ -168,12 +181,7 @@ pub fn assert_resume_equals_straight(
     small_ycor(data.path(), 3);
     let total = 2 * half;
     let straight = tempfile::tempdir().unwrap();
-    let outcome = trainer::train(
-        &request(data.path(), straight.path(), config(total), false),
-        &mut Recorder::default(),
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let (outcome, _) = train_fresh(data.path(), straight.path(), config(total));
     assert_eq!(outcome, Outcome::Finished { iteration: total });
 
     let split = tempfile::tempdir().unwrap();
