@@ -274,7 +274,7 @@ pub fn run_case(
 }
 
 /// The median of sorted values.
-fn median(sorted: &[f64]) -> f64 {
+pub(crate) fn median(sorted: &[f64]) -> f64 {
     let n = sorted.len();
     if n % 2 == 1 {
         sorted[n / 2]

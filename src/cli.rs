@@ -84,6 +84,21 @@ pub struct BenchArgs {
     /// Only the training-step cases (implies --train).
     #[arg(long)]
     pub train_only: bool,
+    /// Also time an evaluation (FID network features of two image sets, FID and KID).
+    #[arg(long)]
+    pub fid: bool,
+    /// Only the evaluation case (implies --fid).
+    #[arg(long)]
+    pub fid_only: bool,
+    /// Images per set for --fid.
+    #[arg(long, default_value_t = 150)]
+    pub fid_images: usize,
+    /// Evaluation size WxH for --fid.
+    #[arg(long, default_value = "512x272")]
+    pub fid_size: String,
+    /// The FID network for --fid (default: as `scenepaint evaluate` finds it).
+    #[arg(long)]
+    pub inception: Option<PathBuf>,
 }
 
 fn palette_ref(arg: &str) -> anyhow::Result<PaletteRef> {
@@ -221,7 +236,7 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
             rayon::current_num_threads()
         );
     }
-    for case in cases.filter(|_| !args.train_only) {
+    for case in cases.filter(|_| !args.train_only && !args.fid_only) {
         let result = bench::run_case(&case, args.runs, !args.no_candle, &device)?;
         if args.json {
             println!("{}", serde_json::to_string(&result)?);
@@ -229,8 +244,23 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
             println!("{}", bench::format_row(&result));
         }
     }
-    if args.train || args.train_only {
+    if (args.train || args.train_only) && !args.fid_only {
         run_train_bench(args, &device)?;
+    }
+    if args.fid || args.fid_only {
+        let path = scenepaint::eval::find_network(args.inception.as_deref())?;
+        let size = crate::cli_train::parse_size(&args.fid_size)?;
+        let candle_images = if args.no_candle {
+            0
+        } else {
+            args.runs.min(args.fid_images)
+        };
+        let result = scenepaint::eval::bench::run(&path, args.fid_images, size, candle_images)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&result)?);
+        } else {
+            println!("{}", scenepaint::eval::bench::format(&result));
+        }
     }
     Ok(())
 }

@@ -92,7 +92,7 @@ fn load_palette(spec: &Option<String>) -> anyhow::Result<Option<Palette>> {
     })
 }
 
-fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
+pub fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
     let (w, h) = text
         .split_once('x')
         .context("size must be WxH, e.g. 256x256")?;
@@ -165,6 +165,10 @@ impl Observer for ConsoleObserver {
                 pairs,
             } => eprintln!("training on {pairs} pairs from iteration {resumed_from}"),
             Event::Bundle(path) => eprintln!("\nmodel bundle: {}", path.display()),
+            Event::Evaluation(r) => eprintln!(
+                "\nFID {:.2}  KID {:.5} at iteration {} ({} held-out pairs)",
+                r.fid, r.kid, r.iteration, r.pairs
+            ),
             Event::Sample(_) | Event::Checkpoint(_) => {}
         }
     }

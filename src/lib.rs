@@ -5,6 +5,7 @@
 pub mod app;
 pub mod bench;
 pub mod error;
+pub mod eval;
 pub mod infer;
 pub mod labelmap;
 pub mod labels;

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod cli;
+mod cli_eval;
 mod cli_train;
 
 #[derive(Parser)]
@@ -35,6 +36,8 @@ enum Command {
     Validate(cli_train::ValidateArgs),
     /// Turn label maps into images with a model bundle.
     Translate(cli::TranslateArgs),
+    /// FID and KID of a model on a dataset's pairs, or of one image folder against another.
+    Evaluate(cli_eval::EvaluateArgs),
     /// Time generator forwards (random weights, batch 1), and with --train SPADE training steps.
     Bench(cli::BenchArgs),
 }
@@ -57,5 +60,6 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Validate(args)) => cli_train::run_validate(args),
         Some(Command::Translate(args)) => cli::run_translate(&args),
         Some(Command::Bench(args)) => cli::run_bench(&args),
+        Some(Command::Evaluate(args)) => cli_eval::run_evaluate(args),
     }
 }

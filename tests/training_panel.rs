@@ -105,6 +105,29 @@ fn run_until(
     }
 }
 
+/// The painter with its training panel open on the scripted dataset (ycor palette, output in
+/// `run_dir`, `set` applied to the options), after `dataset inspect` reported.
+fn open_training_panel(
+    opts: scenepaint::app::AppOptions,
+    run_dir: &Path,
+    set: impl FnOnce(&mut scenepaint::app::training_panel::TrainingPanel),
+) -> Harness<'static, PainterApp> {
+    let mut h = harness_with(opts);
+    h.get_by_label("Training").click();
+    h.run_steps(2);
+    {
+        let panel = &mut h.state_mut().training;
+        panel.run_dir = run_dir.to_path_buf();
+        panel.palette = Some("ycor".into());
+        set(panel);
+    }
+    h.get_by_label("Choose dataset…").click();
+    run_until(&mut h, "dataset inspect's report", 60, |app| {
+        app.training.inspect_text.starts_with("layout")
+    });
+    h
+}
+
 /// Scrolls the training window to the widget labelled `label` (as a user would), then clicks it.
 fn click_in_panel(h: &mut Harness<'_, PainterApp>, label: &str) {
     h.get_by_label(label).scroll_to_me();
@@ -121,20 +144,10 @@ fn a_tiny_run_from_the_panel_reports_stops_and_goes_to_the_painter() {
     let mut opts = options(64, 48, ScriptedDialogs::new([data.path().to_path_buf()]));
     opts.model_loader = Some(loader.clone());
     opts.model_folders = Vec::new();
-    let mut h = harness_with(opts);
-    h.get_by_label("Training").click();
-    h.run_steps(2);
-    {
-        let panel = &mut h.state_mut().training;
-        panel.run_dir = runs.path().join("run");
-        panel.palette = Some("ycor".into());
+    let mut h = open_training_panel(opts, &runs.path().join("run"), |panel| {
         panel.iters = 10_000;
         panel.sample_every = 1;
         panel.checkpoint_every = 2;
-    }
-    h.get_by_label("Choose dataset…").click();
-    run_until(&mut h, "dataset inspect's report", 60, |app| {
-        app.training.inspect_text.starts_with("layout")
     });
     let report = h.state().training.inspect_text.clone();
     assert!(report.contains("pairs: 3 "), "{report}");
@@ -280,4 +293,51 @@ fn the_gpu_pause_setting_applies_only_when_training_shares_the_previews_gpu() {
     let panel = scenepaint::app::training_panel::TrainingPanel::default();
     assert!(panel.pause_preview_on_shared_gpu, "on by default");
     assert!(!panel.holds_preview(Cuda), "no run, nothing held");
+}
+
+#[test]
+fn a_run_with_fid_evaluation_plots_fid_beside_the_losses() {
+    let data = tempfile::tempdir().unwrap();
+    // The panel holds out every 10th pair when the preset holds out none: 2 of 20.
+    small_ycor(data.path(), 20);
+    let runs = tempfile::tempdir().unwrap();
+    let opts = options(64, 48, ScriptedDialogs::new([data.path().to_path_buf()]));
+    let mut h = open_training_panel(opts, &runs.path().join("run"), |panel| {
+        panel.iters = 4;
+        panel.checkpoint_every = 100;
+        panel.eval_every = 2;
+        panel.keep_best_fid = true;
+    });
+    h.get_by_label("FID every");
+    click_in_panel(&mut h, "Start");
+    h.run_steps(1);
+    run_until(
+        &mut h,
+        "the run to finish with its evaluations",
+        300,
+        |app| {
+            let run = app.training.run.as_ref().unwrap();
+            run.outcome.is_some()
+        },
+    );
+    h.run_steps(2);
+    let run = h.state().training.run.as_ref().unwrap();
+    assert!(
+        matches!(
+            run.outcome,
+            Some(Ok(scenepaint::train::trainer::Outcome::Finished {
+                iteration: 4
+            }))
+        ),
+        "{:?}",
+        run.outcome
+    );
+    let iterations: Vec<u64> = run.evaluations.iter().map(|r| r.iteration).collect();
+    assert_eq!(iterations, [2, 4], "FID at every 2nd iteration");
+    assert!(
+        runs.path().join("run/best/model.json").is_file(),
+        "keep best"
+    );
+    h.get_by_label(scenepaint::app::loss_plot::FID_PLOT_LABEL);
+    h.get_by_label(scenepaint::app::training_panel::LOSS_PLOT_LABEL);
 }

@@ -1,12 +1,18 @@
 //! Loss curves of a training run with egui_plot: one line per loss term against the
 //! iteration, a legend whose entries hide or show a term (the terms' scales differ: feature
-//! matching and VGG sit near 10, the GAN terms near 1), zoom and drag, double click to reset.
+//! matching and VGG sit near 10, the GAN terms near 1), zoom and drag, double click to reset;
+//! and beside them the FID of the held-out pairs at each evaluation (`eval_every`).
 use egui::Color32;
 use egui_plot::{Corner, Legend, Line, Plot, PlotPoints};
 use std::collections::BTreeMap;
 
+use crate::train::evaluation::{best, EvalRecord};
+
 /// Accessible name of the plot.
 pub const LOSS_PLOT_LABEL: &str = "Loss curves";
+/// Accessible name of the FID plot.
+pub const FID_PLOT_LABEL: &str = "FID curve";
+const FID_PLOT_HEIGHT_PX: f32 = 120.0;
 
 const PLOT_HEIGHT_PX: f32 = 190.0;
 
@@ -54,4 +60,35 @@ pub fn show(ui: &mut egui::Ui, losses: &BTreeMap<String, Vec<[f64; 2]>>) {
             }
         }
     });
+}
+
+/// FID against the iteration, with the best evaluation named; nothing before the first one.
+pub fn show_fid(ui: &mut egui::Ui, evaluations: &[EvalRecord]) {
+    let Some(last) = evaluations.last() else {
+        return;
+    };
+    let points: PlotPoints<'_> = evaluations
+        .iter()
+        .map(|r| [r.iteration as f64, r.fid])
+        .collect::<Vec<_>>()
+        .into();
+    let response = Plot::new("scenepaint-fid-curve")
+        .height(FID_PLOT_HEIGHT_PX)
+        .x_axis_label("iteration")
+        .y_axis_label("FID")
+        .allow_scroll(false)
+        .show(ui, |plot| {
+            plot.line(
+                Line::new("FID (held-out)", points)
+                    .color(COLOURS[1])
+                    .width(2.0),
+            );
+        })
+        .response;
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, FID_PLOT_LABEL));
+    let best = best(evaluations).unwrap_or(*last);
+    ui.label(format!(
+        "FID {:.1} at iteration {} (KID {:.4}); best {:.1} at iteration {}",
+        last.fid, last.iteration, last.kid, best.fid, best.iteration
+    ));
 }

@@ -20,6 +20,9 @@ pub struct TrainingEvents {
     pub use_in_painter: Option<(PathBuf, PathBuf)>,
 }
 
+/// Held-out pairs for FID when the preset holds out none: every 10th, as the shipped models.
+const EVAL_HOLDOUT_EVERY: u32 = 10;
+
 /// The panel's state.
 pub struct TrainingPanel {
     pub open: bool,
@@ -35,6 +38,10 @@ pub struct TrainingPanel {
     pub checkpoint_every: u64,
     /// Weight of the VGG perceptual loss (0 = off: no VGG weights needed).
     pub lambda_vgg: f64,
+    /// Iterations between FID evaluations on held-out pairs (0 = off).
+    pub eval_every: u64,
+    /// Keep the bundle of the best FID in the run's `best/` folder.
+    pub keep_best_fid: bool,
     /// Palette of the dataset's labels; `None` = what the layout implies.
     pub palette: Option<String>,
     pub run_dir: PathBuf,
@@ -66,6 +73,8 @@ impl Default for TrainingPanel {
             sample_every: 10,
             checkpoint_every: 100,
             lambda_vgg: 0.0,
+            eval_every: 0,
+            keep_best_fid: false,
             palette: None,
             run_dir: PathBuf::from("runs/gui"),
             resume: false,
@@ -145,6 +154,11 @@ impl TrainingPanel {
         config.checkpoint_every = self.checkpoint_every.max(1);
         config.log_every = 1;
         config.lambda_vgg = self.lambda_vgg;
+        config.eval_every = self.eval_every;
+        config.keep_best_fid = self.keep_best_fid && self.eval_every > 0;
+        if self.eval_every > 0 && config.holdout_every == 0 {
+            config.holdout_every = EVAL_HOLDOUT_EVERY;
+        }
         Ok(config)
     }
 
@@ -297,6 +311,15 @@ impl TrainingPanel {
             ui.add(egui::DragValue::new(&mut self.lambda_vgg).range(0.0..=100.0));
         });
         ui.horizontal_wrapped(|ui| {
+            ui.label("FID every")
+                .on_hover_text("FID and KID on held-out pairs (0 = off); the preset's held-out pairs, else every 10th");
+            ui.add(egui::DragValue::new(&mut self.eval_every).range(0..=1_000_000));
+            ui.add_enabled(
+                self.eval_every > 0,
+                egui::Checkbox::new(&mut self.keep_best_fid, "keep best"),
+            );
+        });
+        ui.horizontal_wrapped(|ui| {
             ui.label("Output folder");
             let mut text = self.run_dir.display().to_string();
             if ui.text_edit_singleline(&mut text).changed() {
@@ -378,6 +401,7 @@ impl TrainingPanel {
             None => ui.label("training…"),
         };
         super::loss_plot::show(ui, &run.losses);
+        super::loss_plot::show_fid(ui, &run.evaluations);
         self.sample(ui);
         let Some(run) = &self.run else {
             return;

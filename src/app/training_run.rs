@@ -2,6 +2,7 @@
 //! calls) on its own thread inside its own rayon pool, reporting over a channel. Pause blocks
 //! the training thread between iterations; stop raises the trainer's flag, which saves a
 //! checkpoint and the model bundle before returning.
+use crate::train::evaluation::EvalRecord;
 use crate::train::trainer::{self, Event, Observer, Outcome, Progress, TrainRequest};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -58,6 +59,8 @@ pub struct TrainingRun {
     pub bundle: Option<PathBuf>,
     pub bundle_iteration: Option<u64>,
     pub outcome: Option<Result<Outcome, String>>,
+    /// FID/KID on the held-out pairs, oldest first (`eval_every`).
+    pub evaluations: Vec<EvalRecord>,
 }
 
 impl TrainingRun {
@@ -104,6 +107,7 @@ impl TrainingRun {
             bundle: None,
             bundle_iteration: None,
             outcome: None,
+            evaluations: Vec::new(),
         })
     }
 
@@ -148,6 +152,9 @@ impl TrainingRun {
                 Message::Event(Event::Bundle(path)) => {
                     self.bundle_iteration = self.last.as_ref().map(|p| p.iteration);
                     self.bundle = Some(path);
+                }
+                Message::Event(Event::Evaluation(record)) => {
+                    self.evaluations.push(record);
                 }
                 Message::Event(Event::Started { .. }) => {}
                 Message::Done(outcome) => self.outcome = Some(outcome),

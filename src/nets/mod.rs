@@ -3,6 +3,7 @@
 pub mod bundle;
 pub mod encoding;
 pub mod fast;
+pub mod inception;
 pub mod layers;
 pub mod legacy_pth;
 pub mod norms;
@@ -17,4 +18,5 @@ pub mod spade_cases;
 pub mod spade_discriminator;
 pub mod spade_encoder;
 pub mod spade_generator;
+pub mod torchscript;
 pub mod weights;

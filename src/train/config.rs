@@ -78,6 +78,16 @@ pub struct TrainConfig {
     pub log_every: u64,
     pub sample_every: u64,
     pub checkpoint_every: u64,
+    /// Every n iterations (and at the end), FID and KID of the current generator on the
+    /// held-out pairs (needs `holdout_every`), written to `losses.jsonl` and the bundle's
+    /// `model.json`; 0 never evaluates.
+    pub eval_every: u64,
+    /// Evaluation size WxH (default: 512 wide at the data's aspect, as `scenepaint evaluate`).
+    pub eval_size: Option<(u32, u32)>,
+    /// The FID network, `inception-2015-12-05.pt` (default: `scenepaint::eval::find_network`).
+    pub fid_network: Option<PathBuf>,
+    /// Keep a copy of the bundle with the lowest FID so far in `RUN_DIR/best/`.
+    pub keep_best_fid: bool,
 }
 
 impl Default for TrainConfig {
@@ -112,6 +122,10 @@ impl Default for TrainConfig {
             log_every: 10,
             sample_every: 500,
             checkpoint_every: 500,
+            eval_every: 0,
+            eval_size: None,
+            fid_network: None,
+            keep_best_fid: false,
         }
     }
 }
@@ -327,6 +341,12 @@ impl TrainConfig {
         }
         if self.log_every == 0 || self.sample_every == 0 || self.checkpoint_every == 0 {
             return fail("log_every, sample_every and checkpoint_every must be at least 1");
+        }
+        if self.eval_every > 0 && self.holdout_every == 0 {
+            return fail("eval_every needs held-out pairs to evaluate on: set holdout_every too");
+        }
+        if self.keep_best_fid && self.eval_every == 0 {
+            return fail("keep_best_fid needs eval_every > 0");
         }
         if self.load_pretrain.is_some() && self.net != NetKind::Pix2pixhd {
             return fail("load_pretrain is pix2pixHD's option (a trained global generator)");

@@ -6,6 +6,7 @@ pub mod build;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod evaluation;
 pub mod family;
 pub mod init;
 pub mod losses;

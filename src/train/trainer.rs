@@ -22,6 +22,7 @@ use super::build::RunRecord;
 use super::checkpoint;
 use super::config::TrainConfig;
 use super::data::{Augment, Batch, Dataset};
+use super::evaluation::{self, EvalRecord, RunEvaluator};
 use super::family::{scalar, Family, Losses};
 use crate::error::{Error, Result};
 use crate::labels::Palette;
@@ -56,10 +57,15 @@ pub fn human_duration(seconds: f64) -> String {
 /// Things that happen besides iterations.
 #[derive(Debug, Clone)]
 pub enum Event {
-    Started { resumed_from: u64, pairs: usize },
+    Started {
+        resumed_from: u64,
+        pairs: usize,
+    },
     Sample(PathBuf),
     Checkpoint(PathBuf),
     Bundle(PathBuf),
+    /// FID and KID of the run's bundle on the held-out pairs (`eval_every`).
+    Evaluation(EvalRecord),
 }
 
 /// Receives progress; the CLI prints it, the GUI forwards it over a channel.
@@ -248,9 +254,8 @@ fn truncate_log(path: &Path, iteration: u64) -> Result<()> {
     checkpoint::write_text_atomic(path, &kept)
 }
 
-fn append_log(path: &Path, progress: &Progress) -> Result<()> {
-    let line =
-        serde_json::to_string(progress).map_err(|e| Error::msg(format!("losses log: {e}")))?;
+fn append_log<T: Serialize>(path: &Path, entry: &T) -> Result<()> {
+    let line = serde_json::to_string(entry).map_err(|e| Error::msg(format!("losses log: {e}")))?;
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -337,12 +342,16 @@ fn train_inner(
     let mut dataset = Dataset::open(&request.data, request.palette.clone())?;
     let held_out = write_holdout(&request.run_dir, &mut dataset, config.holdout_every)?;
     let mut family = super::build::build_family(&config, &dataset, &request.device)?;
+    let evaluator = RunEvaluator::new(&config, &request.data, request.palette.clone(), &held_out)?;
+    let losses_path = request.run_dir.join(LOSSES_FILE);
     let mut iteration = 0;
     let mut earlier_s = 0.0;
+    let mut evaluations = Vec::new();
     if request.resume {
         let state = load_checkpoint(&request.run_dir, family.as_mut(), &request.device)?;
         (iteration, earlier_s) = (state.iteration, state.elapsed_s);
-        truncate_log(&request.run_dir.join(LOSSES_FILE), iteration)?;
+        truncate_log(&losses_path, iteration)?;
+        evaluations = evaluation::logged(&losses_path);
     }
     let record = |iteration: u64, started: &Instant| RunRecord {
         command: request.command.clone(),
@@ -359,13 +368,15 @@ fn train_inner(
     let started = Instant::now();
     let start_iteration = iteration;
     let mut epoch = 0;
-    // The checkpoint (unless nothing was trained since the last one) and the bundle, reported.
+    // The checkpoint (unless nothing was trained since the last one) and the bundle (with the
+    // run's evaluations so far), reported; returns the bundle's folder.
     let save = |family: &mut dyn Family,
                 observer: &mut dyn Observer,
                 iteration: u64,
                 epoch: u64,
-                checkpoint: bool|
-     -> Result<()> {
+                checkpoint: bool,
+                evaluations: &[EvalRecord]|
+     -> Result<PathBuf> {
         let run = record(iteration, &started);
         if checkpoint {
             let path = save_checkpoint(
@@ -379,12 +390,41 @@ fn train_inner(
             observer.on_event(&Event::Checkpoint(path));
         }
         let bundle = super::build::write_bundle(&request.run_dir, family, &config, &dataset, &run)?;
-        observer.on_event(&Event::Bundle(bundle));
+        if !evaluations.is_empty() {
+            evaluation::record_in_bundle(&bundle, evaluations)?;
+        }
+        observer.on_event(&Event::Bundle(bundle.clone()));
+        Ok(bundle)
+    };
+    let evaluate = |bundle: &Path,
+                    iteration: u64,
+                    evaluations: &mut Vec<EvalRecord>,
+                    observer: &mut dyn Observer|
+     -> Result<()> {
+        let Some(evaluator) = &evaluator else {
+            return Ok(());
+        };
+        let record = evaluator.evaluate(bundle, iteration)?;
+        let improved = evaluation::best(evaluations).is_none_or(|b| record.fid < b.fid);
+        evaluations.push(record);
+        append_log(&losses_path, &record)?;
+        evaluation::record_in_bundle(bundle, evaluations)?;
+        if config.keep_best_fid && improved {
+            evaluation::keep_best(&request.run_dir, bundle)?;
+        }
+        observer.on_event(&Event::Evaluation(record));
         Ok(())
     };
     while iteration < config.iters {
         if stop.load(Ordering::Relaxed) {
-            save(family.as_mut(), observer, iteration, epoch, true)?;
+            save(
+                family.as_mut(),
+                observer,
+                iteration,
+                epoch,
+                true,
+                &evaluations,
+            )?;
             return Ok(Outcome::Stopped { iteration });
         }
         let (batch_epoch, indices) =
@@ -416,7 +456,7 @@ fn train_inner(
             eta_s: (config.iters - iteration) as f64 / iters_per_s.max(1e-9),
         };
         if iteration % config.log_every == 0 || iteration == config.iters {
-            append_log(&request.run_dir.join(LOSSES_FILE), &progress)?;
+            append_log(&losses_path, &progress)?;
         }
         observer.on_progress(&progress);
         if iteration % config.sample_every == 0 || iteration == config.iters {
@@ -432,17 +472,37 @@ fn train_inner(
         }
         // Each checkpoint also refreshes the bundle, so the painter can try the model while
         // the run goes on; the last one is written after the loop.
-        if iteration % config.checkpoint_every == 0 && iteration < config.iters {
-            save(family.as_mut(), observer, iteration, epoch, true)?;
+        let checkpoint_due = iteration % config.checkpoint_every == 0;
+        let eval_due = evaluator.is_some() && iteration % config.eval_every == 0;
+        if (checkpoint_due || eval_due) && iteration < config.iters {
+            let bundle = save(
+                family.as_mut(),
+                observer,
+                iteration,
+                epoch,
+                checkpoint_due,
+                &evaluations,
+            )?;
+            if eval_due {
+                evaluate(&bundle, iteration, &mut evaluations, observer)?;
+            }
         }
     }
-    save(
+    let trained = iteration > start_iteration;
+    let bundle = save(
         family.as_mut(),
         observer,
         iteration,
         epoch,
-        iteration > start_iteration,
+        trained,
+        &evaluations,
     )?;
+    if evaluations
+        .last()
+        .is_none_or(|last| last.iteration != iteration)
+    {
+        evaluate(&bundle, iteration, &mut evaluations, observer)?;
+    }
     Ok(Outcome::Finished { iteration })
 }
 

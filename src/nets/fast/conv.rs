@@ -184,7 +184,14 @@ fn longest_run(index: &[i32]) -> (usize, usize) {
 
 /// Writes the im2col columns of output rows `[q0, q1)`: `channels * rows.taps * cols.taps` rows
 /// (channel, row tap, column tap) of `(q1 - q0) * cols.out_len` values.
-fn im2col(x: &Planes, rows: &AxisTable, cols: &AxisTable, q0: usize, q1: usize, col: &mut [f32]) {
+pub(crate) fn im2col(
+    x: &Planes,
+    rows: &AxisTable,
+    cols: &AxisTable,
+    q0: usize,
+    q1: usize,
+    col: &mut [f32],
+) {
     let (w_in, w_out) = (x.width, cols.out_len);
     let tile = (q1 - q0) * w_out;
     let mut chunks = col.chunks_exact_mut(tile);
@@ -421,30 +428,45 @@ impl Conv2d {
             ));
         }
         let (rows, cols) = self.axis_tables(x.height, x.width, epilogue)?;
-        let (h, w) = (rows.out_len, cols.out_len);
-        let mut out = Planes::zeros(self.out_channels, h, w);
-        let plane = h * w;
-        let dst = super::gemm::SharedMut(out.data.as_mut_ptr());
-        tiled_product(
+        Ok(convolve(
             x,
             &rows,
             &cols,
             &self.weight,
-            self.out_channels,
-            |tile, values| {
-                let nt = (tile.q1 - tile.q0) * w;
-                for (o, src) in (tile.m0..tile.m1).zip(values.chunks_exact(nt)) {
-                    let start = o * plane + tile.q0 * w;
-                    // SAFETY: tiles cover disjoint (channel, row) ranges of `out`, which outlives
-                    // the product; this task alone writes out[start..start + nt].
-                    let row = unsafe { std::slice::from_raw_parts_mut(dst.ptr().add(start), nt) };
-                    let residual = epilogue.residual.map(|r| &r.data[start..start + nt]);
-                    finish_row(row, src, self.bias[o], residual, epilogue.activation);
-                }
-            },
-        );
-        Ok(out)
+            &self.bias,
+            epilogue,
+        ))
     }
+}
+
+/// The convolution `weight (bias.len() x k)` of `x` read through the gather tables `rows` and
+/// `cols` (their `out_len`s are the output size), with `epilogue` applied: the one product
+/// behind every dense convolution of the fast path, square kernel or not. A residual in
+/// `epilogue` must have the output's shape (checked by the callers).
+pub(crate) fn convolve(
+    x: &Planes,
+    rows: &AxisTable,
+    cols: &AxisTable,
+    weight: &[f32],
+    bias: &[f32],
+    epilogue: Epilogue,
+) -> Planes {
+    let (h, w) = (rows.out_len, cols.out_len);
+    let mut out = Planes::zeros(bias.len(), h, w);
+    let plane = h * w;
+    let dst = super::gemm::SharedMut(out.data.as_mut_ptr());
+    tiled_product(x, rows, cols, weight, bias.len(), |tile, values| {
+        let nt = (tile.q1 - tile.q0) * w;
+        for (o, src) in (tile.m0..tile.m1).zip(values.chunks_exact(nt)) {
+            let start = o * plane + tile.q0 * w;
+            // SAFETY: tiles cover disjoint (channel, row) ranges of `out`, which outlives
+            // the product; this task alone writes out[start..start + nt].
+            let row = unsafe { std::slice::from_raw_parts_mut(dst.ptr().add(start), nt) };
+            let residual = epilogue.residual.map(|r| &r.data[start..start + nt]);
+            finish_row(row, src, bias[o], residual, epilogue.activation);
+        }
+    });
+    out
 }
 
 /// `dst = act(src + bias [+ residual])`.

