@@ -273,17 +273,40 @@ fn run_train_bench(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
         Some(f) if all.contains(&f.as_str()) => p == f,
         Some(f) => p.contains(f.as_str()),
     });
+    use scenepaint::nets::fast::train_conv::{set_training_path, TrainingPath};
+    // The fast path first: the peak memory (VmHWM) is the process's, so the plain run after it
+    // reports the larger of the two.
+    let paths: &[TrainingPath] = if args.no_candle {
+        &[TrainingPath::Fast]
+    } else {
+        &[TrainingPath::Fast, TrainingPath::Candle]
+    };
     for preset in presets {
-        let result = scenepaint::train::bench::spade_step(
-            preset,
-            args.train_size,
-            args.train_steps,
-            device,
-        )?;
-        if args.json {
-            println!("{}", serde_json::to_string(&result)?);
-        } else {
-            println!("{}", scenepaint::train::bench::format_step_row(&result));
+        let mut seconds = Vec::new();
+        for &path in paths {
+            set_training_path(Some(path));
+            let result = scenepaint::train::bench::spade_step(
+                preset,
+                args.train_size,
+                args.train_steps,
+                device,
+            );
+            set_training_path(None);
+            let result = result?;
+            seconds.push(result.seconds_per_iter);
+            if args.json {
+                println!("{}", serde_json::to_string(&result)?);
+            } else {
+                println!("{}", scenepaint::train::bench::format_step_row(&result));
+            }
+        }
+        if let [fast, candle] = seconds[..] {
+            if !args.json {
+                println!(
+                    "  {preset}: plain Candle / fast = x{:.2}",
+                    candle / fast.max(1e-12)
+                );
+            }
         }
     }
     Ok(())

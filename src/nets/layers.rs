@@ -185,7 +185,13 @@ fn conv_with_bias(
     bias: Option<&Tensor>,
     geometry: ConvGeometry,
 ) -> Result<Tensor> {
-    let y = x.conv2d(weight, geometry.padding, geometry.stride, 1, 1)?;
+    // Training (the weight is a variable, or computed from one as spectral norm does) runs on
+    // the fast CPU op; inference stays on Candle's conv2d, the plain baseline of the fast path.
+    let y = if weight.track_op() {
+        super::fast::train_conv::conv2d(x, weight, geometry.padding, geometry.stride)?
+    } else {
+        x.conv2d(weight, geometry.padding, geometry.stride, 1, 1)?
+    };
     record_conv_macs(y.elem_count() * weight.elem_count() / geometry.out_channels.max(1));
     match bias {
         Some(b) => y.broadcast_add(&per_channel(b)?),
@@ -436,7 +442,18 @@ impl ConvTranspose2d {
 impl Module for ConvTranspose2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let g = self.geometry;
-        let y = x.conv_transpose2d(&self.weight, g.padding, self.output_padding, g.stride, 1)?;
+        // As in `conv_with_bias`: training runs on the fast CPU op, inference on Candle's.
+        let y = if self.weight.track_op() {
+            super::fast::train_conv::conv_transpose2d(
+                x,
+                &self.weight,
+                g.padding,
+                self.output_padding,
+                g.stride,
+            )?
+        } else {
+            x.conv_transpose2d(&self.weight, g.padding, self.output_padding, g.stride, 1)?
+        };
         record_conv_macs(x.elem_count() * self.weight.elem_count() / g.in_channels.max(1));
         match &self.bias {
             Some(b) => y.broadcast_add(&per_channel(b)?),

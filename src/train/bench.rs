@@ -21,6 +21,8 @@ use crate::nets::spade::SpadeOptions;
 #[derive(Debug, Clone, Serialize)]
 pub struct StepBench {
     pub preset: String,
+    /// `fast` (our kernels) or `candle` (the plain ops), see `nets::fast::train_conv`.
+    pub path: String,
     pub size: u32,
     pub steps: u64,
     /// Median of the timed steps.
@@ -133,6 +135,10 @@ pub fn spade_step_with(
     let (peak_end, rss_end) = memory_kib();
     Ok(StepBench {
         preset: preset_name,
+        path: match crate::nets::fast::train_conv::training_path() {
+            crate::nets::fast::train_conv::TrainingPath::Fast => "fast".into(),
+            crate::nets::fast::train_conv::TrainingPath::Candle => "candle".into(),
+        },
         size,
         steps,
         seconds_per_iter,
@@ -158,8 +164,9 @@ pub fn format_step_row(result: &StepBench) -> String {
         _ => 0.0,
     };
     format!(
-        "train {:<22} {}x{} {:>7.2} s/iter (median of {})  peak {:>6.0} MiB  RSS {:>6.0} -> {:>6.0} MiB ({growth:+.0} MiB over the timed steps)",
+        "train {:<15} {:<6} {}x{} {:>7.2} s/iter (median of {})  peak {:>6.0} MiB  RSS {:>6.0} -> {:>6.0} MiB ({growth:+.0} MiB over the timed steps)",
         result.preset,
+        result.path,
         result.size,
         result.size,
         result.seconds_per_iter,

@@ -6,7 +6,7 @@
 //! scaled by 1/(k*k) (see `../shared/notes/candle-0.11-facts.md`).
 use std::path::Path;
 
-use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_core::{DType, Device, Result, Tensor, D};
 use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 use serde::{Deserialize, Serialize};
 
@@ -140,7 +140,13 @@ impl Vgg {
                 x = max_pool2x2(&x)?;
             }
             for (i, conv) in convs.iter().enumerate() {
-                x = conv.forward(&x)?.relu()?;
+                // Frozen weights: the fast CPU op computes only the input gradient.
+                let y = crate::nets::fast::train_conv::conv2d(&x, conv.weight(), 1, 1)?;
+                x = match conv.bias() {
+                    Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?)?,
+                    None => y,
+                }
+                .relu()?;
                 if i == 0 {
                     taps.push(x.clone());
                 }

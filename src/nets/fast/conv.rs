@@ -154,6 +154,18 @@ impl AxisTable {
         }
     }
 
+    /// The adjoint of [`Self::gather`]: adds `src` (one output row) into `dst` (one input row)
+    /// at the positions tap `t` reads.
+    #[inline]
+    pub(crate) fn scatter_add(&self, t: usize, src: &[f32], dst: &mut [f32]) {
+        let index = &self.index[t * self.out_len..(t + 1) * self.out_len];
+        for (&i, &v) in index.iter().zip(src) {
+            if i >= 0 {
+                dst[i as usize] += v;
+            }
+        }
+    }
+
     /// True when output `q` reads input `q` through its single tap (a 1x1, stride-1 axis).
     fn is_identity(&self, in_len: usize) -> bool {
         self.taps == 1
@@ -222,7 +234,7 @@ pub(crate) struct Tile {
 
 /// Splits `rows x cols` outputs of `m` channels with inner size `k` into tasks for the pool:
 /// tiles small enough for the caches, enough of them for every thread.
-fn plan_tiles(rows: usize, cols: usize, m: usize, k: usize) -> Vec<Tile> {
+pub(crate) fn plan_tiles(rows: usize, cols: usize, m: usize, k: usize) -> Vec<Tile> {
     const BUDGET: usize = 96 * 1024;
     let threads = rayon::current_num_threads().max(1);
     let target_cols = (BUDGET / k.max(m).max(1)).max(64);

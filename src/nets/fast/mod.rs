@@ -24,6 +24,7 @@ pub mod planes;
 mod seg;
 pub mod spade;
 mod spade_norm;
+pub mod train_conv;
 pub mod transpose;
 pub mod unet;
 

@@ -1,0 +1,518 @@
+//! Convolutions for training on the fast path's kernels, inside Candle's autograd (issue 13):
+//! `conv2d(x, w)` (zero padding, square kernel) as a Candle `CustomOp2` whose CPU forward is
+//! the inference product ([`convolve`]: im2col tiles into `gemm` on the rayon pool) and whose
+//! backward runs on the same tiles: `dW = dY col(x)^T` and `dX = col2im(W^T dY)`. Candle's own
+//! CPU input gradient is a direct transposed-convolution loop without GEMM
+//! (`../shared/notes/candle-0.11-facts.md`), which is where most of a training step went.
+//! `conv_transpose2d` is the same op read backwards: a transposed convolution is the input
+//! gradient of the convolution whose weight it holds, so its forward is that col2im, its input
+//! gradient the convolution and its weight gradient the same `dW` product.
+//! Bias, norms and activations stay Candle ops; other devices keep Candle's conv2d; a weight
+//! that is not a variable (the frozen VGG) gets no gradient computed.
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::conv::{convolve, im2col, plan_tiles, Activation, AxisTable, Epilogue, PadMode};
+use super::gemm::{sgemm_into, MatRef};
+use super::planes::Planes;
+
+/// Environment variable that keeps training on Candle's plain ops: `SCENEPAINT_TRAINING=candle`.
+pub const TRAINING_ENV: &str = "SCENEPAINT_TRAINING";
+
+/// Which implementation trains on the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainingPath {
+    /// Our kernels (the default).
+    Fast,
+    /// Candle's plain ops (the comparison baseline).
+    Candle,
+}
+
+/// 0: from the environment; 1: fast; 2: Candle.
+static PATH_OVERRIDE: AtomicU8 = AtomicU8::new(0);
+
+/// Overrides the environment for the whole process (`scenepaint bench --train` times both
+/// paths in one run); `None` goes back to the environment.
+pub fn set_training_path(path: Option<TrainingPath>) {
+    let code = match path {
+        None => 0,
+        Some(TrainingPath::Fast) => 1,
+        Some(TrainingPath::Candle) => 2,
+    };
+    PATH_OVERRIDE.store(code, Ordering::Relaxed);
+}
+
+/// The path in use: the override, else `Candle` when `SCENEPAINT_TRAINING=candle`.
+pub fn training_path() -> TrainingPath {
+    match PATH_OVERRIDE.load(Ordering::Relaxed) {
+        1 => TrainingPath::Fast,
+        2 => TrainingPath::Candle,
+        _ if std::env::var(TRAINING_ENV).is_ok_and(|v| v.eq_ignore_ascii_case("candle")) => {
+            TrainingPath::Candle
+        }
+        _ => TrainingPath::Fast,
+    }
+}
+
+/// `x.conv2d(weight, padding, stride, 1, 1)` through our kernels when `x` is an f32 CPU
+/// tensor and fast training is enabled; Candle's conv2d otherwise.
+pub fn conv2d(
+    x: &Tensor,
+    weight: &Tensor,
+    padding: usize,
+    stride: usize,
+) -> candle_core::Result<Tensor> {
+    let usable = x.device().is_cpu()
+        && x.dtype() == candle_core::DType::F32
+        && weight.dtype() == candle_core::DType::F32
+        && training_path() == TrainingPath::Fast;
+    if !usable {
+        return x.conv2d(weight, padding, stride, 1, 1);
+    }
+    x.apply_op2(
+        weight,
+        Conv2dOp {
+            geometry: Geometry { stride, padding },
+            weight_grad: weight.track_op(),
+            input_grad: x.track_op(),
+        },
+    )
+}
+
+/// `x.conv_transpose2d(weight, padding, output_padding, stride, 1)` (weight (in, out, k, k))
+/// through our kernels when `x` is an f32 CPU tensor and fast training is enabled.
+pub fn conv_transpose2d(
+    x: &Tensor,
+    weight: &Tensor,
+    padding: usize,
+    output_padding: usize,
+    stride: usize,
+) -> candle_core::Result<Tensor> {
+    let usable = x.device().is_cpu()
+        && x.dtype() == candle_core::DType::F32
+        && weight.dtype() == candle_core::DType::F32
+        && output_padding < stride.max(1)
+        && training_path() == TrainingPath::Fast;
+    if !usable {
+        return x.conv_transpose2d(weight, padding, output_padding, stride, 1);
+    }
+    x.apply_op2(
+        weight,
+        ConvTranspose2dOp {
+            geometry: Geometry { stride, padding },
+            output_padding,
+            weight_grad: weight.track_op(),
+            input_grad: x.track_op(),
+        },
+    )
+}
+
+/// Stride and zero padding of a convolution.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    stride: usize,
+    padding: usize,
+}
+
+/// The shapes of one convolution `(n, c, h, w) -> (n, o, oh, ow)` with a `k x k` kernel.
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    k: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Geometry {
+    /// The convolution of an `x` of shape `x` by a weight of shape `w` (O, C, k, k), checked.
+    fn conv_dims(&self, x: &[usize], w: &[usize]) -> candle_core::Result<Dims> {
+        let (&[n, c, h, wd], &[o, ci, kh, kw]) = (x, w) else {
+            candle_core::bail!("fast conv2d: expected 4-d input and weight, found {x:?} and {w:?}")
+        };
+        if ci != c || kh != kw || self.stride == 0 {
+            candle_core::bail!(
+                "fast conv2d: input {x:?} and weight {w:?} (stride {}) do not fit",
+                self.stride
+            )
+        }
+        let side = |len: usize| {
+            (len + 2 * self.padding)
+                .checked_sub(kh)
+                .map(|s| s / self.stride + 1)
+        };
+        let (Some(oh), Some(ow)) = (side(h), side(wd)) else {
+            candle_core::bail!(
+                "fast conv2d: input {h}x{wd} is smaller than the {kh}x{kh} kernel with padding {}",
+                self.padding
+            )
+        };
+        Ok(Dims {
+            n,
+            c,
+            h,
+            w: wd,
+            o,
+            k: kh,
+            oh,
+            ow,
+        })
+    }
+
+    /// The row and column gather tables of `d`.
+    fn tables(&self, d: &Dims) -> candle_core::Result<(AxisTable, AxisTable)> {
+        let axis =
+            |len, out| AxisTable::conv(len, out, d.k, self.stride, self.padding, PadMode::Zero);
+        let map = |e: super::FastError| candle_core::Error::Msg(e.to_string());
+        Ok((axis(d.h, d.oh).map_err(map)?, axis(d.w, d.ow).map_err(map)?))
+    }
+
+    /// `conv(x, weight)` of a batch (`x` in (n, c, h, w) order, the result in (n, o, oh, ow)).
+    fn forward(&self, d: &Dims, x: &[f32], weight: &[f32]) -> candle_core::Result<Vec<f32>> {
+        let (rows, cols) = self.tables(d)?;
+        let zero_bias = vec![0.0; d.o];
+        let mut out = Vec::with_capacity(d.n * d.o * d.oh * d.ow);
+        for sample in x.chunks_exact((d.c * d.h * d.w).max(1)) {
+            let planes = Planes::new(d.c, d.h, d.w, sample.to_vec())
+                .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+            let y = convolve(
+                &planes,
+                &rows,
+                &cols,
+                weight,
+                &zero_bias,
+                Epilogue::activation(Activation::Identity),
+            );
+            out.extend_from_slice(&y.data);
+        }
+        Ok(out)
+    }
+
+    /// The gradients of `conv(x, weight)` for the output gradient `grad`: `dW` summed over
+    /// the batch (needs `x`) and `dX` per sample, each only when asked for.
+    fn backward(
+        &self,
+        d: &Dims,
+        x: Option<&[f32]>,
+        weight: &[f32],
+        grad: &[f32],
+        (want_dw, want_dx): (bool, bool),
+    ) -> candle_core::Result<(Option<Vec<f32>>, Option<Vec<f32>>)> {
+        let want_dw = want_dw && x.is_some();
+        let (rows, cols) = self.tables(d)?;
+        let kk = d.c * d.k * d.k;
+        let (per_in, per_out) = (d.c * d.h * d.w, d.o * d.oh * d.ow);
+        let mut dw = vec![0.0f32; if want_dw { d.o * kk } else { 0 }];
+        let mut dx = Vec::with_capacity(if want_dx { d.n * per_in } else { 0 });
+        for (i, g) in grad.chunks_exact(per_out.max(1)).enumerate() {
+            let sample = match x {
+                Some(x) => Some(
+                    Planes::new(d.c, d.h, d.w, x[i * per_in..(i + 1) * per_in].to_vec())
+                        .map_err(|e| candle_core::Error::Msg(e.to_string()))?,
+                ),
+                None => None,
+            };
+            let job = SampleBackward {
+                d,
+                rows: &rows,
+                cols: &cols,
+                weight,
+                grad: g,
+            };
+            let (sample_dw, sample_dx) = job.run(sample.as_ref().filter(|_| want_dw), want_dx);
+            if let Some(sdw) = sample_dw {
+                dw.iter_mut().zip(&sdw).for_each(|(a, b)| *a += b);
+            }
+            if let Some(sdx) = sample_dx {
+                dx.extend_from_slice(&sdx);
+            }
+        }
+        Ok((want_dw.then_some(dw), want_dx.then_some(dx)))
+    }
+}
+
+/// The custom op: arguments (input (N, C, H, W), weight (O, C, k, k)).
+#[derive(Debug, Clone, Copy)]
+struct Conv2dOp {
+    geometry: Geometry,
+    weight_grad: bool,
+    input_grad: bool,
+}
+
+/// A contiguous f32 copy of a storage's values in `layout`'s order.
+fn values(storage: &CpuStorage, layout: &Layout) -> candle_core::Result<Vec<f32>> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("fast conv2d: expected f32 values")
+    };
+    if let Some((start, end)) = layout.contiguous_offsets() {
+        return Ok(data[start..end].to_vec());
+    }
+    // A strided view (a transposed or narrowed tensor): walk its indices in row-major order.
+    let (dims, strides) = (layout.dims(), layout.stride());
+    let mut out = Vec::with_capacity(layout.shape().elem_count());
+    let mut index = vec![0usize; dims.len()];
+    for _ in 0..layout.shape().elem_count() {
+        let offset: usize = index.iter().zip(strides).map(|(i, s)| i * s).sum();
+        out.push(data[layout.start_offset() + offset]);
+        for d in (0..dims.len()).rev() {
+            index[d] += 1;
+            if index[d] < dims[d] {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+    Ok(out)
+}
+
+fn tensor_values(t: &Tensor) -> candle_core::Result<Vec<f32>> {
+    t.flatten_all()?.to_vec1::<f32>()
+}
+
+impl CustomOp2 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "scenepaint-fast-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let d = self.geometry.conv_dims(l1.dims(), l2.dims())?;
+        let out = self
+            .geometry
+            .forward(&d, &values(s1, l1)?, &values(s2, l2)?)?;
+        Ok((CpuStorage::F32(out), Shape::from((d.n, d.o, d.oh, d.ow))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let d = self.geometry.conv_dims(x.dims(), weight.dims())?;
+        let xs = tensor_values(x)?;
+        let (dw, dx) = self.geometry.backward(
+            &d,
+            Some(&xs),
+            &tensor_values(weight)?,
+            &tensor_values(grad)?,
+            (self.weight_grad, self.input_grad),
+        )?;
+        let dx = dx
+            .map(|v| Tensor::from_vec(v, x.shape(), x.device()))
+            .transpose()?;
+        let dw = dw
+            .map(|v| Tensor::from_vec(v, weight.shape(), weight.device()))
+            .transpose()?;
+        Ok((dx, dw))
+    }
+}
+
+/// `conv_transpose2d(x, w)`: arguments (input (N, Cin, H, W), weight (Cin, Cout, k, k)).
+#[derive(Debug, Clone, Copy)]
+struct ConvTranspose2dOp {
+    geometry: Geometry,
+    output_padding: usize,
+    weight_grad: bool,
+    input_grad: bool,
+}
+
+impl ConvTranspose2dOp {
+    /// The convolution this op is the input gradient of: from the (N, Cout, H', W') output to
+    /// the (N, Cin, H, W) input, with the weight read as (O = Cin, C = Cout, k, k).
+    fn adjoint_dims(&self, x: &[usize], w: &[usize]) -> candle_core::Result<Dims> {
+        let (&[n, cin, h, wd], &[wi, cout, kh, kw]) = (x, w) else {
+            candle_core::bail!(
+                "fast conv_transpose2d: expected 4-d input and weight, found {x:?} and {w:?}"
+            )
+        };
+        let g = self.geometry;
+        let side = |len: usize| {
+            ((len.max(1) - 1) * g.stride + kh + self.output_padding).checked_sub(2 * g.padding)
+        };
+        let (Some(oh), Some(ow)) = (side(h), side(wd)) else {
+            candle_core::bail!("fast conv_transpose2d: input {x:?} with weight {w:?} has no output")
+        };
+        if wi != cin || kh != kw || h == 0 || wd == 0 {
+            candle_core::bail!("fast conv_transpose2d: input {x:?} and weight {w:?} do not fit")
+        }
+        let d = g.conv_dims(&[n, cout, oh, ow], &[cin, cout, kh, kw])?;
+        if (d.oh, d.ow) != (h, wd) {
+            candle_core::bail!("fast conv_transpose2d: input {x:?} does not invert to {oh}x{ow}")
+        }
+        Ok(d)
+    }
+}
+
+impl CustomOp2 for ConvTranspose2dOp {
+    fn name(&self) -> &'static str {
+        "scenepaint-fast-conv-transpose2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let d = self.adjoint_dims(l1.dims(), l2.dims())?;
+        let (x, weight) = (values(s1, l1)?, values(s2, l2)?);
+        let (_, y) = self
+            .geometry
+            .backward(&d, None, &weight, &x, (false, true))?;
+        let y = y.unwrap_or_default();
+        Ok((CpuStorage::F32(y), Shape::from((d.n, d.c, d.h, d.w))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let d = self.adjoint_dims(x.dims(), weight.dims())?;
+        let (ws, gs) = (tensor_values(weight)?, tensor_values(grad)?);
+        let dx = if self.input_grad {
+            let dx = self.geometry.forward(&d, &gs, &ws)?;
+            Some(Tensor::from_vec(dx, x.shape(), x.device())?)
+        } else {
+            None
+        };
+        let dw = if self.weight_grad {
+            let (dw, _) =
+                self.geometry
+                    .backward(&d, Some(&gs), &ws, &tensor_values(x)?, (true, false))?;
+            dw.map(|v| Tensor::from_vec(v, weight.shape(), weight.device()))
+                .transpose()?
+        } else {
+            None
+        };
+        Ok((dx, dw))
+    }
+}
+
+/// One sample's part of [`Geometry::backward`].
+struct SampleBackward<'a> {
+    d: &'a Dims,
+    rows: &'a AxisTable,
+    cols: &'a AxisTable,
+    weight: &'a [f32],
+    grad: &'a [f32],
+}
+
+impl SampleBackward<'_> {
+    /// `(dW, dX)` of one sample (`dW` when `x` is given), tile by tile on the rayon pool; each
+    /// thread accumulates its own copies, summed at the end (tiles' input windows overlap,
+    /// so `dX` cannot be shared).
+    fn run(&self, x: Option<&Planes>, want_dx: bool) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+        let d = self.d;
+        let kk = d.c * d.k * d.k;
+        let plane_out = d.oh * d.ow;
+        let input_len = d.c * d.h * d.w;
+        let tiles = plan_tiles(d.oh, d.ow, d.o.max(kk), kk);
+        let threads = rayon::current_num_threads().max(1);
+        let per_chunk = tiles.len().div_ceil(threads).max(1);
+        let partials: Vec<(Vec<f32>, Vec<f32>)> = tiles
+            .par_chunks(per_chunk)
+            .map(|chunk| {
+                let mut dw = vec![0.0f32; if x.is_some() { d.o * kk } else { 0 }];
+                let mut dx = vec![0.0f32; if want_dx { input_len } else { 0 }];
+                let (mut col, mut dcol) = (Vec::new(), Vec::new());
+                for tile in chunk.iter().filter(|t| t.m0 == 0) {
+                    let nt = (tile.q1 - tile.q0) * d.ow;
+                    let g = MatRef {
+                        data: &self.grad[tile.q0 * d.ow..],
+                        rows: d.o,
+                        cols: nt,
+                        row_stride: plane_out,
+                        col_stride: 1,
+                    };
+                    if let Some(x) = x {
+                        col.resize(kk * nt, 0.0);
+                        im2col(x, self.rows, self.cols, tile.q0, tile.q1, &mut col);
+                        let col_t = MatRef {
+                            data: &col,
+                            rows: nt,
+                            cols: kk,
+                            row_stride: 1,
+                            col_stride: nt,
+                        };
+                        sgemm_into(&mut dw, g, col_t, true);
+                    }
+                    if want_dx {
+                        let w_t = MatRef {
+                            data: self.weight,
+                            rows: kk,
+                            cols: d.o,
+                            row_stride: 1,
+                            col_stride: kk,
+                        };
+                        dcol.resize(kk * nt, 0.0);
+                        sgemm_into(&mut dcol, w_t, g, false);
+                        col2im_add(
+                            &dcol,
+                            (d.c, d.h, d.w),
+                            self.rows,
+                            self.cols,
+                            (tile.q0, tile.q1),
+                            &mut dx,
+                        );
+                    }
+                }
+                (dw, dx)
+            })
+            .collect();
+        let sum = |pick: fn(&(Vec<f32>, Vec<f32>)) -> &Vec<f32>| {
+            let mut total = pick(&partials[0]).clone();
+            for part in &partials[1..] {
+                total.iter_mut().zip(pick(part)).for_each(|(a, b)| *a += b);
+            }
+            total
+        };
+        (
+            x.is_some().then(|| sum(|p| &p.0)),
+            want_dx.then(|| sum(|p| &p.1)),
+        )
+    }
+}
+
+/// The adjoint of [`im2col`]: adds each column value of output rows `[q0, q1)` back into the
+/// input position it was gathered from (`dx` is one (channels, height, width) sample).
+fn col2im_add(
+    dcol: &[f32],
+    (channels, height, width): (usize, usize, usize),
+    rows: &AxisTable,
+    cols: &AxisTable,
+    (q0, q1): (usize, usize),
+    dx: &mut [f32],
+) {
+    let w_out = cols.out_len;
+    let tile = (q1 - q0) * w_out;
+    let plane_len = height * width;
+    let mut chunks = dcol.chunks_exact(tile);
+    for c in 0..channels {
+        let plane = &mut dx[c * plane_len..(c + 1) * plane_len];
+        for ty in 0..rows.taps {
+            for tx in 0..cols.taps {
+                let Some(src) = chunks.next() else { return };
+                for (q, src_row) in (q0..q1).zip(src.chunks_exact(w_out)) {
+                    if let Some(iy) = rows.at(ty, q) {
+                        cols.scatter_add(tx, src_row, &mut plane[iy * width..(iy + 1) * width]);
+                    }
+                }
+            }
+        }
+    }
+}
