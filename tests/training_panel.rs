@@ -340,4 +340,20 @@ fn a_run_with_fid_evaluation_plots_fid_beside_the_losses() {
     );
     h.get_by_label(scenepaint::app::loss_plot::FID_PLOT_LABEL);
     h.get_by_label(scenepaint::app::training_panel::LOSS_PLOT_LABEL);
+    if let Ok(dir) = std::env::var("SCENEPAINT_SCREENSHOTS") {
+        h.get_by_label(scenepaint::app::loss_plot::FID_PLOT_LABEL)
+            .scroll_to_me();
+        h.run_steps(3);
+        std::fs::create_dir_all(&dir).unwrap();
+        let frame = h.render().unwrap();
+        frame
+            .save(Path::new(&dir).join("training_panel_fid.png"))
+            .unwrap();
+        h.get_by_label("FID every").scroll_to_me();
+        h.run_steps(3);
+        let frame = h.render().unwrap();
+        frame
+            .save(Path::new(&dir).join("training_panel_fid_options.png"))
+            .unwrap();
+    }
 }

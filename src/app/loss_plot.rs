@@ -12,7 +12,7 @@ use crate::train::evaluation::{best, EvalRecord};
 pub const LOSS_PLOT_LABEL: &str = "Loss curves";
 /// Accessible name of the FID plot.
 pub const FID_PLOT_LABEL: &str = "FID curve";
-const FID_PLOT_HEIGHT_PX: f32 = 120.0;
+const FID_PLOT_HEIGHT_PX: f32 = 150.0;
 
 const PLOT_HEIGHT_PX: f32 = 190.0;
 
@@ -72,9 +72,9 @@ pub fn show_fid(ui: &mut egui::Ui, evaluations: &[EvalRecord]) {
         .map(|r| [r.iteration as f64, r.fid])
         .collect::<Vec<_>>()
         .into();
+    // No x-axis label: the loss curves just above name the same iteration axis.
     let response = Plot::new("scenepaint-fid-curve")
         .height(FID_PLOT_HEIGHT_PX)
-        .x_axis_label("iteration")
         .y_axis_label("FID")
         .allow_scroll(false)
         .show(ui, |plot| {
