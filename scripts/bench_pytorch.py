@@ -8,7 +8,10 @@ eval mode with random weights, batch 1, under torch.no_grad(), as the published 
 run them. Each case prints the median of RUNS timed forwards after one warm-up.
 
     python3 -m venv venv && venv/bin/pip install torch
-    venv/bin/python scripts/bench_pytorch.py [--threads 2] [--runs 5] [--filter TEXT]
+    venv/bin/python scripts/bench_pytorch.py [--threads 2] [--runs 5] [--filter TEXT] [--device cuda]
+
+With --device cuda the same networks run on the GPU (synchronised after each forward), beside
+`scenepaint bench --device cuda:0` (scripts/gpu-check.sh runs both).
 """
 import argparse
 import statistics
@@ -195,20 +198,27 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--filter", default="")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, medians of {args.runs} runs")
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, {where}, medians of {args.runs} runs")
     for name, net, inputs in cases():
         if args.filter not in name:
             continue
-        net.eval()
+        net.eval().to(device)
+        inputs = tuple(x.to(device) for x in inputs)
         with torch.no_grad():
             net(*inputs)
+            sync()
             times = []
             for _ in range(args.runs):
                 start = time.perf_counter()
                 net(*inputs)
+                sync()
                 times.append((time.perf_counter() - start) * 1e3)
         print(f"{name:<36} {statistics.median(times):>9.1f} ms (min {min(times):.1f})")
 

@@ -199,7 +199,36 @@ fn time_ms(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, f64, 
     Ok((median(&times_ms), times_ms[0], times_ms.len()))
 }
 
-/// Times `case` on the fast path and, with `with_candle`, on the Candle networks.
+/// A GPU has no fast path: the Candle network's forward, synchronised after each run, is the
+/// row's time (named with the device).
+fn gpu_case(
+    case: &BenchCase,
+    runs: usize,
+    generator: &Generator,
+    (input, z): (&Tensor, Option<&Tensor>),
+    flops: u64,
+    device: &Device,
+) -> Result<BenchResult> {
+    let (median_ms, min_ms, runs_done) = time_ms(runs, || {
+        generator.forward(input, z)?;
+        Ok(device.synchronize()?)
+    })?;
+    let conv_gflop = flops as f64 / 1e9;
+    Ok(BenchResult {
+        name: format!("{} [{}]", case.name, crate::device::device_name(device)),
+        median_ms,
+        min_ms,
+        runs: runs_done,
+        conv_gflop,
+        gflop_per_s: conv_gflop / (median_ms / 1e3),
+        candle_median_ms: None,
+        speedup: None,
+        threads: rayon::current_num_threads(),
+    })
+}
+
+/// Times `case` on the fast path and, with `with_candle`, on the Candle networks; on a GPU,
+/// the Candle network alone.
 pub fn run_case(
     case: &BenchCase,
     runs: usize,
@@ -214,6 +243,9 @@ pub fn run_case(
     };
     let (counted, flops) = count_conv_flops(|| generator.forward(&input, z.as_ref()));
     counted?;
+    if !device.is_cpu() {
+        return gpu_case(case, runs, &generator, (&input, z.as_ref()), flops, device);
+    }
     let (fast_run, candle_run): (
         Box<dyn FnMut() -> Result<()>>,
         Box<dyn FnMut() -> Result<()>>,

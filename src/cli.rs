@@ -99,6 +99,73 @@ pub struct BenchArgs {
     /// The FID network for --fid (default: as `scenepaint evaluate` finds it).
     #[arg(long)]
     pub inception: Option<PathBuf>,
+    /// cpu, or a GPU (cuda:N, metal:N) for the generator cases: Candle's networks there,
+    /// synchronised after each run.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ReferenceArgs {
+    /// Folder of reference cases (CASE.json + CASE.io.safetensors [+ weights]).
+    #[arg(long, default_value = "../shared/reference")]
+    pub dir: PathBuf,
+    /// cpu, cuda:N or metal:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Runs every reference case on a device: one line per output, an error when any fails.
+pub fn run_reference(args: &ReferenceArgs) -> anyhow::Result<()> {
+    use scenepaint::nets::reference::{list_cases, load_case, run_case_on};
+    let device = crate::cli_train::parse_device(&args.device)?;
+    let cases = list_cases(&args.dir)?;
+    if cases.is_empty() {
+        bail!("{}: no reference cases", args.dir.display());
+    }
+    let (mut checked, mut failures) = (0, Vec::new());
+    for path in &cases {
+        let outcome =
+            load_case(path).and_then(|case| Ok((run_case_on(path, &case, &device)?, case)));
+        let (comparisons, case) = match outcome {
+            Ok(done) => done,
+            Err(e) => {
+                println!("FAIL {}: {e}", path.display());
+                failures.push(path.display().to_string());
+                continue;
+            }
+        };
+        for c in &comparisons {
+            let rel = c.rel_l2()?;
+            let pass = rel <= c.tolerance_rel_l2;
+            println!(
+                "{} {:<28} {:<40} rel_l2 {rel:.3e} (tol {:.0e}) on {}",
+                if pass { "ok  " } else { "FAIL" },
+                case.case,
+                c.output,
+                c.tolerance_rel_l2,
+                args.device
+            );
+            checked += 1;
+            if !pass {
+                failures.push(format!("{} / {}", case.case, c.output));
+            }
+        }
+    }
+    if !failures.is_empty() {
+        bail!(
+            "{} of {checked} reference outputs failed on {}: {}",
+            failures.len(),
+            args.device,
+            failures.join(", ")
+        );
+    }
+    println!(
+        "all {checked} outputs of {} cases match on {}",
+        cases.len(),
+        args.device
+    );
+    Ok(())
 }
 
 fn palette_ref(arg: &str) -> anyhow::Result<PaletteRef> {
@@ -224,7 +291,7 @@ pub fn run_translate(args: &TranslateArgs) -> anyhow::Result<()> {
 }
 
 pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
-    let device = Device::Cpu;
+    let device = crate::cli_train::parse_device(&args.device)?;
     let cases = bench::default_cases().into_iter().filter(|c| {
         args.filter
             .as_ref()
@@ -276,7 +343,8 @@ fn run_train_bench(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
     use scenepaint::nets::fast::train_conv::{set_training_path, TrainingPath};
     // The fast path first: the peak memory (VmHWM) is the process's, so the plain run after it
     // reports the larger of the two.
-    let paths: &[TrainingPath] = if args.no_candle {
+    // On a GPU both names run Candle's ops: one row.
+    let paths: &[TrainingPath] = if args.no_candle || !device.is_cpu() {
         &[TrainingPath::Fast]
     } else {
         &[TrainingPath::Fast, TrainingPath::Candle]

@@ -30,7 +30,7 @@ pub struct TrainArgs {
     /// new total).
     #[arg(long)]
     resume: bool,
-    /// cpu or cuda:N.
+    /// cpu, cuda:N or metal:N (a GPU build: scripts/build-cuda.sh).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Total iterations.
@@ -100,14 +100,7 @@ pub fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
 }
 
 pub fn parse_device(text: &str) -> anyhow::Result<candle_core::Device> {
-    if text == "cpu" {
-        return Ok(candle_core::Device::Cpu);
-    }
-    let ordinal = text
-        .strip_prefix("cuda:")
-        .context("device must be cpu or cuda:N")?
-        .parse()?;
-    Ok(candle_core::Device::new_cuda(ordinal)?)
+    Ok(scenepaint::device::parse_device(text)?)
 }
 
 /// Ctrl+C raises the trainer's stop flag: it saves a checkpoint and exits cleanly. Uses the C

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod device;
 pub mod error;
 pub mod eval;
 pub mod infer;

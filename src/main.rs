@@ -36,6 +36,8 @@ enum Command {
     Validate(cli_train::ValidateArgs),
     /// Turn label maps into images with a model bundle.
     Translate(cli::TranslateArgs),
+    /// Run the published networks' reference cases (../shared/reference) on a device.
+    Reference(cli::ReferenceArgs),
     /// FID and KID of a model on a dataset's pairs, or of one image folder against another.
     Evaluate(cli_eval::EvaluateArgs),
     /// Time generator forwards (random weights, batch 1), and with --train SPADE training steps.
@@ -61,5 +63,6 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Translate(args)) => cli::run_translate(&args),
         Some(Command::Bench(args)) => cli::run_bench(&args),
         Some(Command::Evaluate(args)) => cli_eval::run_evaluate(args),
+        Some(Command::Reference(args)) => cli::run_reference(&args),
     }
 }

@@ -307,11 +307,12 @@ pub fn generator_outputs(
     input: &Tensor,
     z: Option<&Tensor>,
 ) -> Result<Vec<(String, Tensor)>> {
-    let fast = FastGenerator::from_generator(&generator)?.forward(input, z)?;
-    Ok(vec![
-        ("image".into(), generator.forward(input, z)?),
-        (format!("image{FAST_PATH_SUFFIX}"), fast),
-    ])
+    let mut outputs = vec![("image".into(), generator.forward(input, z)?)];
+    if input.device().is_cpu() {
+        let fast = FastGenerator::from_generator(&generator)?.forward(input, z)?;
+        outputs.push((format!("image{FAST_PATH_SUFFIX}"), fast));
+    }
+    Ok(outputs)
 }
 
 /// One output of ours next to the tensor it must match.
@@ -392,6 +393,16 @@ pub fn list_cases(dir: &Path) -> Result<Vec<PathBuf>> {
 /// each declared output with the reference. With a `.pth` checkpoint too, the `.pth` outputs are
 /// compared with the safetensors ones at tolerance 0 (they must be identical).
 pub fn run_case(case_path: &Path, case: &ReferenceCase) -> Result<Vec<Comparison>> {
+    run_case_on(case_path, case, &Device::Cpu)
+}
+
+/// [`run_case`] with the network, its weights and inputs on `device` (the fast CPU path's
+/// extra comparisons only run on the CPU).
+pub fn run_case_on(
+    case_path: &Path,
+    case: &ReferenceCase,
+    device: &Device,
+) -> Result<Vec<Comparison>> {
     let runner = runner_for(&case.net).ok_or_else(|| {
         Error::msg(format!(
             "{}: unknown net `{}`: no port in this library",
@@ -418,18 +429,22 @@ pub fn run_case(case_path: &Path, case: &ReferenceCase) -> Result<Vec<Comparison
     let mut io = weights::read_tensors(&io_path)?;
     let inputs = io
         .iter()
-        .filter_map(|(k, t)| k.strip_prefix("input.").map(|n| (n.to_string(), t.clone())))
-        .collect();
+        .filter_map(|(k, t)| {
+            k.strip_prefix("input.")
+                .map(|n| Ok((n.to_string(), t.to_device(device)?)))
+        })
+        .collect::<Result<_>>()?;
     let ctx = CaseContext {
         dir,
         case,
         inputs,
-        device: Device::Cpu,
+        device: device.clone(),
     };
     let ours: HashMap<String, Tensor> =
         runner(&ctx, case.weights.as_ref().map(|w| dir.join(w)).as_deref())?
             .into_iter()
-            .collect();
+            .map(|(k, t)| Ok((k, t.to_device(&Device::Cpu)?)))
+            .collect::<Result<_>>()?;
     let mut comparisons = Vec::new();
     for (name, shape) in &case.outputs {
         let mine = declared_output(&ours, name, shape, case_path)?;
@@ -453,8 +468,10 @@ pub fn run_case(case_path: &Path, case: &ReferenceCase) -> Result<Vec<Comparison
         });
     }
     if let Some(pth) = &case.weights_pth {
-        let from_pth: HashMap<String, Tensor> =
-            runner(&ctx, Some(&dir.join(pth)))?.into_iter().collect();
+        let from_pth: HashMap<String, Tensor> = runner(&ctx, Some(&dir.join(pth)))?
+            .into_iter()
+            .map(|(k, t)| Ok((k, t.to_device(&Device::Cpu)?)))
+            .collect::<Result<_>>()?;
         for (name, shape) in &case.outputs {
             comparisons.push(Comparison {
                 output: format!("{name} (.pth vs .safetensors)"),

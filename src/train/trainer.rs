@@ -355,7 +355,7 @@ fn train_inner(
     }
     let record = |iteration: u64, started: &Instant| RunRecord {
         command: request.command.clone(),
-        device: device_name(&request.device),
+        device: crate::device::device_name(&request.device),
         iteration,
         elapsed_s: earlier_s + started.elapsed().as_secs_f64(),
         held_out: held_out.clone(),
@@ -525,14 +525,6 @@ fn write_holdout(run_dir: &Path, dataset: &mut Dataset, every: u32) -> Result<Ve
         checkpoint::write_text_atomic(&path, &(held.join("\n") + "\n"))?;
     }
     Ok(held)
-}
-
-fn device_name(device: &Device) -> String {
-    match device.location() {
-        candle_core::DeviceLocation::Cpu => "cpu".into(),
-        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
-        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
-    }
 }
 
 fn write_sample(
