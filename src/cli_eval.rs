@@ -64,7 +64,11 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("loading model {}", bundle.display()))?;
             let dataset = Dataset::open(data, Some(model.palette.clone()))?;
             let choice = match args.pairs {
-                Pairs::HeldOut => PairChoice::Keys(validate::held_out_keys(&model, bundle)?),
+                Pairs::HeldOut => {
+                    PairChoice::Keys(validate::held_out_keys(&model, bundle).context(
+                        "no pairs to evaluate by default: --pairs all uses every pair of --data",
+                    )?)
+                }
                 Pairs::All => PairChoice::All,
             };
             eval::evaluate_model(&network, &model, &dataset, &choice, size, &mut progress)?
