@@ -42,31 +42,34 @@ fn rel_l2(a: &Tensor, b: &Tensor) -> f64 {
     (diff / norm.max(1e-30)).sqrt()
 }
 
-/// Output and gradients of `sum(conv(x, w) * r)` by both implementations.
-fn compare(x_shape: [usize; 4], w_shape: [usize; 4], padding: usize, stride: usize, seed: u64) {
+type Op<'a> = dyn Fn(&Tensor, &Tensor) -> candle_core::Result<Tensor> + 'a;
+
+/// Output and gradients of `sum(op(x, w) * r)` by the fast op and by Candle's.
+fn compare_op(
+    x_shape: [usize; 4],
+    w_shape: [usize; 4],
+    seed: u64,
+    what: &str,
+    fast: &Op,
+    plain: &Op,
+) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let x0 = random(&x_shape, &mut rng);
     let w0 = random(&w_shape, &mut rng);
-    let run = |fast: bool| {
+    let run = |op: &Op| {
         let (x, w) = (
             Var::from_tensor(&x0).unwrap(),
             Var::from_tensor(&w0).unwrap(),
         );
-        let y = if fast {
-            train_conv::conv2d(x.as_tensor(), w.as_tensor(), padding, stride).unwrap()
-        } else {
-            x.as_tensor()
-                .conv2d(w.as_tensor(), padding, stride, 1, 1)
-                .unwrap()
-        };
+        let y = op(x.as_tensor(), w.as_tensor()).unwrap();
         let r = random(y.dims(), &mut ChaCha8Rng::seed_from_u64(seed + 1));
         let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
         let dx = grads.get(x.as_tensor()).unwrap().clone();
         let dw = grads.get(w.as_tensor()).unwrap().clone();
         (y, dx, dw)
     };
-    let (fast, plain) = (run(true), run(false));
-    let what = format!("x {x_shape:?} w {w_shape:?} pad {padding} stride {stride}");
+    let (fast, plain) = (run(fast), run(plain));
+    let what = format!("x {x_shape:?} w {w_shape:?} {what}");
     assert_eq!(fast.0.dims(), plain.0.dims(), "{what}: output shape");
     for (name, a, b) in [
         ("output", &fast.0, &plain.0),
@@ -76,6 +79,33 @@ fn compare(x_shape: [usize; 4], w_shape: [usize; 4], padding: usize, stride: usi
         let rel = rel_l2(a, b);
         assert!(rel < 1e-5, "{what}: {name} differs, rel L2 {rel:.2e}");
     }
+}
+
+fn compare(x_shape: [usize; 4], w_shape: [usize; 4], padding: usize, stride: usize, seed: u64) {
+    compare_op(
+        x_shape,
+        w_shape,
+        seed,
+        &format!("pad {padding} stride {stride}"),
+        &|x, w| train_conv::conv2d(x, w, padding, stride),
+        &|x, w| x.conv2d(w, padding, stride, 1, 1),
+    );
+}
+
+fn compare_transpose(
+    x_shape: [usize; 4],
+    w_shape: [usize; 4],
+    (padding, output_padding, stride): (usize, usize, usize),
+    seed: u64,
+) {
+    compare_op(
+        x_shape,
+        w_shape,
+        seed,
+        &format!("pad {padding} out_pad {output_padding} stride {stride} (transposed)"),
+        &|x, w| train_conv::conv_transpose2d(x, w, padding, output_padding, stride),
+        &|x, w| x.conv_transpose2d(w, padding, output_padding, stride, 1),
+    );
 }
 
 #[test]
@@ -100,56 +130,6 @@ fn conv_forward_and_gradients_equal_candle_on_awkward_shapes() {
     ];
     for (i, (x, w, padding, stride)) in cases.into_iter().enumerate() {
         compare(x, w, padding, stride, i as u64);
-    }
-}
-
-/// Output and gradients of `sum(conv_transpose(x, w) * r)` by both implementations.
-fn compare_transpose(
-    x_shape: [usize; 4],
-    w_shape: [usize; 4],
-    (padding, output_padding, stride): (usize, usize, usize),
-    seed: u64,
-) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let x0 = random(&x_shape, &mut rng);
-    let w0 = random(&w_shape, &mut rng);
-    let run = |fast: bool| {
-        let (x, w) = (
-            Var::from_tensor(&x0).unwrap(),
-            Var::from_tensor(&w0).unwrap(),
-        );
-        let y = if fast {
-            train_conv::conv_transpose2d(
-                x.as_tensor(),
-                w.as_tensor(),
-                padding,
-                output_padding,
-                stride,
-            )
-            .unwrap()
-        } else {
-            x.as_tensor()
-                .conv_transpose2d(w.as_tensor(), padding, output_padding, stride, 1)
-                .unwrap()
-        };
-        let r = random(y.dims(), &mut ChaCha8Rng::seed_from_u64(seed + 1));
-        let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-        let dx = grads.get(x.as_tensor()).unwrap().clone();
-        let dw = grads.get(w.as_tensor()).unwrap().clone();
-        (y, dx, dw)
-    };
-    let (fast, plain) = (run(true), run(false));
-    let what = format!(
-        "x {x_shape:?} w {w_shape:?} pad {padding} out_pad {output_padding} stride {stride}"
-    );
-    assert_eq!(fast.0.dims(), plain.0.dims(), "{what}: output shape");
-    for (name, a, b) in [
-        ("output", &fast.0, &plain.0),
-        ("dX", &fast.1, &plain.1),
-        ("dW", &fast.2, &plain.2),
-    ] {
-        let rel = rel_l2(a, b);
-        assert!(rel < 1e-5, "{what}: {name} differs, rel L2 {rel:.2e}");
     }
 }
 
