@@ -287,7 +287,13 @@ pub fn run_case(
     };
     let (median_ms, min_ms, runs_done) = time_ms(runs, fast_run)?;
     let candle_median_ms = if with_candle {
-        Some(time_ms(runs, candle_run)?.0)
+        // Random weights are variables, which route convolutions to the fast training op
+        // (`nets::fast::train_conv`); the baseline is Candle's own ops throughout.
+        use crate::nets::fast::train_conv::{set_training_path, TrainingPath};
+        set_training_path(Some(TrainingPath::Candle));
+        let timed = time_ms(runs, candle_run);
+        set_training_path(None);
+        Some(timed?.0)
     } else {
         None
     };
