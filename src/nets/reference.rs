@@ -127,8 +127,40 @@ fn published_gan_mode(ctx: &CaseContext) -> Result<crate::train::losses::GanMode
 fn run_spade_losses(ctx: &CaseContext, weights: Option<&Path>) -> Result<Vec<(String, Tensor)>> {
     let path = weights
         .ok_or_else(|| Error::msg(format!("case {}: needs a weights file", ctx.case.case)))?;
-    let vb =
-        candle_nn::VarBuilder::from_tensors(weights::read_tensors(path)?, DType::F32, &ctx.device);
+    let tensors = weights::read_tensors(path)?;
+    let mut outputs = spade_losses_with(
+        ctx,
+        candle_nn::VarBuilder::from_tensors(tensors.clone(), DType::F32, &ctx.device),
+    )?;
+    if ctx.device.is_cpu() {
+        // As training holds them: the weights as variables, so every convolution runs on the
+        // fast training op (`nets::fast::train_conv`).
+        let varmap = candle_nn::VarMap::new();
+        {
+            let mut data = varmap
+                .data()
+                .lock()
+                .map_err(|_| Error::msg("spade_losses: variable map lock poisoned"))?;
+            for (name, tensor) in tensors {
+                data.insert(
+                    name,
+                    candle_core::Var::from_tensor(&tensor.to_device(&ctx.device)?)?,
+                );
+            }
+        }
+        let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, &ctx.device);
+        let fast = spade_losses_with(ctx, vb)?
+            .into_iter()
+            .map(|(name, t)| (format!("{name}{FAST_PATH_SUFFIX}"), t));
+        outputs.extend(fast);
+    }
+    Ok(outputs)
+}
+
+fn spade_losses_with(
+    ctx: &CaseContext,
+    vb: candle_nn::VarBuilder,
+) -> Result<Vec<(String, Tensor)>> {
     let options = super::spade::SpadeOptions::from_json(&ctx.case.options)?;
     let lambda = |name: &str, default: f64| ctx.case.options[name].as_f64().unwrap_or(default);
     let mut nets =
