@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use scenepaint::nets::fast::train_conv;
@@ -22,24 +22,8 @@ fn random(shape: &[usize], rng: &mut ChaCha8Rng) -> Tensor {
 }
 
 fn rel_l2(a: &Tensor, b: &Tensor) -> f64 {
-    let a = a.flatten_all().unwrap().to_dtype(DType::F64).unwrap();
-    let b = b.flatten_all().unwrap().to_dtype(DType::F64).unwrap();
-    let diff = (&a - &b)
-        .unwrap()
-        .sqr()
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .to_scalar::<f64>()
-        .unwrap();
-    let norm = b
-        .sqr()
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .to_scalar::<f64>()
-        .unwrap();
-    (diff / norm.max(1e-30)).sqrt()
+    let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    rel_l2_values(&values(a), &values(b))
 }
 
 type Op<'a> = dyn Fn(&Tensor, &Tensor) -> candle_core::Result<Tensor> + 'a;
