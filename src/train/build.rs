@@ -130,6 +130,8 @@ pub struct RunRecord {
     pub elapsed_s: f64,
     /// Pairs held out for validation (never trained on).
     pub held_out: Vec<String>,
+    /// FID/KID evaluations so far (`eval_every`), oldest first.
+    pub evaluations: Vec<super::evaluation::EvalRecord>,
 }
 
 /// Writes `RUN_DIR/model/` in the bundle format of `nets::bundle` (docs/bundle.md):
@@ -185,7 +187,7 @@ pub fn write_bundle(
                 .map_err(|e| Error::msg(format!("{}: {e}", tmp.display())))
         })?;
     }
-    let manifest = json!({
+    let mut manifest = json!({
         "format_version": 1,
         "net": net,
         "options": options,
@@ -206,6 +208,10 @@ pub fn write_bundle(
             "config": config,
         },
     });
+    if !run.evaluations.is_empty() {
+        manifest["training"]["evaluations"] = json!(run.evaluations);
+        manifest["training"]["best_fid"] = json!(super::evaluation::best(&run.evaluations));
+    }
     let text = serde_json::to_string_pretty(&manifest)
         .map_err(|e| Error::msg(format!("model.json: {e}")))?;
     checkpoint::write_text_atomic(&dir.join(MANIFEST_FILE), &text)?;

@@ -113,7 +113,9 @@ impl RunEvaluator {
     }
 }
 
-/// Writes `history` into the bundle's `model.json` (`training.evaluations`, `training.best_fid`).
+/// Writes `history` into an already written bundle's `model.json` (`training.evaluations`,
+/// `training.best_fid`, as `build::write_bundle` writes them): the evaluation that just
+/// scored that bundle joins its record.
 pub fn record_in_bundle(bundle_dir: &Path, history: &[EvalRecord]) -> Result<()> {
     let path = bundle_dir.join(super::build::MANIFEST_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;

@@ -353,12 +353,13 @@ fn train_inner(
         truncate_log(&losses_path, iteration)?;
         evaluations = evaluation::logged(&losses_path);
     }
-    let record = |iteration: u64, started: &Instant| RunRecord {
+    let record = |iteration: u64, started: &Instant, evaluations: &[EvalRecord]| RunRecord {
         command: request.command.clone(),
         device: crate::device::device_name(&request.device),
         iteration,
         elapsed_s: earlier_s + started.elapsed().as_secs_f64(),
         held_out: held_out.clone(),
+        evaluations: evaluations.to_vec(),
     };
     observer.on_event(&Event::Started {
         resumed_from: iteration,
@@ -377,7 +378,7 @@ fn train_inner(
                 checkpoint: bool,
                 evaluations: &[EvalRecord]|
      -> Result<PathBuf> {
-        let run = record(iteration, &started);
+        let run = record(iteration, &started, evaluations);
         if checkpoint {
             let path = save_checkpoint(
                 &request.run_dir,
@@ -390,9 +391,6 @@ fn train_inner(
             observer.on_event(&Event::Checkpoint(path));
         }
         let bundle = super::build::write_bundle(&request.run_dir, family, &config, &dataset, &run)?;
-        if !evaluations.is_empty() {
-            evaluation::record_in_bundle(&bundle, evaluations)?;
-        }
         observer.on_event(&Event::Bundle(bundle.clone()));
         Ok(bundle)
     };
