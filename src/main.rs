@@ -45,6 +45,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    scenepaint::nets::fast::train_conv::configure_candle_threads();
     let cli = Cli::parse();
     match cli.command {
         None => {

@@ -165,6 +165,9 @@ fn train_one_iteration(data: &Path, run: &Path, case: &Case, plain: bool) {
         "log_every": 1, "sample_every": 1000, "checkpoint_every": 1000, "seed": 4,
         "batch_size": 2,
     });
+    if let Some(network) = &case.network {
+        settings["network"] = network.clone();
+    }
     if case.smooth_losses_only {
         settings["lambda_feat"] = 0.0.into();
         settings["lambda_vgg"] = 0.0.into();
@@ -211,6 +214,8 @@ struct Case {
     smooth_losses_only: bool,
     /// Relative L2 of each network's gradient (Adam's first moments, as one vector).
     gradient_tolerance: f64,
+    /// Network options replacing the preset's (the config's `network`).
+    network: Option<serde_json::Value>,
 }
 
 /// One iteration through both paths: every logged loss and every tensor of the checkpoint
@@ -238,11 +243,18 @@ fn assert_one_iteration_matches(case: Case) {
     let (lf, lp) = (losses(&fast), losses(&plain));
     let terms = lp.as_object().unwrap();
     assert!(!terms.is_empty());
+    // The generator's adversarial terms see the discriminator after its first Adam step,
+    // which moves a weight whose gradient is rounding noise by a step either way (see
+    // `compare_weights`): D's last bias under the hinge loss has a zero gradient in theory
+    // (as many terms push it up as down), and it shifts every D output by that step.
+    let d_step = two_time_scale_lr_d(&plain);
     for (name, value) in terms {
         let (a, b) = (lf[name].as_f64().unwrap(), value.as_f64().unwrap());
+        let sees_updated_d = name == "g_gan" || name == "g_feat";
+        let tolerance = 1e-4 * b.abs().max(1e-3) + if sees_updated_d { 2.0 * d_step } else { 0.0 };
         assert!(
-            (a - b).abs() <= 1e-4 * b.abs().max(1e-3),
-            "{preset}: loss {name}: fast {a} vs plain {b}"
+            (a - b).abs() <= tolerance,
+            "{preset}: loss {name}: fast {a} vs plain {b} (tolerance {tolerance:.2e})"
         );
     }
     let tf: HashMap<String, Vec<f32>> = train_support::checkpoint_tensors(&fast)
@@ -276,9 +288,21 @@ fn assert_one_iteration_matches(case: Case) {
         }
     }
     for name in names.iter().filter(|n| !n.contains(".exp_avg")) {
-        if let Some(err) = compare_weights(name, &tf[name.as_str()], &tp[name.as_str()], &tp) {
+        if let Some(err) = compare_weights(name, &tf, &tp) {
             panic!("{preset}: tensor {name}: {err}");
         }
+    }
+}
+
+/// The discriminator's learning rate of a run, from its `config.json` (2 lr with TTUR).
+fn two_time_scale_lr_d(run: &Path) -> f64 {
+    let text = std::fs::read_to_string(run.join("config.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let lr = config["lr"].as_f64().unwrap();
+    if config["ttur"].as_bool().unwrap() {
+        2.0 * lr
+    } else {
+        lr
     }
 }
 
@@ -297,19 +321,32 @@ fn rel_l2_values(a: &[f32], b: &[f32]) -> f64 {
 /// noise on both paths (a bias in front of an instance norm has a zero gradient in theory) or
 /// its sign turns on an L1 loss's kink, the weight may move either way: such a value may
 /// differ by up to two steps, and only where its gradient is below 5 % of its tensor's RMS
-/// gradient (or 1e-4 of the network's largest). Every other value agrees to 1e-4. Tensors without a moment (spectral-norm
-/// vectors, norm statistics) agree to 1e-4 in relative L2.
+/// gradient (or 1e-4 of the network's largest). Every other value agrees to 1e-4. Tensors
+/// without a moment (norm statistics) agree to 1e-4 in relative L2; a spectral-norm vector
+/// (`weight_u`, `weight_v`, one power iteration on the updated weight) to 1e-4 or twice its
+/// weight's relative L2 difference, whichever is larger (measured: 1.66e-4 for a weight 1.69e-4
+/// apart through such steps).
 fn compare_weights(
     name: &str,
-    a: &[f32],
-    b: &[f32],
+    fast: &HashMap<String, Vec<f32>>,
     plain: &HashMap<String, Vec<f32>>,
 ) -> Option<String> {
     const LR_MAX: f32 = 4e-4;
+    let (a, b) = (&fast[name], &plain[name]);
     let (network, _) = name.split_once('.').unwrap_or(("", name));
     let Some(moment) = plain.get(&format!("opt{network}.exp_avg.{name}")) else {
         let rel = rel_l2_values(a, b);
-        return (rel >= 1e-4).then(|| format!("rel L2 {rel:.2e}"));
+        let weight = name
+            .strip_suffix(".weight_u")
+            .or_else(|| name.strip_suffix(".weight_v"))
+            .map(|layer| format!("{layer}.weight_orig"));
+        let tolerance = match weight {
+            Some(w) if plain.contains_key(&w) => {
+                (2.0 * rel_l2_values(&fast[&w], &plain[&w])).max(1e-4)
+            }
+            _ => 1e-4,
+        };
+        return (rel >= tolerance).then(|| format!("rel L2 {rel:.2e} (tolerance {tolerance:.2e})"));
     };
     let largest = plain
         .iter()
@@ -341,6 +378,25 @@ fn one_spade_iteration_on_the_fast_path_equals_the_plain_path() {
         net: "spade",
         smooth_losses_only: false,
         gradient_tolerance: 1e-4,
+        network: None,
+    });
+}
+
+#[test]
+fn one_batch_norm_spade_iteration_on_the_fast_path_equals_the_plain_path() {
+    // Batch-norm SPADE (the published `spectralspadesyncbatch3x3`) over a batch of 2: the
+    // fused batch statistics, their gradient and the running statistics they update. The
+    // generator's gradient, measured on two ycor pairs: 8.2e-5 with the smooth losses only,
+    // 2.4e-4 with every loss on (the L1 kinks described at `assert_one_iteration_matches`).
+    assert_one_iteration_matches(Case {
+        preset: "spade-tiny",
+        net: "spade",
+        smooth_losses_only: false,
+        gradient_tolerance: 5e-4,
+        network: Some(serde_json::json!({
+            "ngf": 8, "ndf": 8, "spade_hidden_nc": 16, "n_layers_D": 3,
+            "norm_G": "spectralspadesyncbatch3x3"
+        })),
     });
 }
 
@@ -351,6 +407,7 @@ fn one_pix2pix_iteration_on_the_fast_path_equals_the_plain_path() {
         net: "pix2pix",
         smooth_losses_only: false,
         gradient_tolerance: 2e-5,
+        network: None,
     });
 }
 
@@ -365,6 +422,7 @@ fn one_pix2pixhd_iteration_on_the_fast_path_equals_the_plain_path() {
             // agrees to 6e-7 and every single convolution to 1e-5 (the test above); the
             // generator's share is not explained yet (see the notes).
             gradient_tolerance: 1e-2,
+            network: None,
         });
     }
 }

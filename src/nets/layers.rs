@@ -194,9 +194,17 @@ fn conv_with_bias(
     };
     record_conv_macs(y.elem_count() * weight.elem_count() / geometry.out_channels.max(1));
     match bias {
-        Some(b) => y.broadcast_add(&per_channel(b)?),
+        Some(b) => add_channel_bias(&y, b),
         None => Ok(y),
     }
+}
+
+/// `y + b` per channel of NCHW: one fused op when training on the fast path.
+pub fn add_channel_bias(y: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if super::fast::train_norm::fused_for(y) {
+        return super::fast::train_ops::bias_add(y, b);
+    }
+    y.broadcast_add(&per_channel(b)?)
 }
 
 /// `nn.Conv2d` (zero padding), weight (out, in, k, k) and optional bias.
@@ -456,7 +464,7 @@ impl Module for ConvTranspose2d {
         };
         record_conv_macs(x.elem_count() * self.weight.elem_count() / g.in_channels.max(1));
         match &self.bias {
-            Some(b) => y.broadcast_add(&per_channel(b)?),
+            Some(b) => add_channel_bias(&y, b),
             None => Ok(y),
         }
     }
@@ -464,7 +472,18 @@ impl Module for ConvTranspose2d {
 
 /// `nn.LeakyReLU(slope)` built from ops with a checked gradient.
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
+    if super::fast::train_norm::fused_for(x) {
+        return super::fast::train_ops::leaky_relu(x, slope);
+    }
     x.maximum(&(x * slope)?)
+}
+
+/// `x.relu()`, as one op with its own backward when `x` trains on the fast path.
+pub fn relu(x: &Tensor) -> Result<Tensor> {
+    if super::fast::train_norm::fused_for(x) {
+        return super::fast::train_ops::leaky_relu(x, 0.0);
+    }
+    x.relu()
 }
 
 #[cfg(test)]

@@ -5,11 +5,15 @@
 use candle_core::{DType, ModuleT, Result, Tensor, D};
 use candle_nn::VarBuilder;
 
+use super::fast::train_norm as fast;
 use super::layers::update_buffer;
 
 /// Per-sample, per-channel normalization with the biased variance (`nn.InstanceNorm2d`,
 /// `affine=False`, no running statistics).
 pub fn instance_norm(x: &Tensor, eps: f64) -> Result<Tensor> {
+    if fast::fused_for(x) {
+        return Ok(fast::normalize(x, fast::NormGroups::Instance, eps, None)?.0);
+    }
     let mean = x.mean_keepdim(D::Minus1)?.mean_keepdim(D::Minus2)?;
     let centered = x.broadcast_sub(&mean)?;
     let var = centered
@@ -124,6 +128,39 @@ impl BatchNorm2d {
     }
 }
 
+impl BatchNorm2d {
+    /// Training mode on the fused op ([`fast::batch_norm_affine`] / [`fast::normalize`]),
+    /// with `slope`'s leaky ReLU fused in when given.
+    pub(crate) fn forward_train_fused(&self, x: &Tensor, slope: Option<f64>) -> Result<Tensor> {
+        let (y, stats) = match (&self.weight, &self.bias) {
+            (Some(w), Some(b)) => fast::batch_norm_affine(x, w, b, self.eps, slope)?,
+            _ => fast::normalize(x, fast::NormGroups::Batch, self.eps, slope)?,
+        };
+        self.update_from_fused(x, &stats)?;
+        Ok(y)
+    }
+
+    /// Updates the running statistics from a fused op's batch statistics.
+    pub(crate) fn update_from_fused(
+        &self,
+        x: &Tensor,
+        stats: &std::sync::OnceLock<fast::GroupStats>,
+    ) -> Result<()> {
+        let (n, c, h, w) = x.dims4()?;
+        let Some(stats) = stats.get() else {
+            candle_core::bail!(
+                "batch norm: the fused op kept no statistics for {:?}",
+                x.dims()
+            )
+        };
+        let device = x.device();
+        let mean =
+            Tensor::from_slice(&stats.mean, c, device)?.to_dtype(self.running_mean.dtype())?;
+        let var = Tensor::from_slice(&stats.var, c, device)?.to_dtype(self.running_var.dtype())?;
+        self.update_running_stats(&mean, &var, n * h * w)
+    }
+}
+
 impl ModuleT for BatchNorm2d {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         if !train {
@@ -131,6 +168,9 @@ impl ModuleT for BatchNorm2d {
             let centered = x.broadcast_sub(&per_channel(&self.running_mean.detach())?)?;
             let std = (per_channel(&self.running_var.detach())? + self.eps)?.sqrt()?;
             return self.affine(centered.broadcast_div(&std)?);
+        }
+        if fast::fused_for(x) {
+            return self.forward_train_fused(x, None);
         }
         let (n, c, h, w) = x.dims4()?;
         let mean = x.mean_keepdim(3)?.mean_keepdim(2)?.mean_keepdim(0)?;
@@ -172,6 +212,23 @@ impl Norm2d {
             NormKind::Instance => Self::Instance,
             NormKind::None => Self::Identity,
         })
+    }
+}
+
+impl Norm2d {
+    /// The norm followed by `leaky_relu(slope)` (0: ReLU) as one fused op when `x` trains on
+    /// the fast path; `None` when it cannot be fused (the caller runs the two layers).
+    pub fn forward_act(&self, x: &Tensor, train: bool, slope: f64) -> Option<Result<Tensor>> {
+        if !fast::fused_for(x) {
+            return None;
+        }
+        match self {
+            Self::Batch(bn) if train => Some(bn.forward_train_fused(x, Some(slope))),
+            Self::Instance => Some(
+                fast::normalize(x, fast::NormGroups::Instance, 1e-5, Some(slope)).map(|(y, _)| y),
+            ),
+            _ => None,
+        }
     }
 }
 

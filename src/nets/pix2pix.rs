@@ -6,7 +6,9 @@ use candle_core::{ModuleT, Result, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
-use super::layers::{leaky_relu, Conv2d, ConvGeometry, ConvTranspose2d, Dropout, Norm2d, NormKind};
+use super::layers::{
+    leaky_relu, relu, Conv2d, ConvGeometry, ConvTranspose2d, Dropout, Norm2d, NormKind,
+};
 use super::sequential::{Sequential, SequentialBuilder};
 use candle_core::Module;
 
@@ -182,7 +184,7 @@ impl UnetBlock {
         if let Some(inner) = &self.inner {
             y = inner.forward_t(&y, train)?;
         }
-        y = self.up_conv.forward(&y.relu()?)?;
+        y = self.up_conv.forward(&relu(&y)?)?;
         if let Some(norm) = &self.up_norm {
             y = norm.forward_t(&y, train)?;
         }

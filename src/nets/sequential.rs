@@ -5,7 +5,8 @@ use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::layers::{
-    leaky_relu, reflection_pad2d, Conv2d, ConvGeometry, ConvTranspose2d, Dropout, Norm2d, NormKind,
+    leaky_relu, reflection_pad2d, relu, Conv2d, ConvGeometry, ConvTranspose2d, Dropout, Norm2d,
+    NormKind,
 };
 
 /// A padding layer type as pix2pixHD's `--padding_type` names them (`reflect`, `replicate`, `zero`).
@@ -44,7 +45,7 @@ impl ModuleT for Layer {
             Self::Conv(conv) => conv.forward(x),
             Self::ConvTranspose(conv) => conv.forward(x),
             Self::Norm(norm) => norm.forward_t(x, train),
-            Self::Relu => x.relu(),
+            Self::Relu => relu(x),
             Self::LeakyRelu(slope) => leaky_relu(x, *slope),
             Self::Tanh => x.tanh(),
             Self::Sigmoid => candle_nn::ops::sigmoid(x),
@@ -72,10 +73,28 @@ impl Sequential {
 }
 
 impl ModuleT for Sequential {
+    /// A norm directly followed by a (leaky) ReLU runs as one fused op when training on the
+    /// fast path ([`Norm2d::forward_act`]); every other layer runs on its own.
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.layers
-            .iter()
-            .try_fold(x.clone(), |y, layer| layer.forward_t(&y, train))
+        let mut y = x.clone();
+        let mut i = 0;
+        while i < self.layers.len() {
+            let slope = match self.layers.get(i + 1) {
+                Some(Layer::Relu) => Some(0.0),
+                Some(Layer::LeakyRelu(slope)) => Some(*slope),
+                _ => None,
+            };
+            if let (Layer::Norm(norm), Some(slope)) = (&self.layers[i], slope) {
+                if let Some(fused) = norm.forward_act(&y, train, slope) {
+                    y = fused?;
+                    i += 2;
+                    continue;
+                }
+            }
+            y = self.layers[i].forward_t(&y, train)?;
+            i += 1;
+        }
+        Ok(y)
     }
 }
 

@@ -10,8 +10,9 @@ use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
+use super::fast::train_norm as fast;
 use super::layers::{
-    instance_norm, leaky_relu, resize_nearest, BatchNorm2d, Conv2d, ConvGeometry,
+    instance_norm, leaky_relu, relu, resize_nearest, BatchNorm2d, Conv2d, ConvGeometry,
     MaybeSpectralConv2d,
 };
 use super::semantic::SemanticOptions;
@@ -276,6 +277,35 @@ impl NormConv2d {
     }
 }
 
+impl NormConv2d {
+    /// `leaky_relu(self.forward_t(x), slope)`, the norm and the activation fused into one op
+    /// when training on the fast path.
+    pub fn forward_act(&self, x: &Tensor, train: bool, slope: f64) -> candle_core::Result<Tensor> {
+        let y = self.conv.forward_t(x, train)?;
+        if fast::fused_for(&y) {
+            match &self.batch_norm {
+                Some(bn) if train => return bn.forward_train_fused(&y, Some(slope)),
+                None if self.instance_norm => {
+                    return Ok(fast::normalize(
+                        &y,
+                        fast::NormGroups::Instance,
+                        NORM_EPS,
+                        Some(slope),
+                    )?
+                    .0)
+                }
+                _ => {}
+            }
+        }
+        let y = match &self.batch_norm {
+            Some(bn) => bn.forward_t(&y, train)?,
+            None if self.instance_norm => instance_norm(&y, NORM_EPS)?,
+            None => y,
+        };
+        leaky_relu(&y, slope)
+    }
+}
+
 impl ModuleT for NormConv2d {
     fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
         let y = self.conv.forward_t(x, train)?;
@@ -338,18 +368,55 @@ impl Spade {
 
     /// `seg` is resized (nearest) to `x`'s size; passing it already at that size skips that.
     pub fn forward_t(&self, x: &Tensor, seg: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        self.forward_act(x, seg, train, None)
+    }
+
+    /// [`Self::forward_t`] followed by `leaky_relu(slope)` when given; on the fast training
+    /// path the norm, the modulation and the activation are one op
+    /// ([`fast::spade_modulate`]).
+    pub fn forward_act(
+        &self,
+        x: &Tensor,
+        seg: &Tensor,
+        train: bool,
+        slope: Option<f64>,
+    ) -> candle_core::Result<Tensor> {
+        let groups = match &self.batch_norm {
+            Some(_) if train => Some(fast::NormGroups::Batch),
+            Some(_) => None,
+            None => Some(fast::NormGroups::Instance),
+        };
+        if let (Some(groups), true) = (groups, fast::fused_for(x)) {
+            let (gamma, beta) = self.gamma_beta(x, seg)?;
+            let (y, stats) = fast::spade_modulate(x, &gamma, &beta, groups, NORM_EPS, slope)?;
+            if let Some(bn) = &self.batch_norm {
+                bn.update_from_fused(x, &stats)?;
+            }
+            return Ok(y);
+        }
         let normalized = match &self.batch_norm {
             Some(bn) => bn.forward_t(x, train)?,
             None => instance_norm(x, NORM_EPS)?,
         };
+        let (gamma, beta) = self.gamma_beta(x, seg)?;
+        let y = normalized
+            .broadcast_mul(&(gamma + 1.0)?)?
+            .broadcast_add(&beta)?;
+        match slope {
+            Some(slope) => leaky_relu(&y, slope),
+            None => Ok(y),
+        }
+    }
+
+    /// The per-pixel scale and shift predicted from `seg` at `x`'s size.
+    fn gamma_beta(&self, x: &Tensor, seg: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
         let (_, _, h, w) = x.dims4()?;
         let seg = resize_nearest(seg, h, w)?;
-        let actv = self.mlp_shared.forward(&seg)?.relu()?;
-        let gamma = self.mlp_gamma.forward(&actv)?;
-        let beta = self.mlp_beta.forward(&actv)?;
-        normalized
-            .broadcast_mul(&(gamma + 1.0)?)?
-            .broadcast_add(&beta)
+        let actv = relu(&self.mlp_shared.forward(&seg)?)?;
+        Ok((
+            self.mlp_gamma.forward(&actv)?,
+            self.mlp_beta.forward(&actv)?,
+        ))
     }
 }
 
@@ -397,9 +464,11 @@ impl SpadeResnetBlock {
             Some((norm_s, conv_s)) => conv_s.forward_t(&norm_s.forward_t(x, seg, train)?, train)?,
             None => x.clone(),
         };
-        let dx = leaky_relu(&self.norm_0.forward_t(x, seg, train)?, LEAKY_SLOPE)?;
+        let dx = self.norm_0.forward_act(x, seg, train, Some(LEAKY_SLOPE))?;
         let dx = self.conv_0.forward_t(&dx, train)?;
-        let dx = leaky_relu(&self.norm_1.forward_t(&dx, seg, train)?, LEAKY_SLOPE)?;
+        let dx = self
+            .norm_1
+            .forward_act(&dx, seg, train, Some(LEAKY_SLOPE))?;
         let dx = self.conv_1.forward_t(&dx, train)?;
         x_s + dx
     }

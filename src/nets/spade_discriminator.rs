@@ -2,7 +2,7 @@
 //! `models/networks/discriminator.py`): PatchGAN discriminators at successively halved
 //! scales, each returning every layer's output so the generator can use a feature-matching
 //! loss. The input is the semantic map concatenated with a real or generated image.
-use candle_core::{Module, ModuleT, Tensor};
+use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 
 use super::layers::{avg_pool3_s2_exclude_pad, leaky_relu, Conv2d, ConvGeometry};
@@ -71,7 +71,7 @@ impl NLayerDiscriminator {
         let mut h = leaky_relu(&self.first.forward(x)?, LEAKY_SLOPE)?;
         features.push(h.clone());
         for layer in &self.middle {
-            h = leaky_relu(&layer.forward_t(&h, train)?, LEAKY_SLOPE)?;
+            h = layer.forward_act(&h, train, LEAKY_SLOPE)?;
             features.push(h.clone());
         }
         features.push(self.last.forward(&h)?);

@@ -1,10 +1,10 @@
 //! SPADE's image encoder for the VAE variant (`ConvEncoder` of NVlabs/SPADE
 //! `models/networks/encoder.py`): stride-2 3x3 convolutions with the `norm_E` wrapping, then
 //! two linear heads for the mean and log-variance of the style code.
-use candle_core::{Module, ModuleT, Tensor};
+use candle_core::{Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
-use super::layers::{leaky_relu, resize_bilinear, ConvGeometry};
+use super::layers::{resize_bilinear, ConvGeometry};
 use super::spade::{NonSpadeNormConfig, NormConv2d, SpadeOptions, LEAKY_SLOPE};
 use super::spade_generator::linear;
 use crate::{Error, Result};
@@ -60,13 +60,10 @@ impl ConvEncoder {
             )));
         }
         let mut x = resize_bilinear(image, ENCODER_INPUT_SIZE, ENCODER_INPUT_SIZE)?;
-        for (i, layer) in self.layers.iter().enumerate() {
-            if i > 0 {
-                x = leaky_relu(&x, LEAKY_SLOPE)?;
-            }
-            x = layer.forward_t(&x, train)?;
+        for layer in &self.layers {
+            x = layer.forward_act(&x, train, LEAKY_SLOPE)?;
         }
-        let x = leaky_relu(&x, LEAKY_SLOPE)?.reshape((n, ()))?;
+        let x = x.reshape((n, ()))?;
         Ok((self.fc_mu.forward(&x)?, self.fc_var.forward(&x)?))
     }
 }

@@ -11,6 +11,8 @@ use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::nets::fast::train_conv::{training_path, TrainingPath};
+use crate::nets::fast::train_ops::{adam_update, AdamStep};
 use crate::nets::layers::is_buffer_name;
 
 /// Learning rate, betas and epsilon, with PyTorch's names and defaults.
@@ -54,12 +56,13 @@ impl Adam {
         let slots = params
             .into_iter()
             .map(|(name, param)| {
-                let zeros = param.as_tensor().zeros_like()?;
+                // Two allocations: the fast step updates each moment in place.
+                let zeros = || param.as_tensor().zeros_like();
                 Ok(Slot {
+                    exp_avg: zeros()?,
+                    exp_avg_sq: zeros()?,
                     name,
                     param,
-                    exp_avg: zeros.clone(),
-                    exp_avg_sq: zeros,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -125,6 +128,23 @@ impl Adam {
             // spade-compact step. Detached, each step's graph is freed when its loss is dropped.
             let grad = grad.detach();
             let grad = &grad;
+            let fused = TrainingPath::Fast == training_path()
+                && adam_update(
+                    slot.param.as_tensor(),
+                    grad,
+                    &slot.exp_avg,
+                    &slot.exp_avg_sq,
+                    AdamStep {
+                        beta1,
+                        beta2,
+                        eps,
+                        step_size,
+                        bias_correction2_sqrt,
+                    },
+                )?;
+            if fused {
+                continue;
+            }
             let exp_avg = ((&slot.exp_avg * beta1)? + (grad * (1.0 - beta1))?)?;
             let exp_avg_sq = ((&slot.exp_avg_sq * beta2)? + (grad.sqr()? * (1.0 - beta2))?)?;
             let denom = ((exp_avg_sq.sqrt()? / bias_correction2_sqrt)? + eps)?;
@@ -178,7 +198,8 @@ impl Adam {
                 }
                 *target = found
                     .to_device(slot.param.device())?
-                    .to_dtype(slot.param.dtype())?;
+                    .to_dtype(slot.param.dtype())?
+                    .copy()?;
             }
         }
         self.step = step;

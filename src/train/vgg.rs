@@ -142,11 +142,10 @@ impl Vgg {
             for (i, conv) in convs.iter().enumerate() {
                 // Frozen weights: the fast CPU op computes only the input gradient.
                 let y = crate::nets::fast::train_conv::conv2d(&x, conv.weight(), 1, 1)?;
-                x = match conv.bias() {
-                    Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?)?,
+                x = crate::nets::layers::relu(&match conv.bias() {
+                    Some(b) => crate::nets::layers::add_channel_bias(&y, b)?,
                     None => y,
-                }
-                .relu()?;
+                })?;
                 if i == 0 {
                     taps.push(x.clone());
                 }

@@ -25,6 +25,10 @@ mod seg;
 pub mod spade;
 mod spade_norm;
 pub mod train_conv;
+pub mod train_norm;
+pub mod train_ops;
+#[cfg(test)]
+mod train_testing;
 pub mod transpose;
 pub mod unet;
 

@@ -1,0 +1,387 @@
+//! Element-wise ops for training on the fast path (issue 13), each one Candle custom op with
+//! its own backward where Candle records several ops (and their saved tensors) or reduces on
+//! one thread:
+//!
+//! - `leaky_relu` / `relu`: `max(x, slope x)`, gradient `g` or `slope g`.
+//! - `bias_add`: a convolution's per-channel bias; its gradient is the per-channel sum of the
+//!   output gradient, computed on the rayon pool (Candle's CPU sum over the batch and both
+//!   spatial axes runs on one thread).
+//!
+//! - `adam_update`: one Adam step (`torch.optim.Adam`'s rule) in place on a parameter and its
+//!   two moments, three parallel passes instead of a dozen Candle ops that allocate.
+//!
+//! Also the two helpers every fast training op reads its inputs with, borrowing Candle's
+//! storage instead of copying it.
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, InplaceOp2, InplaceOp3, Layout, Shape, Storage, Tensor,
+};
+use rayon::prelude::*;
+
+use super::train_conv::values;
+
+/// Elements per parallel chunk of the element-wise ops.
+const CHUNK: usize = 1 << 14;
+
+/// `leaky_relu(x, slope)` (`slope` 0 is ReLU) as one op with its own backward.
+pub fn leaky_relu(x: &Tensor, slope: f64) -> candle_core::Result<Tensor> {
+    x.apply_op1(LeakyReluOp {
+        slope: slope as f32,
+    })
+}
+
+/// One Adam step's constants: `step_size = lr / (1 - beta1^t)`, `bias_correction2_sqrt =
+/// sqrt(1 - beta2^t)`.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamStep {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub step_size: f64,
+    pub bias_correction2_sqrt: f64,
+}
+
+/// `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`, `p -= step_size m / (sqrt(v) / bc2 +
+/// eps)`, each in place. All four are contiguous f32 CPU tensors of one shape; `false` (and
+/// nothing changed) when they are not, for the caller's Candle version.
+pub fn adam_update(
+    param: &Tensor,
+    grad: &Tensor,
+    exp_avg: &Tensor,
+    exp_avg_sq: &Tensor,
+    step: AdamStep,
+) -> candle_core::Result<bool> {
+    let fits = |t: &Tensor| {
+        t.device().is_cpu()
+            && t.dtype() == candle_core::DType::F32
+            && t.is_contiguous()
+            && t.dims() == param.dims()
+    };
+    if ![param, grad, exp_avg, exp_avg_sq].into_iter().all(fits) {
+        return Ok(false);
+    }
+    exp_avg.inplace_op2(
+        grad,
+        &Moment {
+            beta: step.beta1,
+            squared: false,
+        },
+    )?;
+    exp_avg_sq.inplace_op2(
+        grad,
+        &Moment {
+            beta: step.beta2,
+            squared: true,
+        },
+    )?;
+    param.inplace_op3(exp_avg, exp_avg_sq, &AdamApply(step))?;
+    Ok(true)
+}
+
+/// The mutable values of an in-place op's destination.
+fn destination<'a>(
+    storage: &'a mut CpuStorage,
+    layout: &Layout,
+) -> candle_core::Result<&'a mut [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (CpuStorage::F32(data), Some((start, end))) => Ok(&mut data[start..end]),
+        _ => candle_core::bail!("fast adam: expected contiguous f32 values"),
+    }
+}
+
+/// `m = beta m + (1 - beta) g` (or `g^2`).
+struct Moment {
+    beta: f64,
+    squared: bool,
+}
+
+impl InplaceOp2 for Moment {
+    fn name(&self) -> &'static str {
+        "scenepaint-fast-adam-moment"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<()> {
+        let grad = storage_values(s2, l2)?;
+        let moment = destination(s1, l1)?;
+        let (keep, take) = (self.beta as f32, (1.0 - self.beta) as f32);
+        let squared = self.squared;
+        moment
+            .par_chunks_mut(CHUNK)
+            .zip(grad.par_chunks(CHUNK))
+            .for_each(|(m, g)| {
+                for (m, &g) in m.iter_mut().zip(g) {
+                    let g = if squared { g * g } else { g };
+                    *m = keep * *m + take * g;
+                }
+            });
+        Ok(())
+    }
+}
+
+/// `p -= step_size m / (sqrt(v) / bc2 + eps)`.
+struct AdamApply(AdamStep);
+
+impl InplaceOp3 for AdamApply {
+    fn name(&self) -> &'static str {
+        "scenepaint-fast-adam-apply"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<()> {
+        let (m, v) = (storage_values(s2, l2)?, storage_values(s3, l3)?);
+        let param = destination(s1, l1)?;
+        let AdamStep {
+            eps,
+            step_size,
+            bias_correction2_sqrt,
+            ..
+        } = self.0;
+        let (eps, step_size, bc2) = (eps as f32, step_size as f32, bias_correction2_sqrt as f32);
+        param
+            .par_chunks_mut(CHUNK)
+            .zip(m.par_chunks(CHUNK).zip(v.par_chunks(CHUNK)))
+            .for_each(|(p, (m, v))| {
+                for ((p, &m), &v) in p.iter_mut().zip(m).zip(v) {
+                    *p -= step_size * m / (v.sqrt() / bc2 + eps);
+                }
+            });
+        Ok(())
+    }
+}
+
+/// `y + bias` with `y` (N, C, H, W) and `bias` (C), as one op with its own backward.
+pub fn bias_add(y: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
+    y.apply_op2(bias, BiasAddOp)
+}
+
+/// Runs `f` on `t`'s values in row-major order, borrowing them when they are contiguous.
+pub(super) fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
+    {
+        let (storage, layout) = t.storage_and_layout();
+        if let (Storage::Cpu(CpuStorage::F32(data)), Some((start, end))) =
+            (&*storage, layout.contiguous_offsets())
+        {
+            return Ok(f(&data[start..end]));
+        }
+    }
+    Ok(f(&t.flatten_all()?.to_vec1::<f32>()?))
+}
+
+/// `storage`'s values in `layout`'s order, borrowed when contiguous.
+pub(super) fn storage_values<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+) -> candle_core::Result<std::borrow::Cow<'a, [f32]>> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("fast training op: expected f32 values")
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(std::borrow::Cow::Borrowed(&data[start..end])),
+        // A strided view (rare: these ops follow convolutions).
+        None => Ok(std::borrow::Cow::Owned(values(storage, layout)?)),
+    }
+}
+
+/// The element-wise leaky ReLU with its derivative.
+#[derive(Debug, Clone, Copy)]
+struct LeakyReluOp {
+    slope: f32,
+}
+
+impl CustomOp1 for LeakyReluOp {
+    fn name(&self) -> &'static str {
+        "scenepaint-fast-leaky-relu"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = storage_values(s, l)?;
+        let slope = self.slope;
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .for_each(|(o, x)| {
+                for (o, &v) in o.iter_mut().zip(x) {
+                    *o = if v > 0.0 { v } else { v * slope };
+                }
+            });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let slope = self.slope;
+        let dx = with_values(x, |x| {
+            with_values(grad, |g| {
+                let mut dx = vec![0f32; x.len()];
+                dx.par_chunks_mut(CHUNK)
+                    .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
+                    .for_each(|(d, (x, g))| {
+                        for ((d, &v), &g) in d.iter_mut().zip(x).zip(g) {
+                            *d = if v > 0.0 { g } else { g * slope };
+                        }
+                    });
+                dx
+            })
+        })??;
+        Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
+    }
+}
+
+/// A per-channel bias over NCHW.
+#[derive(Debug, Clone, Copy)]
+struct BiasAddOp;
+
+impl CustomOp2 for BiasAddOp {
+    fn name(&self) -> &'static str {
+        "scenepaint-fast-bias-add"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (_, c, h, w) = l1.shape().dims4()?;
+        let (y, bias) = (storage_values(s1, l1)?, storage_values(s2, l2)?);
+        if bias.len() != c {
+            candle_core::bail!("fast bias add: {} biases for {:?}", bias.len(), l1.dims())
+        }
+        let hw = (h * w).max(1);
+        let mut out = vec![0f32; y.len()];
+        out.par_chunks_mut(hw)
+            .zip(y.par_chunks(hw))
+            .enumerate()
+            .for_each(|(p, (o, y))| {
+                let b = bias[p % c];
+                for (o, &v) in o.iter_mut().zip(y) {
+                    *o = v + b;
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        y: &Tensor,
+        bias: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let (n, c, h, w) = y.dims4()?;
+        let hw = (h * w).max(1);
+        let sums = with_values(grad, |g| {
+            (0..c)
+                .into_par_iter()
+                .map(|ch| {
+                    (0..n)
+                        .map(|i| {
+                            let plane = &g[(i * c + ch) * hw..(i * c + ch + 1) * hw];
+                            plane.iter().map(|&v| v as f64).sum::<f64>()
+                        })
+                        .sum::<f64>() as f32
+                })
+                .collect::<Vec<f32>>()
+        })?;
+        Ok((
+            Some(grad.clone()),
+            Some(Tensor::from_vec(sums, bias.shape(), bias.device())?),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::train_testing::{max_diff, plain_lrelu, random, weighted_sum};
+    use super::*;
+    use candle_core::{Device, Var};
+
+    #[test]
+    fn adam_update_follows_the_pytorch_rule() {
+        let (beta1, beta2, lr, eps) = (0.5, 0.999, 0.1, 1e-8);
+        let start = [1.0f32, -2.0, 0.5];
+        let param = Var::from_vec(start.to_vec(), 3, &Device::Cpu).unwrap();
+        let (m, v) = (param.zeros_like().unwrap(), param.zeros_like().unwrap());
+        let mut expected: Vec<f64> = start.iter().map(|&p| p as f64).collect();
+        let (mut em, mut ev) = (vec![0f64; 3], vec![0f64; 3]);
+        for t in 1..=3 {
+            // The gradient of sum(p^2).
+            let grad = (param.as_tensor() * 2.0).unwrap();
+            let step = AdamStep {
+                beta1,
+                beta2,
+                eps,
+                step_size: lr / (1.0 - beta1.powi(t)),
+                bias_correction2_sqrt: (1.0 - beta2.powi(t)).sqrt(),
+            };
+            assert!(adam_update(&param, &grad, &m, &v, step).unwrap());
+            for i in 0..3 {
+                let g = 2.0 * expected[i];
+                em[i] = beta1 * em[i] + (1.0 - beta1) * g;
+                ev[i] = beta2 * ev[i] + (1.0 - beta2) * g * g;
+                let denom = ev[i].sqrt() / step.bias_correction2_sqrt + eps;
+                expected[i] -= step.step_size * em[i] / denom;
+            }
+        }
+        let found = param.as_tensor().to_vec1::<f32>().unwrap();
+        for (f, e) in found.iter().zip(&expected) {
+            assert!((*f as f64 - e).abs() < 1e-5, "{found:?} vs {expected:?}");
+        }
+        assert!((found[0] as f64 - 1.0).abs() > 0.1, "the parameter moved");
+        // Not f32 or not one shape: left to the caller.
+        let other = Var::from_vec(vec![1f64, 2.0, 3.0], 3, &Device::Cpu).unwrap();
+        let step = AdamStep {
+            beta1,
+            beta2,
+            eps,
+            step_size: lr,
+            bias_correction2_sqrt: 1.0,
+        };
+        assert!(!adam_update(&other, &other, &other, &other, step).unwrap());
+    }
+
+    #[test]
+    fn bias_add_matches_candle() {
+        let shape = (3, 4, 5, 6);
+        let y = random(shape, 9);
+        let bias = Var::from_vec(vec![0.5f32, -1.0, 2.0, 0.25], 4, &Device::Cpu).unwrap();
+        let weights = random(shape, 10).as_tensor().detach();
+        let fused = bias_add(&y, &bias).unwrap();
+        let plain = y
+            .broadcast_add(&bias.as_tensor().reshape((1, 4, 1, 1)).unwrap())
+            .unwrap();
+        assert!(max_diff(&fused, &plain) < 1e-7);
+        let gf = weighted_sum(&fused, &weights).backward().unwrap();
+        let gp = weighted_sum(&plain, &weights).backward().unwrap();
+        for var in [&y, &bias] {
+            let expected = gp.get(var).unwrap();
+            assert!(max_diff(expected, &expected.zeros_like().unwrap()) > 0.1);
+            assert!(max_diff(gf.get(var).unwrap(), expected) < 1e-5);
+        }
+    }
+    #[test]
+    fn leaky_relu_matches_candle() {
+        let x = random((2, 3, 4, 5), 7);
+        let weights = random((2, 3, 4, 5), 8).as_tensor().detach();
+        for slope in [0.0, 0.2] {
+            let fused = leaky_relu(&x, slope).unwrap();
+            let plain = plain_lrelu(&x, slope);
+            assert!(max_diff(&fused, &plain) < 1e-7);
+            let gf = weighted_sum(&fused, &weights).backward().unwrap();
+            let gp = weighted_sum(&plain, &weights).backward().unwrap();
+            assert!(max_diff(gf.get(&x).unwrap(), gp.get(&x).unwrap()) < 1e-7);
+        }
+    }
+}
