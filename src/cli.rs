@@ -71,16 +71,18 @@ pub struct BenchArgs {
     /// Skip the plain Candle measurement (no ratio column).
     #[arg(long)]
     pub no_candle: bool,
-    /// Also time SPADE training steps (spade-compact and spade, batch 1): seconds per
-    /// iteration, peak memory and resident memory across the steps.
+    /// Also time training steps: spade-compact at 256x256, the default model's configuration
+    /// (ycor-spade-256: 256x128, batch 4), pix2pix-compact and pix2pixhd-compact at 128x128
+    /// (`--filter spade` adds the published SPADE size): seconds per iteration, images per
+    /// second, peak and resident memory, and the plain Candle trainer's ratio.
     #[arg(long)]
     pub train: bool,
-    /// Training steps timed per preset (after 2 warm-up steps).
-    #[arg(long, default_value_t = 100)]
+    /// Training steps timed per case (after 2 warm-up steps).
+    #[arg(long, default_value_t = 20)]
     pub train_steps: u64,
-    /// Side of the square training crop, pixels.
-    #[arg(long, default_value_t = 256)]
-    pub train_size: u32,
+    /// A square training crop for every case instead of each case's own size, pixels.
+    #[arg(long)]
+    pub train_size: Option<u32>,
     /// Only the training-step cases (implies --train).
     #[arg(long)]
     pub train_only: bool,
@@ -299,8 +301,9 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
     });
     if !args.json {
         println!(
-            "{} rayon threads (RAYON_NUM_THREADS); times are medians, 'x' is Candle / fast",
-            rayon::current_num_threads()
+            "{} rayon threads (RAYON_NUM_THREADS), Candle's elementwise ops on {} (CANDLE_NUM_THREADS); times are medians, 'x' is Candle / fast",
+            rayon::current_num_threads(),
+            std::env::var("CANDLE_NUM_THREADS").unwrap_or_else(|_| "all".into())
         );
     }
     for case in cases.filter(|_| !args.train_only && !args.fid_only) {
@@ -333,12 +336,14 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
 }
 
 fn run_train_bench(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
-    let all = scenepaint::train::bench::BENCH_TRAIN_PRESETS;
-    // An exact preset name picks that preset alone ("spade" is also part of "spade-compact").
-    let presets = all.into_iter().filter(|p| match &args.filter {
-        None => true,
-        Some(f) if all.contains(&f.as_str()) => p == f,
-        Some(f) => p.contains(f.as_str()),
+    let all = scenepaint::train::bench::train_cases();
+    // An exact case name picks that case alone ("spade" is also part of "spade-compact");
+    // without a filter the published-size `spade` (minutes per step) is left out.
+    let exact = |f: &str| all.iter().any(|c| c.name == f);
+    let cases = all.iter().filter(|c| match &args.filter {
+        None => c.name != "spade",
+        Some(f) if exact(f) => c.name == f.as_str(),
+        Some(f) => c.name.contains(f.as_str()),
     });
     use scenepaint::nets::fast::train_conv::{set_training_path, TrainingPath};
     // The fast path first: the peak memory (VmHWM) is the process's, so the plain run after it
@@ -349,12 +354,13 @@ fn run_train_bench(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
     } else {
         &[TrainingPath::Fast, TrainingPath::Candle]
     };
-    for preset in presets {
+    for case in cases {
+        let preset = case.name;
         let mut seconds = Vec::new();
         for &path in paths {
             set_training_path(Some(path));
-            let result = scenepaint::train::bench::spade_step(
-                preset,
+            let result = scenepaint::train::bench::train_step(
+                case,
                 args.train_size,
                 args.train_steps,
                 device,

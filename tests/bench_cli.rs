@@ -5,10 +5,10 @@ use std::process::Command;
 
 const CASE: &str = "preview default ngf16 h32 128x64";
 
-fn bench(extra: &[&str]) -> String {
+/// `scenepaint ARGS`' standard output, after checking it succeeded.
+fn scenepaint(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_scenepaint"))
-        .args(["bench", "--runs", "2", "--filter", CASE])
-        .args(extra)
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -17,6 +17,12 @@ fn bench(extra: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+fn bench(extra: &[&str]) -> String {
+    let mut args = vec!["bench", "--runs", "2", "--filter", CASE];
+    args.extend_from_slice(extra);
+    scenepaint(&args)
 }
 
 #[test]
@@ -51,4 +57,39 @@ fn bench_reports_ms_gflops_and_the_candle_ratio_for_one_case() {
         line.trim_end().ends_with("candle        -") && !line.contains(" x "),
         "--no-candle skips the Candle run: {line}"
     );
+}
+
+#[test]
+fn bench_train_reports_both_paths_images_per_second_and_memory_for_a_case() {
+    let text = scenepaint(&[
+        "bench",
+        "--train-only",
+        "--train-steps",
+        "1",
+        "--filter",
+        "pix2pixhd-compact",
+        "--train-size",
+        "64",
+        "--json",
+    ]);
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let paths: Vec<&str> = rows.iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["fast", "candle"], "{text}");
+    for row in &rows {
+        assert_eq!(row["preset"], "pix2pixhd-compact");
+        assert_eq!(
+            (row["width"].as_u64(), row["height"].as_u64()),
+            (Some(64), Some(64))
+        );
+        assert_eq!(row["batch_size"], 1);
+        for field in ["seconds_per_iter", "images_per_s", "peak_kib_end"] {
+            assert!(
+                row[field].as_f64().is_some_and(|v| v > 0.0),
+                "{field}: {row}"
+            );
+        }
+    }
 }

@@ -4,15 +4,17 @@
 //! (no VGG, 32x32, synthetic data) and compares the resident memory late in the run with the
 //! memory after a few steps. Alone in its own test binary so no other test's allocations count.
 use candle_core::Device;
-use scenepaint::train::bench::spade_step_with;
-use scenepaint::train::config::preset;
+use scenepaint::train::bench::{train_step, TrainCase};
 
 #[test]
 fn resident_memory_is_flat_across_training_steps() {
-    let mut config = preset("spade-tiny").unwrap();
-    config.lambda_vgg = 0.0;
+    let case = TrainCase {
+        name: "spade-tiny",
+        preset: "spade-tiny",
+        overrides: Some(r#"{"lambda_vgg": 0.0}"#),
+    };
     let steps = 14;
-    let result = spade_step_with(config, 32, steps, &Device::Cpu).unwrap();
+    let result = train_step(&case, Some(32), steps, &Device::Cpu).unwrap();
     let rss = &result.rss_kib_per_step;
     assert_eq!(rss.len(), steps as usize);
     assert!(rss[0] > 0, "no /proc/self/status VmRSS: {rss:?}");

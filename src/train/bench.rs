@@ -1,6 +1,6 @@
-//! Training-step measurements for `scenepaint bench`: seconds per iteration and memory of a
-//! SPADE preset at a given size, batch 1, on synthetic labels and photos (the data loader is
-//! not what is measured). Memory comes from `/proc/self/status` (VmHWM = peak resident set,
+//! Training-step measurements for `scenepaint bench --train`: seconds per iteration, images
+//! per second and memory of a training configuration (any family, its crop size and batch),
+//! on synthetic labels and photos (the data loader is not what is measured). Memory comes from `/proc/self/status` (VmHWM = peak resident set,
 //! VmRSS = current), read after the warm-up and at the end to show it stays flat.
 use std::time::Instant;
 
@@ -9,13 +9,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use super::build::load_vgg;
-use super::config::{preset, NetKind, TrainConfig};
-use super::data::Batch;
-use super::family::Family;
-use super::spade_family::SpadeFamily;
+use std::path::PathBuf;
+
+use super::build::build_family;
+use super::config::{preset, TrainConfig};
+use super::data::{Batch, Dataset, LabelEncoding, Layout};
 use crate::error::{Error, Result};
-use crate::nets::spade::SpadeOptions;
+use crate::labels::Palette;
 
 /// One training-step case's result.
 #[derive(Debug, Clone, Serialize)]
@@ -23,10 +23,14 @@ pub struct StepBench {
     pub preset: String,
     /// `fast` (our kernels) or `candle` (the plain ops), see `nets::fast::train_conv`.
     pub path: String,
-    pub size: u32,
+    pub width: u32,
+    pub height: u32,
+    pub batch_size: usize,
     pub steps: u64,
     /// Median of the timed steps.
     pub seconds_per_iter: f64,
+    /// `batch_size / seconds_per_iter`.
+    pub images_per_s: f64,
     /// Peak resident memory after the warm-up steps and at the end, in KiB.
     pub peak_kib_after_warmup: u64,
     pub peak_kib_end: u64,
@@ -54,69 +58,125 @@ pub fn memory_kib() -> (u64, u64) {
 }
 
 fn synthetic_batch(
-    size: usize,
+    (width, height): (usize, usize),
+    batch: usize,
     classes: u32,
     device: &Device,
     rng: &mut ChaCha8Rng,
 ) -> Result<Batch> {
     // Blocky label maps (16 px cells) look more like scenes than per-pixel noise.
-    let cells: Vec<u32> = (0..(size / 16).pow(2))
-        .map(|_| rng.random_range(0..classes))
-        .collect();
-    let labels: Vec<u32> = (0..size * size)
-        .map(|i| cells[(i / size / 16) * (size / 16) + (i % size) / 16])
-        .collect();
-    let photo: Vec<f32> = (0..3 * size * size)
+    let (cells_x, cells_y) = (width.div_ceil(16), height.div_ceil(16));
+    let mut labels = Vec::with_capacity(batch * width * height);
+    for _ in 0..batch {
+        let cells: Vec<u32> = (0..cells_x * cells_y)
+            .map(|_| rng.random_range(0..classes))
+            .collect();
+        labels.extend(
+            (0..width * height).map(|i| cells[(i / width / 16) * cells_x + (i % width) / 16]),
+        );
+    }
+    let photo: Vec<f32> = (0..batch * 3 * width * height)
         .map(|_| rng.random_range(-1.0..1.0))
         .collect();
     Ok(Batch {
-        label: Tensor::from_vec(labels, (1, 1, size, size), device)?,
+        label: Tensor::from_vec(labels, (batch, 1, height, width), device)?,
         instance: None,
-        photo: Tensor::from_vec(photo, (1, 3, size, size), device)?,
+        photo: Tensor::from_vec(photo, (batch, 3, height, width), device)?,
     })
 }
 
-/// Times `steps` SPADE training steps of `preset_name` at `size` x `size` after 2 warm-up steps.
-pub fn spade_step(preset_name: &str, size: u32, steps: u64, device: &Device) -> Result<StepBench> {
-    spade_step_with(preset(preset_name)?, size, steps, device)
+/// One `scenepaint bench --train` case: a preset, with the overrides of a training config.
+#[derive(Debug, Clone)]
+pub struct TrainCase {
+    /// The name in the table: the preset's, or the config file's.
+    pub name: &'static str,
+    pub preset: &'static str,
+    /// A JSON training config over the preset (`network`, `batch_size`, crop), as `--config`.
+    pub overrides: Option<&'static str>,
 }
 
-/// [`spade_step`] for a given SPADE config (e.g. a preset with `lambda_vgg` 0).
-pub fn spade_step_with(
-    mut config: TrainConfig,
-    size: u32,
+/// The configuration the next default model trains with (256x128, batch 4, batch-norm SPADE).
+pub const DEFAULT_MODEL_CONFIG: &str = include_str!("../../assets/train/ycor-spade-256.json");
+
+/// The cases `scenepaint bench --train` measures by default: the issue's spade-compact at
+/// 256x256, the default model's configuration at its training size and batch, and the
+/// compact pix2pix and pix2pixHD presets at theirs. `spade` (the published size) runs when
+/// named with `--filter spade`.
+pub fn train_cases() -> Vec<TrainCase> {
+    let case = |name, preset, overrides| TrainCase {
+        name,
+        preset,
+        overrides,
+    };
+    vec![
+        case(
+            "spade-compact",
+            "spade-compact",
+            Some(r#"{"crop_width": 256, "crop_height": 256}"#),
+        ),
+        case(
+            "ycor-spade-256",
+            "spade-compact",
+            Some(DEFAULT_MODEL_CONFIG),
+        ),
+        case("pix2pix-compact", "pix2pix-compact", None),
+        case("pix2pixhd-compact", "pix2pixhd-compact", None),
+        case("spade", "spade", None),
+    ]
+}
+
+impl TrainCase {
+    /// The preset with the overrides (a shallow merge, as `scenepaint train --config` does).
+    pub fn config(&self) -> Result<TrainConfig> {
+        let config = preset(self.preset)?;
+        let Some(text) = self.overrides else {
+            return Ok(config);
+        };
+        let extra: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| Error::msg(format!("bench case {}: {e}", self.name)))?;
+        let mut merged = serde_json::to_value(&config)
+            .map_err(|e| Error::msg(format!("bench case {}: {e}", self.name)))?;
+        if let (Some(base), Some(extra)) = (merged.as_object_mut(), extra.as_object()) {
+            base.extend(extra.clone());
+        }
+        serde_json::from_value(merged)
+            .map_err(|e| Error::msg(format!("bench case {}: {e}", self.name)))
+    }
+}
+
+/// Times `steps` training steps of `case` after 2 warm-up steps, at its crop size and batch
+/// (or `size` x `size` when given), on synthetic ycor-like data.
+pub fn train_step(
+    case: &TrainCase,
+    size: Option<u32>,
     steps: u64,
     device: &Device,
 ) -> Result<StepBench> {
-    let preset_name = config.preset.clone();
-    if config.net != NetKind::Spade {
-        return Err(Error::msg(format!(
-            "bench: preset {preset_name} is not a SPADE preset"
-        )));
+    let mut config = case.config()?;
+    if let Some(size) = size {
+        (config.crop_width, config.crop_height) = (size, size);
     }
-    (
-        config.crop_width,
-        config.crop_height,
-        config.load_width,
-        config.load_height,
-    ) = (size, size, size, size);
-    let classes = 9u32;
-    let mut network = config.network.clone();
-    if let Some(map) = network.as_object_mut() {
-        map.insert("label_nc".into(), classes.into());
-        map.insert("no_instance".into(), true.into());
-        map.insert("crop_size".into(), size.into());
-    }
-    let options = SpadeOptions::from_json(&network)?;
+    // The data is made at the crop size: no resize or crop to measure.
+    (config.load_width, config.load_height) = (config.crop_width, config.crop_height);
+    let palette = Palette::builtin("ycor")?;
+    let dataset = Dataset {
+        layout: Layout::Ycor,
+        root: PathBuf::from("(synthetic)"),
+        pairs: Vec::new(),
+        encoding: LabelEncoding::for_layout(Layout::Ycor, &palette),
+        palette,
+    };
+    let mut family = build_family(&config, &dataset, device)?;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let mut family = SpadeFamily::new(
-        &config,
-        options,
-        load_vgg(&config, device)?,
+    let (width, height) = (config.crop_width as usize, config.crop_height as usize);
+    let classes = dataset.encoding.label_channels() as u32;
+    let batch = synthetic_batch(
+        (width, height),
+        config.batch_size,
+        classes,
         device,
         &mut rng,
     )?;
-    let batch = synthetic_batch(size as usize, classes, device, &mut rng)?;
     let lr = config.learning_rates(0);
     for _ in 0..2 {
         family.train_step(&batch, lr, &mut rng)?;
@@ -134,14 +194,17 @@ pub fn spade_step_with(
     let seconds_per_iter = step_s.get(step_s.len() / 2).copied().unwrap_or(0.0);
     let (peak_end, rss_end) = memory_kib();
     Ok(StepBench {
-        preset: preset_name,
+        preset: case.name.into(),
         path: match crate::nets::fast::train_conv::training_path() {
             crate::nets::fast::train_conv::TrainingPath::Fast => "fast".into(),
             crate::nets::fast::train_conv::TrainingPath::Candle => "candle".into(),
         },
-        size,
+        width: config.crop_width,
+        height: config.crop_height,
+        batch_size: config.batch_size,
         steps,
         seconds_per_iter,
+        images_per_s: config.batch_size as f64 / seconds_per_iter.max(1e-12),
         peak_kib_after_warmup: peak_warm,
         peak_kib_end: peak_end,
         rss_kib_after_warmup: rss_warm,
@@ -149,9 +212,6 @@ pub fn spade_step_with(
         rss_kib_per_step,
     })
 }
-
-/// The training-step presets `scenepaint bench --train` measures.
-pub const BENCH_TRAIN_PRESETS: [&str; 2] = ["spade-compact", "spade"];
 
 /// One line of `scenepaint bench --train`'s table.
 pub fn format_step_row(result: &StepBench) -> String {
@@ -164,12 +224,14 @@ pub fn format_step_row(result: &StepBench) -> String {
         _ => 0.0,
     };
     format!(
-        "train {:<15} {:<6} {}x{} {:>7.2} s/iter (median of {})  peak {:>6.0} MiB  RSS {:>6.0} -> {:>6.0} MiB ({growth:+.0} MiB over the timed steps)",
+        "train {:<17} {:<6} {}x{} batch {} {:>7.2} s/iter {:>6.2} images/s (median of {})  peak {:>6.0} MiB  RSS {:>6.0} -> {:>6.0} MiB ({growth:+.0} MiB over the timed steps)",
         result.preset,
         result.path,
-        result.size,
-        result.size,
+        result.width,
+        result.height,
+        result.batch_size,
         result.seconds_per_iter,
+        result.images_per_s,
         result.steps,
         mib(result.peak_kib_end),
         mib(result.rss_kib_after_warmup),

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""PyTorch CPU seconds per training iteration of the published SPADE training code
+(NVlabs/SPADE: `Pix2PixTrainer`, i.e. `train.py`'s generator and discriminator steps), beside
+`scenepaint bench --train` (outside the project: nothing in scenepaint depends on PyTorch).
+
+The published code is not part of scenepaint; bring it here and point --spade at it:
+
+    # the search tool's fetch gives /work/.mirror/NVlabs+SPADE/repo
+    git clone /work/.mirror/NVlabs+SPADE/repo /work/baselines/SPADE
+    python3 -m venv venv && venv/bin/pip install torch && venv/bin/pip install --no-deps torchvision
+    venv/bin/python scripts/bench_pytorch_train.py --spade /work/baselines/SPADE [--threads 2]
+
+Each case builds the published model from its option parser with the options of the matching
+`scenepaint bench --train` case (networks, losses, batch, crop, VAE encoder, two
+discriminators, TTUR), feeds synthetic 9-class blocky label maps and random photos (as the
+scenepaint bench does), and prints the median seconds of STEPS timed iterations after 2
+warm-up ones, images per second and the process's peak resident memory so far.
+
+Changes to the published code, made here at run time: its `sync_batchnorm` submodule (absent
+from the snapshot) is nn.BatchNorm2d, which it equals on one device; SPADE's hidden width,
+fixed at 128 there, is the case's (`spade_hidden_nc`, as scenepaint's option); its perceptual
+loss loads
+torchvision's ImageNet VGG19 (a download) and moves it to CUDA; it is replaced by VGG16 with
+the same five taps (relu1_1 .. relu5_1, weights 1/32 .. 1) on the CPU, which is the network
+scenepaint's VGG loss uses (`../shared/weights`). Its weights are random: the time does not
+depend on them.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+
+import torch
+import torch.nn as nn
+
+# The scenepaint bench case of each name (src/train/bench.rs), as published options:
+# spade-compact is the preset at 256x256 (no VAE); ycor-spade-256 is
+# assets/train/ycor-spade-256.json (the VAE encoder, batch-norm SPADE, batch 4).
+CASES = {
+    "spade-compact": dict(
+        width=256, height=256, batch=1,
+        options=["--ngf", "32", "--ndf", "32", "--norm_G", "spectralspadeinstance3x3"],
+        hidden=64,
+    ),
+    "ycor-spade-256": dict(
+        width=256, height=128, batch=4,
+        options=["--ngf", "16", "--ndf", "32", "--norm_G", "spectralspadesyncbatch3x3",
+                 "--use_vae", "--z_dim", "256"],
+        hidden=32,
+    ),
+}
+
+
+class Vgg16Taps(nn.Module):
+    """VGG16's convolutions up to relu5_1, returning the five taps the VGG loss weighs."""
+
+    def __init__(self, requires_grad=False):
+        super().__init__()
+        widths = [(3, 64), (64, 64), "M", (64, 128), (128, 128), "M", (128, 256), (256, 256),
+                  (256, 256), "M", (256, 512), (512, 512), (512, 512), "M", (512, 512)]
+        layers, self.taps = [], []
+        for w in widths:
+            if w == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(w[0], w[1], 3, padding=1), nn.ReLU(inplace=True)]
+        self.features = nn.Sequential(*layers)
+        # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 in the Sequential above.
+        self.tap_indices = {1, 6, 11, 18, 25}
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+
+    def cuda(self, *args, **kwargs):  # the published VGGLoss calls .cuda(); stay on the CPU
+        return self
+
+    def forward(self, x):
+        out = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in self.tap_indices:
+                out.append(x)
+        return out
+
+
+def build_trainer(spade_dir, case, workdir):
+    sys.path.insert(0, spade_dir)
+    # The published code's sync_batchnorm is a git submodule (not in the snapshot); on one
+    # device its SynchronizedBatchNorm2d is nn.BatchNorm2d.
+    import types
+    sync = types.ModuleType("models.networks.sync_batchnorm")
+    sync.SynchronizedBatchNorm2d = nn.BatchNorm2d
+    sync.DataParallelWithCallback = nn.DataParallel
+    sys.modules["models.networks.sync_batchnorm"] = sync
+    import models.networks.loss as loss_module  # noqa: E402  (the published code)
+    loss_module.VGG19 = Vgg16Taps
+    from options.train_options import TrainOptions  # noqa: E402
+    from trainers.pix2pix_trainer import Pix2PixTrainer  # noqa: E402
+
+    size = case["width"]
+    argv = ["train.py", "--name", "bench", "--checkpoints_dir", workdir, "--gpu_ids", "-1",
+            "--dataset_mode", "custom", "--label_dir", workdir, "--image_dir", workdir,
+            "--label_nc", "9", "--no_instance", "--num_D", "2",
+            "--n_layers_D", "3", "--batchSize", str(case["batch"]),
+            "--preprocess_mode", "fixed", "--load_size", str(size), "--crop_size", str(size),
+            "--aspect_ratio", str(case["width"] / case["height"]),
+            "--beta1", "0.0", "--beta2", "0.9", "--nThreads", "0"] + case["options"]
+    sys.argv = argv
+    opt = TrainOptions().parse()
+    opt.semantic_nc = 9
+    # SPADE's hidden width is fixed at 128 in the published SPADE layer; set it as ours.
+    import models.networks.normalization as norm_module  # noqa: E402
+    hidden = case["hidden"]
+    original_init = norm_module.SPADE.__init__
+
+    def spade_init(self, config_text, norm_nc, label_nc):
+        original_init(self, config_text, norm_nc, label_nc)
+        ks = self.mlp_shared[0].kernel_size[0]
+        pw = ks // 2
+        self.mlp_shared = nn.Sequential(nn.Conv2d(label_nc, hidden, ks, padding=pw), nn.ReLU())
+        self.mlp_gamma = nn.Conv2d(hidden, norm_nc, ks, padding=pw)
+        self.mlp_beta = nn.Conv2d(hidden, norm_nc, ks, padding=pw)
+
+    norm_module.SPADE.__init__ = spade_init
+    return Pix2PixTrainer(opt)
+
+
+def synthetic_data(case, generator):
+    n, w, h = case["batch"], case["width"], case["height"]
+    cells = torch.randint(0, 9, (n, 1, (h + 15) // 16, (w + 15) // 16), generator=generator)
+    label = cells.repeat_interleave(16, 2).repeat_interleave(16, 3)[:, :, :h, :w].float()
+    return {"label": label, "instance": torch.zeros(n, 1, h, w),
+            "image": torch.rand(n, 3, h, w, generator=generator) * 2 - 1, "path": ["x"] * n}
+
+
+def peak_rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--spade", required=True, help="a checkout of NVlabs/SPADE")
+    parser.add_argument("--case", choices=sorted(CASES), required=True,
+                        help="one case per process, so the peak memory is that case's")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=10)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    case = CASES[args.case]
+    with tempfile.TemporaryDirectory() as workdir:
+        stdout = sys.stdout
+        sys.stdout = open(os.devnull, "w")  # the option parser prints every option
+        try:
+            trainer = build_trainer(args.spade, case, workdir)
+        finally:
+            sys.stdout = stdout
+        generator = torch.Generator().manual_seed(0)
+        data = synthetic_data(case, generator)
+        times = []
+        for step in range(args.steps + 2):
+            started = time.perf_counter()
+            trainer.run_generator_one_step(data)
+            trainer.run_discriminator_one_step(data)
+            if step >= 2:
+                times.append(time.perf_counter() - started)
+    seconds = statistics.median(times)
+    print(json.dumps({
+        "case": args.case, "width": case["width"], "height": case["height"],
+        "batch_size": case["batch"], "threads": args.threads, "steps": args.steps,
+        "seconds_per_iter": seconds, "images_per_s": case["batch"] / seconds,
+        "peak_rss_mib": peak_rss_mib(), "torch": torch.__version__,
+    }))
+
+
+if __name__ == "__main__":
+    main()
