@@ -30,9 +30,12 @@ pub struct BundleArgs {
     /// the palette of the options' `dataset_mode` (ade20k, coco, cityscapes).
     #[arg(long)]
     pub palette: Option<String>,
-    /// The bundle directory to write.
+    /// The bundle directory to write (absent or empty unless --force).
     #[arg(long)]
     pub out: PathBuf,
+    /// Write over an existing bundle (or other files) in --out.
+    #[arg(long)]
+    pub force: bool,
     /// SPADE VAE style encoder checkpoint (default: `latest_net_E.pth` beside `--pth`, if any).
     #[arg(long)]
     pub encoder: Option<PathBuf>,
@@ -46,9 +49,12 @@ pub struct TranslateArgs {
     /// A label map PNG, or a directory of them.
     #[arg(long)]
     pub input: PathBuf,
-    /// The output PNG, or a directory (created) for a directory input.
+    /// The output PNG, or a directory (created) for a directory input; never an input.
     #[arg(long)]
     pub output: PathBuf,
+    /// Overwrite output images that already exist.
+    #[arg(long)]
+    pub force: bool,
     /// Seed of the random style (SPADE VAE models).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -183,6 +189,7 @@ fn palette_ref(arg: &str) -> anyhow::Result<PaletteRef> {
 }
 
 pub fn run_bundle(args: &BundleArgs) -> anyhow::Result<()> {
+    scenepaint::outputs::check_fresh_dir(&args.out, args.force)?;
     let options_path = match &args.options {
         Some(path) => path.clone(),
         None => published::options_beside(&args.pth).with_context(|| {
@@ -279,7 +286,9 @@ pub fn run_translate(args: &TranslateArgs) -> anyhow::Result<()> {
         seed: args.seed,
         style,
     };
-    for (input, output) in translate_jobs(&args.input, &args.output)? {
+    let jobs = translate_jobs(&args.input, &args.output)?;
+    scenepaint::outputs::check_output_files(&jobs, args.force)?;
+    for (input, output) in jobs {
         let labels = read_label_map(&input, &model.palette)?;
         let image = model
             .translate(&labels, &options)

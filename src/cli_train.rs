@@ -77,10 +77,14 @@ pub enum DatasetCommand {
         /// WxH, e.g. 256x256.
         #[arg(long)]
         size: String,
+        /// A folder outside DIR, absent or empty.
         #[arg(long)]
         out: PathBuf,
         #[arg(long)]
         palette: Option<String>,
+        /// Write into --out even when it already holds files.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -270,9 +274,10 @@ pub fn run_dataset(command: DatasetCommand) -> anyhow::Result<()> {
             size,
             out,
             palette,
+            force,
         } => {
             let (w, h) = parse_size(&size)?;
-            let count = inspect::prepare(&dir, &out, w, h, load_palette(&palette)?)?;
+            let count = inspect::prepare(&dir, &out, (w, h), load_palette(&palette)?, force)?;
             println!("wrote {count} pairs at {w}x{h} to {}", out.display());
         }
     }

@@ -11,6 +11,7 @@ pub mod infer;
 pub mod labelmap;
 pub mod labels;
 pub mod nets;
+pub mod outputs;
 pub mod paint;
 pub mod train;
 pub use error::{Error, Result};

@@ -294,9 +294,9 @@ fn prepare_writes_a_resized_copy_with_the_same_layout() {
     let written = inspect::prepare(
         &shared("datasets/cityscapes_sample"),
         out.path(),
-        128,
-        64,
+        (128, 64),
         None,
+        false,
     )
     .unwrap();
     assert_eq!(written, 2);
@@ -315,4 +315,39 @@ fn prepare_writes_a_resized_copy_with_the_same_layout() {
         .class_pixels
         .keys()
         .all(|id| original.class_pixels.contains_key(id)));
+}
+
+#[test]
+fn prepare_refuses_an_output_inside_its_input_and_a_full_folder_without_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = shared("datasets/cityscapes_sample");
+    let sample = Dataset::open(&source, None).unwrap();
+    let originals: Vec<(PathBuf, Vec<u8>)> = [&sample.pairs[0].image, &sample.pairs[0].label]
+        .iter()
+        .map(|p| (p.to_path_buf(), std::fs::read(p).unwrap()))
+        .collect();
+    // The dataset itself and a folder inside it: the photos would be replaced.
+    for out in [source.clone(), source.join("resized")] {
+        let err = inspect::prepare(&source, &out, (64, 32), None, true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("overlaps the input"), "{err}");
+        assert!(!source.join("resized").exists());
+    }
+    for (path, bytes) in &originals {
+        assert_eq!(&std::fs::read(path).unwrap(), bytes, "{}", path.display());
+    }
+    // A folder that already holds something: only with force.
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let err = inspect::prepare(&source, &out, (64, 32), None, false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--force"), "{err}");
+    assert!(inspect::prepare(&source, &out, (64, 32), None, true).unwrap() > 0);
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
 }

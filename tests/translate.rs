@@ -396,6 +396,7 @@ fn bundle_reads_the_published_opt_txt_beside_the_checkpoint() {
     assert_eq!(image.dimensions(), (64, 32));
 
     std::fs::remove_file(checkpoints.join("opt.txt")).unwrap();
+    let out = tmp.path().join("bundle without options");
     let run = scenepaint(&["bundle", "--pth", arg(&pth), "--out", arg(&out)]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
@@ -494,4 +495,88 @@ fn bundle_takes_the_style_encoder_beside_a_vae_generator() {
         !run.status.success() && stderr.contains("use_vae"),
         "{stderr}"
     );
+}
+
+#[test]
+fn translate_never_writes_over_its_inputs_and_overwrites_outputs_only_with_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("model");
+    let palette = random_bundle(&bundle);
+    let inputs = tmp.path().join("labels");
+    std::fs::create_dir_all(&inputs).unwrap();
+    let label = inputs.join("a.png");
+    write_colour_png(&label, &label_map(32, 32, 3), &palette).unwrap();
+    let original = std::fs::read(&label).unwrap();
+    let translate = |input: &Path, output: &Path, extra: &[&str]| {
+        let mut args = vec!["translate", "--model", arg(&bundle), "--input", arg(input)];
+        args.extend(["--output", arg(output)]);
+        args.extend_from_slice(extra);
+        scenepaint(&args)
+    };
+    // The same file, the same folder (even with --force): refused, the label map kept.
+    for (input, output) in [(&label, &label), (&inputs, &inputs)] {
+        let run = translate(input, output, &["--force"]);
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "translate over its input succeeded");
+        assert!(err.contains("would overwrite the input"), "{err}");
+        assert_eq!(
+            std::fs::read(&label).unwrap(),
+            original,
+            "the label map changed"
+        );
+    }
+    // An existing output: refused without --force, replaced with it.
+    let photo = tmp.path().join("photo.png");
+    std::fs::write(&photo, b"keep me").unwrap();
+    let run = translate(&label, &photo, &[]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && err.contains("--force"), "{err}");
+    assert_eq!(std::fs::read(&photo).unwrap(), b"keep me");
+    let run = translate(&label, &photo, &["--force"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(image::open(&photo).unwrap().width(), 32);
+}
+
+#[test]
+fn bundle_refuses_an_existing_bundle_folder_unless_forced() {
+    let pth = reference_dir().join("pix2pixhd_global.weights.pth");
+    assert!(pth.exists(), "{} is missing", pth.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let options = tmp.path().join("opt.json");
+    let published = serde_json::json!({"label_nc": 6, "no_instance": false, "ngf": 8, "n_downsample_global": 3, "n_blocks_global": 3, "norm": "instance"});
+    std::fs::write(&options, published.to_string()).unwrap();
+    let out = tmp.path().join("hd");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("model.json"), b"an earlier bundle").unwrap();
+    let bundle = |extra: &[&str]| {
+        let mut args = vec!["bundle", "--pth", arg(&pth), "--net", "pix2pixhd_global"];
+        args.extend([
+            "--options",
+            arg(&options),
+            "--palette",
+            "cityscapes",
+            "--out",
+            arg(&out),
+        ]);
+        args.extend_from_slice(extra);
+        scenepaint(&args)
+    };
+    let run = bundle(&[]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && err.contains("--force"), "{err}");
+    assert_eq!(
+        std::fs::read(out.join("model.json")).unwrap(),
+        b"an earlier bundle"
+    );
+    let run = bundle(&["--force"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(Model::load(&out, &Device::Cpu).is_ok());
 }

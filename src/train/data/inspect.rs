@@ -174,14 +174,17 @@ fn save_image(image: &image::DynamicImage, path: &Path) -> Result<()> {
 }
 
 /// Writes a copy of the dataset at `root` resized to `width` x `height` under `out`, with the
-/// same layout and names; returns the number of pairs written. Any bad file stops it.
+/// same layout and names; returns the number of pairs written. Any bad file stops it. `out`
+/// may not overlap `root` and must be absent or empty unless `force`
+/// ([`crate::outputs::check_output_dir`]).
 pub fn prepare(
     root: &Path,
     out: &Path,
-    width: u32,
-    height: u32,
+    (width, height): (u32, u32),
     palette: Option<Palette>,
+    force: bool,
 ) -> Result<usize> {
+    crate::outputs::check_output_dir(out, root, force)?;
     let dataset = super::Dataset::open(root, palette)?;
     for pair in &dataset.pairs {
         let photo = read_photo(&pair.image)?;
