@@ -276,9 +276,12 @@ pub fn run_translate(args: &TranslateArgs) -> anyhow::Result<()> {
         .with_context(|| format!("loading model {}", args.model.display()))?;
     let style = match &args.style {
         Some(path) => Some(
-            image::open(path)
-                .with_context(|| format!("reading {}", path.display()))?
-                .to_rgb8(),
+            scenepaint::image_limits::open_limited(
+                path,
+                "style photo",
+                scenepaint::image_limits::MAX_PHOTO_SIDE,
+            )?
+            .to_rgb8(),
         ),
         None => None,
     };

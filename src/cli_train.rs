@@ -58,8 +58,8 @@ pub struct ValidateArgs {
     /// Style seed for SPADE VAE models.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Width of each tile in the grid, pixels.
-    #[arg(long, default_value_t = 256)]
+    /// Width of each tile in the grid, pixels (16 to 2048).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(16..=2048))]
     tile_width: u32,
 }
 
@@ -96,11 +96,17 @@ fn load_palette(spec: &Option<String>) -> anyhow::Result<Option<Palette>> {
     })
 }
 
+/// `WxH`, each side 1 to [`scenepaint::image_limits::MAX_PHOTO_SIDE`] pixels.
 pub fn parse_size(text: &str) -> anyhow::Result<(u32, u32)> {
     let (w, h) = text
         .split_once('x')
         .context("size must be WxH, e.g. 256x256")?;
-    Ok((w.parse().context("width")?, h.parse().context("height")?))
+    let (w, h): (u32, u32) = (w.parse().context("width")?, h.parse().context("height")?);
+    let max = scenepaint::image_limits::MAX_PHOTO_SIDE;
+    if !(1..=max).contains(&w) || !(1..=max).contains(&h) {
+        anyhow::bail!("size {text}: each side must be 1 to {max} pixels");
+    }
+    Ok((w, h))
 }
 
 pub fn parse_device(text: &str) -> anyhow::Result<candle_core::Device> {

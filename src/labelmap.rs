@@ -206,6 +206,12 @@ fn decode(path: &Path) -> Result<Decoded> {
     };
     let info = reader.info();
     let (width, height) = (info.width, info.height);
+    crate::image_limits::check_size(
+        path,
+        "label map",
+        (width, height),
+        crate::image_limits::MAX_LABEL_SIDE,
+    )?;
     let (colour, depth) = (info.color_type, info.bit_depth as u8);
     let plte = info.palette.as_ref().map(|p| p.to_vec());
     let size = reader
@@ -249,9 +255,9 @@ fn decode(path: &Path) -> Result<Decoded> {
 
 /// Non-PNG files (e.g. a JPEG) can only be colour maps.
 fn decode_other(path: &Path) -> Result<Decoded> {
-    let img = image::open(path)
-        .map_err(|e| image_error(path, e))?
-        .to_rgb8();
+    let img =
+        crate::image_limits::open_limited(path, "label map", crate::image_limits::MAX_LABEL_SIDE)?
+            .to_rgb8();
     let (width, height) = img.dimensions();
     let rgb = img.pixels().map(|p| p.0).collect();
     Ok(Decoded::Rgb { width, height, rgb })

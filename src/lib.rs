@@ -7,6 +7,7 @@ pub mod bench;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod image_limits;
 pub mod infer;
 pub mod labelmap;
 pub mod labels;

@@ -199,3 +199,24 @@ fn real_ycor_label_reads_as_ids() {
     }
     assert!(map.histogram().len() >= 3, "{:?}", map.histogram());
 }
+
+/// A few hundred bytes claiming 100000x100000 pixels (`scripts/make_bomb_fixtures.py`).
+fn bomb(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/bombs")
+        .join(name)
+}
+
+#[test]
+fn a_label_map_claiming_a_huge_size_is_refused_before_decoding() {
+    let palette = Palette::builtin("ycor").unwrap();
+    for name in ["gray-100000x100000.png", "rgb-100000x100000.png"] {
+        let err = read_label_map(bomb(name), &palette)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(name) && err.contains("100000x100000") && err.contains("4096"),
+            "{err}"
+        );
+    }
+}

@@ -351,3 +351,31 @@ fn prepare_refuses_an_output_inside_its_input_and_a_full_folder_without_force() 
         "mine"
     );
 }
+
+#[test]
+fn photos_and_datasets_claiming_huge_sizes_are_refused_and_reported_by_file() {
+    let bomb =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bombs/rgb-100000x100000.png");
+    let err = scenepaint::train::data::read_photo(&bomb)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("100000x100000") && err.contains("8192"),
+        "{err}"
+    );
+    // In a dataset: `inspect` names the file instead of aborting on a 30 GB allocation.
+    let tmp = tempfile::tempdir().unwrap();
+    for dir in ["images", "labels"] {
+        std::fs::create_dir_all(tmp.path().join(dir)).unwrap();
+    }
+    std::fs::copy(&bomb, tmp.path().join("images/a.png")).unwrap();
+    let label = scenepaint::labelmap::LabelMap::new(8, 8, 1);
+    scenepaint::labelmap::write_index_png(tmp.path().join("labels/a.png"), &label).unwrap();
+    let report = inspect::inspect(tmp.path(), None).unwrap();
+    let problem = report
+        .problems
+        .iter()
+        .find(|(path, _)| path.ends_with("images/a.png"))
+        .unwrap_or_else(|| panic!("{:?}", report.problems));
+    assert!(problem.1.contains("100000x100000"), "{}", problem.1);
+}

@@ -580,3 +580,51 @@ fn bundle_refuses_an_existing_bundle_folder_unless_forced() {
     );
     assert!(Model::load(&out, &Device::Cpu).is_ok());
 }
+
+#[test]
+fn huge_claimed_images_and_unbounded_sizes_are_clear_errors_not_aborts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("model");
+    random_bundle(&bundle);
+    let bombs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bombs");
+    let out = tmp.path().join("out.png");
+    let run = scenepaint(&[
+        "translate",
+        "--model",
+        arg(&bundle),
+        "--input",
+        arg(&bombs.join("gray-100000x100000.png")),
+        "--output",
+        arg(&out),
+    ]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("100000x100000") && err.contains("refused before decoding"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let run = scenepaint(&[
+        "dataset",
+        "prepare",
+        arg(tmp.path()),
+        "--size",
+        "100000x100000",
+        "--out",
+        arg(&tmp.path().join("copy")),
+    ]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(err.contains("1 to 8192"), "{err}");
+    let run = scenepaint(&[
+        "validate",
+        "--model",
+        arg(&bundle),
+        "--data",
+        arg(tmp.path()),
+        "--tile-width",
+        "100000",
+    ]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && err.contains("16..=2048"), "{err}");
+}

@@ -133,7 +133,11 @@ impl PainterApp {
         let Some(live) = &mut self.live else {
             return;
         };
-        match image::open(&path) {
+        match crate::image_limits::open_limited(
+            &path,
+            "style photo",
+            crate::image_limits::MAX_PHOTO_SIDE,
+        ) {
             Ok(photo) => {
                 let style = Style {
                     seed: live.style.seed,

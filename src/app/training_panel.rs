@@ -444,7 +444,8 @@ impl TrainingPanel {
             .as_ref()
             .is_none_or(|(n, _)| *n != counter)
         {
-            if let Ok(image) = image::open(&path) {
+            let limit = crate::image_limits::MAX_PHOTO_SIDE;
+            if let Ok(image) = crate::image_limits::open_limited(&path, "sample", limit) {
                 let rgb = image.to_rgb8();
                 let size = [rgb.width() as usize, rgb.height() as usize];
                 let colour = egui::ColorImage::from_rgb(size, rgb.as_raw());

@@ -48,7 +48,7 @@ pub fn inspect(root: &Path, palette: Option<Palette>) -> Result<Report> {
     for pair in &scan.pairs {
         // Decoded whole, not just the header: a truncated file must show up here, not
         // hours into a training run.
-        let photo_size = match decoded_size(&pair.image) {
+        let photo_size = match decoded_size(&pair.image, "photo") {
             Ok(size) => {
                 *sizes.entry(size).or_insert(0) += 1;
                 Some(size)
@@ -79,7 +79,7 @@ pub fn inspect(root: &Path, palette: Option<Palette>) -> Result<Report> {
             Err(e) => problems.push((pair.label.clone(), e.to_string())),
         }
         if let Some(path) = &pair.instance {
-            match decoded_size(path) {
+            match decoded_size(path, "instance map") {
                 Ok(size) if photo_size.is_some_and(|photo| photo != size) => problems.push((
                     path.clone(),
                     format!(
@@ -134,9 +134,19 @@ impl Report {
     }
 }
 
-/// (width, height) of the image at `path`, decoding every pixel.
-fn decoded_size(path: &Path) -> std::result::Result<(u32, u32), image::ImageError> {
-    image::open(path).map(|image| (image.width(), image.height()))
+/// (width, height) of the photo or instance map at `path`, decoding every pixel (within
+/// the size limits of `crate::image_limits`), or why it cannot be read.
+fn decoded_size(path: &Path, what: &str) -> std::result::Result<(u32, u32), String> {
+    let max_side = if what == "photo" {
+        crate::image_limits::MAX_PHOTO_SIDE
+    } else {
+        crate::image_limits::MAX_LABEL_SIDE
+    };
+    match crate::image_limits::open_limited(path, what, max_side) {
+        Ok(image) => Ok((image.width(), image.height())),
+        Err(Error::Image { message, .. }) => Err(message),
+        Err(other) => Err(other.to_string()),
+    }
 }
 
 fn mirrored(root: &Path, out: &Path, file: &Path) -> Result<PathBuf> {

@@ -17,6 +17,7 @@ pub use augment::{Augment, Placement};
 pub use layout::{Layout, PairFiles, Scan};
 
 use crate::error::{Error, Result};
+use crate::image_limits::{open_limited, MAX_LABEL_SIDE, MAX_PHOTO_SIDE};
 use crate::labelmap::read_label_map;
 use crate::labels::Palette;
 
@@ -126,25 +127,15 @@ pub struct Dataset {
     pub encoding: LabelEncoding,
 }
 
+/// A photo as RGB, refused before decoding when its header claims more than
+/// [`MAX_PHOTO_SIDE`] pixels per side.
 pub fn read_photo(path: &Path) -> Result<RgbImage> {
-    let reader = image::ImageReader::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = reader
-        .with_guessed_format()
-        .map_err(|e| Error::io(path, e))?;
-    let decoded = reader.decode().map_err(|e| Error::Image {
-        path: path.into(),
-        message: e.to_string(),
-    })?;
-    Ok(decoded.to_rgb8())
+    Ok(open_limited(path, "photo", MAX_PHOTO_SIDE)?.to_rgb8())
 }
 
 /// Instance ids of an 8- or 16-bit grayscale PNG (Cityscapes instanceIds are 16-bit).
 pub fn read_instance(path: &Path) -> Result<(u32, u32, Vec<u32>)> {
-    let reader = image::ImageReader::open(path).map_err(|e| Error::io(path, e))?;
-    let decoded = reader.decode().map_err(|e| Error::Image {
-        path: path.into(),
-        message: e.to_string(),
-    })?;
+    let decoded = open_limited(path, "instance map", MAX_LABEL_SIDE)?;
     let gray = decoded.to_luma16();
     let ids = if decoded.color().bytes_per_pixel() == 1 {
         decoded

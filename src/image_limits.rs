@@ -1,0 +1,78 @@
+//! Image sizes checked from the file's header before any pixel is decoded (issue 19): a PNG of
+//! a few hundred bytes can claim 100000x100000 pixels, and decoders allocate from the header.
+//! Every image the program reads (photos, label maps, instance maps, style photos) goes
+//! through these limits; the error names the file, its claimed size and the limit.
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Largest side of a label or instance map: twice the canvas maximum
+/// ([`crate::paint::document::MAX_CANVAS_SIDE`]), so datasets' full-resolution maps
+/// (Cityscapes' 2048x1024) load.
+pub const MAX_LABEL_SIDE: u32 = 4096;
+
+/// Largest side of a photo (a dataset's image, a style photo): 8192, 192 MiB as RGB.
+pub const MAX_PHOTO_SIDE: u32 = 8192;
+
+/// Refuses a `what` (e.g. "label map") of `width` x `height` with a side over `max_side`.
+pub fn check_size(
+    path: &Path,
+    what: &str,
+    (width, height): (u32, u32),
+    max_side: u32,
+) -> Result<()> {
+    if width == 0 || height == 0 || width > max_side || height > max_side {
+        let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+        return Err(Error::Image {
+            path: path.to_path_buf(),
+            message: format!(
+                "refused before decoding: the {what} ({bytes} bytes) claims {width}x{height} pixels; the limit is 1 to {max_side} per side"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Opens and decodes an image of at most `max_side` pixels per side: the header's size is
+/// checked first, and the decoder is limited to that size's allocation as well.
+pub fn open_limited(path: &Path, what: &str, max_side: u32) -> Result<image::DynamicImage> {
+    let reader = |path: &Path| -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
+        image::ImageReader::open(path)
+            .map_err(|e| Error::io(path, e))?
+            .with_guessed_format()
+            .map_err(|e| Error::io(path, e))
+    };
+    let image_error = |e: image::ImageError| Error::Image {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let size = reader(path)?.into_dimensions().map_err(image_error)?;
+    check_size(path, what, size, max_side)?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(max_side);
+    limits.max_image_height = Some(max_side);
+    // RGBA at 16 bits per sample of the checked size, plus the decoder's own buffers.
+    limits.max_alloc = Some(u64::from(size.0) * u64::from(size.1) * 8 + (64 << 20));
+    let mut decoder = reader(path)?;
+    decoder.limits(limits);
+    decoder.decode().map_err(image_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_over_the_limit_or_empty_are_refused_with_the_file_named() {
+        let path = Path::new("huge.png");
+        check_size(path, "photo", (8192, 100), MAX_PHOTO_SIDE).unwrap();
+        let err = check_size(path, "photo", (100000, 100000), MAX_PHOTO_SIDE)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("huge.png") && err.contains("100000x100000") && err.contains("8192"),
+            "{err}"
+        );
+        assert!(check_size(path, "label map", (0, 10), MAX_LABEL_SIDE).is_err());
+    }
+}
