@@ -172,6 +172,9 @@ impl Observer for ConsoleObserver {
                 "\nFID {:.2}  KID {:.5} at iteration {} ({} held-out pairs)",
                 r.fid, r.kid, r.iteration, r.pairs
             ),
+            Event::Removed(path) => {
+                eprintln!("removed {}, left by an interrupted run", path.display())
+            }
             Event::Sample(_) | Event::Checkpoint(_) => {}
         }
     }
@@ -200,8 +203,15 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
         let overrides: serde_json::Value =
             serde_json::from_str(&text).with_context(|| path.display().to_string())?;
+        let Some(extra) = overrides.as_object() else {
+            anyhow::bail!(
+                "{}: a training config is a JSON object of settings ({{\"iters\": 100, ...}}), not {}",
+                path.display(),
+                json_kind(&overrides)
+            );
+        };
         let mut merged = serde_json::to_value(&config)?;
-        if let (Some(base), Some(extra)) = (merged.as_object_mut(), overrides.as_object()) {
+        if let Some(base) = merged.as_object_mut() {
             base.extend(extra.clone());
         }
         config = serde_json::from_value(merged).with_context(|| path.display().to_string())?;
@@ -213,6 +223,18 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         (None, false) => {}
     }
     Ok(config)
+}
+
+/// "an array", "a number", ... for messages about a JSON value of the wrong kind.
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 /// The command as typed (program name shortened to `scenepaint`), for the bundle's record.

@@ -170,3 +170,81 @@ fn kill_9_mid_run_leaves_a_checkpoint_that_resumes() {
     let resumed = number_after(&stderr, "from iteration ");
     assert!(resumed >= 2, "lost more than the last step: {stderr}");
 }
+
+/// A finished run's stderr when it fails.
+fn failure(command: &mut Command) -> String {
+    let out = command.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "succeeded: {err}");
+    err
+}
+
+#[test]
+fn bad_settings_are_refused_by_name_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    train_support::small_ycor(&data, 3);
+    let run = tmp.path().join("run");
+    let bad = tmp.path().join("bad.json");
+    for (config, expected) in [
+        (r#"[{"iters": 5}]"#, "not an array"),
+        (r#"{"lerning_rate": 0.1}"#, "lerning_rate"),
+        (r#"{"lr": -0.1}"#, "lr is -0.1"),
+        (r#"{"crop_width": 0, "load_width": 0}"#, "crop_width is 0"),
+        (r#"{"batch_size": 0}"#, "batch_size"),
+        (
+            r#"{"batch_size": 100000, "crop_width": 64, "crop_height": 64, "load_width": 64, "load_height": 64}"#,
+            "3 pair(s)",
+        ),
+    ] {
+        std::fs::write(&bad, config).unwrap();
+        let err = failure(&mut train(&data, &run, &bad, 2, false));
+        assert!(err.contains(expected), "{config}: {err}");
+        assert!(!run.join("checkpoint.safetensors").exists());
+    }
+    // A run, then `--resume --iters 0`: refused, and the run's own settings stay as they were.
+    let _ = std::fs::remove_dir_all(&run);
+    let config = write_config(tmp.path(), 1);
+    assert!(train(&data, &run, &config, 2, false)
+        .status()
+        .unwrap()
+        .success());
+    let saved = std::fs::read_to_string(run.join("config.json")).unwrap();
+    let mut resume = Command::new(env!("CARGO_BIN_EXE_scenepaint"));
+    resume.args(["train", "--palette", "ycor", "--resume", "--iters", "0"]);
+    resume.arg("--data").arg(&data).arg("--out").arg(&run);
+    let err = failure(&mut resume);
+    assert!(err.contains("iters"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(run.join("config.json")).unwrap(),
+        saved
+    );
+}
+
+#[test]
+fn temporary_files_of_a_killed_run_are_removed_when_it_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    train_support::small_ycor(&data, 2);
+    let run = tmp.path().join("run");
+    let config = write_config(tmp.path(), 1);
+    assert!(train(&data, &run, &config, 1, false)
+        .status()
+        .unwrap()
+        .success());
+    // What a kill -9 during a checkpoint and a bundle write leaves (PID 0 is never a run).
+    let stale = [
+        run.join("checkpoint.safetensors.tmp-0"),
+        run.join("model").join("generator.safetensors.tmp-0"),
+    ];
+    for path in &stale {
+        std::fs::write(path, vec![0u8; 1024]).unwrap();
+    }
+    let out = train(&data, &run, &config, 2, true).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for path in &stale {
+        assert!(!path.exists(), "{} is still there", path.display());
+        assert!(err.contains(&path.display().to_string()), "{err}");
+    }
+}

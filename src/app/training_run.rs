@@ -156,7 +156,8 @@ impl TrainingRun {
                 Message::Event(Event::Evaluation(record)) => {
                     self.evaluations.push(record);
                 }
-                Message::Event(Event::Started { .. }) => {}
+                // Housekeeping the panel has no place for; the CLI prints it.
+                Message::Event(Event::Started { .. } | Event::Removed(_)) => {}
                 Message::Done(outcome) => self.outcome = Some(outcome),
             }
         }

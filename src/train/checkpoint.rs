@@ -57,6 +57,51 @@ fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// The process id in a temporary name that [`tmp_path`] made (`NAME.tmp-PID`).
+fn tmp_owner(name: &str) -> Option<u32> {
+    name.rsplit_once(".tmp-")?.1.parse().ok()
+}
+
+/// Removes the temporary files (and the staging folders of `evaluation::keep_best`) that a
+/// killed run left in `dir` and its subfolders one level down: those whose writer is not a
+/// running process (on Linux, no `/proc/PID`; elsewhere, any other process's). Returns what
+/// it removed, for the run's log.
+pub fn remove_stale_temporaries(dir: &Path) -> Vec<PathBuf> {
+    let ours = std::process::id();
+    let alive = |pid: u32| {
+        pid == ours
+            || (Path::new("/proc/self").exists() && Path::new(&format!("/proc/{pid}")).exists())
+    };
+    let mut removed = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        folders.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    for folder in folders {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for path in entries.flatten().map(|e| e.path()) {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            let Some(pid) = name.as_deref().and_then(tmp_owner) else {
+                continue;
+            };
+            if alive(pid) {
+                continue;
+            }
+            let gone = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            if gone.is_ok() {
+                removed.push(path);
+            }
+        }
+    }
+    removed
+}
+
 /// Writes `bytes` to `path` atomically: temporary file in the same folder, fsync, rename, and
 /// fsync of the folder so the rename itself survives a power cut.
 pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {

@@ -36,7 +36,7 @@ impl std::str::FromStr for NetKind {
 
 /// A full training configuration (serialised to `RUN_DIR/config.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     pub net: NetKind,
     pub preset: String,
@@ -335,6 +335,35 @@ impl TrainConfig {
         let fail = |what: &str| Err(Error::msg(format!("training config: {what}")));
         if self.batch_size == 0 || self.iters == 0 {
             return fail("batch_size and iters must be at least 1");
+        }
+        let max = crate::image_limits::MAX_PHOTO_SIDE;
+        for (name, side) in [
+            ("crop_width", self.crop_width),
+            ("crop_height", self.crop_height),
+            ("load_width", self.load_width),
+            ("load_height", self.load_height),
+        ] {
+            if !(16..=max).contains(&side) {
+                return fail(&format!("{name} is {side}; it must be 16 to {max} pixels"));
+            }
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return fail(&format!("lr is {}; it must be a positive number", self.lr));
+        }
+        for (name, beta) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&beta) {
+                return fail(&format!("{name} is {beta}; it must be in [0, 1)"));
+            }
+        }
+        for (name, weight) in [
+            ("lambda_feat", self.lambda_feat),
+            ("lambda_vgg", self.lambda_vgg),
+            ("lambda_kld", self.lambda_kld),
+            ("lambda_l1", self.lambda_l1),
+        ] {
+            if !(weight.is_finite() && weight >= 0.0) {
+                return fail(&format!("{name} is {weight}; it must be 0 or more"));
+            }
         }
         if self.crop_width > self.load_width || self.crop_height > self.load_height {
             return fail("crop size must not exceed the load size");

@@ -66,6 +66,8 @@ pub enum Event {
     Bundle(PathBuf),
     /// FID and KID of the run's bundle on the held-out pairs (`eval_every`).
     Evaluation(EvalRecord),
+    /// A temporary file or folder a killed run left behind, removed at the start.
+    Removed(PathBuf),
 }
 
 /// Receives progress; the CLI prints it, the GUI forwards it over a channel.
@@ -295,6 +297,8 @@ fn run_config(request: &TrainRequest) -> Result<TrainConfig> {
         // the request sets (the CLI passes the saved total when --iters is not given).
         let mut saved = TrainConfig::load(&config_path)?;
         saved.iters = request.config.iters;
+        // Checked before writing: a refused setting must not become the run's saved one.
+        saved.validate()?;
         checkpoint::write_text_atomic(&config_path, &saved.to_json()?)?;
         return Ok(saved);
     }
@@ -304,6 +308,7 @@ fn run_config(request: &TrainRequest) -> Result<TrainConfig> {
             request.run_dir.display()
         )));
     }
+    request.config.validate()?;
     std::fs::create_dir_all(&request.run_dir).map_err(|e| Error::io(&request.run_dir, e))?;
     checkpoint::write_text_atomic(&config_path, &request.config.to_json()?)?;
     let _ = std::fs::remove_file(request.run_dir.join(LOSSES_FILE));
@@ -337,10 +342,20 @@ fn train_inner(
     observer: &mut dyn Observer,
     stop: &AtomicBool,
 ) -> Result<Outcome> {
+    for path in checkpoint::remove_stale_temporaries(&request.run_dir) {
+        observer.on_event(&Event::Removed(path));
+    }
     let config = run_config(request)?;
-    config.validate()?;
     let mut dataset = Dataset::open(&request.data, request.palette.clone())?;
     let held_out = write_holdout(&request.run_dir, &mut dataset, config.holdout_every)?;
+    if config.batch_size > dataset.len() {
+        return Err(Error::msg(format!(
+            "training config: batch_size is {} but {} has {} pair(s) to train on",
+            config.batch_size,
+            dataset.root.display(),
+            dataset.len()
+        )));
+    }
     let mut family = super::build::build_family(&config, &dataset, &request.device)?;
     let evaluator = RunEvaluator::new(&config, &request.data, request.palette.clone(), &held_out)?;
     let losses_path = request.run_dir.join(LOSSES_FILE);
@@ -433,10 +448,18 @@ fn train_inner(
         let lr = config.learning_rates(iteration);
         let losses = family.train_step(&batch, lr, &mut rng)?;
         if let Some((name, value)) = first_non_finite(&losses) {
+            let checkpoint = request.run_dir.join(CHECKPOINT_FILE);
+            let kept = if checkpoint.exists() {
+                format!("the last checkpoint is kept in {}", checkpoint.display())
+            } else {
+                format!(
+                    "no checkpoint was written yet (checkpoint_every is {})",
+                    config.checkpoint_every
+                )
+            };
             let message = format!(
-                "loss {name} is {value} at iteration {}: training stopped; the last good checkpoint is kept in {}",
-                iteration + 1,
-                request.run_dir.join(CHECKPOINT_FILE).display()
+                "loss {name} is {value} at iteration {}: training stopped; {kept}",
+                iteration + 1
             );
             return Ok(Outcome::Diverged { message });
         }
