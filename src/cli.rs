@@ -8,7 +8,7 @@ use candle_core::Device;
 use clap::Args;
 
 use scenepaint::bench;
-use scenepaint::labelmap::read_label_map;
+use scenepaint::labelmap::{read_label_map_with, UnknownColour};
 use scenepaint::labels::Palette;
 use scenepaint::nets::bundle::{bundle_checkpoint, Model, NetKind, PaletteRef, TranslateOptions};
 use scenepaint::nets::published;
@@ -58,6 +58,9 @@ pub struct TranslateArgs {
     /// Seed of the random style (SPADE VAE models).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Map colours that are not the palette's (e.g. a JPEG's) to the nearest class.
+    #[arg(long)]
+    pub nearest: bool,
     /// A photo whose style to copy (SPADE VAE models).
     #[arg(long)]
     pub style: Option<PathBuf>,
@@ -274,6 +277,12 @@ pub fn run_translate(args: &TranslateArgs) -> anyhow::Result<()> {
     let device = Device::Cpu;
     let model = Model::load(&args.model, &device)
         .with_context(|| format!("loading model {}", args.model.display()))?;
+    if let Some(why) = model.style_photo_unavailable() {
+        if args.style.is_some() {
+            bail!("--style: {why}");
+        }
+        eprintln!("note: {why}");
+    }
     let style = match &args.style {
         Some(path) => Some(
             scenepaint::image_limits::open_limited(
@@ -291,15 +300,42 @@ pub fn run_translate(args: &TranslateArgs) -> anyhow::Result<()> {
     };
     let jobs = translate_jobs(&args.input, &args.output)?;
     scenepaint::outputs::check_output_files(&jobs, args.force)?;
-    for (input, output) in jobs {
-        let labels = read_label_map(&input, &model.palette)?;
-        let image = model
-            .translate(&labels, &options)
-            .with_context(|| format!("translating {}", input.display()))?;
-        image
-            .save(&output)
-            .with_context(|| format!("writing {}", output.display()))?;
-        println!("{} -> {}", input.display(), output.display());
+    // Every file that can be translated is; the failures are reported together at the end.
+    let mut failures = Vec::new();
+    for (input, output) in &jobs {
+        let unknown = if args.nearest {
+            UnknownColour::MapToNearest
+        } else {
+            UnknownColour::Error
+        };
+        let translated = read_label_map_with(input, &model.palette, unknown)
+            .map(|(labels, _)| labels)
+            .map_err(anyhow::Error::from)
+            .and_then(|labels| {
+                model
+                    .translate(&labels, &options)
+                    .with_context(|| format!("translating {}", input.display()))
+            })
+            .and_then(|image| {
+                image
+                    .save(output)
+                    .with_context(|| format!("writing {}", output.display()))
+            });
+        match translated {
+            Ok(()) => println!("{} -> {}", input.display(), output.display()),
+            Err(e) => {
+                eprintln!("{e:#}");
+                failures.push(input.display().to_string());
+            }
+        }
+    }
+    if !failures.is_empty() {
+        bail!(
+            "{} of {} label map(s) could not be translated: {}",
+            failures.len(),
+            jobs.len(),
+            failures.join(", ")
+        );
     }
     Ok(())
 }

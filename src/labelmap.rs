@@ -82,7 +82,7 @@ impl LabelMap {
 /// Why a label-map file could not be read as the palette's classes.
 #[derive(Debug, thiserror::Error)]
 pub enum LabelMapError {
-    #[error("{}: {} colour(s) are not in palette '{palette}': {}. Choose \"map to nearest class\" to import it anyway.", path.display(), colours.len(), list_colours(colours))]
+    #[error("{}: {} colour(s) are not in palette '{palette}': {}.{} To use it anyway, map each colour to the nearest class (the painter's import offers it; `--nearest` on the command line).", path.display(), colours.len(), list_colours(colours), lossy_hint(path))]
     UnknownColours {
         path: PathBuf,
         palette: String,
@@ -97,6 +97,19 @@ pub enum LabelMapError {
 }
 
 const LISTED_MAX: usize = 12;
+
+/// For a JPEG label map: why its colours are not the palette's.
+fn lossy_hint(path: &Path) -> &'static str {
+    let jpeg = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"));
+    if jpeg {
+        " It is a JPEG: its compression altered the class colours (save label maps as PNG)."
+    } else {
+        ""
+    }
+}
 
 fn list_colours(colours: &[([u8; 3], usize)]) -> String {
     list(

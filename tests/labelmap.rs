@@ -97,7 +97,22 @@ fn unknown_colours_are_listed_with_pixel_counts() {
     assert!(err.contains("odd colours.png"), "{err}");
     assert!(err.contains("(10,20,30) x 3 px"), "{err}");
     assert!(err.contains("(250,0,1) x 1 px"), "{err}");
-    assert!(err.contains("map to nearest class"), "{err}");
+    assert!(
+        err.contains("nearest class") && err.contains("--nearest"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("JPEG"),
+        "a PNG is not blamed on compression: {err}"
+    );
+    // The same colours as a JPEG: the message says what altered them.
+    let jpeg = dir.path().join("painted.jpg");
+    img.save(&jpeg).unwrap();
+    let err = read_label_map(&jpeg, &palette).unwrap_err().to_string();
+    assert!(
+        err.contains("It is a JPEG") && err.contains("--nearest"),
+        "{err}"
+    );
 
     let (map, _) = read_label_map_with(&path, &palette, UnknownColour::MapToNearest).unwrap();
     assert_eq!(map.get(8, 3), palette.id_for_name("obstacle").unwrap());

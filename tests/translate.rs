@@ -425,6 +425,34 @@ fn bundle_takes_the_style_encoder_beside_a_vae_generator() {
     let without = tmp.path().join("without-encoder");
     assert!(bundle(&without).status.success());
     assert!(!without.join("encoder.safetensors").exists());
+    // Said at load, not at the first style photo: random styles work, photos cannot.
+    let model = Model::load(&without, &Device::Cpu).unwrap();
+    let why = model.style_photo_unavailable().unwrap();
+    assert!(
+        why.contains("encoder.safetensors") && why.contains("random styles work"),
+        "{why}"
+    );
+    let painting = tmp.path().join("painting.png");
+    let coco = Palette::builtin("coco-stuff").unwrap();
+    write_colour_png(&painting, &LabelMap::new(64, 64, 0), &coco).unwrap();
+    let translate = |extra: &[&str]| {
+        let mut args = vec![
+            "translate",
+            "--model",
+            arg(&without),
+            "--input",
+            arg(&painting),
+        ];
+        args.extend(["--output", "/dev/null/never-written.png"]);
+        args.extend_from_slice(extra);
+        scenepaint(&args)
+    };
+    let run = translate(&["--style", arg(&painting)]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        !run.status.success() && err.contains("--style") && err.contains("use_vae"),
+        "{err}"
+    );
 
     // The reference encoder case runs at crop_size 256 (6 layers, fc from 4x4): it does not
     // fit this 128-pixel generator's encoder (5 layers, fc from 8x8), and bundle says so.
@@ -627,4 +655,60 @@ fn huge_claimed_images_and_unbounded_sizes_are_clear_errors_not_aborts() {
     ]);
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success() && err.contains("16..=2048"), "{err}");
+}
+
+#[test]
+fn a_folder_translates_every_good_file_and_reports_the_bad_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("model");
+    let palette = random_bundle(&bundle);
+    let inputs = tmp.path().join("labels");
+    std::fs::create_dir_all(&inputs).unwrap();
+    write_colour_png(inputs.join("a.png"), &label_map(32, 32, 3), &palette).unwrap();
+    std::fs::write(inputs.join("b.png"), b"not a png").unwrap();
+    write_colour_png(inputs.join("c.png"), &label_map(32, 32, 9), &palette).unwrap();
+    let outputs = tmp.path().join("photos");
+    let run = scenepaint(&[
+        "translate",
+        "--model",
+        arg(&bundle),
+        "--input",
+        arg(&inputs),
+        "--output",
+        arg(&outputs),
+    ]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("1 of 3 label map(s)") && err.contains("b.png"),
+        "{err}"
+    );
+    assert!(outputs.join("a.png").exists() && outputs.join("c.png").exists());
+    assert!(!outputs.join("b.png").exists());
+}
+
+#[test]
+fn bundles_with_non_finite_weights_are_refused_at_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("model");
+    random_bundle(&bundle);
+    let path = bundle.join("generator.safetensors");
+    let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let name = tensors.keys().min().unwrap().clone();
+    let shape = tensors[&name].shape().clone();
+    let mut values = vec![0.5f32; shape.elem_count()];
+    values[0] = f32::NAN;
+    tensors.insert(
+        name.clone(),
+        Tensor::from_vec(values, shape, &Device::Cpu).unwrap(),
+    );
+    candle_core::safetensors::save(&tensors, &path).unwrap();
+    let err = Model::load(&bundle, &Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains(&name) && err.contains("1 NaN or infinite"),
+        "{err}"
+    );
 }

@@ -39,6 +39,7 @@ impl ModelLoader for BundleLoader {
             input_size,
             uses_style: model.uses_style(),
             has_encoder: model.has_encoder(),
+            style_photo_unavailable: model.style_photo_unavailable().map(str::to_owned),
         };
         Ok((info, Box::new(model)))
     }

@@ -41,6 +41,8 @@ pub struct ModelInfo {
     pub uses_style: bool,
     /// A style encoder is present: "Style from photo" is shown too.
     pub has_encoder: bool,
+    /// Why "Style from photo" is unavailable for a model with styles (its tooltip).
+    pub style_photo_unavailable: Option<String>,
 }
 
 /// One request to the worker.

@@ -258,6 +258,7 @@ mod tests {
                 input_size: None,
                 uses_style: false,
                 has_encoder: false,
+                style_photo_unavailable: None,
             };
             Ok((info, Box::new(Blank)))
         }

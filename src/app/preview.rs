@@ -118,6 +118,10 @@ impl PreviewPanel {
             if live.info.has_encoder && ui.button("Style from photo…").clicked() {
                 events.style_from_photo = true;
             }
+            if let Some(why) = &live.info.style_photo_unavailable {
+                ui.add_enabled(false, egui::Button::new("Style from photo…"))
+                    .on_disabled_hover_text(why.as_str());
+            }
         });
         let mut chosen = None;
         ui.horizontal_wrapped(|ui| {

@@ -241,6 +241,8 @@ pub struct Model {
     fast: Option<FastGenerator>,
     /// The VAE style encoder of SPADE models trained with `use_vae`.
     encoder: Option<ConvEncoder>,
+    /// Why style from a photo is unavailable, when the model has styles but no encoder.
+    no_style_photo: Option<String>,
     device: Device,
 }
 
@@ -257,6 +259,7 @@ impl Model {
         let palette = manifest.palette.resolve()?;
         let path = dir.join(GENERATOR_FILE);
         let tensors = weights::read_tensors(&path)?;
+        check_finite(&path, &tensors)?;
         let generator =
             Generator::from_tensors(manifest.net, &manifest.options, &path, tensors, device)?;
         let channels = manifest.input_encoding.channels();
@@ -269,12 +272,20 @@ impl Model {
             )));
         }
         let encoder = load_encoder(dir, &generator, device)?;
+        let uses_style = generator.spade_options().is_some_and(|o| o.use_vae);
+        let no_style_photo = (uses_style && encoder.is_none()).then(|| {
+            format!(
+                "{}: the model has styles (use_vae) but no {ENCODER_FILE} beside it, so style from a photo is unavailable; random styles work",
+                dir.display()
+            )
+        });
         let mut model = Self {
             manifest,
             palette,
             generator,
             fast: None,
             encoder,
+            no_style_photo,
             device: device.clone(),
         };
         model.set_inference_path(inference)?;
@@ -295,6 +306,7 @@ impl Model {
             generator,
             fast: None,
             encoder: None,
+            no_style_photo: None,
             device: device.clone(),
         };
         model.set_inference_path(path)?;
@@ -323,6 +335,12 @@ impl Model {
     /// True when the model has a style encoder (style from a photo).
     pub fn has_encoder(&self) -> bool {
         self.encoder.is_some()
+    }
+
+    /// Why style from a photo is unavailable for a model that has styles (a SPADE VAE
+    /// bundle without its encoder), to say at load rather than at the first style photo.
+    pub fn style_photo_unavailable(&self) -> Option<&str> {
+        self.no_style_photo.as_deref()
     }
 
     /// True when the output depends on a style seed (SPADE VAE models).
@@ -373,9 +391,9 @@ impl Model {
         options: &TranslateOptions,
     ) -> Result<image::RgbImage> {
         if options.style.is_some() && self.encoder.is_none() {
-            return Err(Error::msg(
-                "style from a photo needs a SPADE VAE model with an encoder; this model has none",
-            ));
+            return Err(Error::msg(self.no_style_photo.clone().unwrap_or_else(|| {
+                "style from a photo needs a SPADE VAE model with an encoder; this model has no styles".into()
+            })));
         }
         let (width, height) = (labels.width as usize, labels.height as usize);
         let (net_w, net_h) = self.network_size(width, height)?;
@@ -408,7 +426,36 @@ fn load_encoder(dir: &Path, generator: &Generator, device: &Device) -> Result<Op
         return Ok(None);
     }
     let tensors = weights::read_tensors(&path)?;
+    check_finite(&path, &tensors)?;
     weights::load_from_tensors(&path, tensors, device, |vb| ConvEncoder::new(options, vb)).map(Some)
+}
+
+/// Refuses weights with NaN or infinite values (a diverged or damaged file would translate
+/// every painting to black).
+fn check_finite(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    for name in names {
+        let tensor = &tensors[name];
+        if !tensor.dtype().is_float() {
+            continue;
+        }
+        let values = tensor
+            .flatten_all()?
+            .to_dtype(candle_core::DType::F32)?
+            .to_vec1::<f32>()?;
+        let bad = values.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            return Err(Error::Weights {
+                path: path.to_path_buf(),
+                message: format!(
+                    "tensor {name} has {bad} NaN or infinite value(s) of {}; the weights are damaged (a diverged run?): use an earlier bundle or retrain",
+                    values.len()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `input_nc` from the options, when the family has one.

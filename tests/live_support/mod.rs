@@ -61,6 +61,7 @@ impl TinyModel {
             input_size: Some((size, size)),
             uses_style: manifest["style"].as_bool().unwrap(),
             has_encoder: manifest["encoder"].as_bool().unwrap(),
+            style_photo_unavailable: None,
         };
         let weight = tensors["conv.weight"].clone();
         (
