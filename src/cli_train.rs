@@ -172,6 +172,12 @@ impl Observer for ConsoleObserver {
                 "\nFID {:.2}  KID {:.5} at iteration {} ({} held-out pairs)",
                 r.fid, r.kid, r.iteration, r.pairs
             ),
+            Event::Skipped { file, why } => {
+                eprintln!(
+                    "\nskipped {} (the next pair took its place): {why}",
+                    file.display()
+                )
+            }
             Event::Removed(path) => {
                 eprintln!("removed {}, left by an interrupted run", path.display())
             }

@@ -46,8 +46,13 @@ pub fn open_limited(path: &Path, what: &str, max_side: u32) -> Result<image::Dyn
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let size = reader(path)?.into_dimensions().map_err(image_error)?;
+    let probe = reader(path)?;
+    let format = probe.format();
+    let size = probe.into_dimensions().map_err(image_error)?;
     check_size(path, what, size, max_side)?;
+    if format == Some(image::ImageFormat::Jpeg) {
+        check_jpeg_complete(path)?;
+    }
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(max_side);
     limits.max_image_height = Some(max_side);
@@ -56,6 +61,30 @@ pub fn open_limited(path: &Path, what: &str, max_side: u32) -> Result<image::Dyn
     let mut decoder = reader(path)?;
     decoder.limits(limits);
     decoder.decode().map_err(image_error)
+}
+
+/// A JPEG's end-of-image marker (FF D9) must be among its last bytes: the decoder fills a
+/// file cut short with grey and reports nothing, so a truncated photo would train silently.
+/// Only the tail is searched: an EXIF thumbnail near the start has its own marker.
+fn check_jpeg_complete(path: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 1024;
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(TAIL)))
+        .map_err(|e| Error::io(path, e))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)
+        .map_err(|e| Error::io(path, e))?;
+    if tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+        return Ok(());
+    }
+    Err(Error::Image {
+        path: path.to_path_buf(),
+        message: format!(
+            "the JPEG ends without its end-of-image marker after {len} bytes: the file is cut short (an interrupted copy or download?)"
+        ),
+    })
 }
 
 #[cfg(test)]

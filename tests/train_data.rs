@@ -379,3 +379,27 @@ fn photos_and_datasets_claiming_huge_sizes_are_refused_and_reported_by_file() {
         .unwrap_or_else(|| panic!("{:?}", report.problems));
     assert!(problem.1.contains("100000x100000"), "{}", problem.1);
 }
+
+#[test]
+fn a_truncated_jpeg_is_an_error_naming_the_file_not_a_grey_photo() {
+    let source = shared("datasets/ycor/train/images");
+    let photo = std::fs::read_dir(&source)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .unwrap();
+    let bytes = std::fs::read(&photo).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = tmp.path().join("whole.jpg");
+    let cut = tmp.path().join("cut.jpg");
+    std::fs::write(&whole, &bytes).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+    assert!(scenepaint::train::data::read_photo(&whole).is_ok());
+    let err = scenepaint::train::data::read_photo(&cut)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cut.jpg") && err.contains("cut short"),
+        "{err}"
+    );
+}

@@ -400,6 +400,15 @@ impl TrainingPanel {
             None if run.is_paused() => ui.label("paused"),
             None => ui.label("training…"),
         };
+        if let Some(last) = run.skipped.last() {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "{} unreadable pair(s) skipped so far; the latest: {last}",
+                    run.skipped.len()
+                ),
+            );
+        }
         super::loss_plot::show(ui, &run.losses);
         super::loss_plot::show_fid(ui, &run.evaluations);
         self.sample(ui);

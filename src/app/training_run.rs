@@ -61,6 +61,8 @@ pub struct TrainingRun {
     pub outcome: Option<Result<Outcome, String>>,
     /// FID/KID on the held-out pairs, oldest first (`eval_every`).
     pub evaluations: Vec<EvalRecord>,
+    /// Pairs that could not be read and were replaced, "file: why", oldest first.
+    pub skipped: Vec<String>,
 }
 
 impl TrainingRun {
@@ -108,6 +110,7 @@ impl TrainingRun {
             bundle_iteration: None,
             outcome: None,
             evaluations: Vec::new(),
+            skipped: Vec::new(),
         })
     }
 
@@ -157,6 +160,9 @@ impl TrainingRun {
                     self.evaluations.push(record);
                 }
                 // Housekeeping the panel has no place for; the CLI prints it.
+                Message::Event(Event::Skipped { file, why }) => {
+                    self.skipped.push(format!("{}: {why}", file.display()));
+                }
                 Message::Event(Event::Started { .. } | Event::Removed(_)) => {}
                 Message::Done(outcome) => self.outcome = Some(outcome),
             }

@@ -68,6 +68,11 @@ pub enum Event {
     Evaluation(EvalRecord),
     /// A temporary file or folder a killed run left behind, removed at the start.
     Removed(PathBuf),
+    /// A pair that could not be read this iteration; the next readable one took its place.
+    Skipped {
+        file: PathBuf,
+        why: String,
+    },
 }
 
 /// Receives progress; the CLI prints it, the GUI forwards it over a channel.
@@ -444,7 +449,11 @@ fn train_inner(
             batch_indices(config.seed, iteration, config.batch_size, dataset.len());
         epoch = batch_epoch;
         let mut rng = step_rng(config.seed, iteration);
-        let batch = dataset.batch(&indices, &augment, &mut rng, &request.device)?;
+        let (batch, skipped) =
+            dataset.batch_skipping_bad(&indices, &augment, &mut rng, &request.device)?;
+        for (file, why) in skipped {
+            observer.on_event(&Event::Skipped { file, why });
+        }
         let lr = config.learning_rates(iteration);
         let losses = family.train_step(&batch, lr, &mut rng)?;
         if let Some((name, value)) = first_non_finite(&losses) {

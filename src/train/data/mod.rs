@@ -254,6 +254,40 @@ impl Dataset {
         })
     }
 
+    /// [`Self::batch`], except that a pair that cannot be read (a photo damaged after the
+    /// run started) is replaced by the next readable one and returned with why, so a long
+    /// run reports it instead of ending. Deterministic: a resumed run skips the same way.
+    pub fn batch_skipping_bad(
+        &self,
+        indices: &[usize],
+        aug: &Augment,
+        rng: &mut impl Rng,
+        device: &Device,
+    ) -> Result<(Batch, Vec<(PathBuf, String)>)> {
+        let mut skipped = Vec::new();
+        let mut samples = Vec::with_capacity(indices.len());
+        for &first in indices {
+            let mut index = first;
+            loop {
+                match self.sample(index, aug, rng) {
+                    Ok(sample) => break samples.push(sample),
+                    Err(e) => {
+                        let pair = &self.pairs[index % self.pairs.len()];
+                        skipped.push((pair.image.clone(), e.to_string()));
+                        index += 1;
+                        if index - first >= self.pairs.len() {
+                            return Err(Error::msg(format!(
+                                "{}: no pair can be read; the last error: {e}",
+                                self.root.display()
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        Ok((batch_from_samples(&samples, device)?, skipped))
+    }
+
     /// Reads and stacks the examples `indices` into a batch on `device`.
     pub fn batch(
         &self,
