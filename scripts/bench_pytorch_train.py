@@ -5,10 +5,9 @@
 
 The published code is not part of scenepaint; bring it here and point --spade at it:
 
-    # the search tool's fetch gives /work/.mirror/NVlabs+SPADE/repo
-    git clone /work/.mirror/NVlabs+SPADE/repo /work/baselines/SPADE
-    python3 -m venv venv && venv/bin/pip install torch && venv/bin/pip install --no-deps torchvision
-    venv/bin/python scripts/bench_pytorch_train.py --spade /work/baselines/SPADE [--threads 2]
+    git clone https://github.com/NVlabs/SPADE ../baselines/SPADE   # or a local mirror of it
+    python3 -m venv venv && venv/bin/pip install torch dill && venv/bin/pip install --no-deps torchvision
+    venv/bin/python scripts/bench_pytorch_train.py --spade ../baselines/SPADE --case spade-compact [--threads 2]
 
 Each case builds the published model from its option parser with the options of the matching
 `scenepaint bench --train` case (networks, losses, batch, crop, VAE encoder, two
