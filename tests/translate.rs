@@ -24,6 +24,23 @@ fn arg(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// `scenepaint translate --model BUNDLE --input INPUT --output OUTPUT EXTRA...`.
+fn translate(bundle: &Path, input: &Path, output: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["translate", "--model", arg(bundle), "--input", arg(input)];
+    args.extend(["--output", arg(output)]);
+    args.extend_from_slice(extra);
+    scenepaint(&args)
+}
+
+/// The options of the `pix2pixhd_global` reference checkpoint as pix2pixHD's opt.txt names
+/// them (label_nc 6 + instance edges = its 7 input channels), written to `DIR/opt.json`.
+fn hd_reference_options(dir: &Path) -> PathBuf {
+    let options = dir.join("opt.json");
+    let published = serde_json::json!({"label_nc": 6, "no_instance": false, "ngf": 8, "n_downsample_global": 3, "n_blocks_global": 3, "norm": "instance"});
+    std::fs::write(&options, published.to_string()).unwrap();
+    options
+}
+
 /// A pix2pixHD global generator (4x4 downsampling) with random weights for the cityscapes ids.
 fn random_bundle(dir: &Path) -> Palette {
     let palette = Palette::builtin("cityscapes").unwrap();
@@ -89,15 +106,7 @@ fn translate_turns_label_pngs_into_images_of_the_same_size() {
     }
 
     let outputs = tmp.path().join("photos");
-    let run = scenepaint(&[
-        "translate",
-        "--model",
-        arg(&bundle),
-        "--input",
-        arg(&inputs),
-        "--output",
-        arg(&outputs),
-    ]);
+    let run = translate(&bundle, &inputs, &outputs, &[]);
     assert!(
         run.status.success(),
         "{}",
@@ -121,15 +130,7 @@ fn translate_turns_label_pngs_into_images_of_the_same_size() {
     );
 
     let single: PathBuf = tmp.path().join("single.png");
-    let run = scenepaint(&[
-        "translate",
-        "--model",
-        arg(&bundle),
-        "--input",
-        arg(&inputs.join("b.png")),
-        "--output",
-        arg(&single),
-    ]);
+    let run = translate(&bundle, &inputs.join("b.png"), &single, &[]);
     assert!(
         run.status.success(),
         "{}",
@@ -140,17 +141,7 @@ fn translate_turns_label_pngs_into_images_of_the_same_size() {
         images[1].as_raw()
     );
 
-    let run = scenepaint(&[
-        "translate",
-        "--model",
-        arg(&bundle),
-        "--input",
-        arg(&inputs),
-        "--output",
-        arg(&outputs),
-        "--style",
-        arg(&single),
-    ]);
+    let run = translate(&bundle, &inputs, &outputs, &["--style", arg(&single)]);
     assert!(
         !run.status.success(),
         "--style on a model without an encoder must fail"
@@ -199,10 +190,7 @@ fn bundle_converts_a_published_pth_and_rejects_wrong_options() {
     let pth = reference_dir().join("pix2pixhd_global.weights.pth");
     assert!(pth.exists(), "{} is missing", pth.display());
     let tmp = tempfile::tempdir().unwrap();
-    // pix2pixHD's opt.txt names: label_nc 6 + instance edges = the checkpoint's 7 input channels.
-    let options = tmp.path().join("opt.json");
-    let published = serde_json::json!({"label_nc": 6, "no_instance": false, "ngf": 8, "n_downsample_global": 3, "n_blocks_global": 3, "norm": "instance"});
-    std::fs::write(&options, published.to_string()).unwrap();
+    let options = hd_reference_options(tmp.path());
     let out = tmp.path().join("hd");
     let run = scenepaint(&[
         "bundle",
@@ -435,19 +423,13 @@ fn bundle_takes_the_style_encoder_beside_a_vae_generator() {
     let painting = tmp.path().join("painting.png");
     let coco = Palette::builtin("coco-stuff").unwrap();
     write_colour_png(&painting, &LabelMap::new(64, 64, 0), &coco).unwrap();
-    let translate = |extra: &[&str]| {
-        let mut args = vec![
-            "translate",
-            "--model",
-            arg(&without),
-            "--input",
-            arg(&painting),
-        ];
-        args.extend(["--output", "/dev/null/never-written.png"]);
-        args.extend_from_slice(extra);
-        scenepaint(&args)
-    };
-    let run = translate(&["--style", arg(&painting)]);
+    let never_written = Path::new("/dev/null/never-written.png");
+    let run = translate(
+        &without,
+        &painting,
+        never_written,
+        &["--style", arg(&painting)],
+    );
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(
         !run.status.success() && err.contains("--style") && err.contains("use_vae"),
@@ -535,12 +517,8 @@ fn translate_never_writes_over_its_inputs_and_overwrites_outputs_only_with_force
     let label = inputs.join("a.png");
     write_colour_png(&label, &label_map(32, 32, 3), &palette).unwrap();
     let original = std::fs::read(&label).unwrap();
-    let translate = |input: &Path, output: &Path, extra: &[&str]| {
-        let mut args = vec!["translate", "--model", arg(&bundle), "--input", arg(input)];
-        args.extend(["--output", arg(output)]);
-        args.extend_from_slice(extra);
-        scenepaint(&args)
-    };
+    let translate =
+        |input: &Path, output: &Path, extra: &[&str]| translate(&bundle, input, output, extra);
     // The same file, the same folder (even with --force): refused, the label map kept.
     for (input, output) in [(&label, &label), (&inputs, &inputs)] {
         let run = translate(input, output, &["--force"]);
@@ -574,9 +552,7 @@ fn bundle_refuses_an_existing_bundle_folder_unless_forced() {
     let pth = reference_dir().join("pix2pixhd_global.weights.pth");
     assert!(pth.exists(), "{} is missing", pth.display());
     let tmp = tempfile::tempdir().unwrap();
-    let options = tmp.path().join("opt.json");
-    let published = serde_json::json!({"label_nc": 6, "no_instance": false, "ngf": 8, "n_downsample_global": 3, "n_blocks_global": 3, "norm": "instance"});
-    std::fs::write(&options, published.to_string()).unwrap();
+    let options = hd_reference_options(tmp.path());
     let out = tmp.path().join("hd");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("model.json"), b"an earlier bundle").unwrap();
@@ -616,15 +592,7 @@ fn huge_claimed_images_and_unbounded_sizes_are_clear_errors_not_aborts() {
     random_bundle(&bundle);
     let bombs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bombs");
     let out = tmp.path().join("out.png");
-    let run = scenepaint(&[
-        "translate",
-        "--model",
-        arg(&bundle),
-        "--input",
-        arg(&bombs.join("gray-100000x100000.png")),
-        "--output",
-        arg(&out),
-    ]);
+    let run = translate(&bundle, &bombs.join("gray-100000x100000.png"), &out, &[]);
     let err = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{err}");
     assert!(
@@ -668,15 +636,7 @@ fn a_folder_translates_every_good_file_and_reports_the_bad_ones() {
     std::fs::write(inputs.join("b.png"), b"not a png").unwrap();
     write_colour_png(inputs.join("c.png"), &label_map(32, 32, 9), &palette).unwrap();
     let outputs = tmp.path().join("photos");
-    let run = scenepaint(&[
-        "translate",
-        "--model",
-        arg(&bundle),
-        "--input",
-        arg(&inputs),
-        "--output",
-        arg(&outputs),
-    ]);
+    let run = translate(&bundle, &inputs, &outputs, &[]);
     let err = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{err}");
     assert!(
