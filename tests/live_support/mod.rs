@@ -61,7 +61,10 @@ impl TinyModel {
             input_size: Some((size, size)),
             uses_style: manifest["style"].as_bool().unwrap(),
             has_encoder: manifest["encoder"].as_bool().unwrap(),
-            style_photo_unavailable: None,
+            // As the bundle loader says it for a VAE bundle without its encoder.
+            style_photo_unavailable: (manifest["style"].as_bool().unwrap()
+                && !manifest["encoder"].as_bool().unwrap())
+            .then(|| "no encoder.safetensors: style from a photo is unavailable".to_string()),
         };
         let weight = tensors["conv.weight"].clone();
         (
