@@ -74,6 +74,16 @@ fn random_bundle(dir: &Path) -> Palette {
     palette
 }
 
+/// A temporary folder with a random-weight bundle (`model/`) and an empty `labels/` folder.
+fn bundle_and_inputs() -> (tempfile::TempDir, PathBuf, Palette, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let bundle = tmp.path().join("model");
+    let palette = random_bundle(&bundle);
+    let inputs = tmp.path().join("labels");
+    std::fs::create_dir_all(&inputs).unwrap();
+    (tmp, bundle, palette, inputs)
+}
+
 /// A label map with a road below a sky-like band and a car, on the cityscapes ids.
 fn label_map(width: u32, height: u32, car_x: u32) -> LabelMap {
     let mut map = LabelMap::new(width, height, 23); // sky
@@ -92,11 +102,7 @@ fn label_map(width: u32, height: u32, car_x: u32) -> LabelMap {
 
 #[test]
 fn translate_turns_label_pngs_into_images_of_the_same_size() {
-    let tmp = tempfile::tempdir().unwrap();
-    let bundle = tmp.path().join("model");
-    let palette = random_bundle(&bundle);
-    let inputs = tmp.path().join("labels");
-    std::fs::create_dir_all(&inputs).unwrap();
+    let (tmp, bundle, palette, inputs) = bundle_and_inputs();
     let maps = [
         ("a.png", label_map(40, 22, 3)),
         ("b.png", label_map(32, 32, 20)),
@@ -509,11 +515,7 @@ fn bundle_takes_the_style_encoder_beside_a_vae_generator() {
 
 #[test]
 fn translate_never_writes_over_its_inputs_and_overwrites_outputs_only_with_force() {
-    let tmp = tempfile::tempdir().unwrap();
-    let bundle = tmp.path().join("model");
-    let palette = random_bundle(&bundle);
-    let inputs = tmp.path().join("labels");
-    std::fs::create_dir_all(&inputs).unwrap();
+    let (tmp, bundle, palette, inputs) = bundle_and_inputs();
     let label = inputs.join("a.png");
     write_colour_png(&label, &label_map(32, 32, 3), &palette).unwrap();
     let original = std::fs::read(&label).unwrap();
@@ -627,11 +629,7 @@ fn huge_claimed_images_and_unbounded_sizes_are_clear_errors_not_aborts() {
 
 #[test]
 fn a_folder_translates_every_good_file_and_reports_the_bad_ones() {
-    let tmp = tempfile::tempdir().unwrap();
-    let bundle = tmp.path().join("model");
-    let palette = random_bundle(&bundle);
-    let inputs = tmp.path().join("labels");
-    std::fs::create_dir_all(&inputs).unwrap();
+    let (tmp, bundle, palette, inputs) = bundle_and_inputs();
     write_colour_png(inputs.join("a.png"), &label_map(32, 32, 3), &palette).unwrap();
     std::fs::write(inputs.join("b.png"), b"not a png").unwrap();
     write_colour_png(inputs.join("c.png"), &label_map(32, 32, 9), &palette).unwrap();
