@@ -191,6 +191,37 @@ fn bundle_spade(pth: &Path, options: &Path, out: &Path, extra: &[&str]) -> std::
     scenepaint(&args)
 }
 
+/// A crafted 300-byte legacy checkpoint that claims a 4 TiB storage: `bundle` exits with an
+/// error naming the file (it used to ask the allocator for 4 TiB and abort).
+#[test]
+fn bundle_refuses_a_crafted_checkpoint_with_an_error() {
+    let pth = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bombs/legacy-4tib.pth");
+    assert!(pth.exists(), "{} is missing", pth.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let options = hd_reference_options(tmp.path());
+    let out = tmp.path().join("hd");
+    let run = scenepaint(&[
+        "bundle",
+        "--pth",
+        arg(&pth),
+        "--net",
+        "pix2pixhd_global",
+        "--options",
+        arg(&options),
+        "--palette",
+        "cityscapes",
+        "--out",
+        arg(&out),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("legacy-4tib.pth") && stderr.contains("bytes of the file are left"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing written for a refused checkpoint");
+}
+
 #[test]
 fn bundle_converts_a_published_pth_and_rejects_wrong_options() {
     let pth = reference_dir().join("pix2pixhd_global.weights.pth");

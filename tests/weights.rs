@@ -205,3 +205,33 @@ fn a_truncated_legacy_checkpoint_names_the_file_and_the_storage() {
         "{err}"
     );
 }
+
+fn bomb(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bombs")).join(name)
+}
+
+/// Crafted checkpoints of a few hundred bytes (`scripts/make_bomb_fixtures.py`) whose counts
+/// and shapes claim terabytes: each is refused with the file's name and the claim, before
+/// anything of that size is allocated (an allocation would abort the process, not return).
+#[test]
+fn crafted_checkpoints_are_refused_before_allocating_what_they_claim() {
+    let cases = [
+        ("legacy-4tib.pth", "claims 1099511627776 elements"),
+        ("legacy-overflow.pth", "claims 4611686018427387904 elements"),
+        (
+            "zip-4tib.pth",
+            "shape [1048576, 1048576] needs 4398046511104 bytes",
+        ),
+    ];
+    for (name, expected) in cases {
+        let path = bomb(name);
+        assert!(path.exists(), "{} is missing", path.display());
+        let err = scenepaint::nets::weights::read_tensors(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(name) && err.contains(expected),
+            "{name}: {err}"
+        );
+    }
+}

@@ -6,7 +6,7 @@
 //! a pickle of the list of storage keys, then each storage in that order as an int64 element
 //! count followed by its raw little-endian elements.
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::Path;
 
 use candle_core::pickle::{Object, Stack};
@@ -72,7 +72,17 @@ pub fn read_legacy_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
         other => return Err(fail(format!("storage key list is {other:?}"))),
     };
     let infos = tensor_infos(state_dict).map_err(fail)?;
-    let storages = read_storages(&mut reader, &keys, &infos).map_err(fail)?;
+    let file_bytes = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    let position = reader.stream_position().map_err(|e| Error::io(path, e))?;
+    let storages = read_storages(
+        &mut reader,
+        file_bytes.saturating_sub(position),
+        &keys,
+        &infos,
+    )
+    .map_err(fail)?;
     infos
         .into_iter()
         .map(|info| {
@@ -116,9 +126,12 @@ fn tensor_infos(
     Ok(infos)
 }
 
-/// Reads the storages that follow the key list; each key's bytes.
+/// Reads the storages that follow the key list; each key's bytes. Every element count is
+/// checked against the `remaining_bytes` the file really has before anything is allocated: the
+/// counts come from the file, and a crafted one would otherwise ask for terabytes.
 fn read_storages<R: Read>(
     reader: &mut R,
+    mut remaining_bytes: u64,
     keys: &[String],
     infos: &[candle_core::pickle::TensorInfo],
 ) -> std::result::Result<HashMap<String, Vec<u8>>, String> {
@@ -132,11 +145,22 @@ fn read_storages<R: Read>(
         reader
             .read_exact(&mut count)
             .map_err(|e| format!("storage {key}: {e}"))?;
-        let elements = u64::from_le_bytes(count) as usize;
+        remaining_bytes = remaining_bytes.saturating_sub(count.len() as u64);
+        let elements = u64::from_le_bytes(count);
         let size = element_bytes
             .get(key.as_str())
             .ok_or_else(|| format!("storage {key} is used by no tensor"))?;
-        let mut bytes = vec![0u8; elements * size];
+        let needed = elements
+            .checked_mul(*size as u64)
+            .filter(|needed| *needed <= remaining_bytes)
+            .ok_or_else(|| {
+                format!(
+                    "storage {key} claims {elements} elements of {size} bytes, but only \
+                     {remaining_bytes} bytes of the file are left (truncated or not a checkpoint)"
+                )
+            })?;
+        remaining_bytes -= needed;
+        let mut bytes = vec![0u8; needed as usize];
         reader
             .read_exact(&mut bytes)
             .map_err(|e| format!("storage {key} ({elements} elements): {e}"))?;
@@ -158,8 +182,18 @@ fn tensor_from_storage(
             info.name, info.layout
         ));
     }
-    let start = info.layout.start_offset();
-    let end = start + info.layout.shape().elem_count() * info.dtype.size_in_bytes();
+    let element_bytes = info.dtype.size_in_bytes();
+    let start = info.layout.start_offset().checked_mul(element_bytes);
+    let length = checked_elements(info.layout.dims()).and_then(|n| n.checked_mul(element_bytes));
+    let end = start.zip(length).and_then(|(s, l)| s.checked_add(l));
+    let (Some(start), Some(end)) = (start, end) else {
+        return Err(format!(
+            "{}: shape {:?} at offset {} does not fit in memory",
+            info.name,
+            info.layout.dims(),
+            info.layout.start_offset()
+        ));
+    };
     let data = bytes.get(start..end).ok_or_else(|| {
         format!(
             "{}: needs bytes {start}..{end} of a {}-byte storage",
@@ -169,4 +203,9 @@ fn tensor_from_storage(
     })?;
     Tensor::from_raw_buffer(data, info.dtype, info.layout.dims(), &Device::Cpu)
         .map_err(|e| format!("{}: {e}", info.name))
+}
+
+/// The element count of `dims`, or `None` where it overflows (a crafted shape).
+pub(crate) fn checked_elements(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |n, d| n.checked_mul(*d))
 }

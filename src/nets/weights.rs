@@ -99,11 +99,59 @@ pub fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
         if super::legacy_pth::is_legacy_pth(path)? {
             return super::legacy_pth::read_legacy_pth(path);
         }
-        let tensors = candle_core::pickle::read_all(path).map_err(weights_error)?;
-        return Ok(tensors.into_iter().collect());
+        return read_zip_pth(path);
     }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(weights_error)
+}
+
+/// Deflate expands at most about 1032 times; a zip entry that claims more than this many
+/// bytes per compressed byte is crafted, not a checkpoint.
+const MAX_DEFLATE_RATIO: u64 = 1100;
+
+/// Every tensor of a zip-format `.pth` (PyTorch 1.6 and later). Candle reads the tensors, but
+/// only after each one's shape is checked against the bytes its zip entry really holds: the
+/// shapes come from the file's pickle, and a crafted one would otherwise ask for terabytes.
+fn read_zip_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
+    let fail = |message: String| Error::Weights {
+        path: path.to_path_buf(),
+        message: format!("PyTorch checkpoint: {message}"),
+    };
+    let pth = candle_core::pickle::PthTensors::new(path, None).map_err(|e| fail(e.to_string()))?;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| fail(format!("not a readable zip archive: {e}")))?;
+    let mut tensors = HashMap::new();
+    for (name, info) in pth.tensor_infos() {
+        let entry = zip
+            .by_name(&info.path)
+            .map_err(|e| fail(format!("{name}: storage {}: {e}", info.path)))?;
+        let (stored, compressed) = (entry.size(), entry.compressed_size());
+        drop(entry);
+        let element_bytes = info.dtype.size_in_bytes();
+        let needed = super::legacy_pth::checked_elements(info.layout.dims())
+            .and_then(|n| n.checked_add(info.layout.start_offset()))
+            .and_then(|n| n.checked_mul(element_bytes));
+        let plausible = stored <= compressed.saturating_mul(MAX_DEFLATE_RATIO);
+        match needed {
+            Some(needed) if needed as u64 <= stored && plausible => {}
+            _ => {
+                return Err(fail(format!(
+                    "{name}: shape {:?} needs {} bytes, but its storage {} holds {stored} \
+                     ({compressed} compressed)",
+                    info.layout.dims(),
+                    needed.map_or("more than addressable".to_string(), |n| n.to_string()),
+                    info.path
+                )))
+            }
+        }
+        let tensor = pth
+            .get(name)
+            .map_err(|e| fail(format!("{name}: {e}")))?
+            .ok_or_else(|| fail(format!("{name}: listed but not readable")))?;
+        tensors.insert(name.clone(), tensor);
+    }
+    Ok(tensors)
 }
 
 /// Compares a file's tensors with a network's expected layout: every expected tensor present
