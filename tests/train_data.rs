@@ -403,3 +403,41 @@ fn a_truncated_jpeg_is_an_error_naming_the_file_not_a_grey_photo() {
         "{err}"
     );
 }
+
+/// Names that are not valid UTF-8 pair by their bytes: each photo with the label map of the
+/// same name, every pair listed under a distinct key (they all used to share the key "").
+#[cfg(unix)]
+#[test]
+fn names_that_are_not_utf8_pair_by_their_bytes() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    for (i, stem) in [&b"caf\xe9"[..], b"\xff\xfe", b"\xfe\xff"]
+        .iter()
+        .enumerate()
+    {
+        let name = [*stem, b".png"].concat();
+        let name = OsStr::from_bytes(&name);
+        for folder in ["images", "labels"] {
+            std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+        }
+        image::RgbImage::from_pixel(8, 8, image::Rgb([i as u8 * 50, 200, 30]))
+            .save(dir.path().join("images").join(name))
+            .unwrap();
+        image::GrayImage::from_pixel(8, 8, image::Luma([i as u8 + 1]))
+            .save(dir.path().join("labels").join(name))
+            .unwrap();
+    }
+    let dataset = Dataset::open(dir.path(), ycor()).unwrap();
+    assert_eq!(dataset.len(), 3);
+    let mut keys: Vec<&str> = dataset.pairs.iter().map(|p| p.key.as_str()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys.contains(&"caf\\xE9"), "{keys:?}");
+    for pair in &dataset.pairs {
+        assert_eq!(pair.image.file_name(), pair.label.file_name(), "{pair:?}");
+    }
+    let report = inspect::inspect(dir.path(), ycor()).unwrap();
+    assert_eq!(report.problems.len(), 0, "{:?}", report.problems);
+}

@@ -75,17 +75,29 @@ fn is_image(path: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// The pairing key: the file stem without a Cityscapes suffix.
-fn pair_key(path: &Path) -> String {
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default();
+/// The pairing key: the file stem's raw bytes without a Cityscapes suffix. Raw bytes, not
+/// text: names that are not valid UTF-8 would otherwise all share one key and pair photos
+/// with other images' labels.
+fn pair_key(path: &Path) -> Vec<u8> {
+    let stem = path.file_stem().unwrap_or_default().as_encoded_bytes();
     CITYSCAPES_SUFFIXES
         .iter()
-        .find_map(|suffix| stem.strip_suffix(suffix))
+        .find_map(|suffix| stem.strip_suffix(suffix.as_bytes()))
         .unwrap_or(stem)
-        .to_string()
+        .to_vec()
+}
+
+/// A pairing key as text for `holdout.txt` and messages: UTF-8 as it is, any other byte as
+/// `\xNN`, so keys that differ stay different.
+fn key_text(key: &[u8]) -> String {
+    let mut text = String::with_capacity(key.len());
+    for chunk in key.utf8_chunks() {
+        text.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            text.push_str(&format!("\\x{byte:02X}"));
+        }
+    }
+    text
 }
 
 /// Image files under `dir` (recursively when `recursive`), sorted, keyed by pairing key.
@@ -93,7 +105,7 @@ fn list_images(
     dir: &Path,
     recursive: bool,
     keep: &dyn Fn(&Path) -> bool,
-) -> Result<BTreeMap<String, PathBuf>> {
+) -> Result<BTreeMap<Vec<u8>, PathBuf>> {
     let mut found = BTreeMap::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
@@ -119,9 +131,11 @@ fn list_images(
 }
 
 fn name_contains(path: &Path, part: &str) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.contains(part))
+    path.file_name().is_some_and(|n| {
+        n.as_encoded_bytes()
+            .windows(part.len())
+            .any(|w| w == part.as_bytes())
+    })
 }
 
 struct Folders {
@@ -253,7 +267,7 @@ pub fn scan(root: &Path, split: &str) -> Result<Scan> {
                     unpaired.push((image.clone(), "photo without an instance map"));
                 }
                 pairs.push(PairFiles {
-                    key,
+                    key: key_text(&key),
                     image,
                     label,
                     instance,
@@ -296,12 +310,19 @@ mod tests {
     fn cityscapes_names_pair_by_their_common_prefix() {
         assert_eq!(
             pair_key(Path::new("a/aachen_000000_000019_leftImg8bit.png")),
-            "aachen_000000_000019"
+            b"aachen_000000_000019"
         );
         assert_eq!(
             pair_key(Path::new("aachen_000000_000019_gtFine_instanceIds.png")),
-            "aachen_000000_000019"
+            b"aachen_000000_000019"
         );
-        assert_eq!(pair_key(Path::new("iid000004.jpg")), "iid000004");
+        assert_eq!(pair_key(Path::new("iid000004.jpg")), b"iid000004");
+    }
+
+    #[test]
+    fn keys_that_are_not_utf8_stay_distinct_as_text() {
+        assert_eq!(key_text(b"caf\xE9"), "caf\\xE9");
+        assert_ne!(key_text(b"\xFF"), key_text(b"\xFE"));
+        assert_eq!(key_text("forêt".as_bytes()), "forêt");
     }
 }
