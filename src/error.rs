@@ -47,6 +47,10 @@ pub enum Error {
     /// A loss or weight became NaN or infinite during training.
     #[error("{0}")]
     Diverged(String),
+    /// The stop flag was raised inside an iteration, before anything of it was applied: the
+    /// networks and optimizers are as they were when the iteration began.
+    #[error("stopped on request")]
+    Interrupted,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -182,7 +182,9 @@ fn niter_fix_global_trains_only_the_outermost_enhancer_then_everything() {
         let d_start = snapshot(&family, "D.");
         for _ in 0..2 {
             assert!(family.global_fixed());
-            family.train_step(&batch, lr, &mut rng).unwrap();
+            family
+                .train_step(&batch, lr, &mut rng, &AtomicBool::new(false))
+                .unwrap();
         }
         let fixed = snapshot(&family, "G.");
         let (moved, total) = changed(&start, &fixed, |n| !is_trained(n));
@@ -200,7 +202,9 @@ fn niter_fix_global_trains_only_the_outermost_enhancer_then_everything() {
         assert_eq!(moved, total, "discriminator weights");
 
         assert!(!family.global_fixed(), "after niter_fix_global iterations");
-        family.train_step(&batch, lr, &mut rng).unwrap();
+        family
+            .train_step(&batch, lr, &mut rng, &AtomicBool::new(false))
+            .unwrap();
         let joined = snapshot(&family, "G.");
         let (moved, total) = changed(&fixed, &joined, weight);
         assert_eq!(

@@ -300,7 +300,13 @@ fn a_photo_damaged_during_a_run_is_skipped_and_reported_not_fatal() {
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
     let indices: Vec<usize> = (0..dataset.len()).collect();
     let (batch, skipped) = dataset
-        .batch_skipping_bad(&indices, &augment, &mut rng, &candle_core::Device::Cpu)
+        .batch_skipping_bad(
+            &indices,
+            &augment,
+            &mut rng,
+            &candle_core::Device::Cpu,
+            &AtomicBool::new(false),
+        )
         .unwrap();
     assert_eq!(batch.photo.dims()[0], 3, "the batch keeps its size");
     assert_eq!(skipped.len(), 1, "{skipped:?}");
@@ -310,9 +316,97 @@ fn a_photo_damaged_during_a_run_is_skipped_and_reported_not_fatal() {
         std::fs::write(photo, b"damaged").unwrap();
     }
     let err = dataset
-        .batch_skipping_bad(&indices, &augment, &mut rng, &candle_core::Device::Cpu)
+        .batch_skipping_bad(
+            &indices,
+            &augment,
+            &mut rng,
+            &candle_core::Device::Cpu,
+            &AtomicBool::new(false),
+        )
         .err()
         .unwrap()
         .to_string();
     assert!(err.contains("no pair can be read"), "{err}");
+}
+
+/// Every network variable (parameters and buffers) and every optimizer moment of `family`.
+fn family_state(family: &mut dyn scenepaint::train::family::Family) -> Vec<(String, Vec<f32>)> {
+    use scenepaint::train::checkpoint::varmap_tensors;
+    let mut tensors: Vec<(String, candle_core::Tensor)> = Vec::new();
+    for (prefix, varmap) in family.networks() {
+        tensors.extend(varmap_tensors(varmap, prefix).unwrap());
+    }
+    for (prefix, adam) in family.optimizers() {
+        tensors.extend(adam.state_tensors(prefix));
+    }
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    tensors
+        .into_iter()
+        .filter(|(_, t)| t.dtype().is_float())
+        .map(|(name, t)| {
+            let values = t.to_dtype(candle_core::DType::F32).unwrap();
+            (name, values.flatten_all().unwrap().to_vec1().unwrap())
+        })
+        .collect()
+}
+
+/// A stop request raised during an iteration is answered inside it, after the first
+/// backward pass, and leaves nothing of the iteration behind once the buffers a training
+/// forward moved (running statistics, spectral norm's vectors) are restored: for each family,
+/// every variable and optimizer moment equals its value before, and the next full step gives
+/// the losses a fresh family's first step gives.
+#[test]
+fn an_interrupted_iteration_leaves_every_network_as_it_was() {
+    use candle_core::Device;
+    use rand::SeedableRng;
+    use scenepaint::train::build::build_family;
+    use scenepaint::train::data::{Augment, Dataset};
+    use scenepaint::train::family::BufferSnapshot;
+    let data = tempfile::tempdir().unwrap();
+    small_ycor(data.path(), 2);
+    let palette = scenepaint::labels::Palette::builtin("ycor").unwrap();
+    let dataset = Dataset::open(data.path(), Some(palette)).unwrap();
+    let augment = Augment::resize_only(64, 64, false);
+    let never = AtomicBool::new(false);
+    let raised = AtomicBool::new(true);
+    for name in ["spade-tiny", "pix2pix-tiny", "pix2pixhd-tiny"] {
+        let config = TrainConfig {
+            load_width: 64,
+            load_height: 64,
+            crop_width: 64,
+            crop_height: 64,
+            batch_size: 2,
+            lambda_vgg: 0.0,
+            ..preset(name).unwrap()
+        };
+        let rng = || rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let batch = dataset
+            .batch_skipping_bad(&[0, 1], &augment, &mut rng(), &Device::Cpu, &never)
+            .unwrap()
+            .0;
+        let stopped_loading =
+            dataset.batch_skipping_bad(&[0, 1], &augment, &mut rng(), &Device::Cpu, &raised);
+        assert!(matches!(
+            stopped_loading,
+            Err(scenepaint::Error::Interrupted)
+        ));
+
+        let lr = config.learning_rates(0);
+        let mut family = build_family(&config, &dataset, &Device::Cpu).unwrap();
+        let before = family_state(family.as_mut());
+        let buffers = BufferSnapshot::take(family.as_ref()).unwrap();
+        let step = family.train_step(&batch, lr, &mut rng(), &raised);
+        assert!(
+            matches!(step, Err(scenepaint::Error::Interrupted)),
+            "{name}: {:?}",
+            step.map(|_| ())
+        );
+        buffers.restore().unwrap();
+        assert_eq!(family_state(family.as_mut()), before, "{name}");
+
+        let resumed = family.train_step(&batch, lr, &mut rng(), &never).unwrap();
+        let mut fresh = build_family(&config, &dataset, &Device::Cpu).unwrap();
+        let straight = fresh.train_step(&batch, lr, &mut rng(), &never).unwrap();
+        assert_eq!(resumed, straight, "{name}");
+    }
 }

@@ -178,15 +178,16 @@ pub fn train_step(
         &mut rng,
     )?;
     let lr = config.learning_rates(0);
+    let never_stop = std::sync::atomic::AtomicBool::new(false);
     for _ in 0..2 {
-        family.train_step(&batch, lr, &mut rng)?;
+        family.train_step(&batch, lr, &mut rng, &never_stop)?;
     }
     let (peak_warm, rss_warm) = memory_kib();
     let mut rss_kib_per_step = Vec::with_capacity(steps as usize);
     let mut step_s = Vec::with_capacity(steps as usize);
     for _ in 0..steps {
         let started = Instant::now();
-        family.train_step(&batch, lr, &mut rng)?;
+        family.train_step(&batch, lr, &mut rng, &never_stop)?;
         step_s.push(started.elapsed().as_secs_f64());
         rss_kib_per_step.push(memory_kib().1);
     }

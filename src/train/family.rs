@@ -2,6 +2,7 @@
 //! on a detached fake, then generator step), image generation for sample grids, and the
 //! networks and optimizers a checkpoint holds.
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::Tensor;
 use candle_nn::VarMap;
@@ -17,8 +18,17 @@ pub type Losses = BTreeMap<String, f64>;
 
 pub trait Family {
     /// One iteration with learning rates `(lr_g, lr_d)`; `rng` draws the iteration's noise.
-    fn train_step(&mut self, batch: &Batch, lr: (f64, f64), rng: &mut ChaCha8Rng)
-        -> Result<Losses>;
+    /// `stop` is looked at once the first backward pass is done and before any weight
+    /// changes (see [`discriminator_step`]): raised, the step returns
+    /// [`Error::Interrupted`](crate::Error::Interrupted) with every network untouched, so a
+    /// long step answers a stop request early and a resumed run redoes the iteration exactly.
+    fn train_step(
+        &mut self,
+        batch: &Batch,
+        lr: (f64, f64),
+        rng: &mut ChaCha8Rng,
+        stop: &AtomicBool,
+    ) -> Result<Losses>;
 
     /// Generated images (N, 3, H, W) in [-1, 1] for `batch`, evaluation mode, no gradient.
     fn generate(&self, batch: &Batch, rng: &mut ChaCha8Rng) -> Result<Tensor>;
@@ -62,20 +72,62 @@ pub fn adam_config(config: &TrainConfig, lr: f64) -> AdamConfig {
     }
 }
 
+/// `Err(Interrupted)` once `stop` is raised.
+pub fn check_stop(stop: &AtomicBool) -> Result<()> {
+    if stop.load(Ordering::Relaxed) {
+        return Err(crate::Error::Interrupted);
+    }
+    Ok(())
+}
+
 /// The discriminator update of every family: `scale * (d_fake + d_real)`, the losses of D on
 /// the detached fake and on the real image, backpropagated and applied by `opt_d`; both
 /// terms are recorded as `d_fake` and `d_real`. pix2pix and pix2pixHD halve the sum
-/// (`scale` 0.5), SPADE does not (1).
+/// (`scale` 0.5), SPADE does not (1). The first weight change of every family's iteration, so
+/// `stop` is checked here, after the backward pass and before the update.
 pub fn discriminator_step(
     opt_d: &mut Adam,
     d_fake: &Tensor,
     d_real: &Tensor,
     scale: f64,
     losses: &mut Losses,
+    stop: &AtomicBool,
 ) -> Result<()> {
     let total = ((d_fake + d_real)? * scale)?;
-    opt_d.step(&total.backward()?)?;
+    let grads = total.backward()?;
+    check_stop(stop)?;
+    opt_d.step(&grads)?;
     losses.insert("d_fake".into(), scalar(d_fake)?);
     losses.insert("d_real".into(), scalar(d_real)?);
     Ok(())
+}
+
+/// Copies of a family's buffers (running statistics, spectral norm's `weight_u`/`weight_v`),
+/// which a training forward pass updates before any optimizer step; restoring them undoes
+/// everything an interrupted iteration changed.
+pub struct BufferSnapshot(Vec<(candle_core::Var, Tensor)>);
+
+impl BufferSnapshot {
+    pub fn take(family: &dyn Family) -> Result<Self> {
+        let mut saved = Vec::new();
+        for (_, varmap) in family.networks() {
+            let vars = varmap
+                .data()
+                .lock()
+                .map_err(|_| crate::Error::msg("variable map lock poisoned"))?;
+            for (name, var) in vars.iter() {
+                if crate::nets::layers::is_buffer_name(name) {
+                    saved.push((var.clone(), var.as_tensor().copy()?));
+                }
+            }
+        }
+        Ok(Self(saved))
+    }
+
+    pub fn restore(self) -> Result<()> {
+        for (var, value) in self.0 {
+            var.set(&value)?;
+        }
+        Ok(())
+    }
 }

@@ -4,6 +4,8 @@
 //! BCE(D(real), 1)), then G minimizes BCE(D(fake), 1) + lambda_L1 * |fake - photo|. BCE is
 //! the stable with-logits form; Adam betas (0.5, 0.999), lr 2e-4; dropout and batch norm in
 //! training mode; weights drawn from normal(0, 0.02).
+use std::sync::atomic::AtomicBool;
+
 use candle_core::{DType, Device, ModuleT, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand_chacha::ChaCha8Rng;
@@ -118,6 +120,7 @@ impl Family for Pix2pixFamily {
         batch: &Batch,
         lr: (f64, f64),
         rng: &mut ChaCha8Rng,
+        stop: &AtomicBool,
     ) -> Result<Losses> {
         self.generator.reseed_dropout(rand::Rng::random(rng))?;
         self.opt_g.set_lr(lr.0);
@@ -136,7 +139,7 @@ impl Family for Pix2pixFamily {
             .discriminator
             .forward_t(&Tensor::cat(&[&input, real], 1)?, true)?;
         let d_real = d_loss(&pred_real, true, mode)?;
-        discriminator_step(&mut self.opt_d, &d_fake, &d_real, 0.5, &mut losses)?;
+        discriminator_step(&mut self.opt_d, &d_fake, &d_real, 0.5, &mut losses, stop)?;
 
         let pred = self
             .discriminator

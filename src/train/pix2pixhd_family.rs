@@ -11,6 +11,8 @@
 //! enhancer (`model{n}_*`); then the global generator and inner enhancers join. They have their
 //! own Adam (`optG_global.`), stepped only once they train: per-parameter Adam state, as
 //! PyTorch keeps it, instead of the published fresh optimizer at the switch.
+use std::sync::atomic::AtomicBool;
+
 use candle_core::{DType, Device, ModuleT, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use rand_chacha::ChaCha8Rng;
@@ -332,6 +334,7 @@ impl Family for Pix2pixhdFamily {
         batch: &Batch,
         lr: (f64, f64),
         _rng: &mut ChaCha8Rng,
+        stop: &AtomicBool,
     ) -> Result<Losses> {
         let fix_global = self.global_fixed();
         self.opt_g.set_lr(lr.0);
@@ -350,6 +353,7 @@ impl Family for Pix2pixhdFamily {
             &step.d_real,
             0.5,
             &mut losses,
+            stop,
         )?;
         self.opt_g.step(&g_grads)?;
         if let (Some(opt), false) = (&mut self.opt_g_global, fix_global) {

@@ -3,6 +3,8 @@
 //! (lambda_feat / num_D per layer), VGG perceptual loss, KL divergence of the VAE encoder
 //! (lambda_kld), TTUR Adam betas (0, 0.9). The discriminator sees semantics ++ image for the
 //! fake and the real image in one batch, fake first.
+use std::sync::atomic::AtomicBool;
+
 use candle_core::{Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand_chacha::ChaCha8Rng;
@@ -264,6 +266,7 @@ impl Family for SpadeFamily {
         batch: &Batch,
         lr: (f64, f64),
         rng: &mut ChaCha8Rng,
+        stop: &AtomicBool,
     ) -> Result<Losses> {
         self.opt_g.set_lr(lr.0);
         self.opt_d.set_lr(lr.1);
@@ -274,7 +277,7 @@ impl Family for SpadeFamily {
         let mut losses = Losses::new();
 
         let (d_fake, d_real) = self.nets.discriminator_losses(&seg, &fake, real, true)?;
-        discriminator_step(&mut self.opt_d, &d_fake, &d_real, 1.0, &mut losses)?;
+        discriminator_step(&mut self.opt_d, &d_fake, &d_real, 1.0, &mut losses, stop)?;
 
         let (pred_fake, pred_real) = self.nets.discriminate(&seg, &fake, real, true)?;
         let (g_gan, g_feat) =

@@ -23,7 +23,7 @@ use super::checkpoint;
 use super::config::TrainConfig;
 use super::data::{Augment, Batch, Dataset};
 use super::evaluation::{self, EvalRecord, RunEvaluator};
-use super::family::{scalar, Family, Losses};
+use super::family::{scalar, BufferSnapshot, Family, Losses};
 use crate::error::{Error, Result};
 use crate::labels::Palette;
 
@@ -449,13 +449,27 @@ fn train_inner(
             batch_indices(config.seed, iteration, config.batch_size, dataset.len());
         epoch = batch_epoch;
         let mut rng = step_rng(config.seed, iteration);
+        let stopped = |family: &mut dyn Family, observer: &mut dyn Observer| -> Result<Outcome> {
+            save(family, observer, iteration, epoch, true, &evaluations)?;
+            Ok(Outcome::Stopped { iteration })
+        };
         let (batch, skipped) =
-            dataset.batch_skipping_bad(&indices, &augment, &mut rng, &request.device)?;
+            match dataset.batch_skipping_bad(&indices, &augment, &mut rng, &request.device, stop) {
+                Err(Error::Interrupted) => return stopped(family.as_mut(), observer),
+                other => other?,
+            };
         for (file, why) in skipped {
             observer.on_event(&Event::Skipped { file, why });
         }
         let lr = config.learning_rates(iteration);
-        let losses = family.train_step(&batch, lr, &mut rng)?;
+        let buffers = BufferSnapshot::take(family.as_ref())?;
+        let losses = match family.train_step(&batch, lr, &mut rng, stop) {
+            Err(Error::Interrupted) => {
+                buffers.restore()?;
+                return stopped(family.as_mut(), observer);
+            }
+            other => other?,
+        };
         if let Some((name, value)) = first_non_finite(&losses) {
             let checkpoint = request.run_dir.join(CHECKPOINT_FILE);
             let kept = if checkpoint.exists() {

@@ -257,16 +257,21 @@ impl Dataset {
     /// [`Self::batch`], except that a pair that cannot be read (a photo damaged after the
     /// run started) is replaced by the next readable one and returned with why, so a long
     /// run reports it instead of ending. Deterministic: a resumed run skips the same way.
+    /// [`Error::Interrupted`] once `stop` is raised.
     pub fn batch_skipping_bad(
         &self,
         indices: &[usize],
         aug: &Augment,
         rng: &mut impl Rng,
         device: &Device,
+        stop: &std::sync::atomic::AtomicBool,
     ) -> Result<(Batch, Vec<(PathBuf, String)>)> {
         let mut skipped = Vec::new();
         let mut samples = Vec::with_capacity(indices.len());
         for &first in indices {
+            // A large batch of large photos takes seconds to decode: a stop request is
+            // answered between two of them.
+            crate::train::family::check_stop(stop)?;
             let mut index = first;
             loop {
                 match self.sample(index, aug, rng) {
