@@ -52,7 +52,8 @@ xvfb_pid=$!
 sleep 1
 export DISPLAY="$display"
 unset WAYLAND_DISPLAY
-export XDG_RUNTIME_DIR="$work/runtime" XDG_DATA_HOME="$work/data"
+# SCREENSHOT_DATA_HOME keeps autosaves between runs (to see the restore dialog).
+export XDG_RUNTIME_DIR="$work/runtime" XDG_DATA_HOME="${SCREENSHOT_DATA_HOME:-$work/data}"
 mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 
 args=()

@@ -95,9 +95,18 @@ fn autosave_is_offered_after_unclean_exit() {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     h.run_steps(240);
-    let file = dir.path().join(scenepaint::app::autosave::AUTOSAVE_FILE);
+    let sessions = dir.path().join(scenepaint::app::autosave::SESSIONS_DIR);
+    let slots: Vec<_> = std::fs::read_dir(&sessions).unwrap().collect();
+    assert_eq!(slots.len(), 1, "one session slot");
+    let file = slots[0]
+        .as_ref()
+        .unwrap()
+        .path()
+        .join(scenepaint::app::autosave::AUTOSAVE_FILE);
     assert!(file.exists(), "autosave written");
-    // Simulate a crash: the app is leaked, so its clean-exit hook never runs.
+    // Simulate a crash: the lock goes as the OS drops it, the app is leaked so its
+    // clean-exit hook never runs.
+    h.state_mut().abandon_autosave();
     std::mem::forget(h);
 
     let mut opts = options(40, 30, ScriptedDialogs::default());
@@ -106,6 +115,26 @@ fn autosave_is_offered_after_unclean_exit() {
     h.get_by_label("Restore").click();
     h.run_steps(2);
     assert_eq!(map(&h), painted);
+    assert!(
+        !file.exists(),
+        "the restored autosave moved into the new session's slot"
+    );
+    assert!(
+        h.state().has_unsaved_work(),
+        "a restored painting is not saved anywhere"
+    );
+    // A clean exit with that unsaved work keeps it for the next start.
+    drop(h);
+    let mut opts = options(40, 30, ScriptedDialogs::default());
+    opts.autosave_dir = Some(dir.path().to_path_buf());
+    let mut h = harness_with(opts);
+    h.get_by_label("Restore").click();
+    h.run_steps(2);
+    assert_eq!(
+        map(&h),
+        painted,
+        "offered again after a clean exit with unsaved work"
+    );
 }
 
 #[test]

@@ -12,8 +12,9 @@ pub enum Modal {
         width: u32,
         height: u32,
     },
+    /// Autosaves earlier sessions left unsaved, newest first; the first is shown.
     Restore {
-        path: PathBuf,
+        paths: Vec<PathBuf>,
     },
     ImportFailed {
         path: PathBuf,
@@ -31,7 +32,7 @@ pub fn show(app: &mut PainterApp, ctx: &egui::Context, modal: Modal) -> Option<M
         ui.set_max_width(520.0);
         next = match modal {
             Modal::NewCanvas { width, height } => new_canvas(app, ui, width, height),
-            Modal::Restore { path } => restore(app, ui, path),
+            Modal::Restore { paths } => restore(app, ui, paths),
             Modal::ImportFailed {
                 path,
                 message,
@@ -90,19 +91,45 @@ fn new_canvas(
     keep
 }
 
-fn restore(app: &mut PainterApp, ui: &mut egui::Ui, path: PathBuf) -> Option<Modal> {
+fn restore(app: &mut PainterApp, ui: &mut egui::Ui, paths: Vec<PathBuf>) -> Option<Modal> {
+    let Some(path) = paths.first().cloned() else {
+        return None;
+    };
+    let rest = paths[1..].to_vec();
     ui.heading("Restore unsaved painting?");
-    ui.label("scenepaint did not exit cleanly last time. An autosaved painting was found:");
+    ui.label(match paths.len() {
+        1 => "An earlier session left a painting that was never saved:".to_string(),
+        n => format!("Earlier sessions left {n} paintings that were never saved; the newest:"),
+    });
     ui.monospace(path.display().to_string());
-    let mut keep = Some(Modal::Restore { path: path.clone() });
+    if let Ok(modified) = std::fs::metadata(&path).and_then(|m| m.modified()) {
+        let age_min = modified.elapsed().map_or(0, |d| d.as_secs() / 60);
+        ui.label(format!("autosaved {age_min} min ago"));
+    }
+    let mut keep = Some(Modal::Restore {
+        paths: paths.clone(),
+    });
     ui.horizontal(|ui| {
         if ui.button("Restore").clicked() {
             if let Err(e) = app.restore_autosave(&path) {
                 app.message = Some(format!("Error: {e}"));
+            } else if !rest.is_empty() {
+                app.message = Some(format!(
+                    "restored the newest; {} more unsaved painting(s) are kept and offered at the next start",
+                    rest.len()
+                ));
             }
             keep = None;
         }
-        if ui.button("Discard").clicked() {
+        if ui.button("Discard").on_hover_text("Delete this autosave").clicked() {
+            if let Err(e) = super::autosave::Autosave::discard(&path) {
+                app.message = Some(format!("Error: {e}"));
+            }
+            keep = (!rest.is_empty()).then_some(Modal::Restore {
+                paths: rest.clone(),
+            });
+        }
+        if ui.button("Later").on_hover_text("Keep every autosave and ask at the next start").clicked() {
             keep = None;
         }
     });

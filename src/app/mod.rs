@@ -126,6 +126,10 @@ pub struct PainterApp {
     pub message: Option<String>,
     pub project_path: Option<PathBuf>,
     autosave: Option<Autosave>,
+    /// The document's generation when it last matched a file (opened, saved, imported) or
+    /// was created blank; `None` for a painting restored from an autosave. Any other
+    /// generation is work a clean exit must not drop.
+    clean_generation: Option<u64>,
     hover_px: Option<[i64; 2]>,
     /// Loaded on the first frame (loading needs the egui context to notify).
     pending_model: Option<PathBuf>,
@@ -169,13 +173,14 @@ impl PainterApp {
             },
             None => blank,
         };
+        let doc_generation = doc.generation();
         let mut modal = None;
         let autosave = options
             .autosave_dir
             .as_deref()
             .and_then(|dir| match Autosave::start(dir) {
-                Ok((autosave, recover)) => {
-                    modal = recover.map(|path| Modal::Restore { path });
+                Ok((autosave, orphans)) => {
+                    modal = (!orphans.is_empty()).then_some(Modal::Restore { paths: orphans });
                     Some(autosave)
                 }
                 Err(e) => {
@@ -205,6 +210,7 @@ impl PainterApp {
             modal,
             message,
             project_path: None,
+            clean_generation: Some(doc_generation),
             autosave,
             hover_px: None,
             pending_model: options.default_model,
@@ -394,6 +400,12 @@ impl PainterApp {
         if let Some(autosave) = &mut self.autosave {
             autosave.mark_saved(self.doc.generation());
         }
+        self.clean_generation = Some(self.doc.generation());
+    }
+
+    /// True when the painting has changes no file holds (what a clean exit keeps autosaved).
+    pub fn has_unsaved_work(&self) -> bool {
+        self.clean_generation != Some(self.doc.generation())
     }
 
     /// Imports a label map PNG with the current palette. Unknown colours open a dialog that
@@ -436,6 +448,7 @@ impl PainterApp {
     pub fn save_project(&mut self, path: &Path) -> Result<()> {
         self.project().save(path)?;
         self.project_path = Some(path.to_path_buf());
+        self.clean_generation = Some(self.doc.generation());
         Ok(())
     }
 
@@ -466,10 +479,16 @@ impl PainterApp {
             .unwrap_or_else(|| first_painting_class(&self.palette));
     }
 
-    /// Restores the autosaved document offered after an unclean exit.
+    /// Restores an autosaved painting an earlier session left; its file moves into this
+    /// session's autosave, so it stays kept until saved over.
     pub fn restore_autosave(&mut self, path: &Path) -> Result<()> {
         let project = Project::load(path)?;
         self.load_project(project);
+        self.clean_generation = None;
+        self.project_path = None;
+        if let Some(autosave) = &mut self.autosave {
+            autosave.adopt(path)?;
+        }
         self.message = Some("restored the autosaved painting".to_string());
         Ok(())
     }
@@ -516,10 +535,20 @@ impl PainterApp {
         }
     }
 
-    /// Clean shutdown: the autosave is no longer offered as a crash recovery.
+    /// Clean shutdown: this session's autosave is removed, or kept to be offered at the next
+    /// start when the painting has unsaved work.
     pub fn finish(&mut self) {
-        if let Some(autosave) = &self.autosave {
-            autosave.finish();
+        let unsaved = self.has_unsaved_work();
+        if let Some(autosave) = self.autosave.take() {
+            autosave.finish(unsaved);
+        }
+    }
+
+    /// Ends the autosave session as a crash would (lock released, every file kept): for tests
+    /// that need an unclean exit inside one process.
+    pub fn abandon_autosave(&mut self) {
+        if let Some(autosave) = self.autosave.take() {
+            autosave.abandon();
         }
     }
 }
@@ -531,10 +560,12 @@ impl eframe::App for PainterApp {
 }
 
 impl Drop for PainterApp {
-    /// eframe drops the app when the window closes normally. A panic is not a clean exit, so the
-    /// autosave stays offered then.
+    /// eframe drops the app when the window closes normally. A panic is not a clean exit, so
+    /// every file stays and the autosave is offered at the next start.
     fn drop(&mut self) {
-        if !std::thread::panicking() {
+        if std::thread::panicking() {
+            self.abandon_autosave();
+        } else {
             self.finish();
         }
     }
