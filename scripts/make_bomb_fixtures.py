@@ -34,6 +34,22 @@ png(os.path.join(out, "rgb-100000x100000.png"), 100000, 100000, 2, 3)
 png(os.path.join(out, "gray-100000x100000.png"), 100000, 100000, 0, 1)
 
 
+def full_png(path, width, height, value):
+    """A complete, valid grayscale PNG: every row present (64 MB of ids compress to ~60 KB)."""
+    row = b"\x00" + bytes([value]) * width
+    compressor = zlib.compressobj(9)
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    body = b"\x89PNG\r\n\x1a\n"
+    body += chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    body += chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    with open(path, "wb") as f:
+        f.write(body)
+
+
+# A real 8000 x 8000 label map (class 3 everywhere): larger than any network runs at.
+full_png(os.path.join(out, "gray-8000x8000.png"), 8000, 8000, 3)
+
+
 # Crafted PyTorch checkpoints of a few hundred bytes whose counts and shapes claim terabytes.
 # The pickles name torch's classes the way torch.save writes them; torch itself is not needed.
 import collections
@@ -114,10 +130,15 @@ def legacy_pth(path, shape, claimed_elements):
 
 def zip_pth(path, shape):
     state = collections.OrderedDict(weight=Tensor(Storage("0", 4), shape))
+    # A fixed date keeps the file the same from run to run.
+    entries = [
+        ("archive/data.pkl", torch_pickle(state)),
+        ("archive/data/0", b"\x00" * 16),
+        ("archive/version", b"3\n"),
+    ]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("archive/data.pkl", torch_pickle(state))
-        archive.writestr("archive/data/0", b"\x00" * 16)
-        archive.writestr("archive/version", b"3\n")
+        for name, data in entries:
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 12, 1, 0, 0, 0)), data)
 
 
 # A storage count of 2^40 float32 elements: 4 TiB.

@@ -658,6 +658,31 @@ fn huge_claimed_images_and_unbounded_sizes_are_clear_errors_not_aborts() {
     assert!(!run.status.success() && err.contains("16..=2048"), "{err}");
 }
 
+/// A real 8000x8000 label map is refused clearly, before decoding, by the shipped pix2pix
+/// and SPADE models alike (it used to reach a pix2pix U-Net at full size).
+#[test]
+fn an_8000_pixel_label_map_is_refused_the_same_way_by_every_family() {
+    let map = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bombs/gray-8000x8000.png");
+    assert!(map.exists(), "{} is missing", map.display());
+    let tmp = tempfile::tempdir().unwrap();
+    for model in ["ycor-pix2pix", "ycor-spade"] {
+        let bundle = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("weights")
+            .join(model);
+        let out = tmp.path().join(format!("{model}.png"));
+        let run = translate(&bundle, &map, &out, &[]);
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{model}: {err}");
+        assert!(
+            err.contains("gray-8000x8000.png")
+                && err.contains("8000x8000")
+                && err.contains("limit is 1 to 4096"),
+            "{model}: {err}"
+        );
+        assert!(!out.exists(), "{model}");
+    }
+}
+
 #[test]
 fn a_folder_translates_every_good_file_and_reports_the_bad_ones() {
     let (tmp, bundle, palette, inputs) = bundle_and_inputs();
