@@ -192,6 +192,9 @@ fn palette_ref(arg: &str) -> anyhow::Result<PaletteRef> {
 }
 
 pub fn run_bundle(args: &BundleArgs) -> anyhow::Result<()> {
+    if !args.pth.is_file() {
+        bail!("{}: no such checkpoint file", args.pth.display());
+    }
     scenepaint::outputs::check_fresh_dir(&args.out, args.force)?;
     let options_path = match &args.options {
         Some(path) => path.clone(),

@@ -206,9 +206,10 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         anyhow::bail!("preset {preset} trains {:?}, not {:?}", config.net, net);
     }
     if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
-        let overrides: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| path.display().to_string())?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("training config {}: cannot read it", path.display()))?;
+        let overrides: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("training config {}: not valid JSON", path.display()))?;
         let Some(extra) = overrides.as_object() else {
             anyhow::bail!(
                 "{}: a training config is a JSON object of settings ({{\"iters\": 100, ...}}), not {}",
@@ -220,7 +221,8 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         if let Some(base) = merged.as_object_mut() {
             base.extend(extra.clone());
         }
-        config = serde_json::from_value(merged).with_context(|| path.display().to_string())?;
+        config = serde_json::from_value(merged)
+            .with_context(|| format!("training config {}", path.display()))?;
     }
     match (args.iters, args.resume && saved_path.is_file()) {
         (Some(iters), _) => config.iters = iters,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use candle_core::{Device, Tensor};
-use scenepaint::labelmap::{write_colour_png, LabelMap};
+use scenepaint::labelmap::{write_colour_png, write_index_png, LabelMap};
 use scenepaint::labels::Palette;
 use scenepaint::nets::bundle::{
     write_bundle, Generator, Model, ModelManifest, NetKind, PaletteRef, TranslateOptions,
@@ -723,6 +723,44 @@ fn bundles_with_non_finite_weights_are_refused_at_load() {
         .to_string();
     assert!(
         err.contains(&name) && err.contains("1 NaN or infinite"),
+        "{err}"
+    );
+}
+
+/// The common slips name the file and what is wrong once: a missing model folder, the folder
+/// of shipped models instead of one of them, a missing label map, a missing checkpoint.
+#[test]
+fn mistyped_paths_get_one_clear_message_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("weights");
+    let map = tmp.path().join("map.png");
+    write_index_png(&map, &label_map(16, 16, 3)).unwrap();
+    let out = tmp.path().join("out.png");
+    let stderr = |run: std::process::Output| {
+        assert_eq!(run.status.code(), Some(1));
+        String::from_utf8_lossy(&run.stderr).into_owned()
+    };
+    let err = stderr(translate(&tmp.path().join("nope"), &map, &out, &[]));
+    assert!(err.contains("nope: no such model folder"), "{err}");
+    let err = stderr(translate(&weights, &map, &out, &[]));
+    assert!(
+        err.contains("not a model bundle") && err.contains("ycor-pix2pix, ycor-spade"),
+        "{err}"
+    );
+    let missing = tmp.path().join("missing.png");
+    let err = stderr(translate(&weights.join("ycor-spade"), &missing, &out, &[]));
+    assert!(err.contains("missing.png"), "{err}");
+    let os_error = err.matches("os error").count();
+    assert_eq!(os_error, 1, "the cause once, not repeated: {err}");
+    let err = stderr(scenepaint(&[
+        "bundle",
+        "--pth",
+        arg(&tmp.path().join("latest_net_G.pth")),
+        "--out",
+        arg(&tmp.path().join("b")),
+    ]));
+    assert!(
+        err.contains("latest_net_G.pth: no such checkpoint file"),
         "{err}"
     );
 }

@@ -255,6 +255,7 @@ impl Model {
 
     /// Loads a bundle with an explicit choice of inference path.
     pub fn load_with(dir: &Path, device: &Device, inference: InferencePath) -> Result<Self> {
+        check_is_bundle(dir)?;
         let manifest = ModelManifest::read(dir)?;
         let palette = manifest.palette.resolve()?;
         let path = dir.join(GENERATOR_FILE);
@@ -414,6 +415,40 @@ impl Model {
         let resized = super::layers::resize_bilinear(&output, height, width)?;
         encoding::to_rgb_image(&resized)
     }
+}
+
+/// A clear error for a folder that is not a bundle: missing, a file, or a folder of bundles
+/// (naming them).
+fn check_is_bundle(dir: &Path) -> Result<()> {
+    if dir.join(MANIFEST_FILE).is_file() {
+        return Ok(());
+    }
+    if !dir.exists() {
+        return Err(Error::msg(format!(
+            "{}: no such model folder",
+            dir.display()
+        )));
+    }
+    let mut inside: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join(MANIFEST_FILE).is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    inside.sort();
+    let hint = if inside.is_empty() {
+        "a model is the folder `scenepaint train` or `scenepaint bundle` writes".to_string()
+    } else {
+        format!(
+            "it holds the model folder(s) {}: pass one of them",
+            inside.join(", ")
+        )
+    };
+    Err(Error::msg(format!(
+        "{}: not a model bundle (no {MANIFEST_FILE}); {hint}",
+        dir.display()
+    )))
 }
 
 /// `encoder.safetensors` beside a SPADE VAE generator, checked against the encoder's layout.
