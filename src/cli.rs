@@ -43,9 +43,10 @@ pub struct BundleArgs {
 
 #[derive(Args, Debug)]
 pub struct TranslateArgs {
-    /// Bundle directory (model.json + generator.safetensors).
+    /// Bundle directory (model.json + generator.safetensors); default: the shipped
+    /// `weights/ycor-spade`, found in the data folders (`scenepaint --help`).
     #[arg(long)]
-    pub model: PathBuf,
+    pub model: Option<PathBuf>,
     /// A label map PNG, or a directory of them.
     #[arg(long)]
     pub input: PathBuf,
@@ -278,8 +279,17 @@ fn translate_jobs(input: &Path, output: &Path) -> anyhow::Result<Vec<(PathBuf, P
 
 pub fn run_translate(args: &TranslateArgs) -> anyhow::Result<()> {
     let device = Device::Cpu;
-    let model = Model::load(&args.model, &device)
-        .with_context(|| format!("loading model {}", args.model.display()))?;
+    let model_dir = match &args.model {
+        Some(dir) => dir.clone(),
+        None => scenepaint::shipped::find(scenepaint::shipped::DEFAULT_MODEL).ok_or_else(|| {
+            anyhow::anyhow!(scenepaint::shipped::not_found(
+                scenepaint::shipped::DEFAULT_MODEL,
+                "the default model"
+            ))
+        })?,
+    };
+    let model = Model::load(&model_dir, &device)
+        .with_context(|| format!("loading model {}", model_dir.display()))?;
     if let Some(why) = model.style_photo_unavailable() {
         if args.style.is_some() {
             bail!("--style: {why}");

@@ -14,5 +14,6 @@ pub mod labels;
 pub mod nets;
 pub mod outputs;
 pub mod paint;
+pub mod shipped;
 pub mod train;
 pub use error::{Error, Result};

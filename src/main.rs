@@ -1,6 +1,6 @@
 //! Command line: the painter GUI by default, plus headless subcommands. Each subcommand is a
 //! thin wrapper over library code that the GUI uses too.
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod cli;
 mod cli_eval;
@@ -44,9 +44,22 @@ enum Command {
     Bench(cli::BenchArgs),
 }
 
+/// The command line, with `--help` listing where shipped files are looked for (known only at
+/// run time).
+fn parse_with_data_folders() -> Cli {
+    let data_folders = format!(
+        "Shipped models, VGG16 weights and the example scene are looked for in these data \
+         folders, in order (set {} to put one first):\n{}",
+        scenepaint::shipped::HOME_ENV,
+        scenepaint::shipped::describe_roots()
+    );
+    let matches = Cli::command().after_help(data_folders).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> anyhow::Result<()> {
     scenepaint::nets::fast::train_conv::configure_candle_threads();
-    let cli = Cli::parse();
+    let cli = parse_with_data_folders();
     match cli.command {
         None => {
             let mut options = scenepaint::app::AppOptions::with_shipped_content();

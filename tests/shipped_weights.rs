@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use candle_core::Device;
 use scenepaint::app::files::ScriptedDialogs;
-use scenepaint::app::{shipped_path, AppOptions, DEFAULT_MODEL, EXAMPLE_SCENE};
+use scenepaint::app::AppOptions;
 use scenepaint::labelmap::{read_label_map, LabelMap};
 use scenepaint::nets::bundle::{Model, TranslateOptions};
+use scenepaint::shipped::{find_or_given, DEFAULT_MODEL, EXAMPLE_SCENE};
 use scenepaint::train::validate::mean_abs_difference;
 
 /// The bundles the README and the painter promise.
@@ -21,7 +22,7 @@ fn weights_dir() -> PathBuf {
 }
 
 fn example_scene(model: &Model) -> LabelMap {
-    read_label_map(shipped_path(EXAMPLE_SCENE), &model.palette).unwrap()
+    read_label_map(find_or_given(EXAMPLE_SCENE), &model.palette).unwrap()
 }
 
 /// The example scene with its left and right halves of trail and vegetation swapped for sky:
@@ -87,7 +88,7 @@ fn held_out_photo(stem: &str) -> image::RgbImage {
 
 #[test]
 fn the_default_model_follows_the_painting_and_the_style() {
-    let model = Model::load(&shipped_path(DEFAULT_MODEL), &Device::Cpu).unwrap();
+    let model = Model::load(&find_or_given(DEFAULT_MODEL), &Device::Cpu).unwrap();
     assert!(
         model.uses_style() && model.has_encoder(),
         "the default is SPADE with a VAE"
@@ -130,7 +131,7 @@ fn the_painter_opens_with_the_example_scene_and_shows_the_default_models_image()
     options.dialogs = Box::new(ScriptedDialogs::default());
     let mut h = painter_support::harness_with(options);
     let scene = read_label_map(
-        shipped_path(EXAMPLE_SCENE),
+        find_or_given(EXAMPLE_SCENE),
         &scenepaint::labels::Palette::builtin("ycor").unwrap(),
     )
     .unwrap();

@@ -1,4 +1,4 @@
-//! The perceptual loss on the shared VGG16 weights (`../shared/weights/`, Caffe BGR input).
+//! The perceptual loss on the VGG16 weights (shipped in `weights/vgg16/`, the same file as `../shared/weights/`; Caffe BGR input).
 use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor, Var};
@@ -71,4 +71,23 @@ fn a_missing_vgg_file_names_the_path() {
     .err()
     .unwrap();
     assert!(err.to_string().contains("no/such/vgg.safetensors"), "{err}");
+}
+
+/// The VGG16 file shipped in `weights/vgg16/` (with its licence) is the documented shared file,
+/// byte for byte, and it is what training finds by default.
+#[test]
+fn the_shipped_vgg16_weights_are_the_shared_file_and_are_found_by_default() {
+    use scenepaint::shipped::{find, VGG16_WEIGHTS};
+    let shipped = find(VGG16_WEIGHTS).expect("weights/vgg16 is found from the crate root");
+    assert_eq!(
+        std::fs::read(&shipped).unwrap(),
+        std::fs::read(shared()).unwrap(),
+        "{} differs from the shared file",
+        shipped.display()
+    );
+    let source = std::fs::read_to_string(shipped.with_file_name("SOURCE.md")).unwrap();
+    assert!(
+        source.contains("CC BY 4.0"),
+        "the licence ships beside the weights"
+    );
 }

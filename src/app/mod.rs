@@ -22,7 +22,7 @@ use crate::labelmap::{self, UnknownColour};
 use crate::labels::Palette;
 use crate::paint::project::{Project, ViewSettings, PROJECT_EXTENSION};
 use crate::paint::{Document, Tool};
-use crate::Result;
+use crate::{shipped, Result};
 use autosave::Autosave;
 use canvas::{CanvasView, ToolState};
 use dialogs::Modal;
@@ -56,34 +56,15 @@ pub struct AppOptions {
     pub training_dataset: Option<PathBuf>,
 }
 
-/// The shipped example scene and default model (relative to the repository).
-pub const EXAMPLE_SCENE: &str = "assets/examples/ycor-trail.png";
-pub const DEFAULT_MODEL: &str = "weights/ycor-spade";
-
-/// `relative` as given when it exists from the working directory, else under the crate's
-/// source folder (so the binary finds the shipped files when started from elsewhere).
-pub fn shipped_path(relative: &str) -> PathBuf {
-    let given = PathBuf::from(relative);
-    if given.exists() {
-        return given;
-    }
-    let beside_sources = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
-    if beside_sources.exists() {
-        beside_sources
-    } else {
-        given
-    }
-}
-
 impl AppOptions {
     /// What `scenepaint` opens with: the example ycor scene painted, the default model loading,
     /// bundles from `weights/`.
     pub fn with_shipped_content() -> Self {
         AppOptions {
             palette: "ycor".to_string(),
-            example_scene: Some(shipped_path(EXAMPLE_SCENE)),
-            default_model: Some(shipped_path(DEFAULT_MODEL)),
-            model_folders: vec![shipped_path("weights")],
+            example_scene: shipped::find(shipped::EXAMPLE_SCENE),
+            default_model: Some(shipped::find_or_given(shipped::DEFAULT_MODEL)),
+            model_folders: shipped::find_all(shipped::MODELS_DIR),
             ..AppOptions::default()
         }
     }

@@ -234,6 +234,11 @@ fn model_picker(ui: &mut egui::Ui, picker: &mut ModelPicker, events: &mut Previe
         .selected
         .as_deref()
         .map_or_else(|| "(no bundles found)".to_string(), bundle_name);
+    let searched: Vec<String> = picker
+        .folders
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
     egui::ComboBox::from_label("Model")
         .selected_text(selected)
         .width(200.0)
@@ -242,7 +247,17 @@ fn model_picker(ui: &mut egui::Ui, picker: &mut ModelPicker, events: &mut Previe
                 let name = bundle_name(&dir);
                 ui.selectable_value(&mut picker.selected, Some(dir), name);
             }
-        });
+        })
+        .response
+        .on_hover_text(format!(
+            "Models from:\n{}\n\nShipped models are looked for in the data folders:\n{}",
+            if searched.is_empty() {
+                "(no folder)".to_string()
+            } else {
+                searched.join("\n")
+            },
+            crate::shipped::describe_roots()
+        ));
     ui.horizontal_wrapped(|ui| {
         egui::ComboBox::from_label("Device")
             .selected_text(picker.device.label())

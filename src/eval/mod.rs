@@ -45,16 +45,14 @@ pub fn network_candidates() -> Vec<PathBuf> {
     if let Some(path) = std::env::var_os(NETWORK_ENV) {
         candidates.push(PathBuf::from(path));
     }
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
-        candidates.push(dir.join("weights").join(NETWORK_FILE));
-    }
-    let sources = Path::new(env!("CARGO_MANIFEST_DIR"));
-    candidates.push(sources.join("weights").join(NETWORK_FILE));
-    // The development checkout's shared data (the same file).
-    candidates.push(sources.join("../shared/fid").join(NETWORK_FILE));
+    let relative = format!("{}/{NETWORK_FILE}", crate::shipped::MODELS_DIR);
+    candidates.extend(
+        crate::shipped::data_roots()
+            .into_iter()
+            .map(|root| root.join(&relative)),
+    );
+    // A source checkout's shared data (the same file), from the checkout's root.
+    candidates.push(Path::new("../shared/fid").join(NETWORK_FILE));
     candidates
 }
 

@@ -23,9 +23,6 @@ pub const MANIFEST_FILE: &str = "model.json";
 pub const GENERATOR_FILE: &str = "generator.safetensors";
 pub const ENCODER_FILE: &str = "encoder.safetensors";
 
-/// The shared VGG16 file, relative to the repository.
-pub const DEFAULT_VGG: &str = "../shared/weights/vgg16_features_to_conv5_1.fp16.safetensors";
-
 /// The VGG network when the config uses the perceptual loss.
 pub fn load_vgg(config: &TrainConfig, device: &Device) -> Result<Option<Vgg>> {
     if config.lambda_vgg <= 0.0 {
@@ -33,7 +30,13 @@ pub fn load_vgg(config: &TrainConfig, device: &Device) -> Result<Option<Vgg>> {
     }
     let path = match &config.vgg_weights {
         Some(path) => path.clone(),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/")).join(DEFAULT_VGG),
+        None => crate::shipped::find(crate::shipped::VGG16_WEIGHTS).ok_or_else(|| {
+            Error::msg(format!(
+                "{} (lambda_vgg is {}); give vgg_weights in the config or set lambda_vgg to 0",
+                crate::shipped::not_found(crate::shipped::VGG16_WEIGHTS, "VGG16 weights"),
+                config.lambda_vgg
+            ))
+        })?,
     };
     if !path.exists() {
         return Err(Error::msg(format!(

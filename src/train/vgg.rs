@@ -1,6 +1,6 @@
 //! VGG perceptual loss of pix2pixHD and SPADE (`VGGLoss`: L1 between VGG19 activations at
 //! relu1_1 .. relu5_1 with weights 1/32, 1/16, 1/8, 1/4, 1), on the VGG16 file in
-//! `../shared/weights/` or a user-given torchvision-named VGG16/VGG19 `features.*` file.
+//! `weights/vgg16/` (shipped, CC BY 4.0) or a user-given torchvision-named VGG16/VGG19 `features.*` file.
 //!
 //! The 2x2 max pool is written from reshape + max because Candle's `max_pool2d` backward is
 //! scaled by 1/(k*k) (see `../shared/notes/candle-0.11-facts.md`).
