@@ -4,6 +4,7 @@
 #
 #   scripts/screenshot.sh painter  [out.png]   the example scene, a painted rock on the trail,
 #                                               and the default model's preview
+#   scripts/screenshot.sh quit     [out.png]   a stroke, then Ctrl+Q: the unsaved-changes question
 #   scripts/screenshot.sh training DATASET [out.png]
 #                                               the training panel on DATASET (a prepared copy,
 #                                               e.g. `scenepaint dataset prepare ... --size 128x64`)
@@ -99,6 +100,10 @@ case "$scene" in
     key 8; drag 8 48 20 44 30 50               # class 8 (high vegetation): a bush on the left
     xdotool mousemove $(at 60 30); sleep 4      # the preview catches up
     ;;
+  quit)
+    key b; key 6; drag 45 62 52 62 50 68       # an unsaved stroke, then Ctrl+Q: the question
+    key ctrl+q; sleep 1
+    ;;
   training)
     # The training window opens at the top left of the canvas area; Start is found by its
     # position below the options (measured on a 1280x800 screen).
@@ -106,7 +111,7 @@ case "$scene" in
     xdotool click 1
     sleep "${TRAIN_SECONDS:-25}"
     ;;
-  *) echo "unknown scene $scene (painter, training)" >&2; exit 1 ;;
+  *) echo "unknown scene $scene (painter, quit, training)" >&2; exit 1 ;;
 esac
 
 "$import_cmd" -display "$display" -window root "$out"

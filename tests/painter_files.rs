@@ -54,6 +54,10 @@ fn export_and_project_round_trip_through_the_file_menu() {
     h.run_steps(2);
     h.get_by_label_contains("Open project…").click();
     h.run_steps(2);
+    // The undo is a change no file holds: opening asks first.
+    h.get_by_label("Save changes to the painting?");
+    h.get_by_label("Discard changes").click();
+    h.run_steps(2);
     assert_eq!(map(&h), painted);
     assert_eq!(h.state().brush_px, 7);
 }
@@ -149,4 +153,56 @@ fn new_canvas_dialog_uses_presets() {
     let m = map(&h);
     assert_eq!((m.width, m.height), (1024, 512));
     assert!(m.ids.iter().all(|&id| id == h.state().palette.background));
+}
+
+/// Closing the window, Ctrl+Q, File > Quit and New with unsaved work ask first: Cancel keeps
+/// the painting and the window, Save writes the project and then goes on, Discard goes on.
+#[test]
+fn unsaved_work_is_never_dropped_without_asking() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("kept.scenepaint");
+    let mut h = harness_with(options(60, 40, ScriptedDialogs::new([project.clone()])));
+    assert!(
+        !h.state().has_unsaved_work(),
+        "a fresh canvas has nothing to lose"
+    );
+    h.get_by_label("sky").click();
+    drag(&mut h, &[[5.0, 5.0], [50.0, 30.0]]);
+    let painted = map(&h);
+    assert!(h.state().has_unsaved_work());
+
+    // The window's close button.
+    h.input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    h.run_steps(2);
+    h.get_by_label("Save changes to the painting?");
+    h.get_by_label_contains("Quit: the painting has changes");
+    h.get_by_label("Cancel").click();
+    h.run_steps(2);
+    assert!(h.query_by_label("Save changes to the painting?").is_none());
+    assert_eq!(map(&h), painted, "cancel keeps the painting");
+
+    // Ctrl+Q, then Save: the project is written and the quit goes on.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Q);
+    h.run_steps(2);
+    h.get_by_label("Save…").click();
+    h.run_steps(2);
+    let saved = scenepaint::paint::project::Project::load(&project).unwrap();
+    assert_eq!(saved.label_map().unwrap(), painted);
+    assert!(!h.state().has_unsaved_work());
+
+    // New after more painting, then Discard: the new-canvas dialog follows.
+    drag(&mut h, &[[10.0, 30.0], [40.0, 10.0]]);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::N);
+    h.run_steps(2);
+    h.get_by_label("Discard changes").click();
+    h.run_steps(2);
+    h.get_by_label("Create").click();
+    h.run_steps(2);
+    assert_ne!(map(&h), painted);
+    assert!(!h.state().has_unsaved_work());
 }

@@ -23,6 +23,10 @@ pub enum Modal {
     },
     /// "Import .pth…": a published checkpoint and the fields that turn it into a bundle.
     ImportCheckpoint(super::import_dialog::ImportForm),
+    /// `then` (new, open, import, quit) would drop unsaved work: save, discard or cancel.
+    UnsavedChanges {
+        then: super::toolbar::Action,
+    },
 }
 
 /// Shows `modal`; returns it back while it should stay open.
@@ -39,6 +43,7 @@ pub fn show(app: &mut PainterApp, ctx: &egui::Context, modal: Modal) -> Option<M
                 unknown_colours,
             } => import_failed(app, ui, path, message, unknown_colours),
             Modal::ImportCheckpoint(form) => super::import_dialog::show(app, ui, form),
+            Modal::UnsavedChanges { then } => unsaved_changes(app, ui, then),
         };
     });
     next
@@ -134,6 +139,50 @@ fn restore(app: &mut PainterApp, ui: &mut egui::Ui, paths: Vec<PathBuf>) -> Opti
         }
     });
     keep
+}
+
+fn unsaved_changes(
+    app: &mut PainterApp,
+    ui: &mut egui::Ui,
+    then: super::toolbar::Action,
+) -> Option<Modal> {
+    use super::toolbar::Action;
+    let what = match then {
+        Action::Quit => "Quit",
+        Action::OpenProject => "Open another project",
+        Action::ImportLabelMap => "Import a label map",
+        _ => "Start a new canvas",
+    };
+    ui.heading("Save changes to the painting?");
+    ui.label(format!(
+        "{what}: the painting has changes that are not saved in a project file."
+    ));
+    let mut next = Some(Modal::UnsavedChanges { then });
+    ui.horizontal(|ui| {
+        if ui.button("Save…").clicked() {
+            next = None;
+            if app.save_or_ask() {
+                app.perform_now(then);
+            }
+        }
+        if ui
+            .button("Discard changes")
+            .on_hover_text("Drop the unsaved changes (the autosave is removed too)")
+            .clicked()
+        {
+            next = None;
+            app.discard_unsaved_work();
+            app.perform_now(then);
+        }
+        if ui.button("Cancel").clicked() {
+            next = None;
+        }
+    });
+    // NewCanvas opens its own dialog: keep it rather than closing over it.
+    if next.is_none() && app.modal.is_some() {
+        return app.modal.take();
+    }
+    next
 }
 
 fn import_failed(

@@ -111,6 +111,10 @@ pub struct PainterApp {
     /// was created blank; `None` for a painting restored from an autosave. Any other
     /// generation is work a clean exit must not drop.
     clean_generation: Option<u64>,
+    /// Quit was chosen (and confirmed); the window closes this frame.
+    quit_requested: bool,
+    /// A close this program asked for: the close request it causes is not questioned again.
+    closing: bool,
     hover_px: Option<[i64; 2]>,
     /// Loaded on the first frame (loading needs the egui context to notify).
     pending_model: Option<PathBuf>,
@@ -192,6 +196,8 @@ impl PainterApp {
             message,
             project_path: None,
             clean_generation: Some(doc_generation),
+            quit_requested: false,
+            closing: false,
             autosave,
             hover_px: None,
             pending_model: options.default_model,
@@ -201,6 +207,7 @@ impl PainterApp {
     /// The whole UI for one frame (eframe calls it through [`eframe::App::ui`]).
     pub fn show(&mut self, ui: &mut egui::Ui) {
         ui.ctx().options_mut(|o| o.zoom_with_keyboard = false);
+        self.handle_close_request(ui.ctx());
         if let Some(dir) = self.pending_model.take() {
             self.load_model(dir, ui.ctx());
         }
@@ -297,7 +304,22 @@ impl PainterApp {
     }
 
     /// Runs a toolbar/menu/shortcut command.
+    /// Runs `action`; one that would replace or close a painting with unsaved work asks
+    /// first (save / discard / cancel).
     pub fn perform(&mut self, action: Action) {
+        let replaces_painting = matches!(
+            action,
+            Action::NewCanvas | Action::OpenProject | Action::ImportLabelMap | Action::Quit
+        );
+        if replaces_painting && self.has_unsaved_work() {
+            self.modal = Some(Modal::UnsavedChanges { then: action });
+            return;
+        }
+        self.perform_now(action);
+    }
+
+    /// Runs `action` without asking about unsaved work.
+    pub(crate) fn perform_now(&mut self, action: Action) {
         match action {
             Action::NewCanvas => {
                 self.modal = Some(Modal::NewCanvas {
@@ -340,6 +362,32 @@ impl PainterApp {
             Action::ZoomOut => self.view.zoom_centre(0.8),
             Action::ZoomFit => self.view.fit(self.doc.width(), self.doc.height()),
             Action::Zoom100 => self.view.zoom_centre(1.0 / self.view.zoom),
+            Action::Quit => self.quit_requested = true,
+        }
+    }
+
+    /// Saves the project to its file, or asks for one; true when it was saved.
+    pub(crate) fn save_or_ask(&mut self) -> bool {
+        self.perform_now(Action::SaveProject);
+        !self.has_unsaved_work()
+    }
+
+    /// The user chose to drop the painting's unsaved work: nothing to ask or keep about it.
+    pub(crate) fn discard_unsaved_work(&mut self) {
+        self.clean_generation = Some(self.doc.generation());
+    }
+
+    /// The window's close button: with unsaved work the close waits for the question's answer.
+    fn handle_close_request(&mut self, ctx: &egui::Context) {
+        if self.quit_requested {
+            self.quit_requested = false;
+            self.closing = true;
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        if ctx.input(|i| i.viewport().close_requested()) && !self.closing && self.has_unsaved_work()
+        {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.modal = Some(Modal::UnsavedChanges { then: Action::Quit });
         }
     }
 

@@ -33,6 +33,7 @@ pub fn handle(app: &mut PainterApp, ctx: &egui::Context) -> Vec<Action> {
             (cmd, Key::O, Action::OpenProject),
             (cmd, Key::N, Action::NewCanvas),
             (cmd, Key::I, Action::ImportLabelMap),
+            (cmd, Key::Q, Action::Quit),
             (cmd, Key::Plus, Action::ZoomIn),
             (cmd, Key::Equals, Action::ZoomIn),
             (cmd, Key::Minus, Action::ZoomOut),

@@ -19,6 +19,8 @@ pub enum Action {
     ZoomFit,
     /// Actual pixels (zoom 1).
     Zoom100,
+    /// Close the window (asks first when the painting has unsaved work).
+    Quit,
 }
 
 /// Draws the toolbar; returns the action clicked, if any. Tool and brush size are edited in place.
@@ -40,6 +42,7 @@ pub fn show(
                 ("Import label map…", Action::ImportLabelMap, "Ctrl+I"),
                 ("Export colour PNG…", Action::ExportColourPng, ""),
                 ("Export index PNG…", Action::ExportIndexPng, ""),
+                ("Quit", Action::Quit, "Ctrl+Q"),
             ];
             for (label, a, keys) in items {
                 if ui
