@@ -478,3 +478,39 @@ fn choosing_another_model_in_the_picker_loads_it() {
         app.live.as_ref().is_some_and(|l| l.info.name == other)
     });
 }
+
+/// Opening a project replaces the painting: the preview follows it. Each new document started
+/// its change count at 0 again, so the worker saw "no change" and kept the old image.
+#[test]
+fn the_preview_follows_an_opened_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("sky.scenepaint");
+    let (mut h, weights) = live_harness("ycor", 32, ScriptedDialogs::new([project.clone()]));
+    load_tiny(&mut h);
+    let palette = h.state().palette.clone();
+    let sky = palette.id_for_name("sky").unwrap();
+    scenepaint::paint::project::Project::new(
+        &LabelMap::new(64, 48, sky),
+        &palette,
+        Default::default(),
+    )
+    .save(&project)
+    .unwrap();
+    let (_, model) = TinyModel::load(&weights.path().join("tiny"));
+    let sky_colour = model.colour_of(sky, &Style::default());
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label_contains("Open project…").click();
+    h.run_steps(2);
+    if h.query_by_label("Discard changes").is_some() {
+        h.get_by_label("Discard changes").click();
+        h.run_steps(2);
+    }
+    assert_eq!(map(&h), LabelMap::new(64, 48, sky), "the project is open");
+    run_until(&mut h, "the opened painting's image", |app| {
+        let live = app.live.as_ref().unwrap();
+        live.latest
+            .as_ref()
+            .is_some_and(|g| g.image.get_pixel(16, 16).0 == sky_colour)
+    });
+}

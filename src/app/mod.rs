@@ -164,8 +164,9 @@ impl PainterApp {
             .autosave_dir
             .as_deref()
             .and_then(|dir| match Autosave::start(dir) {
-                Ok((autosave, orphans)) => {
+                Ok((mut autosave, orphans)) => {
                     modal = (!orphans.is_empty()).then_some(Modal::Restore { paths: orphans });
+                    autosave.mark_saved(doc_generation);
                     Some(autosave)
                 }
                 Err(e) => {

@@ -33,8 +33,17 @@ pub struct Document {
     stroke_rect: Option<Rect>,
     /// Changed since the display last asked (for partial texture updates).
     dirty: Option<Rect>,
-    /// Bumped on every change; autosave compares it.
+    /// A new value on every change, unique across all documents of the process (see
+    /// [`next_generation`]); autosave, the unsaved-work check and the live preview compare it.
     generation: u64,
+}
+
+/// Generations come from one counter for the whole process: a document that replaces another
+/// (open, import, new, restore) never repeats a generation the preview or autosave already saw,
+/// which a per-document count from 0 did (the preview then kept showing the old painting).
+fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Document {
@@ -53,7 +62,7 @@ impl Document {
             snapshot: None,
             stroke_rect: None,
             dirty,
-            generation: 0,
+            generation: next_generation(),
         }
     }
 
@@ -133,7 +142,7 @@ impl Document {
         if rect.is_some() {
             self.dirty = Rect::merge(self.dirty, rect);
             self.stroke_rect = Rect::merge(self.stroke_rect, rect);
-            self.generation += 1;
+            self.generation = next_generation();
         }
     }
 
