@@ -514,3 +514,17 @@ fn the_preview_follows_an_opened_project() {
             .is_some_and(|g| g.image.get_pixel(16, 16).0 == sky_colour)
     });
 }
+
+/// The pause toggle says what state the preview is in.
+#[test]
+fn pause_reads_paused_while_paused() {
+    let (mut h, _weights) = live_harness("ycor", 32, ScriptedDialogs::default());
+    load_tiny(&mut h);
+    h.get_by_label("Pause").click();
+    h.run_steps(2);
+    assert!(h.state().live.as_ref().unwrap().paused);
+    h.get_by_label("Paused").click();
+    h.run_steps(2);
+    assert!(!h.state().live.as_ref().unwrap().paused);
+    h.get_by_label("Pause");
+}

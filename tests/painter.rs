@@ -337,6 +337,25 @@ fn search_filters_the_palette_and_typing_does_not_switch_tools() {
     );
 }
 
+/// Enter in the class search picks the first match.
+#[test]
+fn enter_in_the_search_picks_the_first_match() {
+    let mut opts = options(64, 64, ScriptedDialogs::default());
+    opts.palette = "ade20k".to_string();
+    let mut h = harness_with(opts);
+    let before = h.state().active;
+    h.get_by_role(egui::accesskit::Role::TextInput).focus();
+    h.run_steps(1);
+    h.get_by_role(egui::accesskit::Role::TextInput)
+        .type_text("waterf");
+    h.run_steps(1);
+    h.key_press(egui::Key::Enter);
+    h.run_steps(2);
+    let waterfall = h.state().palette.id_for_name("waterfall").unwrap();
+    assert_ne!(before, waterfall);
+    assert_eq!(h.state().active, waterfall);
+}
+
 #[test]
 fn shift_drag_draws_a_straight_line() {
     let mut h = harness(100, 60);

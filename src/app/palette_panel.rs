@@ -35,11 +35,17 @@ impl PalettePanel {
                     events.load_file = true;
                 }
             });
-        ui.add(
+        let search = ui.add(
             egui::TextEdit::singleline(&mut self.search)
                 .hint_text(SEARCH_HINT)
                 .desired_width(f32::INFINITY),
         );
+        // Enter in the search picks the first match, as a search box in a picker should.
+        if search.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+            if let Some(&first) = palette.search(&self.search).first() {
+                events.picked = palette.classes.get(first).map(|c| c.id);
+            }
+        }
         ui.separator();
         egui::ScrollArea::vertical()
             .auto_shrink([false, false])

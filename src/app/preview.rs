@@ -94,8 +94,13 @@ impl PreviewPanel {
             );
         }
         ui.horizontal_wrapped(|ui| {
-            ui.toggle_value(&mut live.paused, "Pause")
-                .on_hover_text("Pause live updates");
+            let pause_label = if live.paused { "Paused" } else { "Pause" };
+            ui.toggle_value(&mut live.paused, pause_label)
+                .on_hover_text(if live.paused {
+                    "Live updates are paused: click to resume"
+                } else {
+                    "Pause live updates"
+                });
             ui.toggle_value(&mut self.swapped, "Swap sides");
             ui.toggle_value(&mut self.full_size, "Full size");
         });
@@ -108,7 +113,12 @@ impl PreviewPanel {
         events: &mut PreviewEvents,
     ) {
         ui.horizontal_wrapped(|ui| {
-            let dice = ui.add_enabled(!self.seed_locked, egui::Button::new("Random style (dice)"));
+            let dice = ui
+                .add_enabled(!self.seed_locked, egui::Button::new("Random style (dice)"))
+                .on_hover_text(
+                    "A new random style code: other colours and light for the same painting",
+                )
+                .on_disabled_hover_text("The seed is locked: untick Lock to draw a new style");
             if dice.clicked() {
                 let seed = rand::random::<u32>() as u64;
                 self.choose_style(live, Style { seed, photo: None });
