@@ -206,3 +206,51 @@ fn unsaved_work_is_never_dropped_without_asking() {
     assert_ne!(map(&h), painted);
     assert!(!h.state().has_unsaved_work());
 }
+
+/// Settings survive a restart: tool, brush size, palette, recent files and the training
+/// panel's fields, through the stored string eframe keeps; File > Open recent reopens a
+/// project; an unreadable stored string gives the defaults.
+#[test]
+fn settings_round_trip_and_open_recent_reopens_a_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("remembered.scenepaint");
+    let mut h = harness_with(options(40, 30, ScriptedDialogs::new([project.clone()])));
+    h.get_by_label("Eraser").click();
+    h.run_steps(1);
+    h.key_press(Key::CloseBracket);
+    h.run_steps(1);
+    h.state_mut().training.iters = 1234;
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label_contains("Save project as…").click();
+    h.run_steps(2);
+    assert!(project.exists());
+    let settings = h.state().settings();
+    let stored = settings.to_stored();
+    let restored = scenepaint::app::settings::Settings::from_stored(Some(&stored));
+    assert_eq!(restored, settings);
+    assert_eq!(restored.recent_files, vec![project.clone()]);
+
+    let mut h2 = harness_with(options(40, 30, ScriptedDialogs::default()));
+    let fresh_brush = h2.state().brush_px;
+    h2.state_mut().apply_settings(restored);
+    h2.run_steps(1);
+    assert_eq!(h2.state().tool, scenepaint::paint::Tool::Eraser);
+    assert_eq!(h2.state().brush_px, h.state().brush_px);
+    assert_ne!(
+        h2.state().brush_px,
+        fresh_brush,
+        "the brush size was changed and kept"
+    );
+    assert_eq!(h2.state().training.iters, 1234);
+    h2.get_by_label("File").click();
+    h2.run_steps(2);
+    h2.get_by_label("Open recent").click();
+    h2.run_steps(2);
+    h2.get_by_label("remembered.scenepaint").click();
+    h2.run_steps(2);
+    assert_eq!(h2.state().project_path.as_deref(), Some(project.as_path()));
+
+    let garbage = scenepaint::app::settings::Settings::from_stored(Some("{not json"));
+    assert_eq!(garbage, scenepaint::app::settings::Settings::default());
+}

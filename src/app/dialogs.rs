@@ -149,7 +149,7 @@ fn unsaved_changes(
     use super::toolbar::Action;
     let what = match then {
         Action::Quit => "Quit",
-        Action::OpenProject => "Open another project",
+        Action::OpenProject | Action::OpenRecent(_) => "Open another painting",
         Action::ImportLabelMap => "Import a label map",
         _ => "Start a new canvas",
     };

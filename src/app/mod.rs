@@ -13,6 +13,7 @@ pub mod loss_plot;
 pub mod models;
 pub mod palette_panel;
 pub mod preview;
+pub mod settings;
 pub mod shortcuts;
 pub mod toolbar;
 pub mod training_panel;
@@ -111,6 +112,8 @@ pub struct PainterApp {
     /// was created blank; `None` for a painting restored from an autosave. Any other
     /// generation is work a clean exit must not drop.
     clean_generation: Option<u64>,
+    /// Projects and label maps opened or saved, newest first (File > Open recent).
+    pub recent_files: Vec<PathBuf>,
     /// Quit was chosen (and confirmed); the window closes this frame.
     quit_requested: bool,
     /// A close this program asked for: the close request it causes is not questioned again.
@@ -131,7 +134,12 @@ pub fn run_painter(options: AppOptions) -> Result<()> {
     eframe::run_native(
         "scenepaint",
         native,
-        Box::new(|_cc| Ok(Box::new(PainterApp::new(options)))),
+        Box::new(|cc| {
+            let stored = cc.storage.and_then(|s| s.get_string(settings::STORAGE_KEY));
+            let mut app = PainterApp::new(options);
+            app.apply_settings(settings::Settings::from_stored(stored.as_deref()));
+            Ok(Box::new(app))
+        }),
     )
     .map_err(|e| crate::Error::msg(format!("cannot open the painter window: {e}")))
 }
@@ -199,6 +207,7 @@ impl PainterApp {
             clean_generation: Some(doc_generation),
             quit_requested: false,
             closing: false,
+            recent_files: Vec::new(),
             autosave,
             hover_px: None,
             pending_model: options.default_model,
@@ -226,9 +235,14 @@ impl PainterApp {
                 self.doc.history().undo_len() > 0,
                 self.doc.history().redo_len() > 0,
             );
-            if let Some(action) =
-                toolbar::show(ui, &mut self.tool, &mut self.brush_px, can_undo, can_redo)
-            {
+            if let Some(action) = toolbar::show(
+                ui,
+                &mut self.tool,
+                &mut self.brush_px,
+                can_undo,
+                can_redo,
+                &self.recent_files,
+            ) {
                 self.perform(action);
             }
         });
@@ -310,7 +324,11 @@ impl PainterApp {
     pub fn perform(&mut self, action: Action) {
         let replaces_painting = matches!(
             action,
-            Action::NewCanvas | Action::OpenProject | Action::ImportLabelMap | Action::Quit
+            Action::NewCanvas
+                | Action::OpenProject
+                | Action::OpenRecent(_)
+                | Action::ImportLabelMap
+                | Action::Quit
         );
         if replaces_painting && self.has_unsaved_work() {
             self.modal = Some(Modal::UnsavedChanges { then: action });
@@ -364,6 +382,20 @@ impl PainterApp {
             Action::ZoomFit => self.view.fit(self.doc.width(), self.doc.height()),
             Action::Zoom100 => self.view.zoom_centre(1.0 / self.view.zoom),
             Action::Quit => self.quit_requested = true,
+            Action::OpenRecent(index) => self.open_recent(index),
+        }
+    }
+
+    /// A recent file: a project opens, anything else imports as a label map.
+    fn open_recent(&mut self, index: usize) {
+        let Some(path) = self.recent_files.get(index).cloned() else {
+            return;
+        };
+        if path.extension().and_then(|e| e.to_str()) == Some(PROJECT_EXTENSION) {
+            let result = self.open_project(&path);
+            self.report(result.map(|()| format!("opened {}", path.display())));
+        } else {
+            self.import_label_map(&path, UnknownColour::Error);
         }
     }
 
@@ -445,6 +477,7 @@ impl PainterApp {
             Ok((map, kind)) => {
                 self.replace_document(Document::from_map(map));
                 self.project_path = None;
+                settings::remember(&mut self.recent_files, path);
                 self.message = Some(format!("imported {} ({kind:?} PNG)", path.display()));
             }
             Err(e) => {
@@ -477,6 +510,7 @@ impl PainterApp {
 
     pub fn save_project(&mut self, path: &Path) -> Result<()> {
         self.project().save(path)?;
+        settings::remember(&mut self.recent_files, path);
         self.project_path = Some(path.to_path_buf());
         self.clean_generation = Some(self.doc.generation());
         Ok(())
@@ -485,6 +519,7 @@ impl PainterApp {
     pub fn open_project(&mut self, path: &Path) -> Result<()> {
         let project = Project::load(path)?;
         self.load_project(project);
+        settings::remember(&mut self.recent_files, path);
         self.project_path = Some(path.to_path_buf());
         Ok(())
     }
@@ -586,6 +621,10 @@ impl PainterApp {
 impl eframe::App for PainterApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        storage.set_string(settings::STORAGE_KEY, self.settings().to_stored());
     }
 }
 

@@ -21,6 +21,8 @@ pub enum Action {
     Zoom100,
     /// Close the window (asks first when the painting has unsaved work).
     Quit,
+    /// Open the recent file at this index of the app's list (a project, or a label map).
+    OpenRecent(usize),
 }
 
 /// Draws the toolbar; returns the action clicked, if any. Tool and brush size are edited in place.
@@ -30,6 +32,7 @@ pub fn show(
     brush_px: &mut u32,
     can_undo: bool,
     can_redo: bool,
+    recent_files: &[std::path::PathBuf],
 ) -> Option<Action> {
     let mut action = None;
     ui.horizontal_wrapped(|ui| {
@@ -51,6 +54,24 @@ pub fn show(
                 {
                     action = Some(a);
                     ui.close();
+                }
+                if a == Action::OpenProject {
+                    ui.add_enabled_ui(!recent_files.is_empty(), |ui| {
+                        ui.menu_button("Open recent", |ui| {
+                            for (i, path) in recent_files.iter().enumerate() {
+                                let name = path.file_name().map_or_else(
+                                    || path.display().to_string(),
+                                    |n| n.to_string_lossy().into_owned(),
+                                );
+                                let item =
+                                    ui.button(name).on_hover_text(path.display().to_string());
+                                if item.clicked() {
+                                    action = Some(Action::OpenRecent(i));
+                                    ui.close();
+                                }
+                            }
+                        });
+                    });
                 }
             }
         });
