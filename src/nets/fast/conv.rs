@@ -159,11 +159,24 @@ impl AxisTable {
     #[inline]
     pub(crate) fn scatter_add(&self, t: usize, src: &[f32], dst: &mut [f32]) {
         let index = &self.index[t * self.out_len..(t + 1) * self.out_len];
-        for (&i, &v) in index.iter().zip(src) {
-            if i >= 0 {
-                dst[i as usize] += v;
+        let (lo, hi) = self.runs[t];
+        let mut add_at = |range: std::ops::Range<usize>| {
+            for (&i, &v) in index[range.clone()].iter().zip(&src[range]) {
+                if i >= 0 {
+                    dst[i as usize] += v;
+                }
             }
+        };
+        if hi <= lo {
+            return add_at(0..src.len().min(index.len()));
         }
+        add_at(0..lo);
+        add_at(hi..src.len().min(index.len()));
+        // The run reads consecutive inputs: one slice add the compiler vectorises (the
+        // element-wise loop above was 7 % of a SPADE training step).
+        let first = index[lo] as usize;
+        let run = &mut dst[first..first + (hi - lo)];
+        run.iter_mut().zip(&src[lo..hi]).for_each(|(d, v)| *d += v);
     }
 
     /// True when output `q` reads input `q` through its single tap (a 1x1, stride-1 axis).
