@@ -147,3 +147,13 @@ legacy_pth(os.path.join(out, "legacy-4tib.pth"), (1 << 20, 1 << 20), 1 << 40)
 legacy_pth(os.path.join(out, "legacy-overflow.pth"), (4,), 1 << 62)
 # A zip checkpoint whose 16-byte tensor claims shape 2^20 x 2^20.
 zip_pth(os.path.join(out, "zip-4tib.pth"), (1 << 20, 1 << 20))
+
+# A pickle string (BINUNICODE, 32-bit length) claiming 4 GiB - 1 in a file of a few bytes, in
+# the legacy format's sys_info pickle and as a zip checkpoint's data.pkl.
+huge_string = b"\x80\x02X\xff\xff\xff\xffabc."
+with open(os.path.join(out, "legacy-string-4gib.pth"), "wb") as f:
+    f.write(pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2))
+    f.write(pickle.dumps(1001, protocol=2))
+    f.write(huge_string)
+with zipfile.ZipFile(os.path.join(out, "zip-string-4gib.pth"), "w", zipfile.ZIP_STORED) as archive:
+    archive.writestr(zipfile.ZipInfo("archive/data.pkl", date_time=(2026, 12, 1, 0, 0, 0)), huge_string)

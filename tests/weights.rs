@@ -222,6 +222,14 @@ fn crafted_checkpoints_are_refused_before_allocating_what_they_claim() {
             "zip-4tib.pth",
             "shape [1048576, 1048576] needs 4398046511104 bytes",
         ),
+        (
+            "legacy-string-4gib.pth",
+            "BINUNICODE at byte 2 claims 4294967295 bytes",
+        ),
+        (
+            "zip-string-4gib.pth",
+            "BINUNICODE at byte 2 claims 4294967295 bytes",
+        ),
     ];
     for (name, expected) in cases {
         let path = bomb(name);

@@ -40,6 +40,7 @@ pub fn read_legacy_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
         message: format!("legacy PyTorch checkpoint: {message}"),
     };
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let file_bytes = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut reader = BufReader::new(file);
     let mut magic = [0u8; LEGACY_MAGIC.len()];
     reader
@@ -50,7 +51,7 @@ pub fn read_legacy_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
             "the file does not start with the legacy magic number".into(),
         ));
     }
-    let protocol = read_pickle(&mut reader)
+    let protocol = read_checked_pickle(&mut reader, path, file_bytes)
         .map_err(fail)?
         .int_or_long()
         .map_err(|found| fail(format!("protocol version is {found:?}")))?;
@@ -59,22 +60,20 @@ pub fn read_legacy_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
             "protocol version {protocol}, expected {LEGACY_PROTOCOL}"
         )));
     }
-    let _sys_info = read_pickle(&mut reader).map_err(fail)?;
-    let state_dict = read_pickle(&mut reader).map_err(fail)?;
-    let keys: Vec<String> = match read_pickle(&mut reader).map_err(fail)? {
-        Object::List(keys) => keys
-            .into_iter()
-            .map(|key| {
-                key.unicode()
-                    .map_err(|k| fail(format!("storage key {k:?}")))
-            })
-            .collect::<Result<_>>()?,
-        other => return Err(fail(format!("storage key list is {other:?}"))),
-    };
+    let _sys_info = read_checked_pickle(&mut reader, path, file_bytes).map_err(fail)?;
+    let state_dict = read_checked_pickle(&mut reader, path, file_bytes).map_err(fail)?;
+    let keys: Vec<String> =
+        match read_checked_pickle(&mut reader, path, file_bytes).map_err(fail)? {
+            Object::List(keys) => keys
+                .into_iter()
+                .map(|key| {
+                    key.unicode()
+                        .map_err(|k| fail(format!("storage key {k:?}")))
+                })
+                .collect::<Result<_>>()?,
+            other => return Err(fail(format!("storage key list is {other:?}"))),
+        };
     let infos = tensor_infos(state_dict).map_err(fail)?;
-    let file_bytes = std::fs::metadata(path)
-        .map_err(|e| Error::io(path, e))?
-        .len();
     let position = reader.stream_position().map_err(|e| Error::io(path, e))?;
     let storages = read_storages(
         &mut reader,
@@ -90,6 +89,24 @@ pub fn read_legacy_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
             Ok((info.name, tensor))
         })
         .collect()
+}
+
+/// [`read_pickle`] after [`super::pickle_scan::check_lengths`] has checked, on a second handle
+/// at the same position, every length the pickle declares against the rest of the file.
+fn read_checked_pickle(
+    reader: &mut BufReader<std::fs::File>,
+    path: &Path,
+    file_bytes: u64,
+) -> std::result::Result<Object, String> {
+    let position = reader.stream_position().map_err(|e| e.to_string())?;
+    let mut scan = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    scan.seek(std::io::SeekFrom::Start(position))
+        .map_err(|e| e.to_string())?;
+    super::pickle_scan::check_lengths(
+        &mut BufReader::new(scan),
+        file_bytes.saturating_sub(position),
+    )?;
+    read_pickle(reader)
 }
 
 fn read_pickle<R: BufRead>(reader: &mut R) -> std::result::Result<Object, String> {

@@ -7,6 +7,7 @@ pub mod inception;
 pub mod layers;
 pub mod legacy_pth;
 pub mod norms;
+pub mod pickle_scan;
 pub mod pix2pix;
 pub mod pix2pixhd;
 pub mod published;

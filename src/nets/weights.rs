@@ -117,10 +117,11 @@ fn read_zip_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
         path: path.to_path_buf(),
         message: format!("PyTorch checkpoint: {message}"),
     };
-    let pth = candle_core::pickle::PthTensors::new(path, None).map_err(|e| fail(e.to_string()))?;
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
         .map_err(|e| fail(format!("not a readable zip archive: {e}")))?;
+    check_zip_pickles(&mut zip).map_err(fail)?;
+    let pth = candle_core::pickle::PthTensors::new(path, None).map_err(|e| fail(e.to_string()))?;
     let mut tensors = HashMap::new();
     for (name, info) in pth.tensor_infos() {
         let entry = zip
@@ -152,6 +153,30 @@ fn read_zip_pth(path: &Path) -> Result<HashMap<String, Tensor>> {
         tensors.insert(name.clone(), tensor);
     }
     Ok(tensors)
+}
+
+/// Every `data.pkl` of a zip checkpoint, scanned before Candle parses it: the lengths its
+/// pickle declares must fit in the entry, and the entry's size in what it was compressed from.
+fn check_zip_pickles<R: std::io::Read + std::io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+) -> std::result::Result<(), String> {
+    let names: Vec<String> = zip
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.into_owned()))
+        .filter(|n| n.ends_with("data.pkl"))
+        .collect();
+    for name in names {
+        let entry = zip.by_name(&name).map_err(|e| format!("{name}: {e}"))?;
+        let (stored, compressed) = (entry.size(), entry.compressed_size());
+        if stored > compressed.saturating_mul(MAX_DEFLATE_RATIO) {
+            return Err(format!(
+                "{name} claims {stored} bytes from {compressed} compressed"
+            ));
+        }
+        super::pickle_scan::check_lengths(&mut std::io::BufReader::new(entry), stored)
+            .map_err(|e| format!("{name}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Compares a file's tensors with a network's expected layout: every expected tensor present
