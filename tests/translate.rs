@@ -191,6 +191,23 @@ fn bundle_spade(pth: &Path, options: &Path, out: &Path, extra: &[&str]) -> std::
     scenepaint(&args)
 }
 
+/// `scenepaint bundle` of a pix2pixHD global checkpoint with the Cityscapes palette.
+fn bundle_hd_global(pth: &Path, options: &Path, out: &Path) -> std::process::Output {
+    scenepaint(&[
+        "bundle",
+        "--pth",
+        arg(pth),
+        "--net",
+        "pix2pixhd_global",
+        "--options",
+        arg(options),
+        "--palette",
+        "cityscapes",
+        "--out",
+        arg(out),
+    ])
+}
+
 /// A crafted 300-byte legacy checkpoint that claims a 4 TiB storage: `bundle` exits with an
 /// error naming the file (it used to ask the allocator for 4 TiB and abort).
 #[test]
@@ -200,19 +217,7 @@ fn bundle_refuses_a_crafted_checkpoint_with_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     let options = hd_reference_options(tmp.path());
     let out = tmp.path().join("hd");
-    let run = scenepaint(&[
-        "bundle",
-        "--pth",
-        arg(&pth),
-        "--net",
-        "pix2pixhd_global",
-        "--options",
-        arg(&options),
-        "--palette",
-        "cityscapes",
-        "--out",
-        arg(&out),
-    ]);
+    let run = bundle_hd_global(&pth, &options, &out);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(
@@ -229,19 +234,7 @@ fn bundle_converts_a_published_pth_and_rejects_wrong_options() {
     let tmp = tempfile::tempdir().unwrap();
     let options = hd_reference_options(tmp.path());
     let out = tmp.path().join("hd");
-    let run = scenepaint(&[
-        "bundle",
-        "--pth",
-        arg(&pth),
-        "--net",
-        "pix2pixhd_global",
-        "--options",
-        arg(&options),
-        "--palette",
-        "cityscapes",
-        "--out",
-        arg(&out),
-    ]);
+    let run = bundle_hd_global(&pth, &options, &out);
     assert!(
         run.status.success(),
         "{}",
