@@ -65,6 +65,17 @@ impl Installed {
             .output()
             .unwrap()
     }
+
+    /// `translate` of one label map with the default model (no --model).
+    fn translate(&self, map: &Path, photo: &Path) -> Output {
+        self.run(&[
+            os("translate"),
+            os("--input"),
+            map.as_os_str(),
+            os("--output"),
+            photo.as_os_str(),
+        ])
+    }
 }
 
 fn os(text: &str) -> &std::ffi::OsStr {
@@ -83,13 +94,7 @@ fn the_copied_binary_translates_with_the_default_model_and_trains_with_vgg() {
     )
     .unwrap();
     let photo = installed.path("work/photo.png");
-    let run = installed.run(&[
-        os("translate"),
-        os("--input"),
-        map.as_os_str(),
-        os("--output"),
-        photo.as_os_str(),
-    ]);
+    let run = installed.translate(&map, &photo);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert_eq!(
@@ -132,13 +137,7 @@ fn without_shipped_files_the_binary_says_where_it_looked() {
     scenepaint::labelmap::write_index_png(&map, &scenepaint::labelmap::LabelMap::new(8, 8, 1))
         .unwrap();
     let photo = installed.path("work/photo.png");
-    let run = installed.run(&[
-        os("translate"),
-        os("--input"),
-        map.as_os_str(),
-        os("--output"),
-        photo.as_os_str(),
-    ]);
+    let run = installed.translate(&map, &photo);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     let app = installed.path("app");
