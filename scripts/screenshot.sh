@@ -5,6 +5,10 @@
 #   scripts/screenshot.sh painter  [out.png]   the example scene, a painted rock on the trail,
 #                                               and the default model's preview
 #   scripts/screenshot.sh quit     [out.png]   a stroke, then Ctrl+Q: the unsaved-changes question
+#   scripts/screenshot.sh save     [out.png]   a stroke, then Ctrl+S: the file dialog (run it
+#                                               without zenity or a desktop portal to see the
+#                                               in-app browser; SCENEPAINT_FILE_DIALOG=builtin
+#                                               forces it)
 #   scripts/screenshot.sh training DATASET [out.png]
 #                                               the training panel on DATASET (a prepared copy,
 #                                               e.g. `scenepaint dataset prepare ... --size 128x64`)
@@ -104,6 +108,10 @@ case "$scene" in
     key b; key 6; drag 45 62 52 62 50 68       # an unsaved stroke, then Ctrl+Q: the question
     key ctrl+q; sleep 1
     ;;
+  save)
+    key b; key 6; drag 45 62 52 62 50 68       # an unsaved stroke, then Ctrl+S: where to?
+    key ctrl+s; sleep 2
+    ;;
   training)
     # The training window opens at the top left of the canvas area; Start is found by its
     # position below the options (measured on a 1280x800 screen).
@@ -111,7 +119,7 @@ case "$scene" in
     xdotool click 1
     sleep "${TRAIN_SECONDS:-25}"
     ;;
-  *) echo "unknown scene $scene (painter, quit, training)" >&2; exit 1 ;;
+  *) echo "unknown scene $scene (painter, quit, save, training)" >&2; exit 1 ;;
 esac
 
 "$import_cmd" -display "$display" -window root "$out"

@@ -164,7 +164,24 @@ pub fn read_label_map_with(
     unknown: UnknownColour,
 ) -> Result<(LabelMap, PngKind)> {
     let path = path.as_ref();
-    match decode(path)? {
+    decoded_to_map(path, decode(path)?, palette, unknown)
+}
+
+/// Reads a label map PNG held in memory (one built into the binary); `name` stands for its
+/// path in messages.
+pub fn read_label_map_bytes(name: &Path, png: &[u8], palette: &Palette) -> Result<LabelMap> {
+    let decoded = decode_png(name, std::io::Cursor::new(png))?
+        .ok_or_else(|| image_error(name, "not a PNG"))?;
+    decoded_to_map(name, decoded, palette, UnknownColour::Error).map(|(map, _)| map)
+}
+
+fn decoded_to_map(
+    path: &Path,
+    decoded: Decoded,
+    palette: &Palette,
+    unknown: UnknownColour,
+) -> Result<(LabelMap, PngKind)> {
+    match decoded {
         Decoded::Index {
             width,
             height,
@@ -212,10 +229,21 @@ fn image_error(path: &Path, message: impl ToString) -> Error {
 
 fn decode(path: &Path) -> Result<Decoded> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut decoder = png::Decoder::new(BufReader::new(file));
+    match decode_png(path, BufReader::new(file))? {
+        Some(decoded) => Ok(decoded),
+        None => decode_other(path),
+    }
+}
+
+/// `None` when the bytes are not a PNG.
+fn decode_png(
+    path: &Path,
+    source: impl std::io::BufRead + std::io::Seek,
+) -> Result<Option<Decoded>> {
+    let mut decoder = png::Decoder::new(source);
     decoder.set_transformations(png::Transformations::IDENTITY);
     let Ok(mut reader) = decoder.read_info() else {
-        return decode_other(path);
+        return Ok(None);
     };
     let info = reader.info();
     let (width, height) = (info.width, info.height);
@@ -251,17 +279,17 @@ fn decode(path: &Path) -> Result<Decoded> {
         C::Grayscale | C::GrayscaleAlpha | C::Indexed => {
             let ids = pixels.map(|p| p[0]).collect();
             let plte = if colour == C::Indexed { plte } else { None };
-            Ok(Decoded::Index {
+            Ok(Some(Decoded::Index {
                 width,
                 height,
                 ids,
                 plte,
-            })
+            }))
         }
         C::Rgb | C::Rgba => {
             let to8 = |v: u16| if depth == 16 { (v >> 8) as u8 } else { v as u8 };
             let rgb = pixels.map(|p| [to8(p[0]), to8(p[1]), to8(p[2])]).collect();
-            Ok(Decoded::Rgb { width, height, rgb })
+            Ok(Some(Decoded::Rgb { width, height, rgb }))
         }
     }
 }

@@ -158,6 +158,12 @@ impl Palette {
     }
 
     /// The class with this id, if any.
+    /// Whether a painting in this palette's ids means the same classes in `other` (names and
+    /// descriptions aside).
+    pub fn same_classes(&self, other: &Palette) -> bool {
+        self.classes == other.classes && self.background == other.background
+    }
+
     pub fn class(&self, id: u16) -> Option<&ClassInfo> {
         self.index.by_id.get(&id).map(|&i| &self.classes[i])
     }
@@ -230,6 +236,50 @@ impl Palette {
                         .is_some_and(|g| g.to_lowercase().contains(&q))
             })
             .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+/// Class ids of one palette to the ids of the same class names in another: how a painting
+/// (and its undo history) moves to a new palette on a palette switch or a model load, never by
+/// raw id. A class the new palette lacks becomes its background.
+#[derive(Debug, Clone)]
+pub struct ClassMapping {
+    by_id: HashMap<u16, u16>,
+    fallback: u16,
+}
+
+impl ClassMapping {
+    pub fn by_name(from: &Palette, to: &Palette) -> Self {
+        let by_id = from
+            .classes
+            .iter()
+            .filter_map(|class| Some((class.id, to.id_for_name(&class.name)?)))
+            .collect();
+        ClassMapping {
+            by_id,
+            fallback: to.background,
+        }
+    }
+
+    pub fn map(&self, id: u16) -> u16 {
+        self.by_id.get(&id).copied().unwrap_or(self.fallback)
+    }
+
+    /// Names of the classes among `painted` (ids of `from`) that have no counterpart, in id
+    /// order; an id `from` does not know reads "id N".
+    pub fn missing(&self, from: &Palette, painted: impl IntoIterator<Item = u16>) -> Vec<String> {
+        let mut ids: Vec<u16> = painted
+            .into_iter()
+            .filter(|id| !self.by_id.contains_key(id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.iter()
+            .map(|&id| {
+                from.class(id)
+                    .map_or_else(|| format!("id {id}"), |c| c.name.clone())
+            })
             .collect()
     }
 }
@@ -333,5 +383,23 @@ mod tests {
             err.contains("my.json") && err.contains("class id 5"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn class_mapping_matches_names_and_reports_the_rest() {
+        let ycor = Palette::builtin("ycor").unwrap();
+        let landscape = Palette::builtin("landscape").unwrap();
+        let sky = ycor.id_for_name("sky").unwrap();
+        let orphan = ycor
+            .classes
+            .iter()
+            .find(|c| landscape.id_for_name(&c.name).is_none())
+            .expect("ycor has a class landscape lacks");
+        let mapping = ClassMapping::by_name(&ycor, &landscape);
+        assert_eq!(mapping.map(sky), landscape.id_for_name("sky").unwrap());
+        assert_eq!(mapping.map(orphan.id), landscape.background);
+        assert_eq!(mapping.map(999), landscape.background);
+        let missing = mapping.missing(&ycor, [sky, orphan.id, orphan.id, 999]);
+        assert_eq!(missing, vec![orphan.name.clone(), "id 999".to_string()]);
     }
 }

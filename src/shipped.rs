@@ -1,6 +1,7 @@
 //! Where the program finds the files it ships that are too large to embed in the binary: the
 //! models under `weights/`, the VGG16 perceptual-loss weights, the example scene, the FID
-//! network. Palettes and training presets are embedded (`labels`, `train::config`).
+//! network. Palettes, training presets and the example scene are embedded (`labels`,
+//! `train::config`, [`example_scene`]).
 //!
 //! A shipped file is named by its path inside the project (`weights/ycor-spade`) and looked
 //! for under each data root in turn: `$SCENEPAINT_HOME`, the executable's folder, the Unix
@@ -8,6 +9,9 @@
 //! (`~/.local/share/scenepaint`, `~/Library/Application Support/scenepaint`,
 //! `%APPDATA%\scenepaint`), and last the working directory (a source checkout under
 //! `cargo run`). `scenepaint --help` and the model picker list these roots.
+use crate::labelmap::LabelMap;
+use crate::labels::Palette;
+use crate::Result;
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming a data root that is searched first.
@@ -17,8 +21,15 @@ pub const HOME_ENV: &str = "SCENEPAINT_HOME";
 pub const MODELS_DIR: &str = "weights";
 pub const DEFAULT_MODEL: &str = "weights/ycor-spade";
 pub const EXAMPLE_SCENE: &str = "assets/examples/ycor-trail.png";
+const EXAMPLE_SCENE_PNG: &[u8] = include_bytes!("../assets/examples/ycor-trail.png");
 /// ImageNet VGG16 convolutions for the perceptual loss (CC BY 4.0; `weights/vgg16/SOURCE.md`).
 pub const VGG16_WEIGHTS: &str = "weights/vgg16/vgg16_features_to_conv5_1.fp16.safetensors";
+
+/// The example scene the painter opens with (a 2 KB ycor colour PNG built into the binary, so
+/// it is there wherever the binary runs).
+pub fn example_scene(palette: &Palette) -> Result<LabelMap> {
+    crate::labelmap::read_label_map_bytes(Path::new(EXAMPLE_SCENE), EXAMPLE_SCENE_PNG, palette)
+}
 
 /// The data roots in search order (whether or not they exist).
 pub fn data_roots() -> Vec<PathBuf> {
@@ -90,6 +101,19 @@ pub fn not_found(relative: &str, what: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_embedded_example_scene_is_the_shipped_file() {
+        let palette = Palette::builtin("ycor").unwrap();
+        let embedded = example_scene(&palette).unwrap();
+        let file = crate::labelmap::read_label_map(EXAMPLE_SCENE, &palette).unwrap();
+        assert_eq!(embedded, file);
+        assert_eq!((embedded.width, embedded.height), (512, 256));
+        assert!(
+            embedded.ids.iter().any(|&id| id != embedded.ids[0]),
+            "a painting"
+        );
+    }
 
     #[test]
     fn the_environment_root_comes_first_and_the_working_directory_last() {

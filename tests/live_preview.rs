@@ -126,6 +126,36 @@ fn loading_a_model_switches_and_converts_the_palette() {
     let message = app.message.clone().unwrap();
     assert!(message.contains("smooth trail"), "{message}");
     assert!(!message.contains("sky,"), "{message}");
+
+    // The undo history came along, in the model's ids.
+    h.state_mut()
+        .perform(scenepaint::app::toolbar::Action::Undo);
+    h.run_steps(1);
+    let landscape_sky = h.state().palette.id_for_name("sky").unwrap();
+    assert_eq!(h.state().doc.map().get(10, 4), landscape_sky);
+    assert_eq!(
+        h.state().doc.map().get(10, 40),
+        h.state().palette.background
+    );
+
+    // A palette the model cannot use: the preview says so and waits instead of painting
+    // nonsense from another palette's ids.
+    h.get_by_label("Palette").click();
+    h.run_steps(2);
+    h.get_by_label("ycor").click();
+    h.run_steps(2);
+    assert_eq!(h.state().palette.name, "ycor");
+    assert_eq!(
+        h.state().doc.map().get(10, 4),
+        sky,
+        "converted back by name"
+    );
+    let received = h.state().live.as_ref().unwrap().results_received;
+    h.get_by_label_contains("Live preview waits");
+    drag(&mut h, &[[30.0, 20.0], [50.0, 20.0]]);
+    std::thread::sleep(Duration::from_millis(200));
+    h.run_steps(3);
+    assert_eq!(h.state().live.as_ref().unwrap().results_received, received);
 }
 
 #[test]

@@ -7,6 +7,7 @@ use egui_kittest::kittest::Queryable;
 use painter_support::*;
 use scenepaint::app::canvas::CANVAS_LABEL;
 use scenepaint::app::files::ScriptedDialogs;
+use scenepaint::app::toolbar::Action;
 use scenepaint::labelmap::LabelMap;
 use scenepaint::paint::Tool;
 
@@ -389,4 +390,47 @@ fn shift_drag_draws_a_straight_line() {
     assert_eq!(m.get(50, 5), 0, "the detour is not painted");
     assert_eq!(m.ids.iter().filter(|&&v| v == active).count(), 81);
     assert_eq!(h.state().doc.history().undo_len(), 1);
+}
+
+/// Switching palettes converts the painting by class name, says which classes have no
+/// counterpart, and keeps the undo history working in the new palette's ids.
+#[test]
+fn switching_palettes_converts_by_class_name_and_keeps_undo() {
+    let mut h = harness(60, 40);
+    let ycor = h.state().palette.clone();
+    let landscape = scenepaint::labels::Palette::builtin("landscape").unwrap();
+    let orphan = ycor
+        .classes
+        .iter()
+        .find(|c| c.id != ycor.background && landscape.id_for_name(&c.name).is_none())
+        .expect("a ycor class landscape lacks")
+        .clone();
+    h.get_by_label("sky").click();
+    drag(&mut h, &[[2.0, 2.0], [50.0, 2.0]]);
+    h.state_mut().active = orphan.id;
+    drag(&mut h, &[[2.0, 30.0], [50.0, 30.0]]);
+    assert_eq!(map(&h).get(20, 30), orphan.id);
+
+    h.get_by_label("Palette").click();
+    h.run_steps(2);
+    h.get_by_label("landscape").click();
+    h.run_steps(3);
+    assert_eq!(h.state().palette.name, "landscape");
+    let sky = landscape.id_for_name("sky").unwrap();
+    assert_eq!(map(&h).get(20, 2), sky, "sky stays sky, in landscape's id");
+    assert_eq!(map(&h).get(20, 30), landscape.background);
+    let message = h.state().message.clone().unwrap_or_default();
+    assert!(message.contains(&orphan.name), "{message}");
+
+    h.state_mut().perform(Action::Undo);
+    h.run_steps(1);
+    assert_eq!(map(&h).get(20, 2), sky, "the sky stroke is kept");
+    h.state_mut().perform(Action::Undo);
+    h.run_steps(1);
+    let background = landscape.id_for_name(&ycor.class(ycor.background).unwrap().name);
+    assert_eq!(
+        map(&h).get(20, 2),
+        background.unwrap_or(landscape.background),
+        "undone to the blank canvas, in landscape's ids"
+    );
 }

@@ -1,12 +1,16 @@
 //! Drives the painter's file flows headless: File menu exports and project round trip through
 //! injected dialogs, import errors with "map to nearest class", new canvas presets and
-//! autosave recovery after an unclean exit.
+//! autosave recovery after an unclean exit, and the in-app file browser of desktops without a
+//! native dialog.
 mod painter_support;
 
 use egui::{Key, Modifiers};
 use egui_kittest::kittest::Queryable;
 use painter_support::*;
 use scenepaint::app::files::ScriptedDialogs;
+use scenepaint::app::system_dialogs::SystemDialogs;
+use scenepaint::app::toolbar::Action;
+use scenepaint::app::PainterApp;
 use std::path::PathBuf;
 
 #[test]
@@ -253,4 +257,72 @@ fn settings_round_trip_and_open_recent_reopens_a_project() {
 
     let garbage = scenepaint::app::settings::Settings::from_stored(Some("{not json"));
     assert_eq!(garbage, scenepaint::app::settings::Settings::default());
+}
+
+/// The painter with the in-app file browser (what a desktop without a portal or zenity gets),
+/// opening in `folder`.
+fn with_in_app_browser(folder: &std::path::Path) -> egui_kittest::Harness<'static, PainterApp> {
+    let mut opts = options(40, 30, ScriptedDialogs::default());
+    opts.dialogs = Box::new(SystemDialogs::in_app(Some(folder.to_path_buf())));
+    harness_with(opts)
+}
+
+#[test]
+fn save_as_through_the_in_app_browser_writes_the_project_and_asks_before_replacing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = with_in_app_browser(dir.path());
+    h.state_mut().perform(Action::SaveProjectAs);
+    h.run_steps(3);
+    assert!(
+        h.query_by_label("Places").is_some(),
+        "recent places beside it"
+    );
+    assert!(h.state().dialogs.is_open());
+    h.get_by_label("Save").click();
+    h.run_steps(3);
+    let saved = dir.path().join("painting.scenepaint");
+    assert!(saved.is_file(), "{} written", saved.display());
+    assert!(!h.state().dialogs.is_open());
+    assert!(!h.state().has_unsaved_work());
+
+    // The same name again: the browser asks before replacing the file.
+    std::fs::write(&saved, b"older").unwrap();
+    h.state_mut().perform(Action::SaveProjectAs);
+    h.run_steps(3);
+    h.get_by_label("Save").click();
+    h.run_steps(3);
+    assert!(h.query_by_label("Replace the file?").is_some());
+    assert_eq!(std::fs::read(&saved).unwrap(), b"older", "not replaced yet");
+    h.get_by_label("Replace").click();
+    h.run_steps(3);
+    assert!(
+        scenepaint::paint::project::Project::load(&saved).is_ok(),
+        "replaced by the project"
+    );
+}
+
+#[test]
+fn open_through_the_in_app_browser_lists_only_projects() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("trail.scenepaint");
+    let mut first = with_in_app_browser(dir.path());
+    first.get_by_label("sky").click();
+    drag(&mut first, &[[2.0, 2.0], [30.0, 20.0]]);
+    let painted = map(&first);
+    first.state_mut().save_project(&project).unwrap();
+    std::fs::write(dir.path().join("photo.png"), b"not a project").unwrap();
+
+    let mut h = with_in_app_browser(dir.path());
+    h.state_mut().perform(Action::OpenProject);
+    h.run_steps(3);
+    assert!(
+        h.query_by_label_contains("photo.png").is_none(),
+        "filtered out"
+    );
+    h.get_by_label_contains("trail.scenepaint").click();
+    h.run_steps(2);
+    h.get_by_label("Open").click();
+    h.run_steps(3);
+    assert_eq!(map(&h), painted);
+    assert_eq!(h.state().project_path.as_deref(), Some(project.as_path()));
 }

@@ -56,7 +56,7 @@ fn new_canvas(
     mut height: u32,
 ) -> Option<Modal> {
     ui.heading("New canvas");
-    ui.label("The current painting is replaced (it stays in the autosave until the next change).");
+    ui.label("A new document: the current painting and its undo history are replaced.");
     ui.horizontal_wrapped(|ui| {
         for &(w, h) in CANVAS_PRESETS {
             if ui
@@ -161,9 +161,7 @@ fn unsaved_changes(
     ui.horizontal(|ui| {
         if ui.button("Save…").clicked() {
             next = None;
-            if app.save_or_ask() {
-                app.perform_now(then);
-            }
+            app.save_then(Some(then));
         }
         if ui
             .button("Discard changes")

@@ -2,16 +2,85 @@
 //! commands, the unsaved-work question before a painting is replaced or the window closes,
 //! opening, importing and saving projects and label maps, and restoring an autosave.
 use super::dialogs::Modal;
-use super::files::FilePurpose;
+use super::files::{FilePurpose, PickAnswer, PickRequest};
 use super::toolbar::Action;
 use super::{canvas, first_painting_class, settings, PainterApp};
 use crate::labelmap::{self, UnknownColour};
+use crate::labels::Palette;
 use crate::paint::project::{Project, ViewSettings, PROJECT_EXTENSION};
 use crate::paint::Document;
 use crate::Result;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 impl PainterApp {
+    /// Asks for a path for `purpose`; the answer is handled by [`Self::poll_dialogs`].
+    pub(crate) fn ask_for_path(&mut self, purpose: FilePurpose, suggested_name: &str) {
+        self.ask(PickRequest::new(purpose, suggested_name));
+    }
+
+    fn ask(&mut self, mut request: PickRequest) {
+        request.places = self.recent_places();
+        if !self.dialogs.request(request) {
+            self.message = Some("a file dialog is already open".to_string());
+        }
+        // Test dialogs answer at once; the real ones on a later frame.
+        self.poll_dialogs(None);
+    }
+
+    /// The folders of the project and the recent files, newest first.
+    fn recent_places(&self) -> Vec<PathBuf> {
+        let files = self.project_path.iter().chain(&self.recent_files);
+        let mut places: Vec<PathBuf> = Vec::new();
+        for folder in files.filter_map(|f| f.parent()) {
+            if !folder.as_os_str().is_empty() && !places.iter().any(|p| p == folder) {
+                places.push(folder.to_path_buf());
+            }
+        }
+        places
+    }
+
+    /// Draws an open in-app file dialog and acts on an answer that arrived.
+    pub(super) fn poll_dialogs(&mut self, ctx: Option<&egui::Context>) {
+        if let Some(notice) = self.dialogs.take_notice() {
+            self.message = Some(notice);
+        }
+        if let Some(PickAnswer {
+            request,
+            path: Some(path),
+        }) = self.dialogs.poll(ctx)
+        {
+            self.use_picked_path(request, path);
+        }
+    }
+
+    /// What each kind of question does with its answer.
+    fn use_picked_path(&mut self, request: PickRequest, path: PathBuf) {
+        match request.purpose {
+            FilePurpose::OpenProject => {
+                let result = self.open_project(&path);
+                self.report(
+                    result.map(|()| format!("opened {} (undo starts afresh)", path.display())),
+                );
+            }
+            FilePurpose::SaveProject => self.save_project_reporting(&path, request.then),
+            FilePurpose::ImportLabelMap => self.import_label_map(&path, UnknownColour::Error),
+            FilePurpose::ExportColourPng | FilePurpose::ExportIndexPng => {
+                self.write_label_png(request.purpose, &path)
+            }
+            FilePurpose::LoadPalette => self.switch_palette(Palette::load(path)),
+            FilePurpose::ExportImage | FilePurpose::ExportSideBySide => {
+                let side_by_side = request.purpose == FilePurpose::ExportSideBySide;
+                let result = self.write_generated(&path, side_by_side);
+                self.report(result.map(|()| format!("exported {}", path.display())));
+            }
+            FilePurpose::StylePhoto => self.style_from_photo_at(&path),
+            FilePurpose::ModelFolder => self.models.add_folder(path),
+            FilePurpose::ImportCheckpoint => self.open_checkpoint_import(path),
+            FilePurpose::PublishedOptions => self.picked_options = Some(path),
+            FilePurpose::Dataset => self.training.set_dataset(path),
+        }
+    }
+
     /// Runs `action`; one that would replace or close a painting with unsaved work asks
     /// first (save / discard / cancel).
     pub fn perform(&mut self, action: Action) {
@@ -39,30 +108,10 @@ impl PainterApp {
                     height: self.doc.height(),
                 })
             }
-            Action::OpenProject => {
-                if let Some(path) = self.dialogs.pick(FilePurpose::OpenProject, "") {
-                    let result = self.open_project(&path);
-                    self.report(result.map(|()| format!("opened {}", path.display())));
-                }
-            }
-            Action::SaveProject | Action::SaveProjectAs => {
-                let path = match (&self.project_path, action) {
-                    (Some(p), Action::SaveProject) => Some(p.clone()),
-                    _ => self.dialogs.pick(
-                        FilePurpose::SaveProject,
-                        &format!("painting.{PROJECT_EXTENSION}"),
-                    ),
-                };
-                if let Some(path) = path {
-                    let result = self.save_project(&path);
-                    self.report(result.map(|()| format!("saved {}", path.display())));
-                }
-            }
-            Action::ImportLabelMap => {
-                if let Some(path) = self.dialogs.pick(FilePurpose::ImportLabelMap, "") {
-                    self.import_label_map(&path, UnknownColour::Error);
-                }
-            }
+            Action::OpenProject => self.ask_for_path(FilePurpose::OpenProject, ""),
+            Action::SaveProject => self.save_then(None),
+            Action::SaveProjectAs => self.ask_to_save_project(None),
+            Action::ImportLabelMap => self.ask_for_path(FilePurpose::ImportLabelMap, ""),
             Action::ExportColourPng | Action::ExportIndexPng => self.export(action),
             Action::Undo => {
                 self.doc.undo();
@@ -86,16 +135,37 @@ impl PainterApp {
         };
         if path.extension().and_then(|e| e.to_str()) == Some(PROJECT_EXTENSION) {
             let result = self.open_project(&path);
-            self.report(result.map(|()| format!("opened {}", path.display())));
+            self.report(result.map(|()| format!("opened {} (undo starts afresh)", path.display())));
         } else {
             self.import_label_map(&path, UnknownColour::Error);
         }
     }
 
-    /// Saves the project to its file, or asks for one; true when it was saved.
-    pub(crate) fn save_or_ask(&mut self) -> bool {
-        self.perform_now(Action::SaveProject);
-        !self.has_unsaved_work()
+    /// Saves the project to its file, or asks for one; `then` runs once it is saved.
+    pub(crate) fn save_then(&mut self, then: Option<Action>) {
+        let Some(path) = self.project_path.clone() else {
+            self.ask_to_save_project(then);
+            return;
+        };
+        self.save_project_reporting(&path, then);
+    }
+
+    fn ask_to_save_project(&mut self, then: Option<Action>) {
+        let mut request = PickRequest::new(
+            FilePurpose::SaveProject,
+            &format!("painting.{PROJECT_EXTENSION}"),
+        );
+        request.then = then;
+        self.ask(request);
+    }
+
+    fn save_project_reporting(&mut self, path: &Path, then: Option<Action>) {
+        let result = self.save_project(path);
+        let saved = result.is_ok();
+        self.report(result.map(|()| format!("saved {}", path.display())));
+        if let (true, Some(action)) = (saved, then) {
+            self.perform_now(action);
+        }
     }
 
     /// The user chose to drop the painting's unsaved work: nothing to ask or keep about it.
@@ -130,13 +200,14 @@ impl PainterApp {
         } else {
             (FilePurpose::ExportIndexPng, "painting_index.png")
         };
-        let Some(path) = self.dialogs.pick(purpose, name) else {
-            return;
-        };
+        self.ask_for_path(purpose, name);
+    }
+
+    fn write_label_png(&mut self, purpose: FilePurpose, path: &Path) {
         let result = if purpose == FilePurpose::ExportColourPng {
-            labelmap::write_colour_png(&path, self.doc.map(), &self.palette)
+            labelmap::write_colour_png(path, self.doc.map(), &self.palette)
         } else {
-            labelmap::write_index_png(&path, self.doc.map())
+            labelmap::write_index_png(path, self.doc.map())
         };
         self.report(result.map(|()| format!("exported {}", path.display())));
     }
@@ -152,6 +223,11 @@ impl PainterApp {
         self.doc.end_stroke();
         self.doc = doc;
         self.view.fit_requested = true;
+        self.mark_clean();
+    }
+
+    /// The painting as it is now is what a file holds: nothing for autosave or a question.
+    pub(super) fn mark_clean(&mut self) {
         if let Some(autosave) = &mut self.autosave {
             autosave.mark_saved(self.doc.generation());
         }
@@ -168,10 +244,21 @@ impl PainterApp {
     pub fn import_label_map(&mut self, path: &Path, unknown: UnknownColour) {
         match labelmap::read_label_map_with(path, &self.palette, unknown) {
             Ok((map, kind)) => {
-                self.replace_document(Document::from_map(map));
+                // Same size: one undo step, so Undo brings the painting before back.
+                let undoable = self.doc.replace_map(map);
+                self.view.fit_requested |= !undoable;
+                self.mark_clean();
                 self.project_path = None;
                 settings::remember(&mut self.recent_files, path);
-                self.message = Some(format!("imported {} ({kind:?} PNG)", path.display()));
+                let undo = if undoable {
+                    "Undo brings back the painting before"
+                } else {
+                    "another size: the undo history starts afresh"
+                };
+                self.message = Some(format!(
+                    "imported {} ({kind:?} PNG; {undo})",
+                    path.display()
+                ));
             }
             Err(e) => {
                 let unknown_colours = matches!(
@@ -247,7 +334,7 @@ impl PainterApp {
         if let Some(autosave) = &mut self.autosave {
             autosave.adopt(path)?;
         }
-        self.message = Some("restored the autosaved painting".to_string());
+        self.message = Some("restored the autosaved painting (undo starts afresh)".to_string());
         Ok(())
     }
 }

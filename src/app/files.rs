@@ -1,5 +1,6 @@
-//! File dialogs behind a trait: the app asks for a path, the real program shows an rfd dialog,
-//! tests hand over prepared paths and never open a window.
+//! File dialogs behind a trait: the app asks for a path and carries on drawing; the real
+//! program answers through `system_dialogs` (rfd, or the in-app browser where no native
+//! dialog can be shown), tests hand over prepared paths and never open a window.
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
@@ -83,31 +84,49 @@ impl FilePurpose {
     }
 }
 
-/// Picks a file path; `None` means the user cancelled.
-pub trait FileDialogs {
-    fn pick(&mut self, purpose: FilePurpose, suggested_name: &str) -> Option<PathBuf>;
+/// One question for a path: what it is for, the name a save suggests, the folders worth
+/// starting from, and the action that waits for a save (the unsaved-work question's "Save").
+#[derive(Debug, Clone, PartialEq)]
+pub struct PickRequest {
+    pub purpose: FilePurpose,
+    pub suggested_name: String,
+    /// Folders the user worked in lately, most recent first; the first is where a dialog opens.
+    pub places: Vec<PathBuf>,
+    /// Runs after a successful save (only for [`FilePurpose::SaveProject`]).
+    pub then: Option<super::toolbar::Action>,
 }
 
-/// Native dialogs through rfd (xdg portal on Linux; returns None at once without a portal).
-#[derive(Debug, Default)]
-pub struct RfdDialogs;
-
-impl FileDialogs for RfdDialogs {
-    fn pick(&mut self, purpose: FilePurpose, suggested_name: &str) -> Option<PathBuf> {
-        let (name, extensions) = purpose.filter();
-        let dialog = rfd::FileDialog::new()
-            .set_title(purpose.title())
-            .add_filter(name, extensions);
-        if purpose.is_folder() {
-            rfd::FileDialog::new()
-                .set_title(purpose.title())
-                .pick_folder()
-        } else if purpose.is_save() {
-            dialog.set_file_name(suggested_name).save_file()
-        } else {
-            dialog.pick_file()
+impl PickRequest {
+    pub fn new(purpose: FilePurpose, suggested_name: &str) -> Self {
+        PickRequest {
+            purpose,
+            suggested_name: suggested_name.to_string(),
+            places: Vec::new(),
+            then: None,
         }
     }
+}
+
+/// The answer to a [`PickRequest`]; `path` is `None` when the user cancelled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PickAnswer {
+    pub request: PickRequest,
+    pub path: Option<PathBuf>,
+}
+
+/// File dialogs that never block a frame: a request starts one, later frames poll for the
+/// answer (a native dialog runs on its own thread; an in-app one draws during `poll`).
+pub trait FileDialogs {
+    /// Starts a question. False when a dialog is already open (the new request is dropped).
+    fn request(&mut self, request: PickRequest) -> bool;
+    /// Draws an open in-app dialog (when given a context) and hands over an answer once.
+    fn poll(&mut self, ctx: Option<&egui::Context>) -> Option<PickAnswer>;
+    /// Something the user should read in the status bar (a dialog that could not be shown).
+    fn take_notice(&mut self) -> Option<String> {
+        None
+    }
+    /// True while a question waits for its answer.
+    fn is_open(&self) -> bool;
 }
 
 /// Test double: answers requests from a queue and remembers what was asked.
@@ -115,20 +134,37 @@ impl FileDialogs for RfdDialogs {
 pub struct ScriptedDialogs {
     pub answers: VecDeque<Option<PathBuf>>,
     pub asked: Vec<FilePurpose>,
+    open: Option<PickRequest>,
 }
 
 impl ScriptedDialogs {
     pub fn new(answers: impl IntoIterator<Item = PathBuf>) -> Self {
         ScriptedDialogs {
             answers: answers.into_iter().map(Some).collect(),
-            asked: Vec::new(),
+            ..ScriptedDialogs::default()
         }
     }
 }
 
 impl FileDialogs for ScriptedDialogs {
-    fn pick(&mut self, purpose: FilePurpose, _suggested_name: &str) -> Option<PathBuf> {
-        self.asked.push(purpose);
-        self.answers.pop_front().flatten()
+    fn request(&mut self, request: PickRequest) -> bool {
+        if self.open.is_some() {
+            return false;
+        }
+        self.asked.push(request.purpose);
+        self.open = Some(request);
+        true
+    }
+
+    fn poll(&mut self, _ctx: Option<&egui::Context>) -> Option<PickAnswer> {
+        let request = self.open.take()?;
+        Some(PickAnswer {
+            request,
+            path: self.answers.pop_front().flatten(),
+        })
+    }
+
+    fn is_open(&self) -> bool {
+        self.open.is_some()
     }
 }

@@ -103,12 +103,15 @@ fn default_out(checkpoint: &Path) -> PathBuf {
 }
 
 impl PainterApp {
-    /// Asks for a checkpoint and opens the import dialog for it.
+    /// Asks for a checkpoint; [`Self::open_checkpoint_import`] gets the answer.
     pub fn start_checkpoint_import(&mut self) {
-        if let Some(path) = self.dialogs.pick(FilePurpose::ImportCheckpoint, "") {
-            let form = ImportForm::for_checkpoint(path, &self.palette.name);
-            self.modal = Some(Modal::ImportCheckpoint(form));
-        }
+        self.ask_for_path(FilePurpose::ImportCheckpoint, "");
+    }
+
+    /// Opens the import dialog for the checkpoint at `path`.
+    pub(super) fn open_checkpoint_import(&mut self, path: PathBuf) {
+        let form = ImportForm::for_checkpoint(path, &self.palette.name);
+        self.modal = Some(Modal::ImportCheckpoint(form));
     }
 }
 
@@ -123,9 +126,10 @@ pub fn show(app: &mut PainterApp, ui: &mut egui::Ui, mut form: ImportForm) -> Op
             .map_or_else(|| "(none found)".to_string(), |p| p.display().to_string());
         ui.label(format!("Options: {options}"));
         if ui.button("Choose…").clicked() {
-            if let Some(path) = app.dialogs.pick(FilePurpose::PublishedOptions, "opt.txt") {
-                form.set_options(path);
-            }
+            app.ask_for_path(FilePurpose::PublishedOptions, "opt.txt");
+        }
+        if let Some(path) = app.picked_options.take() {
+            form.set_options(path);
         }
     });
     fields(ui, &mut form);

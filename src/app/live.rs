@@ -67,6 +67,9 @@ pub struct LiveTranslation {
     pub paused: bool,
     /// Updates wait while training runs on this model's GPU (the training panel's setting).
     pub held_by_training: bool,
+    /// The painting's palette, when it is not this model's: updates wait for a switch back
+    /// (a model given another palette's ids would paint nonsense).
+    pub foreign_palette: Option<String>,
     /// The device the worker's model runs on.
     pub device: super::models::DeviceChoice,
     pub style: Style,
@@ -100,6 +103,7 @@ impl LiveTranslation {
             info,
             paused: false,
             held_by_training: false,
+            foreign_palette: None,
             device: super::models::DeviceChoice::Cpu,
             style: Style::default(),
             latest: None,
@@ -141,7 +145,8 @@ impl LiveTranslation {
         now_s: f64,
     ) -> Option<f64> {
         self.collect();
-        if self.paused || self.held_by_training || self.submitted_generation == Some(generation) {
+        let waiting = self.paused || self.held_by_training || self.foreign_palette.is_some();
+        if waiting || self.submitted_generation == Some(generation) {
             return None;
         }
         let since_s = now_s - self.last_submit_s;
@@ -215,41 +220,6 @@ pub fn resize_nearest(map: &LabelMap, width: u32, height: u32) -> LabelMap {
     LabelMap { width, height, ids }
 }
 
-/// A painting converted to another palette by class name.
-#[derive(Debug)]
-pub struct Converted {
-    pub map: LabelMap,
-    /// Names of painted classes the new palette lacks (their pixels became its background).
-    pub missing: Vec<String>,
-}
-
-/// Maps every id of `map` (painted with `from`) to the id of the same class name in `to`.
-pub fn convert_palette(map: &LabelMap, from: &Palette, to: &Palette) -> Converted {
-    let mut lut = std::collections::HashMap::new();
-    let mut missing = Vec::new();
-    for id in map.histogram().keys() {
-        let name = from.class(*id).map(|c| c.name.as_str());
-        let target = name.and_then(|n| to.id_for_name(n));
-        if target.is_none() {
-            missing.push(name.map_or_else(|| format!("id {id}"), str::to_string));
-        }
-        lut.insert(*id, target.unwrap_or(to.background));
-    }
-    let ids = map
-        .ids
-        .iter()
-        .map(|id| lut.get(id).copied().unwrap_or(to.background))
-        .collect();
-    Converted {
-        map: LabelMap {
-            width: map.width,
-            height: map.height,
-            ids,
-        },
-        missing,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,22 +234,5 @@ mod tests {
         );
         let small = resize_nearest(&big, 2, 2);
         assert_eq!(small.ids, map.ids);
-    }
-
-    #[test]
-    fn palette_conversion_matches_names_and_reports_the_rest() {
-        let ycor = Palette::builtin("ycor").unwrap();
-        let landscape = Palette::builtin("landscape").unwrap();
-        let sky = ycor.id_for_name("sky").unwrap();
-        let orphan = ycor
-            .classes
-            .iter()
-            .find(|c| landscape.id_for_name(&c.name).is_none())
-            .expect("ycor has a class landscape lacks");
-        let map = LabelMap::from_ids(2, 1, vec![sky, orphan.id]).unwrap();
-        let converted = convert_palette(&map, &ycor, &landscape);
-        assert_eq!(converted.map.ids[0], landscape.id_for_name("sky").unwrap());
-        assert_eq!(converted.map.ids[1], landscape.background);
-        assert_eq!(converted.missing, vec![orphan.name.clone()]);
     }
 }

@@ -2,11 +2,10 @@
 //! palette switch and conversion of the painting), feeding the worker every frame, style from a
 //! photo and exporting the generated image.
 use super::files::FilePurpose;
-use super::live::{convert_palette, LiveTranslation, Style};
+use super::live::{LiveTranslation, Style};
 use super::models::Loaded;
 use super::preview::ExportSize;
 use super::PainterApp;
-use crate::paint::Document;
 use crate::Result;
 use image::RgbImage;
 use std::path::Path;
@@ -28,9 +27,7 @@ impl PainterApp {
                 self.load_model(dir, ui.ctx());
             }
             if events.add_folder {
-                if let Some(folder) = self.dialogs.pick(FilePurpose::ModelFolder, "") {
-                    self.models.add_folder(folder);
-                }
+                self.ask_for_path(FilePurpose::ModelFolder, "");
             }
             if events.import_checkpoint {
                 self.start_checkpoint_import();
@@ -74,6 +71,8 @@ impl PainterApp {
             return;
         };
         live.held_by_training = self.training.holds_preview(live.device);
+        live.foreign_palette =
+            (!live.info.palette.same_classes(&self.palette)).then(|| self.palette.name.clone());
         let now_s = ctx.input(|i| i.time);
         let due_s = live.tick(
             self.doc.map(),
@@ -104,37 +103,25 @@ impl PainterApp {
         if let Some(fallback) = loaded.fallback {
             text = format!("{fallback}; {text}");
         }
-        let same = live.info.palette.classes == self.palette.classes
-            && live.info.palette.background == self.palette.background;
-        if !same {
-            let converted = convert_palette(self.doc.map(), &self.palette, &live.info.palette);
-            text.push_str(&format!(
-                "; palette switched to '{}'",
-                live.info.palette.name
-            ));
-            if !converted.missing.is_empty() {
-                text.push_str(&format!(
-                    "; classes with no counterpart (painted as background): {}",
-                    converted.missing.join(", ")
-                ));
-            }
-            self.palette = live.info.palette.clone();
-            self.replace_document(Document::from_map(converted.map));
-            self.active = super::first_painting_class(&self.palette);
+        if !live.info.palette.same_classes(&self.palette) {
+            text.push_str("; ");
+            text.push_str(&self.convert_to_palette(live.info.palette.clone()));
         }
         self.live = Some(live);
         Ok(text)
     }
 
     fn style_from_photo(&mut self) {
-        let Some(path) = self.dialogs.pick(FilePurpose::StylePhoto, "") else {
-            return;
-        };
+        self.ask_for_path(FilePurpose::StylePhoto, "");
+    }
+
+    /// The loaded VAE model copies the style of the photo at `path`.
+    pub(super) fn style_from_photo_at(&mut self, path: &Path) {
         let Some(live) = &mut self.live else {
             return;
         };
         match crate::image_limits::open_limited(
-            &path,
+            path,
             "style photo",
             crate::image_limits::MAX_PHOTO_SIDE,
         ) {
@@ -156,11 +143,7 @@ impl PainterApp {
         } else {
             (FilePurpose::ExportImage, "photo.png")
         };
-        let Some(path) = self.dialogs.pick(purpose, name) else {
-            return;
-        };
-        let result = self.write_generated(&path, side_by_side);
-        self.report(result.map(|()| format!("exported {}", path.display())));
+        self.ask_for_path(purpose, name);
     }
 
     /// Writes the latest generated image (PNG or JPEG by extension), alone or right of the
@@ -206,9 +189,7 @@ impl PainterApp {
     pub(super) fn show_training(&mut self, ctx: &egui::Context) {
         let events = self.training.show(ctx);
         if events.pick_dataset {
-            if let Some(dir) = self.dialogs.pick(FilePurpose::Dataset, "") {
-                self.training.set_dataset(dir);
-            }
+            self.ask_for_path(FilePurpose::Dataset, "");
         }
         if let Some((bundle, copy)) = events.use_in_painter {
             let notify_ctx = ctx.clone();

@@ -16,19 +16,20 @@ pub mod palette_panel;
 pub mod preview;
 pub mod settings;
 pub mod shortcuts;
+pub mod system_dialogs;
 pub mod toolbar;
 pub mod training_panel;
 pub mod training_run;
 
 use crate::labelmap;
-use crate::labels::Palette;
+use crate::labels::{ClassMapping, Palette};
 use crate::paint::project::Project;
 use crate::paint::{Document, Tool};
 use crate::{shipped, Result};
 use autosave::Autosave;
 use canvas::{CanvasView, ToolState};
 use dialogs::Modal;
-use files::{FileDialogs, FilePurpose, RfdDialogs};
+use files::{FileDialogs, FilePurpose};
 use live::LiveTranslation;
 use models::{ModelLoader, ModelPicker};
 use palette_panel::PalettePanel;
@@ -50,7 +51,7 @@ pub struct AppOptions {
     /// Folders searched for model bundles (the user can add more).
     pub model_folders: Vec<PathBuf>,
     /// A label map the painter opens with instead of a blank canvas (its size wins).
-    pub example_scene: Option<PathBuf>,
+    pub example_scene: Option<labelmap::LabelMap>,
     /// A model bundle loaded at start, so the preview shows a result at once.
     pub default_model: Option<PathBuf>,
     /// A dataset folder the training panel opens with (inspected at start).
@@ -63,7 +64,10 @@ impl AppOptions {
     pub fn with_shipped_content() -> Self {
         AppOptions {
             palette: "ycor".to_string(),
-            example_scene: shipped::find(shipped::EXAMPLE_SCENE),
+            example_scene: Palette::builtin("ycor")
+                .and_then(|palette| shipped::example_scene(&palette))
+                .map_err(|e| eprintln!("scenepaint: the example scene is not opened: {e}"))
+                .ok(),
             default_model: Some(shipped::find_or_given(shipped::DEFAULT_MODEL)),
             model_folders: shipped::find_all(shipped::MODELS_DIR),
             ..AppOptions::default()
@@ -78,7 +82,7 @@ impl Default for AppOptions {
             width: 512,
             height: 512,
             autosave_dir: autosave::default_dir(),
-            dialogs: Box::new(RfdDialogs),
+            dialogs: Box::new(system_dialogs::SystemDialogs::default()),
             model_loader: Some(bundle_loader::BundleLoader::shared()),
             model_folders: vec![PathBuf::from("weights")],
             example_scene: None,
@@ -121,6 +125,8 @@ pub struct PainterApp {
     hover_px: Option<[i64; 2]>,
     /// Loaded on the first frame (loading needs the egui context to notify).
     pending_model: Option<PathBuf>,
+    /// The options file chosen for the checkpoint import dialog, until it takes it.
+    picked_options: Option<PathBuf>,
 }
 
 /// Opens the painter window and runs until it is closed.
@@ -156,14 +162,8 @@ impl PainterApp {
                 message = Some(e.to_string());
                 Document::from_map(labelmap::LabelMap::new(512, 512, palette.background))
             });
-        let doc = match &options.example_scene {
-            Some(path) => match labelmap::read_label_map(path, &palette) {
-                Ok(map) => Document::from_map(map),
-                Err(e) => {
-                    message = Some(format!("example scene not opened: {e}"));
-                    blank
-                }
-            },
+        let doc = match options.example_scene {
+            Some(map) => Document::from_map(map),
             None => blank,
         };
         let doc_generation = doc.generation();
@@ -211,6 +211,7 @@ impl PainterApp {
             autosave,
             hover_px: None,
             pending_model: options.default_model,
+            picked_options: None,
         }
     }
 
@@ -218,6 +219,7 @@ impl PainterApp {
     pub fn show(&mut self, ui: &mut egui::Ui) {
         ui.ctx().options_mut(|o| o.zoom_with_keyboard = false);
         self.handle_close_request(ui.ctx());
+        self.poll_dialogs(Some(ui.ctx()));
         if let Some(dir) = self.pending_model.take() {
             self.load_model(dir, ui.ctx());
         }
@@ -225,7 +227,7 @@ impl PainterApp {
         if let Some(live) = &mut self.live {
             live.collect();
         }
-        if self.modal.is_none() {
+        if self.modal.is_none() && !self.dialogs.is_open() {
             for action in shortcuts::handle(self, ui.ctx()) {
                 self.perform(action);
             }
@@ -258,10 +260,7 @@ impl PainterApp {
                     self.switch_palette(Palette::builtin(&name));
                 }
                 if events.load_file {
-                    if let Some(path) = self.dialogs.pick(FilePurpose::LoadPalette, "palette.json")
-                    {
-                        self.switch_palette(Palette::load(path));
-                    }
+                    self.ask_for_path(FilePurpose::LoadPalette, "palette.json");
                 }
             });
         self.preview_side_panel(ui);
@@ -278,8 +277,11 @@ impl PainterApp {
                 self.active = id;
             }
         });
-        if let Some(modal) = self.modal.take() {
-            self.modal = dialogs::show(self, ui.ctx(), modal);
+        // A file dialog asked from a modal (the import's options) shows over it.
+        if !self.dialogs.is_open() {
+            if let Some(modal) = self.modal.take() {
+                self.modal = dialogs::show(self, ui.ctx(), modal);
+            }
         }
         self.tick_autosave(ui.ctx());
         self.show_training(ui.ctx());
@@ -318,27 +320,50 @@ impl PainterApp {
         });
     }
 
-    fn switch_palette(&mut self, palette: Result<Palette>) {
+    pub(super) fn switch_palette(&mut self, palette: Result<Palette>) {
         match palette {
             Ok(palette) => {
-                let missing = self
-                    .doc
-                    .map()
-                    .histogram()
-                    .keys()
-                    .filter(|id| !palette.contains(**id))
-                    .count();
-                self.message = (missing > 0).then(|| {
-                    format!("{missing} class id(s) of the painting are not in palette '{}' (shown magenta)", palette.name)
-                });
-                self.palette = palette;
-                if !self.palette.contains(self.active) {
-                    self.active = first_painting_class(&self.palette);
+                let mut text = self.convert_to_palette(palette);
+                if let Some(live) = &self.live {
+                    if !live.info.palette.same_classes(&self.palette) {
+                        text.push_str(&format!(
+                            "; the model '{}' paints palette '{}': its preview waits",
+                            live.info.name, live.info.palette.name
+                        ));
+                    }
                 }
-                self.doc.mark_all_dirty();
+                self.message = Some(text);
             }
             Err(e) => self.message = Some(format!("Error: {e}")),
         }
+    }
+
+    /// Makes `palette` the painting's, converting the painting and its undo history by class
+    /// name (never reinterpreting raw ids); says what happened, naming the painted classes the
+    /// new palette lacks (they became its background).
+    pub(super) fn convert_to_palette(&mut self, palette: Palette) -> String {
+        let mapping = ClassMapping::by_name(&self.palette, &palette);
+        let painted: Vec<u16> = self.doc.map().histogram().keys().copied().collect();
+        let missing = mapping.missing(&self.palette, painted);
+        let was_clean = !self.has_unsaved_work();
+        self.doc.remap_ids(|id| mapping.map(id));
+        // The file still holds the painting in its old palette: nothing new to keep.
+        if was_clean {
+            self.mark_clean();
+        }
+        let active = self.palette.class(self.active).map(|c| c.name.clone());
+        self.palette = palette;
+        self.active = active
+            .and_then(|name| self.palette.id_for_name(&name))
+            .unwrap_or_else(|| first_painting_class(&self.palette));
+        let mut text = format!("palette switched to '{}'", self.palette.name);
+        if !missing.is_empty() {
+            text.push_str(&format!(
+                "; classes with no counterpart (painted as background): {}",
+                missing.join(", ")
+            ));
+        }
+        text
     }
 
     fn tick_autosave(&mut self, ctx: &egui::Context) {

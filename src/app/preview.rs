@@ -87,6 +87,16 @@ impl PreviewPanel {
                 None => ui.label("– ms"),
             };
         });
+        if let Some(palette) = &live.foreign_palette {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "Live preview waits: the painting uses palette '{palette}', this model \
+                     paints '{}'. Switch the palette back (or load a '{palette}' model).",
+                    live.info.palette.name
+                ),
+            );
+        }
         if live.held_by_training {
             ui.colored_label(
                 ui.visuals().warn_fg_color,

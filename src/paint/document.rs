@@ -200,6 +200,38 @@ impl Document {
         rect.is_some()
     }
 
+    /// Converts every id of the painting and of its undo history through `map_id` (a palette
+    /// switch by class name): undo and redo keep working in the new ids.
+    pub fn remap_ids(&mut self, map_id: impl Fn(u16) -> u16) {
+        self.end_stroke();
+        for id in &mut self.map.ids {
+            *id = map_id(*id);
+        }
+        self.history.remap(&map_id);
+        self.mark_all_dirty();
+        self.generation = next_generation();
+    }
+
+    /// Puts `map` in place of the painting as one undo step when it has the painting's size
+    /// (an imported label map); false when the size differs and the history had to start over.
+    pub fn replace_map(&mut self, map: LabelMap) -> bool {
+        self.end_stroke();
+        let same_size = (map.width, map.height) == (self.map.width, self.map.height);
+        if same_size {
+            let before = std::mem::replace(&mut self.map, map);
+            let rect = Rect::of(&self.map);
+            if before.ids != self.map.ids {
+                self.history.record(&before.ids, &self.map, rect);
+            }
+        } else {
+            self.map = map;
+            self.history.clear();
+        }
+        self.mark_all_dirty();
+        self.generation = next_generation();
+        same_size
+    }
+
     /// Replaces every pixel of class `from` by `to` as one undo step (e.g. palette switch).
     pub fn replace_all(&mut self, from: u16, to: u16) -> Option<Rect> {
         self.draw(|m| {
@@ -248,6 +280,51 @@ mod tests {
         assert!(doc.redo() && doc.redo());
         assert_eq!(doc.map(), &filled);
         assert!(!doc.redo());
+    }
+
+    #[test]
+    fn remapped_ids_keep_undo_and_redo_working_in_the_new_ids() {
+        let mut doc = Document::new(16, 8, 0).unwrap();
+        doc.fill(0, 0, 1);
+        doc.rect([2, 2], [5, 5], 2);
+        doc.rect([8, 1], [12, 6], 3);
+        assert!(doc.undo());
+        let new_id = |id: u16| [10, 11, 12, 13][id as usize];
+        let generation = doc.generation();
+        doc.remap_ids(new_id);
+        assert_ne!(doc.generation(), generation);
+        let mut expected = LabelMap::new(16, 8, 11);
+        for y in 2..=5 {
+            for x in 2..=5 {
+                expected.set(x, y, 12);
+            }
+        }
+        assert_eq!(doc.map(), &expected);
+        assert!(doc.redo());
+        assert_eq!(doc.map().get(10, 3), 13, "the redone rectangle in new ids");
+        assert!(doc.undo() && doc.undo() && doc.undo());
+        assert_eq!(
+            doc.map(),
+            &LabelMap::new(16, 8, 10),
+            "the blank canvas in new ids"
+        );
+    }
+
+    #[test]
+    fn a_replaced_map_of_the_same_size_is_one_undo_step_another_size_starts_afresh() {
+        let mut doc = Document::new(6, 4, 0).unwrap();
+        doc.fill(0, 0, 2);
+        let painted = doc.map().clone();
+        let imported = LabelMap::new(6, 4, 5);
+        assert!(doc.replace_map(imported.clone()));
+        assert_eq!(doc.map(), &imported);
+        assert!(doc.undo());
+        assert_eq!(doc.map(), &painted);
+        assert!(doc.redo());
+        assert!(!doc.replace_map(LabelMap::new(3, 3, 1)));
+        assert_eq!(doc.history().undo_len(), 0);
+        assert!(!doc.undo());
+        assert_eq!(doc.map(), &LabelMap::new(3, 3, 1));
     }
 
     #[test]

@@ -52,6 +52,19 @@ impl Rle {
     pub fn from_runs(runs: Vec<(u16, u32)>) -> Rle {
         Rle { runs }
     }
+
+    /// Every id through `map_id`; runs that become equal merge.
+    fn remap(&mut self, map_id: &impl Fn(u16) -> u16) {
+        let mut merged: Vec<(u16, u32)> = Vec::with_capacity(self.runs.len());
+        for &(id, n) in &self.runs {
+            let id = map_id(id);
+            match merged.last_mut() {
+                Some((last, count)) if *last == id => *count += n,
+                _ => merged.push((id, n)),
+            }
+        }
+        self.runs = merged;
+    }
 }
 
 /// One undoable step.
@@ -151,6 +164,16 @@ impl History {
     }
     pub fn clear(&mut self) {
         *self = History::with_limits(self.max_steps, self.max_bytes);
+    }
+
+    /// Rewrites every stored id through `map_id`, so the steps stay valid after the painting's
+    /// ids were converted the same way (a palette switch by class name).
+    pub fn remap(&mut self, map_id: impl Fn(u16) -> u16) {
+        for patch in self.undo.iter_mut().chain(self.redo.iter_mut()) {
+            patch.before.remap(&map_id);
+            patch.after.remap(&map_id);
+        }
+        self.undo_bytes = self.undo.iter().map(Patch::bytes).sum();
     }
 }
 
