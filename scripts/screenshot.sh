@@ -52,7 +52,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
+# SCREENSHOT_SIZE (default 1280x800) is the screen and the window size.
+size="${SCREENSHOT_SIZE:-1280x800}"
+Xvfb "$display" -screen 0 "${size}x24" -nolisten tcp >"$work/xvfb.log" 2>&1 &
 xvfb_pid=$!
 sleep 1
 export DISPLAY="$display"
@@ -73,13 +75,15 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 [ -n "$win" ] || { cat "$work/app.log" >&2; echo "no scenepaint window" >&2; exit 1; }
+xdotool windowmove "$win" 0 0 windowsize "$win" "${size%x*}" "${size#*x}" 2>/dev/null || true
 sleep 8 # the default model loads and the first preview arrives
 eval "$(xdotool getwindowgeometry --shell "$win")" # X, Y, WIDTH, HEIGHT
 xdotool windowfocus --sync "$win" 2>/dev/null || true
 
-# The canvas is the area left of the preview and palette panels (320 + 230 points wide),
-# below the toolbar; the example scene (512x256) is fitted and centred in it.
-cx0=$X; cy0=$((Y + 40)); cw=$((WIDTH - 560)); ch=$((HEIGHT - 70))
+# The canvas is the top half of the area beside the side panel (290 points wide), below the
+# toolbar and its name row: the wide example scene (512x256) stacks painting above preview,
+# fitted and centred.
+cx0=$X; cy0=$((Y + 52)); cw=$((WIDTH - 290)); ch=$(((HEIGHT - 60) / 2 - 28))
 at() { # at FX FY: absolute screen position of fractions of the canvas area
   echo "$((cx0 + cw * $1 / 100)) $((cy0 + ch * $2 / 100))"
 }

@@ -8,6 +8,7 @@ use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use live_support::*;
 use painter_support::*;
+use scenepaint::app::canvas::CANVAS_LABEL;
 use scenepaint::app::files::ScriptedDialogs;
 use scenepaint::app::live::{LiveTranslation, Style, STROKE_THROTTLE_S};
 use scenepaint::app::preview::PREVIEW_IMAGE_LABEL;
@@ -445,8 +446,16 @@ fn style_controls_roll_lock_recall_and_read_a_photo() {
     h.run_steps(2);
     assert_eq!(seed_of(&h), rolled, "a locked seed stays");
 
-    // The recent strip holds the seed before the dice: clicking it goes back.
-    h.get_by_label(&first.to_string()).click();
+    // The recent strip holds the seed before the dice, with a picture of what it made:
+    // clicking it goes back.
+    let recent = &h.state().preview.recent_styles[0];
+    assert_eq!(recent.style.seed, first);
+    let thumbnail = recent
+        .thumbnail
+        .as_ref()
+        .expect("a thumbnail of the first style");
+    assert_eq!(thumbnail.width(), scenepaint::app::preview::THUMBNAIL_WIDTH);
+    h.get_by_label(&format!("recent: seed {first}")).click();
     h.run_steps(2);
     assert_eq!(seed_of(&h), first, "the recent strip restores a style");
 
@@ -557,4 +566,83 @@ fn pause_reads_paused_while_paused() {
     h.run_steps(2);
     assert!(!h.state().live.as_ref().unwrap().paused);
     h.get_by_label("Pause");
+}
+
+/// The preview is as large as the painting: matching the canvas's zoom and pan, each
+/// generated pixel sits at the painted one's place in the other half; Fit and Full size
+/// show the whole image; Swap sides trades the halves.
+#[test]
+fn the_preview_matches_the_canvas_size_and_fills_the_window_in_full_size() {
+    let (mut h, _weights) = live_harness("ycor", 32, ScriptedDialogs::default());
+    load_tiny(&mut h);
+    let canvas = h.get_by_label(CANVAS_LABEL).rect();
+    let image_rect = |h: &Harness<'_, PainterApp>| {
+        let app = h.state();
+        app.view.image_rect(app.doc.width(), app.doc.height())
+    };
+    let painting = image_rect(&h);
+    let preview = h.get_by_label(PREVIEW_IMAGE_LABEL).rect();
+    assert!(
+        (preview.area() - canvas.area()).abs() < 0.02 * canvas.area(),
+        "the halves are the same size: {preview:?} vs {canvas:?}"
+    );
+    let app = h.state();
+    let placed = app
+        .preview
+        .image_rect(preview, Some(placement(app)), [64, 48]);
+    assert!(
+        (placed.size() - painting.size()).length() < 0.5,
+        "{placed:?} vs {painting:?}"
+    );
+    assert!(
+        (placed.min - preview.min - (painting.min - canvas.min)).length() < 0.5,
+        "the same place in each half"
+    );
+
+    h.get_by_label("Swap sides").click();
+    h.run_steps(3);
+    let swapped = h.get_by_label(CANVAS_LABEL).rect();
+    assert!(
+        swapped.min.x > canvas.min.x || swapped.min.y > canvas.min.y,
+        "{swapped:?}"
+    );
+
+    h.get_by_label("Full size").click();
+    h.run_steps(3);
+    assert!(
+        h.query_by_label(CANVAS_LABEL).is_none(),
+        "the canvas gives way"
+    );
+    let full = h.get_by_label(PREVIEW_IMAGE_LABEL).rect();
+    assert!(full.area() > 1.8 * preview.area(), "{full:?}");
+    h.get_by_label("Back to canvas").click();
+    h.run_steps(3);
+    assert!(h.query_by_label(CANVAS_LABEL).is_some());
+}
+
+fn placement(app: &PainterApp) -> scenepaint::app::preview::CanvasPlacement {
+    scenepaint::app::preview::CanvasPlacement {
+        area: app.view.area(),
+        image: app.view.image_rect(app.doc.width(), app.doc.height()),
+    }
+}
+
+/// While a bundle loads the picker names it, not the first bundle of the list.
+#[test]
+fn the_picker_shows_the_model_that_is_loading() {
+    let weights = tempfile::tempdir().unwrap();
+    write_tiny_bundle(&weights.path().join("a-first"), "ycor", 32, false);
+    write_tiny_bundle(&weights.path().join("b-second"), "ycor", 32, false);
+    let mut opts = options(64, 48, ScriptedDialogs::default());
+    opts.model_loader = Some(Arc::new(TinyLoader));
+    opts.model_folders = vec![weights.path().to_path_buf()];
+    opts.default_model = Some(weights.path().join("b-second"));
+    let mut h = harness_with(opts);
+    assert_eq!(
+        h.state().models.selected.as_deref(),
+        Some(weights.path().join("b-second").as_path())
+    );
+    run_until(&mut h, "the model to load", |app| app.live.is_some());
+    assert_eq!(h.state().live.as_ref().unwrap().info.name, "b-second");
+    assert!(h.state().models.loading.is_none());
 }

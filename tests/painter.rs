@@ -434,3 +434,49 @@ fn switching_palettes_converts_by_class_name_and_keeps_undo() {
         "undone to the blank canvas, in landscape's ids"
     );
 }
+
+/// A window that changes size refits the painting, unless the user zoomed or panned.
+#[test]
+fn the_canvas_refits_on_resize_unless_the_user_zoomed() {
+    let mut h = harness(200, 100);
+    let zoom = h.state().view.zoom;
+    h.set_size(egui::vec2(1600.0, 1000.0));
+    h.run_steps(3);
+    let refitted = h.state().view.zoom;
+    assert!(refitted > zoom * 1.2, "{zoom} -> {refitted}");
+    h.state_mut().perform(Action::ZoomIn);
+    h.run_steps(1);
+    let chosen = h.state().view.zoom;
+    h.set_size(egui::vec2(1000.0, 700.0));
+    h.run_steps(3);
+    assert_eq!(h.state().view.zoom, chosen, "the user's zoom stays");
+    h.state_mut().perform(Action::ZoomFit);
+    h.run_steps(1);
+    h.set_size(egui::vec2(1400.0, 900.0));
+    h.run_steps(3);
+    assert_ne!(
+        h.state().view.zoom,
+        chosen,
+        "after Fit, resizing fits again"
+    );
+}
+
+/// The palette's number keys and the status bar's ids cannot be confused.
+#[test]
+fn the_status_bar_names_the_class_id_and_its_key() {
+    let mut h = harness(60, 40);
+    let sky = h.state().palette.id_for_name("sky").unwrap();
+    h.get_by_label("sky").click();
+    drag(&mut h, &[[2.0, 2.0], [50.0, 2.0]]);
+    h.hover_at(screen(&h, 20.0, 2.0));
+    h.run_steps(2);
+    let key = scenepaint::app::palette_panel::shortcut_key(&h.state().palette, sky).unwrap();
+    h.get_by_label(&format!("sky (class id {sky}, key {key})"));
+    h.key_press(Key::from_name(&key.to_string()).unwrap());
+    h.run_steps(1);
+    assert_eq!(
+        h.state().active,
+        sky,
+        "the key the status bar names picks the class"
+    );
+}

@@ -192,6 +192,11 @@ fn a_tiny_run_from_the_panel_reports_stops_and_goes_to_the_painter() {
         runs.path().join("run/model"),
         "the painter gets a copy"
     );
+    assert!(
+        h.state().models.bundles.contains(&asked[0]),
+        "the copy stays in the model list"
+    );
+    assert_eq!(h.state().models.selected.as_ref(), Some(&asked[0]));
     run_until(&mut h, "a preview from the trained model", 60, |app| {
         app.live.as_ref().unwrap().latest.is_some()
     });

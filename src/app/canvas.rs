@@ -51,6 +51,9 @@ pub struct CanvasView {
     pub offset: Vec2,
     /// Fit the image on the next frame (set for new/opened documents).
     pub fit_requested: bool,
+    /// The user zoomed or panned (or a project restored its view): a resized window keeps
+    /// the view instead of fitting the painting again.
+    pub user_placed: bool,
     texture: Option<TextureHandle>,
     /// The palette the texture was drawn with (re-upload everything when it changes).
     texture_palette: String,
@@ -71,6 +74,7 @@ impl CanvasView {
             zoom: 1.0,
             offset: Vec2::ZERO,
             fit_requested: true,
+            user_placed: false,
             texture: None,
             texture_palette: String::new(),
             gesture: None,
@@ -95,8 +99,22 @@ impl CanvasView {
         self.origin() + Vec2::new(p[0], p[1]) * self.zoom
     }
 
+    /// The canvas area on screen (as of the last frame).
+    pub fn area(&self) -> Rect {
+        self.area
+    }
+
+    /// The painting's rectangle on screen.
+    pub fn image_rect(&self, width: u32, height: u32) -> Rect {
+        Rect::from_min_max(
+            self.image_to_screen([0.0, 0.0]),
+            self.image_to_screen([width as f32, height as f32]),
+        )
+    }
+
     /// Zooms by `factor` keeping the image point under `anchor` fixed.
     pub fn zoom_by(&mut self, factor: f32, anchor: Pos2) {
+        self.user_placed = true;
         let new_zoom = (self.zoom * factor).clamp(MIN_ZOOM, MAX_ZOOM);
         let rel = anchor - self.area.min;
         self.offset = rel - (rel - self.offset) * (new_zoom / self.zoom);
@@ -119,6 +137,7 @@ impl CanvasView {
         self.zoom = ((size.x / w).min(size.y / h) * 0.95).clamp(MIN_ZOOM, MAX_ZOOM);
         self.offset = (size - Vec2::new(w, h) * self.zoom) / 2.0;
         self.fit_requested = false;
+        self.user_placed = false;
     }
 
     /// Draws the canvas and applies pointer input to `doc`.
@@ -131,9 +150,10 @@ impl CanvasView {
     ) -> CanvasEvents {
         let (response, painter) = ui.allocate_painter(ui.available_size(), Sense::click_and_drag());
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Canvas, true, CANVAS_LABEL));
+        let resized = self.area.size() != response.rect.size();
         self.area = response.rect;
         self.pixels_per_point = ui.ctx().pixels_per_point();
-        if self.fit_requested {
+        if self.fit_requested || (resized && !self.user_placed) {
             self.fit(doc.width(), doc.height());
         }
         self.handle_zoom(ui, &response);
@@ -250,6 +270,7 @@ impl CanvasView {
         match self.gesture {
             Some(Gesture::Pan { last }) => {
                 self.offset += pos - last;
+                self.user_placed = true;
                 self.gesture = Some(Gesture::Pan { last: pos });
             }
             Some(gesture) => {

@@ -314,6 +314,7 @@ impl PainterApp {
         self.view.zoom = view.zoom.clamp(canvas::MIN_ZOOM, canvas::MAX_ZOOM);
         self.view.offset = egui::vec2(view.offset[0], view.offset[1]);
         self.view.fit_requested = false;
+        self.view.user_placed = true;
         self.tool = view.tool;
         self.brush_px = view
             .brush_px

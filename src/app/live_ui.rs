@@ -11,18 +11,12 @@ use image::RgbImage;
 use std::path::Path;
 
 impl PainterApp {
-    /// The preview panel, on the right of the canvas or (swapped) on its left.
-    pub(super) fn preview_side_panel(&mut self, ui: &mut egui::Ui) {
-        let panel = if self.preview.swapped {
-            egui::Panel::left("preview")
-        } else {
-            egui::Panel::right("preview")
-        };
-        panel.default_size(320.0).resizable(true).show(ui, |ui| {
-            let size = [self.doc.width(), self.doc.height()];
+    /// The side panel's model section: picker, device, style and export.
+    pub(super) fn model_section(&mut self, ui: &mut egui::Ui) {
+        {
             let events = self
                 .preview
-                .show(ui, self.live.as_mut(), &mut self.models, size);
+                .show_controls(ui, self.live.as_mut(), &mut self.models);
             if let Some(dir) = events.load {
                 self.load_model(dir, ui.ctx());
             }
@@ -41,7 +35,7 @@ impl PainterApp {
             if events.export_side_by_side {
                 self.export_generated(true);
             }
-        });
+        }
     }
 
     /// Starts loading the bundle in `dir` on a worker; `tick_live` installs it when ready.
@@ -98,6 +92,12 @@ impl PainterApp {
             }
         }
         live.device = loaded.device;
+        // A bundle from elsewhere (an import, "Use in painter") stays in the list.
+        if !self.models.bundles.contains(&loaded.dir) {
+            if let Some(parent) = loaded.dir.parent() {
+                self.models.add_folder(parent.to_path_buf());
+            }
+        }
         self.models.selected = Some(loaded.dir.clone());
         let mut text = format!("loaded model {}", live.info.name);
         if let Some(fallback) = loaded.fallback {

@@ -20,6 +20,7 @@ pub mod system_dialogs;
 pub mod toolbar;
 pub mod training_panel;
 pub mod training_run;
+pub mod workspace;
 
 use crate::labelmap;
 use crate::labels::{ClassMapping, Palette};
@@ -27,7 +28,7 @@ use crate::paint::project::Project;
 use crate::paint::{Document, Tool};
 use crate::{shipped, Result};
 use autosave::Autosave;
-use canvas::{CanvasView, ToolState};
+use canvas::CanvasView;
 use dialogs::Modal;
 use files::{FileDialogs, FilePurpose};
 use live::LiveTranslation;
@@ -36,6 +37,9 @@ use palette_panel::PalettePanel;
 use preview::PreviewPanel;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// The side panel (model and palette) starts this wide, in points.
+const SIDE_PANEL_WIDTH: f32 = 290.0;
 
 /// How the painter starts.
 pub struct AppOptions {
@@ -249,9 +253,14 @@ impl PainterApp {
             }
         });
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
-        egui::Panel::right("palette")
-            .default_size(230.0)
+        egui::Panel::right("side")
+            .default_size(SIDE_PANEL_WIDTH)
+            .resizable(true)
             .show(ui, |ui| {
+                egui::CollapsingHeader::new(egui::RichText::new("Model and style").heading())
+                    .default_open(true)
+                    .show(ui, |ui| self.model_section(ui));
+                ui.separator();
                 let events = self.palette_panel.show(ui, &self.palette, self.active);
                 if let Some(id) = events.picked {
                     self.active = id;
@@ -263,20 +272,7 @@ impl PainterApp {
                     self.ask_for_path(FilePurpose::LoadPalette, "palette.json");
                 }
             });
-        self.preview_side_panel(ui);
-        egui::CentralPanel::no_frame().show(ui, |ui| {
-            let tools = ToolState {
-                tool: self.tool,
-                brush_px: self.brush_px,
-                active: self.active,
-                background: self.palette.background,
-            };
-            let events = self.view.show(ui, &mut self.doc, &self.palette, tools);
-            self.hover_px = events.hover_px;
-            if let Some(id) = events.picked {
-                self.active = id;
-            }
-        });
+        egui::CentralPanel::no_frame().show(ui, |ui| self.workspace(ui));
         // A file dialog asked from a modal (the import's options) shows over it.
         if !self.dialogs.is_open() {
             if let Some(modal) = self.modal.take() {
@@ -301,7 +297,9 @@ impl PainterApp {
                         .map_or("(not in palette)", |c| c.name.as_str());
                     ui.label(format!("x {x}, y {y}"));
                     ui.separator();
-                    ui.label(format!("{name} (id {id})"));
+                    let key = palette_panel::shortcut_key(&self.palette, id)
+                        .map_or_else(String::new, |key| format!(", key {key}"));
+                    ui.label(format!("{name} (class id {id}{key})"));
                 }
                 None => {
                     ui.label("x –, y –");

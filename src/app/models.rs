@@ -71,6 +71,8 @@ pub struct ModelPicker {
     pub folders: Vec<PathBuf>,
     pub bundles: Vec<PathBuf>,
     pub selected: Option<PathBuf>,
+    /// The bundle being loaded now (the picker shows it, not the first one listed).
+    pub loading: Option<PathBuf>,
     pub device: DeviceChoice,
     pub devices: Vec<DeviceChoice>,
     loader: Option<Arc<dyn ModelLoader>>,
@@ -83,6 +85,7 @@ impl ModelPicker {
             folders,
             bundles: Vec::new(),
             selected: None,
+            loading: None,
             device: DeviceChoice::Cpu,
             devices: DeviceChoice::available(),
             loader,
@@ -133,6 +136,8 @@ impl ModelPicker {
             ));
         };
         let device = self.device;
+        self.selected = Some(dir.clone());
+        self.loading = Some(dir.clone());
         let (tx, rx) = channel();
         std::thread::Builder::new()
             .name("scenepaint-load-model".into())
@@ -156,6 +161,7 @@ impl ModelPicker {
             Err(TryRecvError::Disconnected) => Err(crate::Error::msg("the model loader stopped")),
         };
         self.pending = None;
+        self.loading = None;
         Some(result)
     }
 }

@@ -59,7 +59,7 @@ impl PalettePanel {
 
     fn show_entries(&self, ui: &mut egui::Ui, palette: &Palette, active: u16) -> Option<u16> {
         let mut picked = None;
-        let shortcut = |i: usize| (i < 9).then(|| i + 1);
+        let shortcut = |i: usize| (i < SHORTCUT_KEYS).then(|| i + 1);
         let has_groups = palette.classes.iter().any(|c| c.group.is_some());
         if !self.search.trim().is_empty() || !has_groups {
             let hits = palette.search(&self.search);
@@ -131,11 +131,30 @@ fn entry(
             .rect_stroke(rect, 3.0, outline, egui::StrokeKind::Outside);
         let label = ui.selectable_label(selected, class.name.as_str());
         if let Some(n) = shortcut {
-            ui.weak(n.to_string());
+            // A keycap, so the key is not read as the class id (the status bar shows both).
+            egui::Frame::new()
+                .stroke(ui.visuals().widgets.noninteractive.bg_stroke)
+                .corner_radius(3.0)
+                .inner_margin(egui::Margin::symmetric(4, 0))
+                .show(ui, |ui| ui.weak(RichText::new(n.to_string()).monospace()));
         }
         swatch.clicked() || label.clicked()
     });
     let clicked = row.inner;
-    let _hover = row.response.on_hover_text(format!("id {}", class.id));
+    let key = shortcut.map_or_else(String::new, |n| format!(", key {n}"));
+    let _hover = row
+        .response
+        .on_hover_text(format!("class id {}{key}", class.id));
     clicked.then_some(class.id)
+}
+
+/// The first classes of a palette are picked with keys 1 to 9.
+pub const SHORTCUT_KEYS: usize = 9;
+
+/// The number key that picks class `id`, if it has one.
+pub fn shortcut_key(palette: &Palette, id: u16) -> Option<usize> {
+    palette
+        .position(id)
+        .filter(|&i| i < SHORTCUT_KEYS)
+        .map(|i| i + 1)
 }

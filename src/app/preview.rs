@@ -1,6 +1,8 @@
-//! The preview area beside the canvas: model picker and device, the live generated image (busy
-//! indicator, last latency, pause, swap sides, full size), style controls for VAE models and
-//! export. It only displays and reports what the user asked for; the painter acts on it.
+//! The preview (issue 18: as large as the painting, as NVIDIA Canvas shows it): the generated
+//! image in its half of the split beside the canvas, with its row of view controls (pause,
+//! swap sides, match the canvas's zoom and pan or fit, full size); and, in the side panel, the
+//! model picker and device, the style controls of VAE models and export. It only displays and
+//! reports what the user asked for; the painter acts on it.
 use super::live::{LiveTranslation, Style};
 use super::models::{bundle_name, ModelPicker};
 use egui::{Align, Layout, RichText};
@@ -30,89 +32,191 @@ pub enum ExportSize {
     Model,
 }
 
-/// The preview panel's own state.
-#[derive(Default)]
+/// How the generated image is placed in its half of the split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum PreviewPlacement {
+    /// The canvas's zoom and pan: each generated pixel beside the painted one.
+    #[default]
+    MatchCanvas,
+    /// The whole image, as large as the half allows.
+    Fit,
+}
+
+/// Where the canvas shows the painting: its area and the painting's rectangle on screen.
+#[derive(Debug, Clone, Copy)]
+pub struct CanvasPlacement {
+    pub area: egui::Rect,
+    pub image: egui::Rect,
+}
+
+/// The preview's own state.
 pub struct PreviewPanel {
     texture: Option<(u64, egui::TextureHandle)>,
     /// Preview on the left of the canvas instead of the right.
     pub swapped: bool,
-    /// The image in its own window at canvas size.
+    /// The preview fills the whole work area (the canvas is hidden until it is turned off).
     pub full_size: bool,
+    pub placement: PreviewPlacement,
+    /// The canvas's share of the work area's width (the split handle moves it).
+    pub split: f32,
     pub seed_locked: bool,
-    pub recent_styles: Vec<Style>,
+    pub recent_styles: Vec<RecentStyle>,
     pub export_size: ExportSize,
 }
 
+/// A style the user had before, with a small picture of what it made.
+pub struct RecentStyle {
+    pub style: Style,
+    pub thumbnail: Option<image::RgbImage>,
+    texture: Option<egui::TextureHandle>,
+}
+
+/// Width of a recent style's thumbnail, in pixels (and points).
+pub const THUMBNAIL_WIDTH: u32 = 56;
+
+fn thumbnail_of(image: &image::RgbImage) -> image::RgbImage {
+    let height = (THUMBNAIL_WIDTH * image.height() / image.width().max(1)).max(1);
+    image::imageops::thumbnail(image, THUMBNAIL_WIDTH, height)
+}
+
+/// The thumbnail as an image button (the seed as its tooltip), or a text button without one.
+fn recent_style_button(
+    ui: &mut egui::Ui,
+    recent: &mut RecentStyle,
+    index: usize,
+    text: &str,
+) -> egui::Response {
+    let Some(thumbnail) = &recent.thumbnail else {
+        return ui.small_button(text);
+    };
+    let texture = recent.texture.get_or_insert_with(|| {
+        let size = [thumbnail.width() as usize, thumbnail.height() as usize];
+        let colour = egui::ColorImage::from_rgb(size, thumbnail.as_raw());
+        ui.ctx().load_texture(
+            format!("recent-style-{index}"),
+            colour,
+            egui::TextureOptions::LINEAR,
+        )
+    });
+    let size = egui::vec2(thumbnail.width() as f32, thumbnail.height() as f32);
+    let response = ui.add(egui::Button::image((texture.id(), size)));
+    let label = text.to_string();
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &label));
+    response.on_hover_text(text)
+}
+
+impl Default for PreviewPanel {
+    fn default() -> Self {
+        PreviewPanel {
+            texture: None,
+            swapped: false,
+            full_size: false,
+            placement: PreviewPlacement::default(),
+            split: 0.5,
+            seed_locked: false,
+            recent_styles: Vec::new(),
+            export_size: ExportSize::default(),
+        }
+    }
+}
+
 impl PreviewPanel {
-    pub fn show(
+    /// The side panel's model section: picker and device, then for a loaded model its
+    /// warnings, style controls and export.
+    pub fn show_controls(
         &mut self,
         ui: &mut egui::Ui,
         live: Option<&mut LiveTranslation>,
         picker: &mut ModelPicker,
-        canvas_size: [u32; 2],
     ) -> PreviewEvents {
         let mut events = PreviewEvents::default();
-        ui.heading("Preview");
         model_picker(ui, picker, &mut events);
-        ui.separator();
         let Some(live) = live else {
+            return events;
+        };
+        if live.info.uses_style {
+            ui.separator();
+            self.style_controls(ui, live, &mut events);
+        }
+        ui.separator();
+        self.export_row(ui, live, &mut events);
+        events
+    }
+
+    /// The preview's half of the work area: its row of view controls, then the image.
+    pub fn show_image(
+        &mut self,
+        ui: &mut egui::Ui,
+        live: Option<&mut LiveTranslation>,
+        canvas: Option<CanvasPlacement>,
+        canvas_size: [u32; 2],
+    ) {
+        let Some(live) = live else {
+            self.view_row(ui, None);
             ui.with_layout(
                 Layout::centered_and_justified(egui::Direction::TopDown),
                 |ui| {
                     ui.label(RichText::new("No model loaded").weak().size(16.0));
                 },
             );
-            return events;
+            return;
         };
-        self.status_row(ui, live);
-        if live.info.uses_style {
-            self.style_controls(ui, live, &mut events);
-        }
-        self.export_row(ui, live, &mut events);
-        if let Some(error) = &live.error {
-            ui.colored_label(ui.visuals().error_fg_color, format!("Error: {error}"));
-        }
-        self.image(ui, live, canvas_size);
-        events
+        self.view_row(ui, Some(&mut *live));
+        let area = ui.available_rect_before_wrap();
+        self.image(ui, live, area, canvas, canvas_size);
+        warnings(ui, live, area);
     }
 
-    fn status_row(&mut self, ui: &mut egui::Ui, live: &mut LiveTranslation) {
+    fn view_row(&mut self, ui: &mut egui::Ui, live: Option<&mut LiveTranslation>) {
         ui.horizontal(|ui| {
-            ui.label(RichText::new(&live.info.name).strong());
-            if live.is_busy() {
-                ui.add(egui::Spinner::new()).on_hover_text("translating");
+            ui.set_min_height(HEADER_HEIGHT);
+            ui.add_space(HEADER_PADDING);
+            match &live {
+                Some(live) => {
+                    ui.label(RichText::new(&live.info.name).strong());
+                    match live.last_latency_ms() {
+                        Some(ms) => ui.label(format!("{ms:.0} ms")),
+                        None => ui.label("– ms"),
+                    };
+                    if live.is_busy() {
+                        ui.add(egui::Spinner::new()).on_hover_text("translating");
+                    }
+                }
+                None => {
+                    ui.label(RichText::new("Preview").strong());
+                }
             }
-            match live.last_latency_ms() {
-                Some(ms) => ui.label(format!("{ms:.0} ms")),
-                None => ui.label("– ms"),
-            };
-        });
-        if let Some(palette) = &live.foreign_palette {
-            ui.colored_label(
-                ui.visuals().warn_fg_color,
-                format!(
-                    "Live preview waits: the painting uses palette '{palette}', this model \
-                     paints '{}'. Switch the palette back (or load a '{palette}' model).",
-                    live.info.palette.name
-                ),
-            );
-        }
-        if live.held_by_training {
-            ui.colored_label(
-                ui.visuals().warn_fg_color,
-                "Live preview paused: training uses this GPU (setting in the training panel)",
-            );
-        }
-        ui.horizontal_wrapped(|ui| {
-            let pause_label = if live.paused { "Paused" } else { "Pause" };
-            ui.toggle_value(&mut live.paused, pause_label)
-                .on_hover_text(if live.paused {
-                    "Live updates are paused: click to resume"
+            ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+                ui.add_space(HEADER_PADDING);
+                let full = if self.full_size {
+                    "Back to canvas"
                 } else {
-                    "Pause live updates"
-                });
-            ui.toggle_value(&mut self.swapped, "Swap sides");
-            ui.toggle_value(&mut self.full_size, "Full size");
+                    "Full size"
+                };
+                ui.toggle_value(&mut self.full_size, full)
+                    .on_hover_text("The generated image fills the window");
+                ui.toggle_value(&mut self.swapped, "Swap sides");
+                egui::ComboBox::from_id_salt("preview-placement")
+                    .selected_text(placement_name(self.placement))
+                    .width(110.0)
+                    .show_ui(ui, |ui| {
+                        for placement in [PreviewPlacement::MatchCanvas, PreviewPlacement::Fit] {
+                            let name = placement_name(placement);
+                            ui.selectable_value(&mut self.placement, placement, name);
+                        }
+                    })
+                    .response
+                    .on_hover_text("Follow the canvas's zoom and pan, or fit the whole image");
+                if let Some(live) = live {
+                    let pause_label = if live.paused { "Paused" } else { "Pause" };
+                    ui.toggle_value(&mut live.paused, pause_label)
+                        .on_hover_text(if live.paused {
+                            "Live updates are paused: click to resume"
+                        } else {
+                            "Pause live updates"
+                        });
+                }
+            });
         });
     }
 
@@ -143,16 +247,19 @@ impl PreviewPanel {
                     .on_disabled_hover_text(why.as_str());
             }
         });
+        if self.recent_styles.is_empty() {
+            return;
+        }
         let mut chosen = None;
+        ui.label("Recent styles:");
         ui.horizontal_wrapped(|ui| {
-            ui.label("Recent:");
-            for style in &self.recent_styles {
-                let text = match &style.photo {
-                    Some(_) => format!("photo {}", style.seed),
-                    None => format!("{}", style.seed),
+            for (i, recent) in self.recent_styles.iter_mut().enumerate() {
+                let text = match &recent.style.photo {
+                    Some(_) => format!("recent: photo {}", recent.style.seed),
+                    None => format!("recent: seed {}", recent.style.seed),
                 };
-                if ui.small_button(text).clicked() {
-                    chosen = Some(style.clone());
+                if recent_style_button(ui, recent, i, &text).clicked() {
+                    chosen = Some(recent.style.clone());
                 }
             }
         });
@@ -161,11 +268,24 @@ impl PreviewPanel {
         }
     }
 
-    /// Switches to `style`, remembering the previous one in the strip.
+    /// Switches to `style`, remembering the previous one in the strip with a thumbnail of
+    /// the image it made.
     pub fn choose_style(&mut self, live: &mut LiveTranslation, style: Style) {
         let previous = live.style.clone();
-        self.recent_styles.retain(|s| *s != previous);
-        self.recent_styles.insert(0, previous);
+        let thumbnail = live
+            .latest
+            .as_ref()
+            .filter(|generated| generated.style == previous)
+            .map(|generated| thumbnail_of(&generated.image));
+        self.recent_styles.retain(|s| s.style != previous);
+        self.recent_styles.insert(
+            0,
+            RecentStyle {
+                style: previous,
+                thumbnail,
+                texture: None,
+            },
+        );
         self.recent_styles.truncate(RECENT_STYLES);
         live.set_style(style);
     }
@@ -203,14 +323,30 @@ impl PreviewPanel {
         });
     }
 
-    fn image(&mut self, ui: &mut egui::Ui, live: &LiveTranslation, canvas_size: [u32; 2]) {
+    fn image(
+        &mut self,
+        ui: &mut egui::Ui,
+        live: &LiveTranslation,
+        area: egui::Rect,
+        canvas: Option<CanvasPlacement>,
+        canvas_size: [u32; 2],
+    ) {
+        let response = ui.allocate_rect(area, egui::Sense::hover());
+        ui.painter()
+            .rect_filled(area, 0.0, ui.visuals().extreme_bg_color);
         let Some(generated) = &live.latest else {
             let text = if live.is_busy() {
                 "Translating…"
             } else {
                 "Paint to see a photo"
             };
-            ui.with_layout(Layout::top_down(Align::Center), |ui| ui.label(text));
+            ui.painter().text(
+                area.center(),
+                egui::Align2::CENTER_CENTER,
+                text,
+                egui::FontId::proportional(16.0),
+                ui.visuals().weak_text_color(),
+            );
             return;
         };
         let stamp = live.results_received;
@@ -228,22 +364,85 @@ impl PreviewPanel {
         let Some((_, texture)) = &self.texture else {
             return;
         };
-        // Shown with the canvas's aspect: the model's resolution may differ from the canvas.
-        let canvas = egui::vec2(canvas_size[0] as f32, canvas_size[1] as f32);
-        let avail = ui.available_size();
-        let scale = (avail.x / canvas.x).min(avail.y / canvas.y).max(0.01);
-        ui.add(egui::Image::new((texture.id(), canvas * scale)).alt_text(PREVIEW_IMAGE_LABEL));
-        if self.full_size {
-            let mut open = true;
-            egui::Window::new("Generated image (canvas size)")
-                .open(&mut open)
-                .resizable(true)
-                .show(ui.ctx(), |ui| {
-                    egui::ScrollArea::both().show(ui, |ui| ui.image((texture.id(), canvas)));
-                });
-            self.full_size = open;
+        let rect = self.image_rect(area, canvas, canvas_size);
+        let uv = egui::Rect::from_min_max(egui::Pos2::ZERO, egui::pos2(1.0, 1.0));
+        ui.painter()
+            .with_clip_rect(area)
+            .image(texture.id(), rect, uv, egui::Color32::WHITE);
+        response.widget_info(|| {
+            egui::WidgetInfo::labeled(egui::Role::Image, true, PREVIEW_IMAGE_LABEL)
+        });
+    }
+
+    /// Where the image goes in `area`: beside the painting at the canvas's zoom and pan, or
+    /// fitted (always fitted in full size, or when the canvas is hidden).
+    pub fn image_rect(
+        &self,
+        area: egui::Rect,
+        canvas: Option<CanvasPlacement>,
+        canvas_size: [u32; 2],
+    ) -> egui::Rect {
+        match canvas {
+            Some(canvas) if self.placement == PreviewPlacement::MatchCanvas && !self.full_size => {
+                canvas.image.translate(area.min - canvas.area.min)
+            }
+            _ => {
+                // Shown with the canvas's aspect: the model's resolution may differ.
+                let size = egui::vec2(canvas_size[0] as f32, canvas_size[1] as f32);
+                let scale = (area.width() / size.x)
+                    .min(area.height() / size.y)
+                    .max(0.01);
+                egui::Rect::from_center_size(area.center(), size * scale * FIT_MARGIN)
+            }
         }
     }
+}
+
+/// Height of the view-control rows above the canvas and the preview (they line up).
+pub const HEADER_HEIGHT: f32 = 24.0;
+/// Space before the first and after the last item of a header row.
+pub const HEADER_PADDING: f32 = 6.0;
+/// A fitted image leaves this share of the area around it, as the canvas's fit does.
+const FIT_MARGIN: f32 = 0.95;
+
+fn placement_name(placement: PreviewPlacement) -> &'static str {
+    match placement {
+        PreviewPlacement::MatchCanvas => "Match canvas",
+        PreviewPlacement::Fit => "Fit",
+    }
+}
+
+/// Why the image does not follow the painting, over its top edge.
+fn warnings(ui: &mut egui::Ui, live: &LiveTranslation, area: egui::Rect) {
+    let mut lines: Vec<String> = Vec::new();
+    if let Some(palette) = &live.foreign_palette {
+        lines.push(format!(
+            "Live preview waits: the painting uses palette '{palette}', this model paints \
+             '{}'. Switch the palette back (or load a '{palette}' model).",
+            live.info.palette.name
+        ));
+    }
+    if live.held_by_training {
+        lines.push(
+            "Live preview paused: training uses this GPU (setting in the training panel)".into(),
+        );
+    }
+    if let Some(error) = &live.error {
+        lines.push(format!("Error: {error}"));
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let mut overlay = ui.new_child(
+        egui::UiBuilder::new()
+            .max_rect(area.shrink(8.0))
+            .layout(Layout::top_down(Align::Min)),
+    );
+    egui::Frame::popup(overlay.style()).show(&mut overlay, |ui| {
+        for line in lines {
+            ui.colored_label(ui.visuals().warn_fg_color, line);
+        }
+    });
 }
 
 /// The model and device pickers. Choosing another model, or another device while a model is
@@ -278,6 +477,12 @@ fn model_picker(ui: &mut egui::Ui, picker: &mut ModelPicker, events: &mut Previe
             },
             crate::shipped::describe_roots()
         ));
+    if let Some(dir) = &picker.loading {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(format!("loading {}…", bundle_name(dir)));
+        });
+    }
     ui.horizontal_wrapped(|ui| {
         egui::ComboBox::from_label("Device")
             .selected_text(picker.device.label())
@@ -303,10 +508,6 @@ fn model_picker(ui: &mut egui::Ui, picker: &mut ModelPicker, events: &mut Previe
             .clicked()
         {
             events.import_checkpoint = true;
-        }
-        if picker.is_loading() {
-            ui.add(egui::Spinner::new());
-            ui.label("loading…");
         }
     });
     let changed = picker.selected != model_before || picker.device != device_before;
