@@ -224,6 +224,8 @@ fn settings_round_trip_and_open_recent_reopens_a_project() {
     h.key_press(Key::CloseBracket);
     h.run_steps(1);
     h.state_mut().training.iters = 1234;
+    h.state_mut().preview.split = 0.65;
+    h.state_mut().preview.swapped = true;
     h.get_by_label("File").click();
     h.run_steps(2);
     h.get_by_label_contains("Save project as…").click();
@@ -247,6 +249,8 @@ fn settings_round_trip_and_open_recent_reopens_a_project() {
         "the brush size was changed and kept"
     );
     assert_eq!(h2.state().training.iters, 1234);
+    assert_eq!(h2.state().preview.split, 0.65);
+    assert!(h2.state().preview.swapped);
     h2.get_by_label("File").click();
     h2.run_steps(2);
     h2.get_by_label("Open recent").click();

@@ -121,7 +121,7 @@ fn open_training_panel(
         panel.palette = Some("ycor".into());
         set(panel);
     }
-    h.get_by_label("Choose dataset…").click();
+    h.get_by_label("Choose…").click();
     run_until(&mut h, "dataset inspect's report", 60, |app| {
         app.training.inspect_text.starts_with("layout")
     });
@@ -239,6 +239,9 @@ fn a_tiny_run_from_the_panel_reports_stops_and_goes_to_the_painter() {
             "and refreshes the bundle"
         );
     }
+    h.run_steps(2);
+    let stopped = h.state().training.run.as_ref().unwrap().last.as_ref().unwrap().iteration;
+    h.get_by_label_contains(&format!("Stopped at iteration {stopped};"));
 
     let stopped_at = h
         .state()
@@ -361,4 +364,52 @@ fn a_run_with_fid_evaluation_plots_fid_beside_the_losses() {
             .save(Path::new(&dir).join("training_panel_fid_options.png"))
             .unwrap();
     }
+}
+
+/// A dataset can be typed as well as chosen; the panel is docked beside the canvas, not a
+/// window over it.
+#[test]
+fn a_typed_dataset_is_inspected_and_the_panel_is_docked() {
+    let data = tempfile::tempdir().unwrap();
+    small_ycor(data.path(), 2);
+    let mut opts = options(64, 48, ScriptedDialogs::default());
+    opts.model_folders = Vec::new();
+    let mut h = harness_with(opts);
+    let canvas_before = h.get_by_label(scenepaint::app::canvas::CANVAS_LABEL).rect();
+    h.get_by_label("Training").click();
+    h.run_steps(3);
+    let canvas = h.get_by_label(scenepaint::app::canvas::CANVAS_LABEL).rect();
+    assert!(
+        canvas.left() > canvas_before.left() + 100.0,
+        "the docked panel takes the left: {canvas_before:?} -> {canvas:?}"
+    );
+    // The dataset field: the panel's first text field.
+    let dataset_field = |h: &Harness<'static, PainterApp>| {
+        h.get_all_by_role(egui::accesskit::Role::TextInput)
+            .filter(|node| node.rect().right() < canvas.left())
+            .min_by(|a, b| a.rect().top().total_cmp(&b.rect().top()))
+            .expect("a text field in the training panel")
+            .rect()
+            .center()
+    };
+    let at = dataset_field(&h);
+    h.get_all_by_role(egui::accesskit::Role::TextInput)
+        .find(|node| node.rect().contains(at))
+        .unwrap()
+        .focus();
+    h.run_steps(1);
+    h.get_all_by_role(egui::accesskit::Role::TextInput)
+        .find(|node| node.rect().contains(at))
+        .unwrap()
+        .type_text(&data.path().display().to_string());
+    h.run_steps(1);
+    h.key_press(egui::Key::Enter);
+    h.run_steps(2);
+    assert_eq!(h.state().training.dataset.as_deref(), Some(data.path()));
+    run_until(&mut h, "dataset inspect's report", 60, |app| {
+        app.training.inspect_text.starts_with("layout")
+    });
+    h.get_by_label("Close").click();
+    h.run_steps(3);
+    assert!(!h.state().training.open);
 }

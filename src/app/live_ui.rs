@@ -186,8 +186,9 @@ impl PainterApp {
     }
 
     /// The training window, its requests, and the question when closing during training.
-    pub(super) fn show_training(&mut self, ctx: &egui::Context) {
-        let events = self.training.show(ctx);
+    pub(super) fn show_training(&mut self, ui: &mut egui::Ui) {
+        let ctx = &ui.ctx().clone();
+        let events = self.training.show(ui);
         if events.pick_dataset {
             self.ask_for_path(FilePurpose::Dataset, "");
         }

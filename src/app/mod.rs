@@ -18,7 +18,9 @@ pub mod settings;
 pub mod shortcuts;
 pub mod system_dialogs;
 pub mod toolbar;
+pub mod training_form;
 pub mod training_panel;
+pub mod training_progress;
 pub mod training_run;
 pub mod workspace;
 
@@ -253,6 +255,7 @@ impl PainterApp {
             }
         });
         egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
+        self.show_training(ui);
         egui::Panel::right("side")
             .default_size(SIDE_PANEL_WIDTH)
             .resizable(true)
@@ -280,7 +283,6 @@ impl PainterApp {
             }
         }
         self.tick_autosave(ui.ctx());
-        self.show_training(ui.ctx());
         self.tick_live(ui.ctx());
     }
 

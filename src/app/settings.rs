@@ -1,6 +1,6 @@
 //! What the painter remembers between runs (issue 17): the model and the model folders, the
 //! palette (when no model sets it), brush size and tool, recent files, and the training panel's
-//! fields. eframe stores it (its `persistence` feature: one JSON string under [`STORAGE_KEY`]
+//! fields, and how painting and preview share the window. eframe stores it (its `persistence` feature: one JSON string under [`STORAGE_KEY`]
 //! in the platform's data folder); the window's size and the panels' widths are eframe's and
 //! egui's own remembered state.
 use super::training_panel::TrainingPanel;
@@ -26,6 +26,16 @@ pub struct Settings {
     /// Projects and label maps opened or saved, newest first.
     pub recent_files: Vec<PathBuf>,
     pub training: Option<TrainingFields>,
+    pub preview: Option<PreviewLayout>,
+}
+
+/// How the work area is shared between painting and preview.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PreviewLayout {
+    /// The canvas's share of the work area.
+    pub split: f32,
+    pub placement: super::preview::PreviewPlacement,
+    pub swapped: bool,
 }
 
 /// The training panel's editable fields.
@@ -115,6 +125,11 @@ impl PainterApp {
             tool: Some(self.tool),
             recent_files: self.recent_files.clone(),
             training: Some(TrainingFields::of(&self.training)),
+            preview: Some(PreviewLayout {
+                split: self.preview.split,
+                placement: self.preview.placement,
+                swapped: self.preview.swapped,
+            }),
         }
     }
 
@@ -149,6 +164,16 @@ impl PainterApp {
         self.recent_files.retain(|p| p.exists());
         if let Some(training) = settings.training {
             training.apply(&mut self.training);
+        }
+        if let Some(layout) = settings.preview {
+            let (low, high) = super::workspace::SPLIT_RANGE;
+            self.preview.split = if layout.split.is_finite() {
+                layout.split.clamp(low, high)
+            } else {
+                0.5
+            };
+            self.preview.placement = layout.placement;
+            self.preview.swapped = layout.swapped;
         }
     }
 }

@@ -1,6 +1,7 @@
-//! The training panel: dataset folder (with what `dataset inspect` finds), network, preset and
-//! main options, start / pause / resume / stop, live progress, loss curves (`loss_plot.rs`),
-//! the latest sample grid, checkpoints, and "Use in painter". Training runs in a [`TrainingRun`].
+//! The training panel, docked at the window's left: dataset folder (with what `dataset inspect`
+//! finds), network, preset and main options (`training_form`), start / pause / resume / stop,
+//! progress as sentences, loss curves, the latest sample grid and checkpoints
+//! (`training_progress`), and "Use in painter". Training runs in a [`TrainingRun`].
 //! The device picker offers the GPUs compiled in; training on the GPU the live preview uses
 //! pauses the preview while the run lasts (a visible setting), and a run folder that holds a
 //! checkpoint can be continued.
@@ -20,6 +21,9 @@ pub struct TrainingEvents {
     pub use_in_painter: Option<(PathBuf, PathBuf)>,
 }
 
+/// The docked panel starts this wide, in points.
+const PANEL_WIDTH: f32 = 420.0;
+
 /// Held-out pairs for FID when the preset holds out none: every 10th, as the shipped models.
 const EVAL_HOLDOUT_EVERY: u32 = 10;
 
@@ -27,6 +31,8 @@ const EVAL_HOLDOUT_EVERY: u32 = 10;
 pub struct TrainingPanel {
     pub open: bool,
     pub dataset: Option<PathBuf>,
+    /// The dataset field as typed (it becomes `dataset` on Enter or leaving the field).
+    pub dataset_text: String,
     pub inspect_text: String,
     pub net: NetKind,
     pub preset: String,
@@ -54,16 +60,17 @@ pub struct TrainingPanel {
     pub message: Option<String>,
     /// The window was asked to close while training: ask first.
     pub confirm_close: bool,
-    sample_texture: Option<(u64, egui::TextureHandle)>,
+    pub(super) sample_texture: Option<(u64, egui::TextureHandle)>,
     uses: u32,
     inspect_job: Option<std::sync::mpsc::Receiver<String>>,
 }
 
 impl Default for TrainingPanel {
     fn default() -> Self {
-        Self {
+        let mut panel = Self {
             open: false,
             dataset: None,
+            dataset_text: String::new(),
             inspect_text: String::new(),
             net: NetKind::Spade,
             preset: "spade-tiny".into(),
@@ -76,7 +83,7 @@ impl Default for TrainingPanel {
             eval_every: 0,
             keep_best_fid: false,
             palette: None,
-            run_dir: PathBuf::from("runs/gui"),
+            run_dir: super::training_form::default_run_dir(),
             resume: false,
             device: DeviceChoice::Cpu,
             pause_preview_on_shared_gpu: true,
@@ -86,7 +93,9 @@ impl Default for TrainingPanel {
             sample_texture: None,
             uses: 0,
             inspect_job: None,
-        }
+        };
+        panel.apply_preset();
+        panel
     }
 }
 
@@ -112,6 +121,7 @@ impl TrainingPanel {
             }
             Err(e) => self.inspect_text = format!("Error: cannot start the inspection: {e}"),
         }
+        self.dataset_text = dir.display().to_string();
         self.dataset = Some(dir);
     }
 
@@ -221,7 +231,9 @@ impl TrainingPanel {
         self.run.as_ref().is_some_and(TrainingRun::is_running)
     }
 
-    pub fn show(&mut self, ctx: &egui::Context) -> TrainingEvents {
+    /// The panel, docked at the left of the window while open; `ui` is the window's.
+    pub fn show(&mut self, ui: &mut egui::Ui) -> TrainingEvents {
+        let ctx = ui.ctx().clone();
         let mut events = TrainingEvents::default();
         if self.poll_inspect() {
             // Look again shortly: the inspection thread has no context to wake the window.
@@ -230,37 +242,33 @@ impl TrainingPanel {
         if let Some(run) = &mut self.run {
             run.poll();
         }
-        let mut open = self.open;
-        egui::Window::new("Training")
-            .open(&mut open)
-            .default_size([640.0, 560.0])
-            .show(ctx, |ui| {
+        if !self.open {
+            return events;
+        }
+        egui::Panel::left("training")
+            .default_size(PANEL_WIDTH)
+            .resizable(true)
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.heading("Training");
+                    ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                        if ui
+                            .button("Close")
+                            .on_hover_text("Training goes on")
+                            .clicked()
+                        {
+                            self.open = false;
+                        }
+                    });
+                });
                 egui::ScrollArea::vertical().show(ui, |ui| self.contents(ui, &mut events));
             });
-        self.open = open;
         events
     }
 
     fn contents(&mut self, ui: &mut egui::Ui, events: &mut TrainingEvents) {
         let running = self.is_training();
-        ui.horizontal(|ui| {
-            let name = self
-                .dataset
-                .as_ref()
-                .map_or_else(|| "(none)".to_string(), |d| d.display().to_string());
-            ui.label(format!("Dataset: {name}"));
-            if ui
-                .add_enabled(!running, egui::Button::new("Choose dataset…"))
-                .clicked()
-            {
-                events.pick_dataset = true;
-            }
-        });
-        if !self.inspect_text.is_empty() {
-            egui::CollapsingHeader::new("What dataset inspect finds")
-                .default_open(false)
-                .show(ui, |ui| ui.monospace(&self.inspect_text));
-        }
+        self.dataset_row(ui, events);
         ui.add_enabled_ui(!running, |ui| self.options(ui));
         ui.horizontal(|ui| {
             self.controls(ui);
@@ -270,88 +278,6 @@ impl TrainingPanel {
             ui.label(message.as_str());
         }
         self.progress(ui);
-    }
-
-    fn options(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal_wrapped(|ui| {
-            egui::ComboBox::from_label("Network")
-                .selected_text(format!("{:?}", self.net))
-                .show_ui(ui, |ui| {
-                    for net in [NetKind::Spade, NetKind::Pix2pixhd, NetKind::Pix2pix] {
-                        if ui
-                            .selectable_value(&mut self.net, net, format!("{net:?}"))
-                            .clicked()
-                        {
-                            self.preset = config::default_preset(net).to_string();
-                        }
-                    }
-                });
-            egui::ComboBox::from_label("Preset")
-                .selected_text(self.preset.clone())
-                .show_ui(ui, |ui| {
-                    for preset in config::presets_of(self.net) {
-                        ui.selectable_value(&mut self.preset, preset.to_string(), preset);
-                    }
-                });
-        });
-        ui.horizontal_wrapped(|ui| {
-            ui.label("Iterations");
-            ui.add(egui::DragValue::new(&mut self.iters).range(1..=10_000_000));
-            ui.label("Batch");
-            ui.add(egui::DragValue::new(&mut self.batch_size).range(1..=64));
-            ui.label("Crop px");
-            ui.add(egui::DragValue::new(&mut self.crop_px).range(16..=1024));
-        });
-        ui.horizontal_wrapped(|ui| {
-            ui.label("Sample every");
-            ui.add(egui::DragValue::new(&mut self.sample_every).range(1..=100_000));
-            ui.label("Checkpoint every");
-            ui.add(egui::DragValue::new(&mut self.checkpoint_every).range(1..=100_000));
-            ui.label("VGG loss weight");
-            ui.add(egui::DragValue::new(&mut self.lambda_vgg).range(0.0..=100.0));
-        });
-        ui.horizontal_wrapped(|ui| {
-            ui.label("FID every")
-                .on_hover_text("FID and KID on held-out pairs (0 = off); the preset's held-out pairs, else every 10th");
-            ui.add(egui::DragValue::new(&mut self.eval_every).range(0..=1_000_000));
-            ui.add_enabled(
-                self.eval_every > 0,
-                egui::Checkbox::new(&mut self.keep_best_fid, "keep best"),
-            );
-        });
-        ui.horizontal_wrapped(|ui| {
-            ui.label("Output folder");
-            let mut text = self.run_dir.display().to_string();
-            if ui.text_edit_singleline(&mut text).changed() {
-                self.run_dir = PathBuf::from(text);
-            }
-            let can_resume = self.has_checkpoint();
-            ui.add_enabled(
-                can_resume,
-                egui::Checkbox::new(&mut self.resume, "Continue from its checkpoint"),
-            )
-            .on_disabled_hover_text("no checkpoint in this folder yet");
-        });
-        self.device_options(ui);
-    }
-
-    fn device_options(&mut self, ui: &mut egui::Ui) {
-        let devices = DeviceChoice::available();
-        ui.horizontal_wrapped(|ui| {
-            egui::ComboBox::from_label("Training device")
-                .selected_text(self.device.label())
-                .show_ui(ui, |ui| {
-                    for device in devices {
-                        ui.selectable_value(&mut self.device, device, device.label());
-                    }
-                });
-            if self.device != DeviceChoice::Cpu {
-                ui.checkbox(
-                    &mut self.pause_preview_on_shared_gpu,
-                    "Pause the live preview while training on the preview's GPU",
-                );
-            }
-        });
     }
 
     fn controls(&mut self, ui: &mut egui::Ui) {
@@ -380,47 +306,6 @@ impl TrainingPanel {
         });
     }
 
-    fn progress(&mut self, ui: &mut egui::Ui) {
-        let Some(run) = &self.run else {
-            return;
-        };
-        if let Some(p) = &run.last {
-            ui.label(format!(
-                "iteration {}/{}  epoch {}  {:.2} it/s  ETA {}",
-                p.iteration,
-                p.total,
-                p.epoch,
-                p.iters_per_s,
-                crate::train::trainer::human_duration(p.eta_s)
-            ));
-        }
-        match &run.outcome {
-            Some(Ok(outcome)) => ui.label(format!("{outcome:?}")),
-            Some(Err(e)) => ui.colored_label(ui.visuals().error_fg_color, format!("Error: {e}")),
-            None if run.is_paused() => ui.label("paused"),
-            None => ui.label("training…"),
-        };
-        if let Some(last) = run.skipped.last() {
-            ui.colored_label(
-                ui.visuals().warn_fg_color,
-                format!(
-                    "{} unreadable pair(s) skipped so far; the latest: {last}",
-                    run.skipped.len()
-                ),
-            );
-        }
-        super::loss_plot::show(ui, &run.losses);
-        super::loss_plot::show_fid(ui, &run.evaluations);
-        self.sample(ui);
-        let Some(run) = &self.run else {
-            return;
-        };
-        ui.label(format!("Checkpoints written: {}", run.checkpoints.len()));
-        for (iteration, path) in run.checkpoints.iter().rev().take(3) {
-            ui.small(format!("iteration {iteration}: {}", path.display()));
-        }
-    }
-
     /// "Use in painter": a copy of the run's newest bundle becomes the live model.
     fn use_in_painter(&mut self, ui: &mut egui::Ui, events: &mut TrainingEvents) {
         let bundle = self
@@ -441,34 +326,6 @@ impl TrainingPanel {
             self.uses += 1;
             let copy = self.run_dir.join(format!("painter_{}", self.uses));
             events.use_in_painter = Some((bundle, copy));
-        }
-    }
-
-    fn sample(&mut self, ui: &mut egui::Ui) {
-        let Some((counter, path)) = self.run.as_ref().and_then(|r| r.sample.clone()) else {
-            return;
-        };
-        if self
-            .sample_texture
-            .as_ref()
-            .is_none_or(|(n, _)| *n != counter)
-        {
-            let limit = crate::image_limits::MAX_PHOTO_SIDE;
-            if let Ok(image) = crate::image_limits::open_limited(&path, "sample", limit) {
-                let rgb = image.to_rgb8();
-                let size = [rgb.width() as usize, rgb.height() as usize];
-                let colour = egui::ColorImage::from_rgb(size, rgb.as_raw());
-                let texture = ui
-                    .ctx()
-                    .load_texture("train-sample", colour, Default::default());
-                self.sample_texture = Some((counter, texture));
-            }
-        }
-        if let Some((_, texture)) = &self.sample_texture {
-            ui.label("Latest sample (label | generated | photo)");
-            let size = texture.size_vec2();
-            let scale = (ui.available_width() / size.x).min(2.0);
-            ui.add(egui::Image::new((texture.id(), size * scale)).alt_text("Latest sample"));
         }
     }
 }

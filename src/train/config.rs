@@ -194,6 +194,22 @@ pub const PRESETS: [&str; 9] = [
     "pix2pix-tiny",
 ];
 
+/// One line on what a preset is for (the training panel shows it beside the choice).
+pub fn preset_description(name: &str) -> &'static str {
+    match name {
+        "spade" => "SPADE as published (256x256, 64 channels): for a GPU",
+        "spade-compact" => "SPADE with a quarter of the channels at 128x128: hours on a CPU",
+        "spade-tiny" => "A tiny SPADE at 64x64: seconds per step, for trying a dataset",
+        "pix2pixhd" => "pix2pixHD as published (local enhancer, 512x512): for a GPU",
+        "pix2pixhd-compact" => "pix2pixHD's global generator, half the channels, 128x128: CPU",
+        "pix2pixhd-tiny" => "A tiny pix2pixHD at 64x64: seconds per step, for trying a dataset",
+        "pix2pix" => "pix2pix as published (U-Net 256, 64 channels): a GPU or a patient CPU",
+        "pix2pix-compact" => "pix2pix with half the channels at 128x128: hours on a CPU",
+        "pix2pix-tiny" => "A tiny pix2pix at 64x64: seconds per step, for trying a dataset",
+        _ => "",
+    }
+}
+
 /// A built-in preset: the published settings, or a compact variant for CPUs.
 pub fn preset(name: &str) -> Result<TrainConfig> {
     let config = match name {
@@ -407,6 +423,12 @@ mod tests {
             (GanMode::LeastSquares, 0.5, 0.999, 2e-4, false)
         );
         assert_eq!((hd.lambda_feat, hd.lambda_vgg), (10.0, 10.0));
+        for name in PRESETS {
+            assert!(
+                !preset_description(name).is_empty(),
+                "{name} has no description"
+            );
+        }
         for name in PRESETS {
             preset(name).unwrap().validate().unwrap();
         }

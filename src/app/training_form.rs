@@ -1,0 +1,198 @@
+//! The training panel's options: the dataset (typed or chosen) and its palette, network and
+//! preset (each with its one-line description; choosing one fills in its iterations, batch,
+//! crop and VGG weight), intervals, FID, the output folder and the device.
+use super::models::DeviceChoice;
+use super::training_panel::{TrainingEvents, TrainingPanel};
+use crate::train::config::{self, NetKind};
+use std::path::PathBuf;
+
+/// The run folder the panel suggests: in the user's data folder, never the working directory
+/// (which may be a source checkout, or not writable).
+pub fn default_run_dir() -> PathBuf {
+    dirs::data_dir()
+        .map(|data| data.join("scenepaint").join("runs"))
+        .unwrap_or_else(|| PathBuf::from("scenepaint-runs"))
+        .join("gui")
+}
+
+impl TrainingPanel {
+    /// The preset's own iterations, batch, crop and VGG weight fill the fields.
+    pub fn apply_preset(&mut self) {
+        if let Ok(preset) = config::preset(&self.preset) {
+            self.net = preset.net;
+            self.iters = preset.iters;
+            self.batch_size = preset.batch_size;
+            self.crop_px = preset.crop_width;
+            self.lambda_vgg = preset.lambda_vgg;
+        }
+    }
+
+    /// Dataset folder (typed, or "Choose…"), its palette, and what `dataset inspect` finds.
+    pub(super) fn dataset_row(&mut self, ui: &mut egui::Ui, events: &mut TrainingEvents) {
+        let running = self.is_training();
+        ui.horizontal(|ui| {
+            ui.label("Dataset");
+            let edit = egui::TextEdit::singleline(&mut self.dataset_text)
+                .hint_text("a folder of images/ and labels/")
+                .desired_width(ui.available_width() - 90.0);
+            let typed = ui.add_enabled(!running, edit);
+            let entered = typed.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            let typed_path = PathBuf::from(self.dataset_text.trim());
+            if (entered || typed.lost_focus())
+                && !self.dataset_text.trim().is_empty()
+                && self.dataset.as_ref() != Some(&typed_path)
+            {
+                self.set_dataset(typed_path);
+            }
+            if ui
+                .add_enabled(!running, egui::Button::new("Choose…"))
+                .clicked()
+            {
+                events.pick_dataset = true;
+            }
+        });
+        ui.horizontal(|ui| {
+            let before = self.palette.clone();
+            let shown = self
+                .palette
+                .clone()
+                .unwrap_or_else(|| "(what the dataset implies)".to_string());
+            ui.add_enabled_ui(!running, |ui| {
+                egui::ComboBox::from_label("Dataset palette")
+                    .selected_text(shown)
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut self.palette, None, "(what the dataset implies)");
+                        for name in crate::labels::Palette::builtin_names() {
+                            ui.selectable_value(&mut self.palette, Some(name.to_string()), name);
+                        }
+                    })
+            });
+            if self.palette != before {
+                if let Some(dir) = self.dataset.clone() {
+                    self.set_dataset(dir);
+                }
+            }
+        });
+        if !self.inspect_text.is_empty() {
+            egui::CollapsingHeader::new("What dataset inspect finds")
+                .default_open(false)
+                .show(ui, |ui| ui.monospace(&self.inspect_text));
+        }
+    }
+
+    pub(super) fn options(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            egui::ComboBox::from_label("Network")
+                .selected_text(format!("{:?}", self.net))
+                .show_ui(ui, |ui| {
+                    for net in [NetKind::Spade, NetKind::Pix2pixhd, NetKind::Pix2pix] {
+                        if ui
+                            .selectable_value(&mut self.net, net, format!("{net:?}"))
+                            .clicked()
+                        {
+                            self.preset = config::default_preset(net).to_string();
+                            self.apply_preset();
+                        }
+                    }
+                });
+            let before = self.preset.clone();
+            egui::ComboBox::from_label("Preset")
+                .selected_text(self.preset.clone())
+                .show_ui(ui, |ui| {
+                    for preset in config::presets_of(self.net) {
+                        ui.selectable_value(&mut self.preset, preset.to_string(), preset)
+                            .on_hover_text(config::preset_description(preset));
+                    }
+                });
+            if self.preset != before {
+                self.apply_preset();
+            }
+        });
+        ui.weak(config::preset_description(&self.preset));
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Iterations");
+            ui.add(egui::DragValue::new(&mut self.iters).range(1..=10_000_000));
+            ui.label("Batch");
+            ui.add(egui::DragValue::new(&mut self.batch_size).range(1..=64));
+            ui.label("Crop px");
+            ui.add(egui::DragValue::new(&mut self.crop_px).range(16..=1024));
+        });
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Sample every");
+            ui.add(egui::DragValue::new(&mut self.sample_every).range(1..=100_000));
+            ui.label("Checkpoint every");
+            ui.add(egui::DragValue::new(&mut self.checkpoint_every).range(1..=100_000));
+            ui.label("VGG loss weight");
+            ui.add(egui::DragValue::new(&mut self.lambda_vgg).range(0.0..=100.0));
+        });
+        ui.horizontal_wrapped(|ui| {
+            ui.label("FID every").on_hover_text(
+                "FID and KID on held-out pairs (0 = off); the preset's held-out pairs, else \
+                 every 10th",
+            );
+            ui.add(egui::DragValue::new(&mut self.eval_every).range(0..=1_000_000));
+            ui.add_enabled(
+                self.eval_every > 0,
+                egui::Checkbox::new(&mut self.keep_best_fid, "keep best"),
+            );
+        });
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Output folder");
+            let mut text = self.run_dir.display().to_string();
+            if ui.text_edit_singleline(&mut text).changed() {
+                self.run_dir = PathBuf::from(text);
+            }
+            let can_resume = self.has_checkpoint();
+            ui.add_enabled(
+                can_resume,
+                egui::Checkbox::new(&mut self.resume, "Continue from its checkpoint"),
+            )
+            .on_disabled_hover_text("no checkpoint in this folder yet");
+        });
+        self.device_options(ui);
+    }
+
+    fn device_options(&mut self, ui: &mut egui::Ui) {
+        let devices = DeviceChoice::available();
+        ui.horizontal_wrapped(|ui| {
+            egui::ComboBox::from_label("Training device")
+                .selected_text(self.device.label())
+                .show_ui(ui, |ui| {
+                    for device in devices {
+                        ui.selectable_value(&mut self.device, device, device.label());
+                    }
+                });
+            if self.device != DeviceChoice::Cpu {
+                ui.checkbox(
+                    &mut self.pause_preview_on_shared_gpu,
+                    "Pause the live preview while training on the preview's GPU",
+                );
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chosen_preset_fills_in_its_fields_and_runs_go_to_the_data_folder() {
+        let mut panel = TrainingPanel::default();
+        panel.preset = "pix2pixhd-compact".to_string();
+        panel.apply_preset();
+        let preset = config::preset("pix2pixhd-compact").unwrap();
+        assert_eq!(panel.net, NetKind::Pix2pixhd);
+        assert_eq!(
+            (panel.iters, panel.batch_size, panel.crop_px),
+            (preset.iters, preset.batch_size, preset.crop_width)
+        );
+        assert_eq!(panel.config().unwrap().crop_width, preset.crop_width);
+        let run_dir = default_run_dir();
+        assert!(
+            run_dir.ends_with("gui") && run_dir.is_absolute(),
+            "{run_dir:?}"
+        );
+        assert_ne!(run_dir, std::env::current_dir().unwrap().join("runs/gui"));
+    }
+}
