@@ -240,7 +240,16 @@ fn a_tiny_run_from_the_panel_reports_stops_and_goes_to_the_painter() {
         );
     }
     h.run_steps(2);
-    let stopped = h.state().training.run.as_ref().unwrap().last.as_ref().unwrap().iteration;
+    let stopped = h
+        .state()
+        .training
+        .run
+        .as_ref()
+        .unwrap()
+        .last
+        .as_ref()
+        .unwrap()
+        .iteration;
     h.get_by_label_contains(&format!("Stopped at iteration {stopped};"));
 
     let stopped_at = h

@@ -7,6 +7,7 @@ pub mod canvas;
 pub mod dialogs;
 pub mod file_actions;
 pub mod files;
+pub mod frame_stats;
 pub mod import_dialog;
 pub mod live;
 mod live_ui;
@@ -133,6 +134,7 @@ pub struct PainterApp {
     pending_model: Option<PathBuf>,
     /// The options file chosen for the checkpoint import dialog, until it takes it.
     picked_options: Option<PathBuf>,
+    frame_stats: frame_stats::FrameStats,
 }
 
 /// Opens the painter window and runs until it is closed.
@@ -218,6 +220,7 @@ impl PainterApp {
             hover_px: None,
             pending_model: options.default_model,
             picked_options: None,
+            frame_stats: frame_stats::FrameStats::default(),
         }
     }
 
@@ -405,7 +408,10 @@ impl PainterApp {
 
 impl eframe::App for PainterApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let started = std::time::Instant::now();
         self.show(ui);
+        let training = self.training.is_training();
+        self.frame_stats.record(started.elapsed(), training);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
