@@ -158,6 +158,16 @@ impl LiveTranslation {
     }
 
     fn submit(&mut self, map: &LabelMap, generation: u64, now_s: f64) {
+        self.submitted_generation = Some(generation);
+        // Said in canvas pixels, before the map is resized to the model's input.
+        if let Some((x, y, id)) = first_id_outside(map, &self.info.palette) {
+            self.error = Some(format!(
+                "class id {id} at canvas pixel ({x}, {y}) is not a class of the model's \
+                 palette '{}'",
+                self.info.palette.name
+            ));
+            return;
+        }
         let labels = match self.info.input_size {
             Some((w, h)) if (w, h) != (map.width, map.height) => resize_nearest(map, w, h),
             _ => map.clone(),
@@ -166,7 +176,6 @@ impl LiveTranslation {
             labels,
             style: self.style.clone(),
         });
-        self.submitted_generation = Some(generation);
         self.last_submit_s = now_s;
     }
 
@@ -220,6 +229,16 @@ pub fn resize_nearest(map: &LabelMap, width: u32, height: u32) -> LabelMap {
     LabelMap { width, height, ids }
 }
 
+/// The first pixel (x, y) whose id `palette` does not know, with that id.
+fn first_id_outside(map: &LabelMap, palette: &Palette) -> Option<(u32, u32, u16)> {
+    let width = map.width.max(1) as usize;
+    let known: Vec<bool> = (0..=palette.max_id()).map(|id| palette.contains(id)).collect();
+    map.ids
+        .iter()
+        .position(|&id| !known.get(usize::from(id)).copied().unwrap_or(false))
+        .map(|i| ((i % width) as u32, (i / width) as u32, map.ids[i]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,5 +253,14 @@ mod tests {
         );
         let small = resize_nearest(&big, 2, 2);
         assert_eq!(small.ids, map.ids);
+    }
+
+    #[test]
+    fn an_id_outside_the_palette_is_found_at_its_canvas_pixel() {
+        let palette = Palette::builtin("ycor").unwrap();
+        let mut map = LabelMap::new(7, 5, palette.background);
+        assert_eq!(first_id_outside(&map, &palette), None);
+        map.set(4, 3, 250);
+        assert_eq!(first_id_outside(&map, &palette), Some((4, 3, 250)));
     }
 }
