@@ -232,7 +232,9 @@ pub fn resize_nearest(map: &LabelMap, width: u32, height: u32) -> LabelMap {
 /// The first pixel (x, y) whose id `palette` does not know, with that id.
 fn first_id_outside(map: &LabelMap, palette: &Palette) -> Option<(u32, u32, u16)> {
     let width = map.width.max(1) as usize;
-    let known: Vec<bool> = (0..=palette.max_id()).map(|id| palette.contains(id)).collect();
+    let known: Vec<bool> = (0..=palette.max_id())
+        .map(|id| palette.contains(id))
+        .collect();
     map.ids
         .iter()
         .position(|&id| !known.get(usize::from(id)).copied().unwrap_or(false))
