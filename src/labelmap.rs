@@ -20,7 +20,40 @@ pub struct LabelMap {
     pub ids: Vec<u16>,
 }
 
+/// Nearest-neighbour resize of a row-major plane, as PyTorch's `nearest` (source index
+/// floor(dst * in / out)): the one rule by which label maps and id grids are resized, for the
+/// painter, the networks and training alike (ids are categories and are never blended).
+pub fn resize_nearest_plane<T: Copy>(
+    plane: &[T],
+    width: u32,
+    height: u32,
+    out_width: u32,
+    out_height: u32,
+) -> Vec<T> {
+    if (width, height) == (out_width, out_height) {
+        return plane.to_vec();
+    }
+    let (w, h) = (width as usize, height as usize);
+    let (ow, oh) = (out_width as usize, out_height as usize);
+    let cols: Vec<usize> = (0..ow).map(|x| (x * w / ow).min(w - 1)).collect();
+    let mut out = Vec::with_capacity(ow * oh);
+    for y in 0..oh {
+        let row = (y * h / oh).min(h - 1) * w;
+        out.extend(cols.iter().map(|&x| plane[row + x]));
+    }
+    out
+}
+
 impl LabelMap {
+    /// The map at another size, nearest neighbour ([`resize_nearest_plane`]).
+    pub fn resize_nearest(&self, width: u32, height: u32) -> LabelMap {
+        LabelMap {
+            width,
+            height,
+            ids: resize_nearest_plane(&self.ids, self.width, self.height, width, height),
+        }
+    }
+
     /// A map filled with one id.
     pub fn new(width: u32, height: u32, fill: u16) -> Self {
         LabelMap {
@@ -431,6 +464,29 @@ pub fn write_colour_png(path: impl AsRef<Path>, map: &LabelMap, palette: &Palett
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nearest_resize_keeps_ids_and_blocks_and_never_invents_ids() {
+        let map = LabelMap::from_ids(2, 2, vec![1, 2, 3, 4]).unwrap();
+        let big = map.resize_nearest(4, 4);
+        assert_eq!(
+            big.ids,
+            vec![1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]
+        );
+        assert_eq!(big.resize_nearest(2, 2), map);
+        assert_eq!(
+            resize_nearest_plane(&[1u16, 2, 3, 4], 2, 2, 4, 2),
+            vec![1, 1, 2, 2, 3, 3, 4, 4]
+        );
+        assert_eq!(
+            resize_nearest_plane(&[1u16, 2, 3, 4, 5, 6], 3, 2, 2, 1),
+            vec![1, 2]
+        );
+        assert_eq!(
+            resize_nearest_plane(&[1u16, 2, 3, 4], 2, 2, 4, 1),
+            vec![1, 1, 2, 2]
+        );
+    }
 
     #[test]
     fn unpack_sub_byte_rows() {

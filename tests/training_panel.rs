@@ -61,7 +61,7 @@ fn small_ycor(root: &Path, count: usize) {
             &palette,
         )
         .unwrap();
-        let map = scenepaint::app::live::resize_nearest(&label, 64, 64);
+        let map = label.resize_nearest(64, 64);
         scenepaint::labelmap::write_index_png(root.join(format!("labels/{stem}.png")), &map)
             .unwrap();
     }

@@ -169,7 +169,7 @@ impl LiveTranslation {
             return;
         }
         let labels = match self.info.input_size {
-            Some((w, h)) if (w, h) != (map.width, map.height) => resize_nearest(map, w, h),
+            Some((w, h)) if (w, h) != (map.width, map.height) => map.resize_nearest(w, h),
             _ => map.clone(),
         };
         self.worker.submit(Request {
@@ -216,19 +216,6 @@ impl LiveTranslation {
     }
 }
 
-/// Nearest-neighbour resize of a label map (class ids must never be blended).
-pub fn resize_nearest(map: &LabelMap, width: u32, height: u32) -> LabelMap {
-    let mut ids = Vec::with_capacity(width as usize * height as usize);
-    for y in 0..height {
-        let sy = (u64::from(y) * u64::from(map.height) / u64::from(height.max(1))) as u32;
-        for x in 0..width {
-            let sx = (u64::from(x) * u64::from(map.width) / u64::from(width.max(1))) as u32;
-            ids.push(map.get(sx.min(map.width - 1), sy.min(map.height - 1)));
-        }
-    }
-    LabelMap { width, height, ids }
-}
-
 /// The first pixel (x, y) whose id `palette` does not know, with that id.
 fn first_id_outside(map: &LabelMap, palette: &Palette) -> Option<(u32, u32, u16)> {
     let width = map.width.max(1) as usize;
@@ -244,18 +231,6 @@ fn first_id_outside(map: &LabelMap, palette: &Palette) -> Option<(u32, u32, u16)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nearest_resize_keeps_ids_and_blocks() {
-        let map = LabelMap::from_ids(2, 2, vec![1, 2, 3, 4]).unwrap();
-        let big = resize_nearest(&map, 4, 4);
-        assert_eq!(
-            big.ids,
-            vec![1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]
-        );
-        let small = resize_nearest(&big, 2, 2);
-        assert_eq!(small.ids, map.ids);
-    }
 
     #[test]
     fn an_id_outside_the_palette_is_found_at_its_canvas_pixel() {

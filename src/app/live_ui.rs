@@ -169,7 +169,7 @@ impl PainterApp {
             )
         };
         let out = if side_by_side {
-            let map = super::live::resize_nearest(self.doc.map(), w, h);
+            let map = self.doc.map().resize_nearest(w, h);
             let labels = RgbImage::from_raw(w, h, map.to_rgb(&self.palette))
                 .ok_or_else(|| crate::Error::msg("label map colour buffer has the wrong size"))?;
             let mut both = RgbImage::new(w * 2, h);

@@ -398,7 +398,7 @@ impl Model {
         }
         let (width, height) = (labels.width as usize, labels.height as usize);
         let (net_w, net_h) = self.network_size(width, height)?;
-        let ids = encoding::resize_ids(&labels.ids, width, height, net_w, net_h);
+        let ids = labels.resize_nearest(net_w as u32, net_h as u32).ids;
         let input = encoding::encode(
             &ids,
             net_w,

@@ -51,28 +51,6 @@ impl InputEncoding {
     }
 }
 
-/// Nearest-neighbour resize of a row-major id grid (ids are categories: never interpolated).
-pub fn resize_ids(
-    ids: &[u16],
-    width: usize,
-    height: usize,
-    out_width: usize,
-    out_height: usize,
-) -> Vec<u16> {
-    if (width, height) == (out_width, out_height) {
-        return ids.to_vec();
-    }
-    let mut out = Vec::with_capacity(out_width * out_height);
-    for y in 0..out_height {
-        let sy = (y * height / out_height).min(height - 1);
-        for x in 0..out_width {
-            let sx = (x * width / out_width).min(width - 1);
-            out.push(ids[sy * width + sx]);
-        }
-    }
-    out
-}
-
 /// 1 where a 4-neighbour has a different id (SPADE's / pix2pixHD's `get_edges`).
 pub fn edge_map(ids: &[u16], width: usize, height: usize) -> Vec<f32> {
     let mut edges = vec![0f32; width * height];
@@ -273,8 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn resize_ids_picks_nearest_and_multiples_round() {
-        assert_eq!(resize_ids(&[1, 2, 3, 4], 2, 2, 4, 1), vec![1, 1, 2, 2]);
+    fn sizes_round_to_the_nearest_multiple() {
         assert_eq!(nearest_multiple(300, 256), 256);
         assert_eq!(nearest_multiple(100, 256), 256);
         assert_eq!(nearest_multiple(400, 256), 512);

@@ -54,7 +54,7 @@ pub fn small_ycor(root: &Path, count: usize) {
             &palette,
         )
         .unwrap();
-        let ids = scenepaint::train::data::augment::resize_nearest(
+        let ids = scenepaint::labelmap::resize_nearest_plane(
             &label.ids,
             label.width,
             label.height,

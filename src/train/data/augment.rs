@@ -45,29 +45,6 @@ pub struct Placement {
     pub flip: bool,
 }
 
-/// Nearest-neighbour resize of a plane (PyTorch's `nearest`: source = floor(dst * in / out)).
-pub fn resize_nearest<T: Copy>(
-    plane: &[T],
-    width: u32,
-    height: u32,
-    out_w: u32,
-    out_h: u32,
-) -> Vec<T> {
-    let (w, h, ow, oh) = (
-        width as usize,
-        height as usize,
-        out_w as usize,
-        out_h as usize,
-    );
-    let cols: Vec<usize> = (0..ow).map(|x| (x * w / ow).min(w - 1)).collect();
-    let mut out = Vec::with_capacity(ow * oh);
-    for y in 0..oh {
-        let row = (y * h / oh).min(h - 1) * w;
-        out.extend(cols.iter().map(|&x| plane[row + x]));
-    }
-    out
-}
-
 /// Crops (and flips) a resized plane to the augment's crop size.
 fn crop_plane<T: Copy>(plane: &[T], width: u32, aug: &Augment, at: Placement) -> Vec<T> {
     let (cw, ch) = (aug.crop_width as usize, aug.crop_height as usize);
@@ -92,7 +69,13 @@ pub fn apply_to_plane<T: Copy>(
     aug: &Augment,
     at: Placement,
 ) -> Vec<T> {
-    let resized = resize_nearest(plane, width, height, aug.load_width, aug.load_height);
+    let resized = crate::labelmap::resize_nearest_plane(
+        plane,
+        width,
+        height,
+        aug.load_width,
+        aug.load_height,
+    );
     crop_plane(&resized, aug.load_width, aug, at)
 }
 
@@ -111,19 +94,6 @@ pub fn apply_to_photo(photo: &RgbImage, aug: &Augment, at: Placement) -> Vec<[u8
 mod tests {
     use super::*;
     use rand::SeedableRng;
-
-    #[test]
-    fn nearest_resize_never_invents_ids() {
-        let plane = [1u16, 2, 3, 4];
-        assert_eq!(
-            resize_nearest(&plane, 2, 2, 4, 2),
-            vec![1, 1, 2, 2, 3, 3, 4, 4]
-        );
-        assert_eq!(
-            resize_nearest(&[1u16, 2, 3, 4, 5, 6], 3, 2, 2, 1),
-            vec![1, 2]
-        );
-    }
 
     #[test]
     fn label_and_photo_get_the_same_crop_and_flip() {

@@ -204,15 +204,20 @@ pub fn prepare(
             &mirrored(root, out, &pair.image)?,
         )?;
         let labels = read_label_map(&pair.label, &dataset.palette)?;
-        let ids =
-            super::augment::resize_nearest(&labels.ids, labels.width, labels.height, width, height);
+        let ids = crate::labelmap::resize_nearest_plane(
+            &labels.ids,
+            labels.width,
+            labels.height,
+            width,
+            height,
+        );
         write_index_png(
             mirrored(root, out, &pair.label)?,
             &LabelMap { width, height, ids },
         )?;
         if let Some(path) = &pair.instance {
             let (w, h, ids) = read_instance(path)?;
-            let ids: Vec<u16> = super::augment::resize_nearest(&ids, w, h, width, height)
+            let ids: Vec<u16> = crate::labelmap::resize_nearest_plane(&ids, w, h, width, height)
                 .into_iter()
                 .map(|id| u16::try_from(id).unwrap_or(u16::MAX))
                 .collect();
