@@ -87,6 +87,9 @@ pub fn default_cases() -> Vec<BenchCase> {
 }
 
 /// pix2pixHD's published global generator (Cityscapes input: 35 classes + edge map).
+/// One timed repetition of a benchmark case.
+type TimedRun<'a> = Box<dyn FnMut() -> Result<()> + 'a>;
+
 fn pix2pixhd_global_options() -> serde_json::Value {
     json!({"input_nc": 36, "ngf": 64, "n_downsample_global": 4, "n_blocks_global": 9})
 }
@@ -246,10 +249,7 @@ pub fn run_case(
     if !device.is_cpu() {
         return gpu_case(case, runs, &generator, (&input, z.as_ref()), flops, device);
     }
-    let (fast_run, candle_run): (
-        Box<dyn FnMut() -> Result<()>>,
-        Box<dyn FnMut() -> Result<()>>,
-    ) = if case.preview {
+    let (fast_run, candle_run): (TimedRun, TimedRun) = if case.preview {
         let (c, h, w) = case.input_chw;
         let labels = LabelMap::from_ids(w as u32, h as u32, region_label_ids(h, w, c, 2))?;
         let manifest = ModelManifest {

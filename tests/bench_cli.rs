@@ -1,6 +1,7 @@
 //! `scenepaint bench` as a user runs it: one case by name, as JSON and as a table, with the
 //! fields the README's performance section quotes (no timing is asserted: speed is measured,
 //! not tested).
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 use std::process::Command;
 
 const CASE: &str = "preview default ngf16 h32 128x64";

@@ -1,6 +1,7 @@
 //! Devices on the command line: a GPU this binary cannot use is a clear error (exit 1, naming
 //! the device, why, and `--device cpu`), never a crash; `reference` runs the published
 //! networks' cases on the chosen device.
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 use std::path::Path;
 use std::process::Command;
 

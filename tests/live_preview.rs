@@ -1,6 +1,7 @@
 //! Live preview through the real painter UI (egui_kittest) with a tiny random-weight bundle:
 //! load from the picker, paint a stroke and see the generated image follow it, palette switch
 //! on load, export; and the translation engine's latest-wins, throttle, pause and shutdown.
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 mod live_support;
 mod painter_support;
 

@@ -1,5 +1,6 @@
 //! Drives the real painter UI headless with egui_kittest: palette clicks, strokes, fill,
 //! undo/redo, shapes, navigation and keyboard shortcuts, checking the label map pixel by pixel.
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 mod painter_support;
 
 use egui::{Key, Modifiers};

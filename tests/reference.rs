@@ -1,5 +1,6 @@
 //! Every reference case in `SCENEPAINT_REFERENCE_DIR` (default `../shared/reference`) must be
 //! reproduced by our port within its tolerance. A case whose net has no port fails.
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 use std::path::PathBuf;
 
 use scenepaint::nets::reference::{list_cases, load_case, run_case};

@@ -1,6 +1,7 @@
 //! The bundles shipped in `weights/`: each loads and translates a label map to an image of the
 //! map's size; the default model's output follows the painting and the style; the painter
 //! opens with the example scene and the default model, and shows its image.
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 mod painter_support;
 
 use std::path::{Path, PathBuf};

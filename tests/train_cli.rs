@@ -1,6 +1,7 @@
 //! `scenepaint train` as a process: Ctrl+C (SIGINT) or SIGTERM saves a checkpoint and the bundle and
 //! exits cleanly, `--resume` continues from it, and a `kill -9` in the middle of a run leaves
 //! a checkpoint that loads (checkpoints are written to a temporary file and renamed).
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 #![cfg(unix)]
 mod train_support;
 

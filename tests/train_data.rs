@@ -1,5 +1,6 @@
 //! Training data: layout detection on the shared samples, shared augmentation, batches, the
 //! inspect report, the prepared copy, and bad data rejected with the file named.
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;

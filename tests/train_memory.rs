@@ -3,6 +3,7 @@
 //! the next and grew by about 1.2 GB per spade-compact step. This runs a tiny SPADE model
 //! (no VGG, 32x32, synthetic data) and compares the resident memory late in the run with the
 //! memory after a few steps. Alone in its own test binary so no other test's allocations count.
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 use candle_core::Device;
 use scenepaint::train::bench::{train_step, TrainCase};
 

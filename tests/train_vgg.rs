@@ -1,4 +1,5 @@
 //! The perceptual loss on the VGG16 weights (shipped in `weights/vgg16/`, the same file as `../shared/weights/`; Caffe BGR input).
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor, Var};

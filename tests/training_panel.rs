@@ -3,6 +3,7 @@
 //! a sample grid, hand a copy of the run's latest checkpoint bundle to the painter's model
 //! loader while the run goes on, stop it (a checkpoint and the bundle are written), and
 //! continue the stopped run from its checkpoint.
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 mod painter_support;
 
 use egui_kittest::kittest::Queryable;

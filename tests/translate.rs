@@ -1,5 +1,6 @@
 //! End to end: a tiny random-weight bundle in a temp dir, label maps written as colour PNGs, the
 //! `translate` subcommand on a file and on a directory; `bundle` from a published-format `.pth`.
+#![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

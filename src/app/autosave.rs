@@ -177,7 +177,7 @@ fn orphaned_autosaves(dir: &Path) -> Vec<PathBuf> {
             found.push((modified, legacy));
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|entry| std::cmp::Reverse(entry.0));
     found.into_iter().map(|(_, path)| path).collect()
 }
 

@@ -97,9 +97,7 @@ fn new_canvas(
 }
 
 fn restore(app: &mut PainterApp, ui: &mut egui::Ui, paths: Vec<PathBuf>) -> Option<Modal> {
-    let Some(path) = paths.first().cloned() else {
-        return None;
-    };
+    let path = paths.first().cloned()?;
     let rest = paths[1..].to_vec();
     ui.heading("Restore unsaved painting?");
     ui.label(match paths.len() {

@@ -3,7 +3,7 @@
 //! multi-scale discriminator sees cat(label input, image). From one forward pass, D minimizes
 //! 0.5 * (LSGAN(D(fake detached), 0) + LSGAN(D(real), 1)) summed over scales, and G minimizes
 //! LSGAN(D(fake), 1) + feature matching (lambda_feat * 4 / (n_layers_D + 1) / num_D per layer)
-//! + lambda_vgg * VGG loss. Both gradients are taken before either network changes, as the
+//! plus lambda_vgg * VGG loss. Both gradients are taken before either network changes, as the
 //! published step computes both losses in one forward. Adam betas (0.5, 0.999); weights from
 //! normal(0, 0.02) with PyTorch's default conv biases.
 //!
@@ -102,7 +102,9 @@ impl HdOptions {
     fn check(&self, config: &TrainConfig) -> Result<()> {
         let n_local = self.generator.n_local_enhancers;
         let multiple = 1u32 << (self.generator.global.n_downsample_global + n_local);
-        if config.crop_width % multiple != 0 || config.crop_height % multiple != 0 {
+        if !config.crop_width.is_multiple_of(multiple)
+            || !config.crop_height.is_multiple_of(multiple)
+        {
             return Err(Error::msg(format!(
                 "pix2pixHD with {} downsamplings and {n_local} local enhancer(s) needs crop sides divisible by {multiple}, found {}x{}",
                 self.generator.global.n_downsample_global, config.crop_width, config.crop_height

@@ -47,8 +47,13 @@ pub struct SpadeStep {
     pub d_real: Tensor,
 }
 
+/// Each discriminator's outputs, layer by layer (the last is its prediction).
+pub type DiscriminatorOutputs = Vec<Vec<Tensor>>;
+
 /// Splits each discriminator output of the fake ++ real batch into its fake and real halves.
-pub fn split_fake_real(outputs: Vec<Vec<Tensor>>) -> Result<(Vec<Vec<Tensor>>, Vec<Vec<Tensor>>)> {
+pub fn split_fake_real(
+    outputs: DiscriminatorOutputs,
+) -> Result<(DiscriminatorOutputs, DiscriminatorOutputs)> {
     let mut fake = Vec::new();
     let mut real = Vec::new();
     for layers in outputs {
@@ -92,7 +97,7 @@ impl SpadeNets {
         fake: &Tensor,
         real: &Tensor,
         train: bool,
-    ) -> Result<(Vec<Vec<Tensor>>, Vec<Vec<Tensor>>)> {
+    ) -> Result<(DiscriminatorOutputs, DiscriminatorOutputs)> {
         let fake_concat = Tensor::cat(&[seg, fake], 1)?;
         let real_concat = Tensor::cat(&[seg, real], 1)?;
         let both = Tensor::cat(&[fake_concat, real_concat], 0)?;

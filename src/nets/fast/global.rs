@@ -194,7 +194,7 @@ fn run(steps: &[Step], x: &Planes, x_may_be_labels: bool) -> Result<Planes, Fast
 }
 
 fn check_multiple(x: &Planes, multiple: usize, what: &str) -> Result<(), FastError> {
-    if x.height % multiple != 0 || x.width % multiple != 0 {
+    if !x.height.is_multiple_of(multiple) || !x.width.is_multiple_of(multiple) {
         return Err(FastError::shape(
             what,
             format!("sides divisible by {multiple}"),

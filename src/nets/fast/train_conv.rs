@@ -213,7 +213,7 @@ impl Geometry {
         weight: &[f32],
         grad: &[f32],
         (want_dw, want_dx): (bool, bool),
-    ) -> candle_core::Result<(Option<Vec<f32>>, Option<Vec<f32>>)> {
+    ) -> candle_core::Result<Gradients> {
         let want_dw = want_dw && x.is_some();
         let (rows, cols) = self.tables(d)?;
         let kk = d.c * d.k * d.k;
@@ -415,6 +415,11 @@ impl CustomOp2 for ConvTranspose2dOp {
     }
 }
 
+/// `(dW, dX)`, each when asked for.
+type Gradients = (Option<Vec<f32>>, Option<Vec<f32>>);
+/// One thread's `(dW, dX)` sums, added up at the end.
+type Partial = (Vec<f32>, Vec<f32>);
+
 /// One sample's part of [`Geometry::backward`].
 struct SampleBackward<'a> {
     d: &'a Dims,
@@ -428,7 +433,7 @@ impl SampleBackward<'_> {
     /// `(dW, dX)` of one sample (`dW` when `x` is given), tile by tile on the rayon pool; each
     /// thread accumulates its own copies, summed at the end (tiles' input windows overlap,
     /// so `dX` cannot be shared).
-    fn run(&self, x: Option<&Planes>, want_dx: bool) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    fn run(&self, x: Option<&Planes>, want_dx: bool) -> Gradients {
         let d = self.d;
         let kk = d.c * d.k * d.k;
         let plane_out = d.oh * d.ow;
@@ -436,7 +441,7 @@ impl SampleBackward<'_> {
         let tiles = plan_tiles(d.oh, d.ow, d.o.max(kk), kk);
         let threads = rayon::current_num_threads().max(1);
         let per_chunk = tiles.len().div_ceil(threads).max(1);
-        let partials: Vec<(Vec<f32>, Vec<f32>)> = tiles
+        let partials: Vec<Partial> = tiles
             .par_chunks(per_chunk)
             .map(|chunk| {
                 let mut dw = vec![0.0f32; if x.is_some() { d.o * kk } else { 0 }];
@@ -486,7 +491,7 @@ impl SampleBackward<'_> {
                 (dw, dx)
             })
             .collect();
-        let sum = |pick: fn(&(Vec<f32>, Vec<f32>)) -> &Vec<f32>| {
+        let sum = |pick: fn(&Partial) -> &Vec<f32>| {
             let mut total = pick(&partials[0]).clone();
             for part in &partials[1..] {
                 total.iter_mut().zip(pick(part)).for_each(|(a, b)| *a += b);

@@ -104,7 +104,7 @@ impl FastUnet {
     }
 
     pub fn forward(&self, x: &Planes) -> Result<Planes, FastError> {
-        if x.height % self.multiple != 0 || x.width % self.multiple != 0 {
+        if !x.height.is_multiple_of(self.multiple) || !x.width.is_multiple_of(self.multiple) {
             return Err(FastError::shape(
                 "pix2pix U-Net input",
                 format!("sides divisible by {}", self.multiple),
