@@ -1,5 +1,6 @@
 //! Compute devices by name (`cpu`, `cuda:N`, `metal:N`) for the command line and the run
-//! records: one parser and one printer, with errors that say what this binary can use.
+//! records: one parser and one printer, with errors that say what this binary can use; and
+//! the device kinds the painter and the training panel offer ([`DeviceChoice`]).
 use candle_core::{Device, DeviceLocation};
 
 use crate::error::{Error, Result};
@@ -40,6 +41,50 @@ pub fn parse_device(text: &str) -> Result<Device> {
     })
 }
 
+/// A kind of compute device the painter and the training panel offer (the first GPU of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChoice {
+    Cpu,
+    Cuda,
+    Metal,
+}
+
+impl DeviceChoice {
+    pub fn label(self) -> &'static str {
+        match self {
+            DeviceChoice::Cpu => "CPU",
+            DeviceChoice::Cuda => "CUDA",
+            DeviceChoice::Metal => "Metal",
+        }
+    }
+
+    /// The name [`parse_device`] reads: `cpu`, `cuda:0`, `metal:0`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceChoice::Cpu => "cpu",
+            DeviceChoice::Cuda => "cuda:0",
+            DeviceChoice::Metal => "metal:0",
+        }
+    }
+
+    /// CPU always; CUDA / Metal when compiled in and a device is present.
+    pub fn available() -> Vec<DeviceChoice> {
+        let mut devices = vec![DeviceChoice::Cpu];
+        if candle_core::utils::cuda_is_available() {
+            devices.push(DeviceChoice::Cuda);
+        }
+        if candle_core::utils::metal_is_available() {
+            devices.push(DeviceChoice::Metal);
+        }
+        devices
+    }
+
+    /// The device, opened by [`parse_device`] (so its errors say what this binary can use).
+    pub fn device(self) -> Result<Device> {
+        parse_device(self.name())
+    }
+}
+
 /// The name [`parse_device`] reads back: `cpu`, `cuda:N`, `metal:N`.
 pub fn device_name(device: &Device) -> String {
     match device.location() {
@@ -56,6 +101,11 @@ mod tests {
     #[test]
     fn names_round_trip_and_bad_names_say_what_is_expected() {
         assert_eq!(device_name(&parse_device("cpu").unwrap()), "cpu");
+        assert_eq!(device_name(&DeviceChoice::Cpu.device().unwrap()), "cpu");
+        for choice in [DeviceChoice::Cpu, DeviceChoice::Cuda, DeviceChoice::Metal] {
+            let kind = choice.name().split(':').next().unwrap();
+            assert!(choice.label().eq_ignore_ascii_case(kind), "{choice:?}");
+        }
         for bad in ["gpu", "cuda", "cuda:x", "tpu:0"] {
             let err = parse_device(bad).unwrap_err().to_string();
             assert!(

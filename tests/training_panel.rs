@@ -303,8 +303,8 @@ fn a_tiny_run_from_the_panel_reports_stops_and_goes_to_the_painter() {
 
 #[test]
 fn the_gpu_pause_setting_applies_only_when_training_shares_the_previews_gpu() {
-    use scenepaint::app::models::DeviceChoice::{Cpu, Cuda, Metal};
     use scenepaint::app::training_panel::shares_gpu;
+    use scenepaint::device::DeviceChoice::{Cpu, Cuda, Metal};
     assert!(shares_gpu(Cuda, Cuda) && shares_gpu(Metal, Metal));
     assert!(!shares_gpu(Cpu, Cpu), "the CPU pools are separate");
     assert!(!shares_gpu(Cuda, Cpu) && !shares_gpu(Cpu, Cuda));

@@ -71,7 +71,7 @@ pub struct LiveTranslation {
     /// (a model given another palette's ids would paint nonsense).
     pub foreign_palette: Option<String>,
     /// The device the worker's model runs on.
-    pub device: super::models::DeviceChoice,
+    pub device: crate::device::DeviceChoice,
     pub style: Style,
     pub latest: Option<Generated>,
     pub error: Option<String>,
@@ -104,7 +104,7 @@ impl LiveTranslation {
             paused: false,
             held_by_training: false,
             foreign_palette: None,
-            device: super::models::DeviceChoice::Cpu,
+            device: crate::device::DeviceChoice::Cpu,
             style: Style::default(),
             latest: None,
             error: None,

@@ -2,57 +2,18 @@
 //! compute device, and loading a bundle on a background thread so the UI never waits on disk
 //! or on building the network.
 use super::live::{ModelInfo, Translator};
+use crate::device::DeviceChoice;
+use crate::nets::bundle::MANIFEST_FILE;
 use crate::Result;
 use candle_core::Device;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, TryRecvError};
 use std::sync::Arc;
 
-/// The file that marks a directory as a model bundle.
-pub const BUNDLE_MANIFEST: &str = "model.json";
-
 /// Loads a model bundle for the live preview (the nets module implements it for its bundles;
 /// tests pass a tiny network).
 pub trait ModelLoader: Send + Sync {
     fn load(&self, dir: &Path, device: &Device) -> Result<(ModelInfo, Box<dyn Translator>)>;
-}
-
-/// A compute device the user can pick.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceChoice {
-    Cpu,
-    Cuda,
-    Metal,
-}
-
-impl DeviceChoice {
-    pub fn label(self) -> &'static str {
-        match self {
-            DeviceChoice::Cpu => "CPU",
-            DeviceChoice::Cuda => "CUDA",
-            DeviceChoice::Metal => "Metal",
-        }
-    }
-
-    /// CPU always; CUDA / Metal when compiled in and a device is present.
-    pub fn available() -> Vec<DeviceChoice> {
-        let mut devices = vec![DeviceChoice::Cpu];
-        if candle_core::utils::cuda_is_available() {
-            devices.push(DeviceChoice::Cuda);
-        }
-        if candle_core::utils::metal_is_available() {
-            devices.push(DeviceChoice::Metal);
-        }
-        devices
-    }
-
-    pub fn device(self) -> Result<Device> {
-        Ok(match self {
-            DeviceChoice::Cpu => Device::Cpu,
-            DeviceChoice::Cuda => Device::new_cuda(0)?,
-            DeviceChoice::Metal => Device::new_metal(0)?,
-        })
-    }
 }
 
 /// A finished background load.
@@ -195,7 +156,7 @@ fn load_with_fallback(
 pub fn find_bundles(folders: &[PathBuf]) -> Vec<PathBuf> {
     let mut bundles = Vec::new();
     for folder in folders {
-        if folder.join(BUNDLE_MANIFEST).is_file() {
+        if folder.join(MANIFEST_FILE).is_file() {
             bundles.push(folder.clone());
         }
         let Ok(entries) = std::fs::read_dir(folder) else {
@@ -203,7 +164,7 @@ pub fn find_bundles(folders: &[PathBuf]) -> Vec<PathBuf> {
         };
         let mut found: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.join(BUNDLE_MANIFEST).is_file())
+            .filter(|p| p.join(MANIFEST_FILE).is_file())
             .collect();
         found.sort();
         bundles.extend(found);
@@ -229,8 +190,8 @@ mod tests {
         for name in ["b", "a", "not_a_bundle"] {
             std::fs::create_dir_all(root.path().join(name)).unwrap();
         }
-        std::fs::write(root.path().join("a").join(BUNDLE_MANIFEST), "{}").unwrap();
-        std::fs::write(root.path().join("b").join(BUNDLE_MANIFEST), "{}").unwrap();
+        std::fs::write(root.path().join("a").join(MANIFEST_FILE), "{}").unwrap();
+        std::fs::write(root.path().join("b").join(MANIFEST_FILE), "{}").unwrap();
         let found = find_bundles(&[root.path().to_path_buf(), root.path().join("a")]);
         let names: Vec<String> = found.iter().map(|p| bundle_name(p)).collect();
         assert_eq!(names, vec!["a", "b", "a"]);

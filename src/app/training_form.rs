@@ -1,8 +1,8 @@
 //! The training panel's options: the dataset (typed or chosen) and its palette, network and
 //! preset (each with its one-line description; choosing one fills in its iterations, batch,
 //! crop and VGG weight), intervals, FID, the output folder and the device.
-use super::models::DeviceChoice;
 use super::training_panel::{TrainingEvents, TrainingPanel};
+use crate::device::DeviceChoice;
 use crate::train::config::{self, NetKind};
 use std::path::PathBuf;
 

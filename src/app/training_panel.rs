@@ -6,8 +6,8 @@
 //! pauses the preview while the run lasts (a visible setting), and a run folder that holds a
 //! checkpoint can be continued.
 pub use super::loss_plot::LOSS_PLOT_LABEL;
-use super::models::DeviceChoice;
 use super::training_run::TrainingRun;
+use crate::device::DeviceChoice;
 use crate::train::config::{self, NetKind, TrainConfig};
 use crate::train::trainer::TrainRequest;
 use std::path::PathBuf;
@@ -312,7 +312,7 @@ impl TrainingPanel {
             .run
             .as_ref()
             .and_then(|run| run.bundle.clone())
-            .filter(|b| b.join("model.json").is_file());
+            .filter(|b| b.join(crate::nets::bundle::MANIFEST_FILE).is_file());
         let held = self.run.as_ref().and_then(|run| run.bundle_iteration);
         let hover = held.map_or_else(
             || "the model of this run".to_string(),

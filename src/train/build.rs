@@ -18,10 +18,7 @@ use super::vgg::Vgg;
 use crate::error::{Error, Result};
 use crate::nets::spade::SpadeOptions;
 
-/// File names of the bundle format (`nets::bundle`).
-pub const MANIFEST_FILE: &str = "model.json";
-pub const GENERATOR_FILE: &str = "generator.safetensors";
-pub const ENCODER_FILE: &str = "encoder.safetensors";
+use crate::nets::bundle::{ENCODER_FILE, GENERATOR_FILE, MANIFEST_FILE};
 
 /// The VGG network when the config uses the perceptual loss.
 pub fn load_vgg(config: &TrainConfig, device: &Device) -> Result<Option<Vgg>> {

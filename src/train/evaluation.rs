@@ -117,7 +117,7 @@ impl RunEvaluator {
 /// `training.best_fid`, as `build::write_bundle` writes them): the evaluation that just
 /// scored that bundle joins its record.
 pub fn record_in_bundle(bundle_dir: &Path, history: &[EvalRecord]) -> Result<()> {
-    let path = bundle_dir.join(super::build::MANIFEST_FILE);
+    let path = bundle_dir.join(crate::nets::bundle::MANIFEST_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let mut manifest: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Json {
         path: path.clone(),
