@@ -41,7 +41,7 @@ pub enum Error {
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
     #[error(transparent)]
-    Fast(#[from] crate::nets::fast::FastError),
+    Fast(#[from] FastError),
     #[error("{0}")]
     Message(String),
     /// A loss or weight became NaN or infinite during training.
@@ -64,5 +64,30 @@ impl Error {
     }
     pub fn msg(text: impl Into<String>) -> Self {
         Error::Message(text.into())
+    }
+}
+
+/// Why the fast path could not build or run a network.
+#[derive(Debug, thiserror::Error)]
+pub enum FastError {
+    #[error("fast CPU path: {what}: expected {expected}, found {found}")]
+    Shape {
+        what: String,
+        expected: String,
+        found: String,
+    },
+    #[error("fast CPU path: {0} is not supported")]
+    Unsupported(String),
+    #[error("fast CPU path: reading weights: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+impl FastError {
+    pub fn shape(what: &str, expected: impl ToString, found: impl ToString) -> Self {
+        Self::Shape {
+            what: what.to_string(),
+            expected: expected.to_string(),
+            found: found.to_string(),
+        }
     }
 }

@@ -344,7 +344,7 @@ fn a_published_checkpoint_imports_from_the_picker_and_becomes_the_live_model() {
     h.run_steps(2);
     h.get_by_label("Import published checkpoint");
     match &h.state().modal {
-        Some(scenepaint::app::dialogs::Modal::ImportCheckpoint(form)) => {
+        Some(scenepaint::app::modal::Modal::ImportCheckpoint(form)) => {
             assert_eq!(
                 form.net,
                 Some(scenepaint::nets::bundle::NetKind::Pix2pixhdGlobal)
@@ -380,7 +380,7 @@ fn a_checkpoint_without_options_keeps_the_dialog_open_with_the_reason() {
     let app = h.state();
     assert!(app.live.is_none());
     match &app.modal {
-        Some(scenepaint::app::dialogs::Modal::ImportCheckpoint(form)) => {
+        Some(scenepaint::app::modal::Modal::ImportCheckpoint(form)) => {
             let error = form.error.as_deref().unwrap_or_default();
             assert!(
                 error.contains("opt.txt") && error.contains("latest_net_G.pth"),

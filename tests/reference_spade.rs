@@ -11,7 +11,7 @@ use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::VarBuilder;
-use scenepaint::nets::spade_cases::{run_spade_case, SPADE_CASE_NETS};
+use scenepaint::nets::reference::spade_cases::{run_spade_case, SPADE_CASE_NETS};
 
 fn reference_dir() -> PathBuf {
     match std::env::var_os("SCENEPAINT_REFERENCE_DIR") {

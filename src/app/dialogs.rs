@@ -1,33 +1,12 @@
-//! Modal dialogs: new canvas (size presets), restore an autosave after an unclean exit, and a
+//! Draws the modal dialogs (`modal` holds which is open): new canvas (size presets), restore an
+//! autosave after an unclean exit, and a
 //! failed import (offering "map to nearest class" when colours were unknown), and the
 //! published-checkpoint import (`import_dialog`).
+use super::modal::Modal;
 use super::PainterApp;
 use crate::labelmap::UnknownColour;
 use crate::paint::{CANVAS_PRESETS, MAX_CANVAS_SIDE};
 use std::path::PathBuf;
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Modal {
-    NewCanvas {
-        width: u32,
-        height: u32,
-    },
-    /// Autosaves earlier sessions left unsaved, newest first; the first is shown.
-    Restore {
-        paths: Vec<PathBuf>,
-    },
-    ImportFailed {
-        path: PathBuf,
-        message: String,
-        unknown_colours: bool,
-    },
-    /// "Import .pth…": a published checkpoint and the fields that turn it into a bundle.
-    ImportCheckpoint(super::import_dialog::ImportForm),
-    /// `then` (new, open, import, quit) would drop unsaved work: save, discard or cancel.
-    UnsavedChanges {
-        then: super::toolbar::Action,
-    },
-}
 
 /// Shows `modal`; returns it back while it should stay open.
 pub fn show(app: &mut PainterApp, ctx: &egui::Context, modal: Modal) -> Option<Modal> {

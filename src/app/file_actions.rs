@@ -1,8 +1,8 @@
 //! The painter's document actions (issue 17's "nothing is lost"): toolbar, menu and shortcut
 //! commands, the unsaved-work question before a painting is replaced or the window closes,
 //! opening, importing and saving projects and label maps, and restoring an autosave.
-use super::dialogs::Modal;
 use super::files::{FilePurpose, PickAnswer, PickRequest};
+use super::modal::Modal;
 use super::toolbar::Action;
 use super::{canvas, first_painting_class, settings, PainterApp};
 use crate::labelmap::{self, UnknownColour};

@@ -2,8 +2,8 @@
 //! pix2pix) becomes a model bundle with its options (`opt.txt` beside it, or chosen), the
 //! network they name and the dataset's palette, then loads as the live model. The same library
 //! call as `scenepaint bundle` (`nets::published`).
-use super::dialogs::Modal;
 use super::files::FilePurpose;
+use super::modal::{ImportForm, Modal};
 use super::PainterApp;
 use crate::labels::Palette;
 use crate::nets::bundle::{NetKind, PaletteRef};
@@ -17,17 +17,6 @@ const NETS: [NetKind; 4] = [
     NetKind::Pix2pixhdLocal,
     NetKind::Pix2pixUnet,
 ];
-
-/// The dialog's fields, pre-filled from what lies beside the checkpoint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImportForm {
-    pub checkpoint: PathBuf,
-    pub options: Option<PathBuf>,
-    pub net: Option<NetKind>,
-    pub palette: String,
-    pub out: String,
-    pub error: Option<String>,
-}
 
 impl ImportForm {
     /// Fills the form for `checkpoint`: its option file, the network and palette it names

@@ -15,7 +15,6 @@ pub mod reference;
 pub mod semantic;
 pub mod sequential;
 pub mod spade;
-pub mod spade_cases;
 pub mod spade_discriminator;
 pub mod spade_encoder;
 pub mod spade_generator;

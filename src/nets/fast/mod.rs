@@ -38,30 +38,8 @@ use super::bundle::Generator;
 use super::layers::{self, Norm2d};
 pub use planes::Planes;
 
-/// Why the fast path could not build or run a network.
-#[derive(Debug, thiserror::Error)]
-pub enum FastError {
-    #[error("fast CPU path: {what}: expected {expected}, found {found}")]
-    Shape {
-        what: String,
-        expected: String,
-        found: String,
-    },
-    #[error("fast CPU path: {0} is not supported")]
-    Unsupported(String),
-    #[error("fast CPU path: reading weights: {0}")]
-    Candle(#[from] candle_core::Error),
-}
-
-impl FastError {
-    pub fn shape(what: &str, expected: impl ToString, found: impl ToString) -> Self {
-        Self::Shape {
-            what: what.to_string(),
-            expected: expected.to_string(),
-            found: found.to_string(),
-        }
-    }
-}
+/// Errors of the fast path (defined with the crate's other errors).
+pub use crate::error::FastError;
 
 /// Which implementation runs a generator's inference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

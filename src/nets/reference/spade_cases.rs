@@ -7,12 +7,12 @@ use candle_core::Tensor;
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 
-use super::bundle::Generator;
-use super::semantic::{semantic_input, SemanticOptions};
-use super::spade::SpadeOptions;
-use super::spade_discriminator::MultiscaleDiscriminator;
-use super::spade_encoder::ConvEncoder;
-use super::spade_generator::SpadeGenerator;
+use crate::nets::bundle::Generator;
+use crate::nets::semantic::{semantic_input, SemanticOptions};
+use crate::nets::spade::SpadeOptions;
+use crate::nets::spade_discriminator::MultiscaleDiscriminator;
+use crate::nets::spade_encoder::ConvEncoder;
+use crate::nets::spade_generator::SpadeGenerator;
 use crate::{Error, Result};
 
 /// The case `net` values this module runs.
@@ -82,7 +82,7 @@ fn generator_case(
         (None, Some(label)) => semantic_input(label, inputs.get("instance"), &options.semantic())?,
         (None, None) => input(inputs, "semantics")?.clone(),
     };
-    super::reference::generator_outputs(Generator::Spade(generator), &seg, inputs.get("z"))
+    super::generator_outputs(Generator::Spade(generator), &seg, inputs.get("z"))
 }
 
 fn encoder_case(

@@ -15,6 +15,8 @@ use serde::Deserialize;
 use super::bundle::Generator;
 use super::fast::FastGenerator;
 use super::{pix2pix, pix2pixhd, weights};
+
+pub mod spade_cases;
 use crate::{Error, Result};
 
 /// One `NAME.json` case file.
@@ -91,7 +93,7 @@ pub fn runner_for(net: &str) -> Option<CaseRunner> {
         "pix2pixhd_multiscale_discriminator" => run_pix2pixhd_multiscale,
         "spectral_norm_conv_train" => run_spectral_norm_train_step,
         "spade_losses" => run_spade_losses,
-        net if super::spade_cases::SPADE_CASE_NETS.contains(&net) => run_spade,
+        net if spade_cases::SPADE_CASE_NETS.contains(&net) => run_spade,
         _ => return None,
     })
 }
@@ -101,7 +103,7 @@ fn run_spade(ctx: &CaseContext, weights: Option<&Path>) -> Result<Vec<(String, T
     let tensors = weights.map(weights::read_tensors).transpose()?;
     let vb = tensors.map(|t| candle_nn::VarBuilder::from_tensors(t, DType::F32, &ctx.device));
     let net = &ctx.case.net;
-    super::spade_cases::run_spade_case(net, &ctx.case.options, vb, &ctx.inputs)?.ok_or_else(|| {
+    spade_cases::run_spade_case(net, &ctx.case.options, vb, &ctx.inputs)?.ok_or_else(|| {
         Error::msg(format!(
             "case {}: SPADE has no runner for `{net}`",
             ctx.case.case
