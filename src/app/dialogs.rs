@@ -1,7 +1,6 @@
-//! Draws the modal dialogs (`modal` holds which is open): new canvas (size presets), restore an
-//! autosave after an unclean exit, and a
-//! failed import (offering "map to nearest class" when colours were unknown), and the
-//! published-checkpoint import (`import_dialog`).
+//! Draws the modal dialogs (`modal` holds which is open): new canvas (size presets), restore
+//! an autosave, a failed import (offering "map to nearest class" when colours were unknown),
+//! the unsaved-changes question and the published-checkpoint import (`import_dialog`).
 use super::modal::Modal;
 use super::PainterApp;
 use crate::labelmap::UnknownColour;

@@ -52,7 +52,7 @@ pub(crate) enum BlockPosition {
 
 /// One `UnetSkipConnectionBlock`: down conv, the inner block, up conv, then (except outermost)
 /// concatenation with its own input.
-// Fields are crate-visible for the fast inference path (`nets::fast::unet`).
+// Fields are crate-visible for the fast inference path (`nets::fast::pix2pix`).
 #[derive(Debug, Clone)]
 pub(crate) struct UnetBlock {
     pub(crate) position: BlockPosition,

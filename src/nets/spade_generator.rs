@@ -19,7 +19,7 @@ pub(crate) enum LatentInput {
 }
 
 #[derive(Debug, Clone)]
-// Fields are crate-visible for the fast inference path (`nets::fast::spade`).
+// Fields are crate-visible for the fast inference path (`nets::fast::spade_generator`).
 pub struct SpadeGenerator {
     options: SpadeOptions,
     pub(crate) latent_width: usize,

@@ -16,13 +16,14 @@
 //! whatever rayon pool the caller runs in (`RAYON_NUM_THREADS` for the global one).
 pub mod conv;
 mod gemm;
-pub mod global;
 pub mod inception;
 mod lookup;
 pub mod ops;
+pub mod pix2pix;
+pub mod pix2pixhd;
 pub mod planes;
 mod seg;
-pub mod spade;
+pub mod spade_generator;
 mod spade_norm;
 pub mod train_conv;
 pub mod train_norm;
@@ -30,7 +31,6 @@ pub mod train_ops;
 #[cfg(test)]
 mod train_testing;
 pub mod transpose;
-pub mod unet;
 
 use candle_core::{Device, Tensor};
 
@@ -72,20 +72,20 @@ impl InferencePath {
 /// A generator rebuilt for fast CPU inference (eval mode).
 #[derive(Debug, Clone)]
 pub enum FastGenerator {
-    Unet(unet::FastUnet),
-    Global(global::FastGlobal),
-    Local(global::FastLocal),
-    Spade(spade::FastSpade),
+    Unet(pix2pix::FastUnet),
+    Global(pix2pixhd::FastGlobal),
+    Local(pix2pixhd::FastLocal),
+    Spade(spade_generator::FastSpade),
 }
 
 impl FastGenerator {
     /// Copies `generator`'s eval-mode weights (spectral norm applied, batch norm folded).
     pub fn from_generator(generator: &Generator) -> Result<Self, FastError> {
         Ok(match generator {
-            Generator::Pix2pixUnet(g) => Self::Unet(unet::FastUnet::new(g)?),
-            Generator::Pix2pixhdGlobal(g) => Self::Global(global::FastGlobal::new(g)?),
-            Generator::Pix2pixhdLocal(g) => Self::Local(global::FastLocal::new(g)?),
-            Generator::Spade(g) => Self::Spade(spade::FastSpade::new(g)?),
+            Generator::Pix2pixUnet(g) => Self::Unet(pix2pix::FastUnet::new(g)?),
+            Generator::Pix2pixhdGlobal(g) => Self::Global(pix2pixhd::FastGlobal::new(g)?),
+            Generator::Pix2pixhdLocal(g) => Self::Local(pix2pixhd::FastLocal::new(g)?),
+            Generator::Spade(g) => Self::Spade(spade_generator::FastSpade::new(g)?),
         })
     }
 
