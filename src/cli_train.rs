@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Subcommand;
 use scenepaint::labels::Palette;
-use scenepaint::train::config::{self, NetKind, TrainConfig};
+use scenepaint::train::config::{self, NetFamily, TrainConfig};
 use scenepaint::train::data::inspect;
 use scenepaint::train::trainer::{self, Event, Observer, Outcome, Progress, TrainRequest};
 
@@ -196,7 +196,7 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         }
         return Ok(saved);
     }
-    let net: NetKind = args.net.parse()?;
+    let net: NetFamily = args.net.parse()?;
     let preset = args
         .preset
         .clone()

@@ -6,7 +6,7 @@
 use super::training_panel::TrainingPanel;
 use super::PainterApp;
 use crate::paint::Tool;
-use crate::train::config::NetKind;
+use crate::train::config::NetFamily;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -42,7 +42,7 @@ pub struct PreviewLayout {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingFields {
     pub dataset: Option<PathBuf>,
-    pub net: NetKind,
+    pub net: NetFamily,
     pub preset: String,
     pub iters: u64,
     pub batch_size: usize,

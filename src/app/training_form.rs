@@ -3,7 +3,7 @@
 //! crop and VGG weight), intervals, FID, the output folder and the device.
 use super::training_panel::{TrainingEvents, TrainingPanel};
 use crate::device::DeviceChoice;
-use crate::train::config::{self, NetKind};
+use crate::train::config::{self, NetFamily};
 use std::path::PathBuf;
 
 /// The run folder the panel suggests: in the user's data folder, never the working directory
@@ -85,7 +85,7 @@ impl TrainingPanel {
             egui::ComboBox::from_label("Network")
                 .selected_text(format!("{:?}", self.net))
                 .show_ui(ui, |ui| {
-                    for net in [NetKind::Spade, NetKind::Pix2pixhd, NetKind::Pix2pix] {
+                    for net in [NetFamily::Spade, NetFamily::Pix2pixhd, NetFamily::Pix2pix] {
                         if ui
                             .selectable_value(&mut self.net, net, format!("{net:?}"))
                             .clicked()
@@ -182,7 +182,7 @@ mod tests {
         panel.preset = "pix2pixhd-compact".to_string();
         panel.apply_preset();
         let preset = config::preset("pix2pixhd-compact").unwrap();
-        assert_eq!(panel.net, NetKind::Pix2pixhd);
+        assert_eq!(panel.net, NetFamily::Pix2pixhd);
         assert_eq!(
             (panel.iters, panel.batch_size, panel.crop_px),
             (preset.iters, preset.batch_size, preset.crop_width)

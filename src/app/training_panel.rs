@@ -8,7 +8,7 @@
 pub use super::loss_plot::LOSS_PLOT_LABEL;
 use super::training_run::TrainingRun;
 use crate::device::DeviceChoice;
-use crate::train::config::{self, NetKind, TrainConfig};
+use crate::train::config::{self, NetFamily, TrainConfig};
 use crate::train::trainer::TrainRequest;
 use std::path::PathBuf;
 
@@ -34,7 +34,7 @@ pub struct TrainingPanel {
     /// The dataset field as typed (it becomes `dataset` on Enter or leaving the field).
     pub dataset_text: String,
     pub inspect_text: String,
-    pub net: NetKind,
+    pub net: NetFamily,
     pub preset: String,
     pub iters: u64,
     pub batch_size: usize,
@@ -72,7 +72,7 @@ impl Default for TrainingPanel {
             dataset: None,
             dataset_text: String::new(),
             inspect_text: String::new(),
-            net: NetKind::Spade,
+            net: NetFamily::Spade,
             preset: "spade-tiny".into(),
             iters: 1000,
             batch_size: 1,

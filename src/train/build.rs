@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use super::checkpoint;
-use super::config::{NetKind, TrainConfig};
+use super::config::{NetFamily, TrainConfig};
 use super::data::Dataset;
 use super::family::Family;
 use super::pix2pix_family::{colour_table, Pix2pixFamily};
@@ -89,7 +89,7 @@ pub fn build_family(
 ) -> Result<Box<dyn Family>> {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     match config.net {
-        NetKind::Spade => {
+        NetFamily::Spade => {
             let options = spade_options(config, dataset)?;
             Ok(Box::new(SpadeFamily::new(
                 config,
@@ -99,13 +99,13 @@ pub fn build_family(
                 &mut rng,
             )?))
         }
-        NetKind::Pix2pix => {
+        NetFamily::Pix2pix => {
             let colours = colour_table(&dataset.palette, &dataset.encoding, device)?;
             Ok(Box::new(Pix2pixFamily::new(
                 config, colours, device, &mut rng,
             )?))
         }
-        NetKind::Pix2pixhd => {
+        NetFamily::Pix2pixhd => {
             let options =
                 HdOptions::from_config(config, &dataset.encoding, dataset.has_instances())?;
             Ok(Box::new(Pix2pixhdFamily::new(
@@ -157,12 +157,12 @@ pub fn write_bundle(
         })
     };
     let (net, input_encoding) = match config.net {
-        NetKind::Spade => (
+        NetFamily::Spade => (
             "spade",
             one_hot(!options["no_instance"].as_bool().unwrap_or(true)),
         ),
-        NetKind::Pix2pix => ("pix2pix_unet", json!({"kind": "colour_image"})),
-        NetKind::Pix2pixhd => (
+        NetFamily::Pix2pix => ("pix2pix_unet", json!({"kind": "colour_image"})),
+        NetFamily::Pix2pixhd => (
             if options.get("n_local_enhancers").is_some() {
                 "pix2pixhd_local"
             } else {

@@ -14,13 +14,13 @@ use crate::error::{Error, Result};
 /// Which published network family is trained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum NetKind {
+pub enum NetFamily {
     Spade,
     Pix2pixhd,
     Pix2pix,
 }
 
-impl std::str::FromStr for NetKind {
+impl std::str::FromStr for NetFamily {
     type Err = Error;
     fn from_str(text: &str) -> Result<Self> {
         match text {
@@ -38,7 +38,7 @@ impl std::str::FromStr for NetKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
-    pub net: NetKind,
+    pub net: NetFamily,
     pub preset: String,
     /// Network options with the published option names (e.g. SPADE's `ngf`, `norm_G`); the
     /// label options (`label_nc`, `contain_dontcare_label`, `no_instance`) come from the data.
@@ -93,7 +93,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            net: NetKind::Spade,
+            net: NetFamily::Spade,
             preset: "spade-compact".into(),
             network: json!({}),
             iters: 20_000,
@@ -143,7 +143,7 @@ fn sized(mut config: TrainConfig, crop: u32, load: u32) -> TrainConfig {
 fn spade(preset: &str, network: serde_json::Value, crop: u32, load: u32) -> TrainConfig {
     sized(
         TrainConfig {
-            net: NetKind::Spade,
+            net: NetFamily::Spade,
             preset: preset.into(),
             network,
             ..TrainConfig::default()
@@ -154,7 +154,7 @@ fn spade(preset: &str, network: serde_json::Value, crop: u32, load: u32) -> Trai
 }
 
 fn pix2pix_like(
-    net: NetKind,
+    net: NetFamily,
     preset: &str,
     network: serde_json::Value,
     crop: u32,
@@ -167,15 +167,19 @@ fn pix2pix_like(
         beta1: 0.5,
         beta2: 0.999,
         ttur: false,
-        gan_mode: if net == NetKind::Pix2pix {
+        gan_mode: if net == NetFamily::Pix2pix {
             GanMode::Vanilla
         } else {
             GanMode::LeastSquares
         },
-        lambda_vgg: if net == NetKind::Pix2pix { 0.0 } else { 10.0 },
-        lambda_feat: if net == NetKind::Pix2pix { 0.0 } else { 10.0 },
+        lambda_vgg: if net == NetFamily::Pix2pix { 0.0 } else { 10.0 },
+        lambda_feat: if net == NetFamily::Pix2pix { 0.0 } else { 10.0 },
         lambda_kld: 0.0,
-        lambda_l1: if net == NetKind::Pix2pix { 100.0 } else { 0.0 },
+        lambda_l1: if net == NetFamily::Pix2pix {
+            100.0
+        } else {
+            0.0
+        },
         ..TrainConfig::default()
     };
     sized(base, crop, load)
@@ -239,7 +243,7 @@ pub fn preset(name: &str) -> Result<TrainConfig> {
         // The script's niter_fix_global goes with --load_pretrain (a trained global
         // generator); from scratch the published default 0 applies.
         "pix2pixhd" => pix2pix_like(
-            NetKind::Pix2pixhd,
+            NetFamily::Pix2pixhd,
             name,
             json!({"netG": "local", "ngf": 32, "n_local_enhancers": 1, "n_blocks_local": 3, "num_D": 3, "n_layers_D": 3, "ndf": 64}),
             512,
@@ -248,7 +252,7 @@ pub fn preset(name: &str) -> Result<TrainConfig> {
         // Hours on a laptop CPU at 128x128: the global generator alone with half the channels,
         // 3 downsamplings and 6 blocks; 2 D of 3 layers, ndf 32.
         "pix2pixhd-compact" => pix2pix_like(
-            NetKind::Pix2pixhd,
+            NetFamily::Pix2pixhd,
             name,
             json!({"netG": "global", "ngf": 32, "n_downsample_global": 3, "n_blocks_global": 6, "ndf": 32, "num_D": 2, "n_layers_D": 3}),
             128,
@@ -256,28 +260,28 @@ pub fn preset(name: &str) -> Result<TrainConfig> {
         ),
         // Seconds per step at 64x64: tests and smoke runs.
         "pix2pixhd-tiny" => pix2pix_like(
-            NetKind::Pix2pixhd,
+            NetFamily::Pix2pixhd,
             name,
             json!({"netG": "global", "ngf": 8, "n_downsample_global": 3, "n_blocks_global": 2, "ndf": 8, "num_D": 2, "n_layers_D": 3}),
             64,
             72,
         ),
         "pix2pix" => pix2pix_like(
-            NetKind::Pix2pix,
+            NetFamily::Pix2pix,
             name,
             json!({"ngf": 64, "ndf": 64, "num_downs": 8}),
             256,
             286,
         ),
         "pix2pix-compact" => pix2pix_like(
-            NetKind::Pix2pix,
+            NetFamily::Pix2pix,
             name,
             json!({"ngf": 32, "ndf": 32, "num_downs": 7}),
             128,
             143,
         ),
         "pix2pix-tiny" => pix2pix_like(
-            NetKind::Pix2pix,
+            NetFamily::Pix2pix,
             name,
             json!({"ngf": 8, "ndf": 8, "num_downs": 6}),
             64,
@@ -294,7 +298,7 @@ pub fn preset(name: &str) -> Result<TrainConfig> {
 }
 
 /// The presets that train `net`, in [`PRESETS`] order.
-pub fn presets_of(net: NetKind) -> Vec<&'static str> {
+pub fn presets_of(net: NetFamily) -> Vec<&'static str> {
     PRESETS
         .into_iter()
         .filter(|name| preset(name).is_ok_and(|config| config.net == net))
@@ -302,11 +306,11 @@ pub fn presets_of(net: NetKind) -> Vec<&'static str> {
 }
 
 /// The default preset of a family.
-pub fn default_preset(net: NetKind) -> &'static str {
+pub fn default_preset(net: NetFamily) -> &'static str {
     match net {
-        NetKind::Spade => "spade-compact",
-        NetKind::Pix2pixhd => "pix2pixhd-compact",
-        NetKind::Pix2pix => "pix2pix-compact",
+        NetFamily::Spade => "spade-compact",
+        NetFamily::Pix2pixhd => "pix2pixhd-compact",
+        NetFamily::Pix2pix => "pix2pix-compact",
     }
 }
 
@@ -393,7 +397,7 @@ impl TrainConfig {
         if self.keep_best_fid && self.eval_every == 0 {
             return fail("keep_best_fid needs eval_every > 0");
         }
-        if self.load_pretrain.is_some() && self.net != NetKind::Pix2pixhd {
+        if self.load_pretrain.is_some() && self.net != NetFamily::Pix2pixhd {
             return fail("load_pretrain is pix2pixHD's option (a trained global generator)");
         }
         Ok(())
@@ -432,7 +436,7 @@ mod tests {
         for name in PRESETS {
             preset(name).unwrap().validate().unwrap();
         }
-        for net in [NetKind::Spade, NetKind::Pix2pixhd, NetKind::Pix2pix] {
+        for net in [NetFamily::Spade, NetFamily::Pix2pixhd, NetFamily::Pix2pix] {
             let names = presets_of(net);
             assert_eq!(names.len(), 3, "{net:?}: {names:?}");
             assert!(names.contains(&default_preset(net)));
