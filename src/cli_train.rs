@@ -271,7 +271,8 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         command: Some(command_line()),
     };
     if request.resume && (args.preset.is_some() || args.config.is_some()) {
-        let ignored = trainer::ignored_on_resume(&request.run_dir, &request.config)?;
+        let ignored =
+            scenepaint::train::run_files::ignored_on_resume(&request.run_dir, &request.config)?;
         if !ignored.is_empty() {
             eprintln!(
                 "note: --resume continues with the settings saved in {}; ignored:\n  {}",

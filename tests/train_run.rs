@@ -222,14 +222,16 @@ fn resuming_names_the_requested_settings_it_ignores() {
         iters: 50,
         ..saved.clone()
     };
-    assert!(trainer::ignored_on_resume(run.path(), &same_but_longer)
-        .unwrap()
-        .is_empty());
+    assert!(
+        scenepaint::train::run_files::ignored_on_resume(run.path(), &same_but_longer)
+            .unwrap()
+            .is_empty()
+    );
     let other = TrainConfig {
         batch_size: 8,
         ..saved
     };
-    let ignored = trainer::ignored_on_resume(run.path(), &other).unwrap();
+    let ignored = scenepaint::train::run_files::ignored_on_resume(run.path(), &other).unwrap();
     assert_eq!(ignored, vec!["batch_size: kept 1, not 8".to_string()]);
 }
 

@@ -3,27 +3,28 @@
 //! `RUN_DIR` in a state a user can trust: `config.json`, `losses.jsonl`, sample grids in
 //! `samples/`, `checkpoint.safetensors` (atomic) and the model bundle in `model/`.
 //!
-//! Every random draw of iteration `i` comes from ChaCha8 seeded with `seed` on stream `i + 1`
-//! (and the data order of epoch `e` from a second seed on stream `e`), so the RNG state is the
-//! pair (seed, iteration) and `--resume` continues exactly where the checkpoint was taken.
+//! The run folder's files are written by `run_files`; which pairs and random draws an
+//! iteration uses comes from `schedule` (the pair (seed, iteration) is the whole RNG state, so
+//! `--resume` continues exactly where the checkpoint was taken).
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use super::build::RunRecord;
 use super::checkpoint;
 use super::config::TrainConfig;
-use super::data::{Augment, Batch, Dataset};
+use super::data::Dataset;
 use super::evaluation::{self, EvalRecord, RunEvaluator};
-use super::family::{scalar, BufferSnapshot, Family, Losses};
+use super::family::{BufferSnapshot, Family, Losses};
+use super::run_files::{
+    append_log, load_checkpoint, run_config, save_checkpoint, truncate_log, write_holdout,
+    write_sample,
+};
+use super::schedule::{augment_of, batch_indices, step_rng};
 use crate::error::{Error, Result};
 use crate::labels::Palette;
 
@@ -132,193 +133,6 @@ pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
 pub const LOSSES_FILE: &str = "losses.jsonl";
 pub const HOLDOUT_FILE: &str = "holdout.txt";
-
-/// The generator of iteration `iteration`'s random draws.
-pub fn step_rng(seed: u64, iteration: u64) -> ChaCha8Rng {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(iteration + 1);
-    rng
-}
-
-/// Dataset indices of the examples of one batch: each epoch visits every pair once in an
-/// order drawn from the seed.
-pub fn batch_indices(
-    seed: u64,
-    iteration: u64,
-    batch_size: usize,
-    pairs: usize,
-) -> (u64, Vec<usize>) {
-    let first = iteration * batch_size as u64;
-    let mut cached: Option<(u64, Vec<usize>)> = None;
-    let indices = (0..batch_size as u64)
-        .map(|k| {
-            let position = first + k;
-            let epoch = position / pairs as u64;
-            if cached.as_ref().is_none_or(|(e, _)| *e != epoch) {
-                let mut order: Vec<usize> = (0..pairs).collect();
-                let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0da7_a5ee_d000_0001);
-                rng.set_stream(epoch);
-                order.shuffle(&mut rng);
-                cached = Some((epoch, order));
-            }
-            cached
-                .as_ref()
-                .map_or(0, |(_, order)| order[(position % pairs as u64) as usize])
-        })
-        .collect();
-    (first / pairs as u64, indices)
-}
-
-fn augment_of(config: &TrainConfig) -> Augment {
-    Augment {
-        load_width: config.load_width,
-        load_height: config.load_height,
-        crop_width: config.crop_width,
-        crop_height: config.crop_height,
-        flip: config.flip,
-    }
-}
-
-/// The first network tensor holding NaN or Inf, if any: such weights are never saved.
-fn non_finite_tensor(tensors: &HashMap<String, Tensor>) -> Result<Option<String>> {
-    for (name, tensor) in tensors {
-        if tensor.dtype().is_float() && !scalar(&tensor.sum_all()?)?.is_finite() {
-            return Ok(Some(name.clone()));
-        }
-    }
-    Ok(None)
-}
-
-fn save_checkpoint(
-    run_dir: &Path,
-    family: &mut dyn Family,
-    config: &TrainConfig,
-    iteration: u64,
-    epoch: u64,
-    elapsed_s: f64,
-) -> Result<PathBuf> {
-    let mut tensors = HashMap::new();
-    for (prefix, varmap) in family.networks() {
-        tensors.extend(checkpoint::varmap_tensors(varmap, prefix)?);
-    }
-    if let Some(name) = non_finite_tensor(&tensors)? {
-        return Err(Error::Diverged(format!(
-            "weight {name} holds NaN or Inf at iteration {iteration}: training stopped; the last good checkpoint is kept in {}",
-            run_dir.join(CHECKPOINT_FILE).display()
-        )));
-    }
-    let mut adam_steps = HashMap::new();
-    for (prefix, adam) in family.optimizers() {
-        tensors.extend(adam.state_tensors(prefix));
-        adam_steps.insert(prefix.to_string(), adam.step_count());
-    }
-    let (lr_g, lr_d) = config.learning_rates(iteration);
-    let state = TrainState {
-        iteration,
-        epoch,
-        seed: config.seed,
-        adam_steps,
-        lr_g,
-        lr_d,
-        total_iters: config.iters,
-        decay_start: config.decay_start(),
-        elapsed_s,
-    };
-    let path = run_dir.join(CHECKPOINT_FILE);
-    checkpoint::save(&path, &tensors, &state)?;
-    Ok(path)
-}
-
-fn load_checkpoint(run_dir: &Path, family: &mut dyn Family, device: &Device) -> Result<TrainState> {
-    let path = run_dir.join(CHECKPOINT_FILE);
-    let (tensors, state): (HashMap<String, Tensor>, TrainState) = checkpoint::load(&path, device)?;
-    for (prefix, varmap) in family.networks() {
-        checkpoint::load_into_varmap(varmap, &tensors, prefix, &path)?;
-    }
-    for (prefix, adam) in family.optimizers() {
-        let step = state.adam_steps.get(prefix).copied().unwrap_or(0);
-        adam.load_state(&tensors, prefix, step)?;
-    }
-    Ok(state)
-}
-
-/// Keeps the lines of `losses.jsonl` up to `iteration`: a run killed after its last
-/// checkpoint logged steps that the resumed run will log again.
-fn truncate_log(path: &Path, iteration: u64) -> Result<()> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Ok(());
-    };
-    let kept: String = text
-        .lines()
-        .filter(|line| {
-            serde_json::from_str::<serde_json::Value>(line)
-                .ok()
-                .and_then(|v| v.get("iteration").and_then(|i| i.as_u64()))
-                .is_some_and(|i| i <= iteration)
-        })
-        .map(|line| format!("{line}\n"))
-        .collect();
-    checkpoint::write_text_atomic(path, &kept)
-}
-
-fn append_log<T: Serialize>(path: &Path, entry: &T) -> Result<()> {
-    let line = serde_json::to_string(entry).map_err(|e| Error::msg(format!("losses log: {e}")))?;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    writeln!(file, "{line}").map_err(|e| Error::io(path, e))
-}
-
-/// The config a run uses: the saved one when resuming (only `iters` may grow), else the
-/// request's, written to `RUN_DIR/config.json`.
-/// The settings of `requested` that a resumed run ignores because the run folder's saved
-/// config differs (a resumed run keeps its saved settings; only `iters` is taken).
-pub fn ignored_on_resume(run_dir: &Path, requested: &TrainConfig) -> Result<Vec<String>> {
-    let saved = TrainConfig::load(&run_dir.join(CONFIG_FILE))?;
-    let as_object = |config: &TrainConfig| -> Result<serde_json::Map<String, serde_json::Value>> {
-        match serde_json::to_value(config) {
-            Ok(serde_json::Value::Object(map)) => Ok(map),
-            Ok(_) => Err(Error::msg("a training config is not a JSON object")),
-            Err(e) => Err(Error::msg(format!("training config: {e}"))),
-        }
-    };
-    let (saved, requested) = (as_object(&saved)?, as_object(requested)?);
-    Ok(requested
-        .iter()
-        .filter(|(key, value)| key.as_str() != "iters" && saved.get(key.as_str()) != Some(value))
-        .map(|(key, value)| {
-            let kept = saved.get(key.as_str()).cloned().unwrap_or_default();
-            format!("{key}: kept {kept}, not {value}")
-        })
-        .collect())
-}
-
-fn run_config(request: &TrainRequest) -> Result<TrainConfig> {
-    let config_path = request.run_dir.join(CONFIG_FILE);
-    if request.resume {
-        // A resumed run keeps its saved settings except the total number of iterations, which
-        // the request sets (the CLI passes the saved total when --iters is not given).
-        let mut saved = TrainConfig::load(&config_path)?;
-        saved.iters = request.config.iters;
-        // Checked before writing: a refused setting must not become the run's saved one.
-        saved.validate()?;
-        checkpoint::write_text_atomic(&config_path, &saved.to_json()?)?;
-        return Ok(saved);
-    }
-    if request.run_dir.join(CHECKPOINT_FILE).exists() {
-        return Err(Error::msg(format!(
-            "{}: the run folder already has a checkpoint; pass --resume to continue it or choose another folder",
-            request.run_dir.display()
-        )));
-    }
-    request.config.validate()?;
-    std::fs::create_dir_all(&request.run_dir).map_err(|e| Error::io(&request.run_dir, e))?;
-    checkpoint::write_text_atomic(&config_path, &request.config.to_json()?)?;
-    let _ = std::fs::remove_file(request.run_dir.join(LOSSES_FILE));
-    Ok(request.config.clone())
-}
 
 fn first_non_finite(losses: &Losses) -> Option<(&String, f64)> {
     losses
@@ -550,56 +364,6 @@ fn train_inner(
     Ok(Outcome::Finished { iteration })
 }
 
-/// Applies `holdout_every` and lists the held-out pairs' names in `RUN_DIR/holdout.txt`.
-fn write_holdout(run_dir: &Path, dataset: &mut Dataset, every: u32) -> Result<Vec<String>> {
-    let held: Vec<String> = dataset
-        .hold_out(every)?
-        .into_iter()
-        .map(|pair| pair.key)
-        .collect();
-    if dataset.is_empty() {
-        return Err(Error::msg(format!(
-            "{}: no pairs left to train on after holding out every {every}th",
-            dataset.root.display()
-        )));
-    }
-    if !held.is_empty() {
-        std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
-        let path = run_dir.join(HOLDOUT_FILE);
-        checkpoint::write_text_atomic(&path, &(held.join("\n") + "\n"))?;
-    }
-    Ok(held)
-}
-
-fn write_sample(
-    run_dir: &Path,
-    family: &dyn Family,
-    batch: &Batch,
-    dataset: &Dataset,
-    iteration: u64,
-    rng: &mut ChaCha8Rng,
-) -> Result<PathBuf> {
-    let generated = family.generate(batch, rng)?;
-    let dir = run_dir.join("samples");
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let path = dir.join(format!("iter_{iteration:07}.png"));
-    let grid = super::samples::grid(
-        &batch.label,
-        &generated,
-        &batch.photo,
-        &dataset.palette,
-        &dataset.encoding,
-    )?;
-    checkpoint::write_atomic(&path, |tmp| {
-        grid.save_with_format(tmp, image::ImageFormat::Png)
-            .map_err(|e| Error::Image {
-                path: tmp.into(),
-                message: e.to_string(),
-            })
-    })?;
-    Ok(path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -610,24 +374,5 @@ mod tests {
         assert_eq!(human_duration(425.0), "7 min 05 s");
         assert_eq!(human_duration(7380.0), "2 h 03 min");
         assert_eq!(human_duration(f64::INFINITY), "unknown");
-    }
-
-    #[test]
-    fn every_epoch_visits_every_pair_once() {
-        let mut seen = Vec::new();
-        for iteration in 0..5 {
-            let (epoch, indices) = batch_indices(9, iteration, 2, 5);
-            assert_eq!(epoch, iteration * 2 / 5);
-            seen.extend(indices);
-        }
-        let (first, second) = seen.split_at(5);
-        let sorted = |s: &[usize]| {
-            let mut v = s.to_vec();
-            v.sort();
-            v
-        };
-        assert_eq!(sorted(first), vec![0, 1, 2, 3, 4]);
-        assert_eq!(sorted(second), vec![0, 1, 2, 3, 4]);
-        assert_ne!(first, second, "each epoch draws a new order");
     }
 }
