@@ -3,6 +3,7 @@
 //! front end so the UI and the headless subcommands call the same code.
 
 pub mod app;
+pub mod atomic_file;
 pub mod bench;
 pub mod device;
 pub mod error;

@@ -111,7 +111,7 @@ impl ModelManifest {
         let path = dir.join(MANIFEST_FILE);
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+        crate::atomic_file::write_text_atomic(&path, &text)
     }
 }
 

@@ -93,10 +93,8 @@ impl Project {
             path: path.into(),
             message: e.to_string(),
         })?;
-        // Write then rename, so a crash mid-write never leaves a truncated project.
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        // A crash mid-write never leaves a truncated project.
+        crate::atomic_file::write_text_atomic(path, &text)
     }
 
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {

@@ -18,7 +18,10 @@ use super::vgg::Vgg;
 use crate::error::{Error, Result};
 use crate::nets::spade::SpadeOptions;
 
-use crate::nets::bundle::{ENCODER_FILE, GENERATOR_FILE, MANIFEST_FILE};
+use crate::nets::bundle::{
+    ModelManifest, NetKind, PaletteRef, ENCODER_FILE, FORMAT_VERSION, GENERATOR_FILE,
+};
+use crate::nets::encoding::InputEncoding;
 
 /// The VGG network when the config uses the perceptual loss.
 pub fn load_vgg(config: &TrainConfig, device: &Device) -> Result<Option<Vgg>> {
@@ -147,26 +150,23 @@ pub fn write_bundle(
     let dir = run_dir.join("model");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let options = family.generator_options();
-    let one_hot = |instance_edges: bool| {
-        json!({
-            "kind": "one_hot",
-            "classes": dataset.encoding.label_channels(),
-            "instance_edges": instance_edges,
-            "dontcare_id": dataset.encoding.dontcare_id,
-            "shift_down": dataset.encoding.shift_down,
-        })
+    let one_hot = |instance_edges: bool| InputEncoding::OneHot {
+        classes: dataset.encoding.label_channels(),
+        instance_edges,
+        dontcare_id: dataset.encoding.dontcare_id,
+        shift_down: dataset.encoding.shift_down,
     };
     let (net, input_encoding) = match config.net {
         NetFamily::Spade => (
-            "spade",
+            NetKind::Spade,
             one_hot(!options["no_instance"].as_bool().unwrap_or(true)),
         ),
-        NetFamily::Pix2pix => ("pix2pix_unet", json!({"kind": "colour_image"})),
+        NetFamily::Pix2pix => (NetKind::Pix2pixUnet, InputEncoding::ColourImage),
         NetFamily::Pix2pixhd => (
             if options.get("n_local_enhancers").is_some() {
-                "pix2pixhd_local"
+                NetKind::Pix2pixhdLocal
             } else {
-                "pix2pixhd_global"
+                NetKind::Pix2pixhdGlobal
             },
             // The generator's input has the boundary channel after the one-hot classes.
             one_hot(
@@ -182,38 +182,37 @@ pub fn write_bundle(
         };
         let tensors = checkpoint::varmap_tensors(varmap, "")?;
         let path = dir.join(file);
-        checkpoint::write_atomic(&path, |tmp| {
+        crate::atomic_file::write_atomic(&path, |tmp| {
             candle_core::safetensors::save(&tensors, tmp)
                 .map_err(|e| Error::msg(format!("{}: {e}", tmp.display())))
         })?;
     }
-    let mut manifest = json!({
-        "format_version": 1,
-        "net": net,
-        "options": options,
-        "palette": {"name": dataset.palette.name, "inline": dataset.palette},
-        "input_encoding": input_encoding,
-        "training": {
-            "preset": config.preset,
-            "dataset": dataset.root.display().to_string(),
-            "layout": dataset.layout,
-            "label_encoding": dataset.encoding,
-            "command": run.command,
-            "device": run.device,
-            "iterations": run.iteration,
-            "seed": config.seed,
-            "elapsed_s": (run.elapsed_s * 10.0).round() / 10.0,
-            "training_pairs": dataset.len(),
-            "held_out": run.held_out,
-            "config": config,
-        },
+    let mut training = json!({
+        "preset": config.preset,
+        "dataset": dataset.root.display().to_string(),
+        "layout": dataset.layout,
+        "label_encoding": dataset.encoding,
+        "command": run.command,
+        "device": run.device,
+        "iterations": run.iteration,
+        "seed": config.seed,
+        "elapsed_s": (run.elapsed_s * 10.0).round() / 10.0,
+        "training_pairs": dataset.len(),
+        "held_out": run.held_out,
+        "config": config,
     });
     if !run.evaluations.is_empty() {
-        manifest["training"]["evaluations"] = json!(run.evaluations);
-        manifest["training"]["best_fid"] = json!(super::evaluation::best(&run.evaluations));
+        training["evaluations"] = json!(run.evaluations);
+        training["best_fid"] = json!(super::evaluation::best(&run.evaluations));
     }
-    let text = serde_json::to_string_pretty(&manifest)
-        .map_err(|e| Error::msg(format!("model.json: {e}")))?;
-    checkpoint::write_text_atomic(&dir.join(MANIFEST_FILE), &text)?;
+    let manifest = ModelManifest {
+        format_version: FORMAT_VERSION,
+        net,
+        options,
+        palette: PaletteRef::inline(&dataset.palette)?,
+        input_encoding,
+        training,
+    };
+    manifest.write(&dir)?;
     Ok(dir)
 }

@@ -1,10 +1,8 @@
 //! Training checkpoints a user can trust: one safetensors file holding the weights of every
 //! network (`G.`, `D.`, `E.` prefixes, PyTorch names), the optimizer moments and the training
-//! state as JSON (iteration, schedule, RNG state), written to a temporary file, synced and
-//! renamed over the old one. A crash or `kill -9` mid-write leaves the previous checkpoint whole.
+//! state as JSON (iteration, schedule, RNG state), written atomically (`atomic_file`): to a
+//! temporary file, synced and renamed over the old one. A crash or `kill -9` mid-write leaves the previous checkpoint whole.
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
@@ -48,20 +46,6 @@ impl RngState {
     }
 }
 
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(format!(".tmp-{}", std::process::id()));
-    path.with_file_name(name)
-}
-
-/// The process id in a temporary name that [`tmp_path`] made (`NAME.tmp-PID`).
-fn tmp_owner(name: &str) -> Option<u32> {
-    name.rsplit_once(".tmp-")?.1.parse().ok()
-}
-
 /// Removes the temporary files (and the staging folders of `evaluation::keep_best`) that a
 /// killed run left in `dir` and its subfolders one level down: those whose writer is not a
 /// running process (on Linux, no `/proc/PID`; elsewhere, any other process's). Returns what
@@ -83,7 +67,7 @@ pub fn remove_stale_temporaries(dir: &Path) -> Vec<PathBuf> {
         };
         for path in entries.flatten().map(|e| e.path()) {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-            let Some(pid) = name.as_deref().and_then(tmp_owner) else {
+            let Some(pid) = name.as_deref().and_then(crate::atomic_file::tmp_owner) else {
                 continue;
             };
             if alive(pid) {
@@ -102,36 +86,6 @@ pub fn remove_stale_temporaries(dir: &Path) -> Vec<PathBuf> {
     removed
 }
 
-/// Writes `bytes` to `path` atomically: temporary file in the same folder, fsync, rename, and
-/// fsync of the folder so the rename itself survives a power cut.
-pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let tmp = tmp_path(path);
-    let result = write(&tmp).and_then(|()| {
-        File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // Directory fsync is not supported everywhere; the rename already happened.
-        let _ = File::open(dir).and_then(|d| d.sync_all());
-    }
-    Ok(())
-}
-
-/// Writes a small text file (config, model card) atomically.
-pub fn write_text_atomic(path: &Path, text: &str) -> Result<()> {
-    write_atomic(path, |tmp| {
-        let mut file = File::create(tmp).map_err(|e| Error::io(tmp, e))?;
-        file.write_all(text.as_bytes())
-            .map_err(|e| Error::io(tmp, e))
-    })
-}
-
 /// Saves `tensors` plus `state` (as JSON) to `path` atomically.
 pub fn save<S: Serialize>(path: &Path, tensors: &HashMap<String, Tensor>, state: &S) -> Result<()> {
     let json = serde_json::to_vec(state).map_err(|e| Error::Json {
@@ -144,7 +98,7 @@ pub fn save<S: Serialize>(path: &Path, tensors: &HashMap<String, Tensor>, state:
         STATE_TENSOR.to_string(),
         Tensor::from_vec(json, len, &Device::Cpu)?,
     );
-    write_atomic(path, |tmp| {
+    crate::atomic_file::write_atomic(path, |tmp| {
         candle_core::safetensors::save(&all, tmp)
             .map_err(|e| Error::msg(format!("{}: cannot write checkpoint: {e}", tmp.display())))
     })
@@ -258,7 +212,8 @@ mod tests {
         assert_eq!(loaded_state, state);
         assert_eq!(loaded["G.w"].to_vec1::<f32>().unwrap(), vec![1.0, 2.0]);
         // A failing writer leaves the old file intact and no temporary behind.
-        let err = write_atomic(&path, |_| Err(Error::msg("disk full"))).unwrap_err();
+        let err =
+            crate::atomic_file::write_atomic(&path, |_| Err(Error::msg("disk full"))).unwrap_err();
         assert!(err.to_string().contains("disk full"));
         let (_, again): (HashMap<String, Tensor>, State) = load(&path, &Device::Cpu).unwrap();
         assert_eq!(again.iteration, 42);

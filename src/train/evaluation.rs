@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::checkpoint;
 use super::config::TrainConfig;
 use super::data::Dataset;
 use crate::error::{Error, Result};
@@ -129,7 +128,7 @@ pub fn record_in_bundle(bundle_dir: &Path, history: &[EvalRecord]) -> Result<()>
         serde_json::to_value(best(history)).map_err(|e| Error::msg(format!("best FID: {e}")))?;
     let text = serde_json::to_string_pretty(&manifest)
         .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-    checkpoint::write_text_atomic(&path, &text)
+    crate::atomic_file::write_text_atomic(&path, &text)
 }
 
 /// Replaces `RUN_DIR/best/` with a copy of the bundle: copied beside it, then renamed, so

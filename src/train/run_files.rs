@@ -102,7 +102,7 @@ pub(super) fn truncate_log(path: &Path, iteration: u64) -> Result<()> {
         })
         .map(|line| format!("{line}\n"))
         .collect();
-    checkpoint::write_text_atomic(path, &kept)
+    crate::atomic_file::write_text_atomic(path, &kept)
 }
 
 pub(super) fn append_log<T: Serialize>(path: &Path, entry: &T) -> Result<()> {
@@ -148,7 +148,7 @@ pub(super) fn run_config(request: &TrainRequest) -> Result<TrainConfig> {
         saved.iters = request.config.iters;
         // Checked before writing: a refused setting must not become the run's saved one.
         saved.validate()?;
-        checkpoint::write_text_atomic(&config_path, &saved.to_json()?)?;
+        crate::atomic_file::write_text_atomic(&config_path, &saved.to_json()?)?;
         return Ok(saved);
     }
     if request.run_dir.join(CHECKPOINT_FILE).exists() {
@@ -159,7 +159,7 @@ pub(super) fn run_config(request: &TrainRequest) -> Result<TrainConfig> {
     }
     request.config.validate()?;
     std::fs::create_dir_all(&request.run_dir).map_err(|e| Error::io(&request.run_dir, e))?;
-    checkpoint::write_text_atomic(&config_path, &request.config.to_json()?)?;
+    crate::atomic_file::write_text_atomic(&config_path, &request.config.to_json()?)?;
     let _ = std::fs::remove_file(request.run_dir.join(LOSSES_FILE));
     Ok(request.config.clone())
 }
@@ -184,7 +184,7 @@ pub(super) fn write_holdout(
     if !held.is_empty() {
         std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
         let path = run_dir.join(HOLDOUT_FILE);
-        checkpoint::write_text_atomic(&path, &(held.join("\n") + "\n"))?;
+        crate::atomic_file::write_text_atomic(&path, &(held.join("\n") + "\n"))?;
     }
     Ok(held)
 }
@@ -208,7 +208,7 @@ pub(super) fn write_sample(
         &dataset.palette,
         &dataset.encoding,
     )?;
-    checkpoint::write_atomic(&path, |tmp| {
+    crate::atomic_file::write_atomic(&path, |tmp| {
         grid.save_with_format(tmp, image::ImageFormat::Png)
             .map_err(|e| Error::Image {
                 path: tmp.into(),
