@@ -16,11 +16,17 @@ use candle_core::Module;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UnetOptions {
+    /// Channels of the input (3: the label map drawn in its palette colours).
     pub input_nc: usize,
+    /// Channels of the generated image (3: RGB).
     pub output_nc: usize,
+    /// Downsamplings from input to bottleneck (8: 256x256 down to 1x1).
     pub num_downs: usize,
+    /// Channels of the outermost convolution (inner ones up to 8x as many).
     pub ngf: usize,
+    /// batch, instance or none.
     pub norm: NormKind,
+    /// Dropout (p = 0.5) in the decoder blocks nearest the bottleneck while training.
     pub use_dropout: bool,
 }
 

@@ -12,12 +12,19 @@ use super::sequential::{Layer, PaddingType, Sequential, SequentialBuilder};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GlobalOptions {
+    /// Input channels: the one-hot classes, plus one for the instance boundary map.
     pub input_nc: usize,
+    /// Channels of the generated image (3: RGB).
     pub output_nc: usize,
+    /// Channels of the first convolution (doubled at each downsampling).
     pub ngf: usize,
+    /// Strided downsamplings before the residual blocks.
     pub n_downsample_global: usize,
+    /// Residual blocks at the lowest resolution.
     pub n_blocks_global: usize,
+    /// instance or batch.
     pub norm: NormKind,
+    /// reflect, replicate or zero padding of the 7x7 and residual convolutions.
     pub padding_type: PaddingType,
 }
 
@@ -138,7 +145,9 @@ impl ModuleT for GlobalGenerator {
 pub struct LocalOptions {
     #[serde(flatten)]
     pub global: GlobalOptions,
+    /// Local enhancers around the global generator, each doubling the resolution.
     pub n_local_enhancers: usize,
+    /// Residual blocks in each local enhancer.
     pub n_blocks_local: usize,
 }
 

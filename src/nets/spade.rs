@@ -53,31 +53,50 @@ impl UpsamplingLayers {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SpadeOptions {
+    /// Generator width: channels of its last layers (the first have 16x as many).
     pub ngf: usize,
+    /// Discriminator width: channels of each discriminator's first layer.
     pub ndf: usize,
+    /// Label classes, without the "don't care" class.
     pub label_nc: usize,
+    /// Channels of the generated image (3: RGB).
     pub output_nc: usize,
+    /// The labels have a "don't care" class: one more input channel.
     pub contain_dontcare_label: bool,
+    /// No instance maps: the boundary channel is left out of the input.
     pub no_instance: bool,
+    /// A style code z from a VAE encoder (random or from a photo) feeds the generator.
     pub use_vae: bool,
+    /// Length of the style code z.
     pub z_dim: usize,
+    /// Width of the generated image, in pixels.
     pub crop_size: usize,
+    /// Width over height of the generated image.
     pub aspect_ratio: f64,
+    /// normal, more or most: how many upsampling steps (5, 6 or 7), i.e. how small the starting grid is.
     pub num_upsampling_layers: UpsamplingLayers,
+    /// The generator's norms: spectral norm on its convs and the SPADE parameter-free norm (spectralspadesyncbatch3x3, spectralspadeinstance3x3, ...).
     #[serde(rename = "norm_G")]
     pub norm_g: String,
+    /// The discriminators' norm (spectralinstance: spectral norm and instance norm).
     #[serde(rename = "norm_D")]
     pub norm_d: String,
+    /// The VAE encoder's norm.
     #[serde(rename = "norm_E")]
     pub norm_e: String,
+    /// Discriminators at successively halved resolutions.
     #[serde(rename = "num_D")]
     pub num_d: usize,
+    /// Strided layers of each discriminator.
     #[serde(rename = "n_layers_D")]
     pub n_layers_d: usize,
+    /// Discriminator architecture (n_layer: the PatchGAN of pix2pixHD).
     #[serde(rename = "netD_subarch")]
     pub net_d_subarch: String,
+    /// Leave out the discriminator feature-matching loss.
     #[serde(rename = "no_ganFeat_loss")]
     pub no_gan_feat_loss: bool,
+    /// Channels of the shared convolution inside each SPADE norm.
     pub spade_hidden_nc: usize,
 }
 

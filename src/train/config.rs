@@ -38,32 +38,50 @@ impl std::str::FromStr for NetFamily {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
+    /// The family trained: spade, pix2pixhd or pix2pix.
     pub net: NetFamily,
+    /// The preset the config started from (recorded in the bundle).
     pub preset: String,
     /// Network options with the published option names (e.g. SPADE's `ngf`, `norm_G`); the
     /// label options (`label_nc`, `contain_dontcare_label`, `no_instance`) come from the data.
     pub network: serde_json::Value,
+    /// Iterations (batches) in all.
     pub iters: u64,
     /// Linear decay of the learning rates to 0 starts here (default: half of `iters`).
     pub decay_start: Option<u64>,
+    /// Pairs per iteration.
     pub batch_size: usize,
+    /// Pairs are first resized to load_width x load_height ...
     pub load_width: u32,
+    /// ... (the published load_size; labels nearest) ...
     pub load_height: u32,
+    /// ... then a random crop_width x crop_height window is cut out (crop_size).
     pub crop_width: u32,
+    /// Height of the random crop.
     pub crop_height: u32,
+    /// Mirror each pair left-right with probability one half (the published default).
     pub flip: bool,
+    /// Adam's learning rate (0.0002 in all three papers).
     pub lr: f64,
+    /// Adam's first-moment decay (0.5 published; SPADE with ttur 0).
     pub beta1: f64,
+    /// Adam's second-moment decay (0.999; SPADE with ttur 0.9).
     pub beta2: f64,
     /// SPADE's two time-scale update rule: lr_G = lr / 2, lr_D = 2 lr.
     pub ttur: bool,
+    /// The adversarial loss: hinge (SPADE), lsgan (pix2pixHD) or vanilla (pix2pix).
     pub gan_mode: GanMode,
+    /// Weight of the discriminator feature-matching loss.
     pub lambda_feat: f64,
+    /// Weight of the VGG perceptual loss (0: off, no VGG weights needed).
     pub lambda_vgg: f64,
+    /// Weight of the VAE encoder's KL divergence (SPADE with use_vae).
     pub lambda_kld: f64,
+    /// Weight of pix2pix's L1 loss to the photo.
     pub lambda_l1: f64,
     /// VGG16/VGG19 `features.*` safetensors; default: the shared VGG16 file.
     pub vgg_weights: Option<PathBuf>,
+    /// How images are normalised before the VGG (as each published loss does).
     pub vgg_input: VggInput,
     /// pix2pixHD: iterations during which only the local enhancer trains (global part frozen).
     pub niter_fix_global: u64,
@@ -71,12 +89,16 @@ pub struct TrainConfig {
     /// `.pth` state dict) whose weights start this run where names and shapes match, e.g. a
     /// global generator under a local enhancer.
     pub load_pretrain: Option<PathBuf>,
+    /// Seeds every random draw of the run (weights, data order, crops, noise).
     pub seed: u64,
     /// Every n-th pair (sorted by name, starting with the first) is held out for validation
     /// and never trained on; 0 trains on every pair. The held-out names go to `holdout.txt`.
     pub holdout_every: u32,
+    /// Iterations between lines of losses.jsonl.
     pub log_every: u64,
+    /// Iterations between sample grids in samples/.
     pub sample_every: u64,
+    /// Iterations between checkpoints (each also refreshes the bundle in model/).
     pub checkpoint_every: u64,
     /// Every n iterations (and at the end), FID and KID of the current generator on the
     /// held-out pairs (needs `holdout_every`), written to `losses.jsonl` and the bundle's
