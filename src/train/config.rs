@@ -51,11 +51,11 @@ pub struct TrainConfig {
     pub decay_start: Option<u64>,
     /// Pairs per iteration.
     pub batch_size: usize,
-    /// Pairs are first resized to load_width x load_height ...
+    /// Width each pair is resized to before cropping (the published load_size; labels nearest).
     pub load_width: u32,
-    /// ... (the published load_size; labels nearest) ...
+    /// Height each pair is resized to before cropping.
     pub load_height: u32,
-    /// ... then a random crop_width x crop_height window is cut out (crop_size).
+    /// Width of the random crop trained on (the published crop_size).
     pub crop_width: u32,
     /// Height of the random crop.
     pub crop_height: u32,
@@ -63,9 +63,9 @@ pub struct TrainConfig {
     pub flip: bool,
     /// Adam's learning rate (0.0002 in all three papers).
     pub lr: f64,
-    /// Adam's first-moment decay (0.5 published; SPADE with ttur 0).
+    /// Adam's first-moment decay (0.5 as published; SPADE's TTUR uses 0).
     pub beta1: f64,
-    /// Adam's second-moment decay (0.999; SPADE with ttur 0.9).
+    /// Adam's second-moment decay (0.999; SPADE's TTUR uses 0.9).
     pub beta2: f64,
     /// SPADE's two time-scale update rule: lr_G = lr / 2, lr_D = 2 lr.
     pub ttur: bool,
