@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Subcommand;
 use scenepaint::labels::Palette;
-use scenepaint::train::config::{self, NetFamily, TrainConfig};
+use scenepaint::train::config;
 use scenepaint::train::data::inspect;
 use scenepaint::train::trainer::{self, Event, Observer, Outcome, Progress, TrainRequest};
 
@@ -186,51 +186,39 @@ impl Observer for ConsoleObserver {
     }
 }
 
-fn train_config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
-    let saved_path = args.out.join(trainer::CONFIG_FILE);
-    if args.resume && args.preset.is_none() && args.config.is_none() && saved_path.is_file() {
-        // Resuming: the run's own settings, with a new total when --iters is given.
-        let mut saved = TrainConfig::load(&saved_path)?;
-        if let Some(iters) = args.iters {
-            saved.iters = iters;
+/// The run's settings from the flags (`train::config::resolve` decides).
+fn train_config(args: &TrainArgs) -> anyhow::Result<config::Resolved> {
+    let overrides = match &args.config {
+        None => serde_json::Map::new(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("training config {}: cannot read it", path.display()))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("training config {}: not valid JSON", path.display()))?;
+            match value {
+                serde_json::Value::Object(map) => map,
+                other => anyhow::bail!(
+                    "{}: a training config is a JSON object of settings ({{\"iters\": 100, ...}}), not {}",
+                    path.display(),
+                    json_kind(&other)
+                ),
+            }
         }
-        return Ok(saved);
-    }
-    let net: NetFamily = args.net.parse()?;
-    let preset = args
-        .preset
-        .clone()
-        .unwrap_or_else(|| config::default_preset(net).to_string());
-    let mut config = config::preset(&preset)?;
-    if config.net != net {
-        anyhow::bail!("preset {preset} trains {:?}, not {:?}", config.net, net);
-    }
-    if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("training config {}: cannot read it", path.display()))?;
-        let overrides: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("training config {}: not valid JSON", path.display()))?;
-        let Some(extra) = overrides.as_object() else {
-            anyhow::bail!(
-                "{}: a training config is a JSON object of settings ({{\"iters\": 100, ...}}), not {}",
-                path.display(),
-                json_kind(&overrides)
-            );
-        };
-        let mut merged = serde_json::to_value(&config)?;
-        if let Some(base) = merged.as_object_mut() {
-            base.extend(extra.clone());
-        }
-        config = serde_json::from_value(merged)
-            .with_context(|| format!("training config {}", path.display()))?;
-    }
-    match (args.iters, args.resume && saved_path.is_file()) {
-        (Some(iters), _) => config.iters = iters,
-        // Without --iters a resumed run keeps its own total, not the preset's.
-        (None, true) => config.iters = TrainConfig::load(&saved_path)?.iters,
-        (None, false) => {}
-    }
-    Ok(config)
+    };
+    let origin = args
+        .config
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    Ok(config::resolve(&config::ConfigChoice {
+        net: args.net.parse()?,
+        preset: args.preset.as_deref(),
+        overrides,
+        overrides_from: &origin,
+        iters: args.iters,
+        run_dir: &args.out,
+        resume: args.resume,
+    })?)
 }
 
 /// "an array", "a number", ... for messages about a JSON value of the wrong kind.
@@ -261,18 +249,18 @@ fn command_line() -> String {
 }
 
 pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
+    let resolved = train_config(&args)?;
     let request = TrainRequest {
         data: args.data.clone(),
         run_dir: args.out.clone(),
-        config: train_config(&args)?,
+        config: resolved.config.clone(),
         resume: args.resume,
         device: parse_device(&args.device)?,
         palette: load_palette(&args.palette)?,
         command: Some(command_line()),
     };
-    if request.resume && (args.preset.is_some() || args.config.is_some()) {
-        let ignored =
-            scenepaint::train::run_files::ignored_on_resume(&request.run_dir, &request.config)?;
+    if request.resume {
+        let ignored = resolved.ignored_on_resume()?;
         if !ignored.is_empty() {
             eprintln!(
                 "note: --resume continues with the settings saved in {}; ignored:\n  {}",

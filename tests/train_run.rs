@@ -218,20 +218,31 @@ fn resuming_names_the_requested_settings_it_ignores() {
         saved.to_json().unwrap(),
     )
     .unwrap();
-    let same_but_longer = TrainConfig {
-        iters: 50,
-        ..saved.clone()
+    // Continuing with another total only: nothing is ignored.
+    let mut longer = scenepaint::train::config::ConfigChoice {
+        net: saved.net,
+        preset: None,
+        overrides: serde_json::Map::new(),
+        overrides_from: "test",
+        iters: Some(50),
+        run_dir: run.path(),
+        resume: true,
     };
-    assert!(
-        scenepaint::train::run_files::ignored_on_resume(run.path(), &same_but_longer)
-            .unwrap()
-            .is_empty()
-    );
-    let other = TrainConfig {
-        batch_size: 8,
-        ..saved
-    };
-    let ignored = scenepaint::train::run_files::ignored_on_resume(run.path(), &other).unwrap();
+    let resolved = scenepaint::train::config::resolve(&longer).unwrap();
+    assert_eq!(resolved.config.iters, 50);
+    assert!(resolved.ignored_on_resume().unwrap().is_empty());
+    // Asking for another batch size: the saved one is kept, and said so.
+    longer.preset = Some(&saved.preset);
+    longer.overrides = serde_json::to_value(&saved)
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .clone();
+    longer.overrides.insert("batch_size".into(), 8.into());
+    let ignored = scenepaint::train::config::resolve(&longer)
+        .unwrap()
+        .ignored_on_resume()
+        .unwrap();
     assert_eq!(ignored, vec!["batch_size: kept 1, not 8".to_string()]);
 }
 

@@ -145,31 +145,42 @@ impl TrainingPanel {
         }
     }
 
-    /// The config the options describe: the preset with the edited fields.
+    /// The config the options describe: the preset with the edited fields, through
+    /// `train::config::resolve` as the CLI's flags go (a continued run keeps its saved
+    /// settings but the total).
     pub fn config(&self) -> crate::Result<TrainConfig> {
-        let mut config = config::preset(&self.preset)?;
-        config.iters = self.iters;
-        config.batch_size = self.batch_size;
-        config.crop_width = self.crop_px;
-        config.crop_height = self.crop_px;
-        config.load_width = config.load_width.max(self.crop_px);
-        config.load_height = config.load_height.max(self.crop_px);
-        if config.net != self.net {
-            return Err(crate::Error::msg(format!(
-                "preset {} trains {:?}, not the chosen network {:?}",
-                self.preset, config.net, self.net
-            )));
+        let base = config::preset(&self.preset)?;
+        let mut fields = serde_json::json!({
+            "iters": self.iters,
+            "batch_size": self.batch_size,
+            "crop_width": self.crop_px,
+            "crop_height": self.crop_px,
+            "load_width": base.load_width.max(self.crop_px),
+            "load_height": base.load_height.max(self.crop_px),
+            "sample_every": self.sample_every.max(1),
+            "checkpoint_every": self.checkpoint_every.max(1),
+            "log_every": 1,
+            "lambda_vgg": self.lambda_vgg,
+            "eval_every": self.eval_every,
+            "keep_best_fid": self.keep_best_fid && self.eval_every > 0,
+        });
+        if self.eval_every > 0 && base.holdout_every == 0 {
+            fields["holdout_every"] = EVAL_HOLDOUT_EVERY.into();
         }
-        config.sample_every = self.sample_every.max(1);
-        config.checkpoint_every = self.checkpoint_every.max(1);
-        config.log_every = 1;
-        config.lambda_vgg = self.lambda_vgg;
-        config.eval_every = self.eval_every;
-        config.keep_best_fid = self.keep_best_fid && self.eval_every > 0;
-        if self.eval_every > 0 && config.holdout_every == 0 {
-            config.holdout_every = EVAL_HOLDOUT_EVERY;
-        }
-        Ok(config)
+        let overrides = match fields {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        let resolved = config::resolve(&config::ConfigChoice {
+            net: self.net,
+            preset: Some(&self.preset),
+            overrides,
+            overrides_from: "the training panel's fields",
+            iters: Some(self.iters),
+            run_dir: &self.run_dir,
+            resume: self.resume && self.has_checkpoint(),
+        })?;
+        Ok(resolved.config)
     }
 
     /// Starts a run with the panel's options.

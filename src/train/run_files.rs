@@ -117,28 +117,6 @@ pub(super) fn append_log<T: Serialize>(path: &Path, entry: &T) -> Result<()> {
 
 /// The config a run uses: the saved one when resuming (only `iters` may grow), else the
 /// request's, written to `RUN_DIR/config.json`.
-/// The settings of `requested` that a resumed run ignores because the run folder's saved
-/// config differs (a resumed run keeps its saved settings; only `iters` is taken).
-pub fn ignored_on_resume(run_dir: &Path, requested: &TrainConfig) -> Result<Vec<String>> {
-    let saved = TrainConfig::load(&run_dir.join(CONFIG_FILE))?;
-    let as_object = |config: &TrainConfig| -> Result<serde_json::Map<String, serde_json::Value>> {
-        match serde_json::to_value(config) {
-            Ok(serde_json::Value::Object(map)) => Ok(map),
-            Ok(_) => Err(Error::msg("a training config is not a JSON object")),
-            Err(e) => Err(Error::msg(format!("training config: {e}"))),
-        }
-    };
-    let (saved, requested) = (as_object(&saved)?, as_object(requested)?);
-    Ok(requested
-        .iter()
-        .filter(|(key, value)| key.as_str() != "iters" && saved.get(key.as_str()) != Some(value))
-        .map(|(key, value)| {
-            let kept = saved.get(key.as_str()).cloned().unwrap_or_default();
-            format!("{key}: kept {kept}, not {value}")
-        })
-        .collect())
-}
-
 pub(super) fn run_config(request: &TrainRequest) -> Result<TrainConfig> {
     let config_path = request.run_dir.join(CONFIG_FILE);
     if request.resume {

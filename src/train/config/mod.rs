@@ -2,6 +2,9 @@
 //! logging cadence. Presets give the published configurations (SPADE `train.py` defaults,
 //! pix2pixHD `train_options.py`, pix2pix `train_options.py`) and compact ones sized to train
 //! in hours on a laptop CPU. A run folder keeps the resolved config as `config.json`.
+mod resolve;
+pub use resolve::{resolve, ConfigChoice, Resolved};
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
