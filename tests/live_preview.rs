@@ -376,7 +376,14 @@ fn a_checkpoint_without_options_keeps_the_dialog_open_with_the_reason() {
     h.run_steps(2);
     h.get_by_label("Options: (none found)");
     h.get_by_label("Import").click();
-    h.run_steps(2);
+    // The import runs on a thread of its own; the dialog shows its error when it ends.
+    run_until(&mut h, "the import's answer", |app| {
+        matches!(&app.modal, Some(scenepaint::app::modal::Modal::ImportCheckpoint(form)) if form.error.is_some())
+            || !matches!(
+                &app.modal,
+                Some(scenepaint::app::modal::Modal::ImportCheckpoint(_))
+            )
+    });
     let app = h.state();
     assert!(app.live.is_none());
     match &app.modal {

@@ -3,6 +3,7 @@
 //! network they name and the dataset's palette, then loads as the live model. The same library
 //! call as `scenepaint bundle` (`nets::published`).
 use super::files::FilePurpose;
+use super::job::Job;
 use super::modal::{ImportForm, Modal};
 use super::PainterApp;
 use crate::labels::Palette;
@@ -126,13 +127,31 @@ pub fn show(app: &mut PainterApp, ui: &mut egui::Ui, mut form: ImportForm) -> Op
         ui.colored_label(ui.visuals().error_fg_color, format!("Error: {error}"));
     }
     let mut keep = true;
+    if let Some(result) = app.checkpoint_import.as_mut().and_then(|job| job.poll()) {
+        app.checkpoint_import = None;
+        match result {
+            Ok(out) => {
+                app.use_imported_bundle(out, ui.ctx());
+                return None;
+            }
+            Err(e) => form.error = Some(e.to_string()),
+        }
+    }
     ui.horizontal(|ui| {
+        if app.checkpoint_import.is_some() {
+            ui.spinner();
+            ui.label("Importing… (reading the checkpoint and writing the bundle)");
+            return;
+        }
         if ui.button("Import").clicked() {
-            match form.import() {
-                Ok(out) => {
-                    keep = false;
-                    app.use_imported_bundle(out, ui.ctx());
-                }
+            form.error = None;
+            let (task, ctx) = (form.clone(), ui.ctx().clone());
+            match Job::spawn(
+                "import-checkpoint",
+                move || task.import(),
+                move || ctx.request_repaint(),
+            ) {
+                Ok(job) => app.checkpoint_import = Some(job),
                 Err(e) => form.error = Some(e.to_string()),
             }
         }

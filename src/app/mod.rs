@@ -9,6 +9,7 @@ pub mod file_actions;
 pub mod files;
 pub mod frame_stats;
 pub mod import_dialog;
+pub mod job;
 pub mod live;
 mod live_ui;
 pub mod loss_plot;
@@ -135,6 +136,8 @@ pub struct PainterApp {
     pending_model: Option<PathBuf>,
     /// The options file chosen for the checkpoint import dialog, until it takes it.
     picked_options: Option<PathBuf>,
+    /// A published checkpoint being turned into a bundle (the import dialog waits on it).
+    checkpoint_import: Option<job::Job<PathBuf>>,
     frame_stats: frame_stats::FrameStats,
 }
 
@@ -221,6 +224,7 @@ impl PainterApp {
             hover_px: None,
             pending_model: options.default_model,
             picked_options: None,
+            checkpoint_import: None,
             frame_stats: frame_stats::FrameStats::default(),
         }
     }

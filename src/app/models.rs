@@ -1,13 +1,13 @@
 //! Model picker state: the bundle folders searched (`weights/` plus folders the user adds), the
 //! compute device, and loading a bundle on a background thread so the UI never waits on disk
 //! or on building the network.
+use super::job::Job;
 use super::live::{ModelInfo, Translator};
 use crate::device::DeviceChoice;
 use crate::nets::bundle::MANIFEST_FILE;
 use crate::Result;
 use candle_core::Device;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver, TryRecvError};
 use std::sync::Arc;
 
 /// Loads a model bundle for the live preview (the nets module implements it for its bundles;
@@ -37,7 +37,7 @@ pub struct ModelPicker {
     pub device: DeviceChoice,
     pub devices: Vec<DeviceChoice>,
     loader: Option<Arc<dyn ModelLoader>>,
-    pending: Option<Receiver<Result<Loaded>>>,
+    pending: Option<Job<Loaded>>,
 }
 
 impl ModelPicker {
@@ -97,30 +97,18 @@ impl ModelPicker {
             ));
         };
         let device = self.device;
-        self.selected = Some(dir.clone());
-        self.loading = Some(dir.clone());
-        let (tx, rx) = channel();
-        std::thread::Builder::new()
-            .name("scenepaint-load-model".into())
-            .spawn(move || {
-                let loaded =
-                    prepare().and_then(|()| load_with_fallback(loader.as_ref(), dir, device));
-                let _ = tx.send(loaded);
-                notify();
-            })
-            .map_err(|e| crate::Error::msg(format!("cannot start the loading thread: {e}")))?;
-        self.pending = Some(rx);
+        let target = dir.clone();
+        let load =
+            move || prepare().and_then(|()| load_with_fallback(loader.as_ref(), dir, device));
+        self.pending = Some(Job::spawn("load-model", load, notify)?);
+        self.selected = Some(target.clone());
+        self.loading = Some(target);
         Ok(())
     }
 
     /// A finished load, if one arrived.
     pub fn poll(&mut self) -> Option<Result<Loaded>> {
-        let rx = self.pending.as_ref()?;
-        let result = match rx.try_recv() {
-            Ok(result) => result,
-            Err(TryRecvError::Empty) => return None,
-            Err(TryRecvError::Disconnected) => Err(crate::Error::msg("the model loader stopped")),
-        };
+        let result = self.pending.as_mut()?.poll()?;
         self.pending = None;
         self.loading = None;
         Some(result)

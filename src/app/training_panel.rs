@@ -5,6 +5,7 @@
 //! The device picker offers the GPUs compiled in; training on the GPU the live preview uses
 //! pauses the preview while the run lasts (a visible setting), and a run folder that holds a
 //! checkpoint can be continued.
+use super::job::Job;
 pub use super::loss_plot::LOSS_PLOT_LABEL;
 use super::training_run::TrainingRun;
 use crate::device::DeviceChoice;
@@ -62,7 +63,7 @@ pub struct TrainingPanel {
     pub confirm_close: bool,
     pub(super) sample_texture: Option<(u64, egui::TextureHandle)>,
     uses: u32,
-    inspect_job: Option<std::sync::mpsc::Receiver<String>>,
+    inspect_job: Option<Job<String>>,
 }
 
 impl Default for TrainingPanel {
@@ -107,19 +108,14 @@ impl TrainingPanel {
             .palette
             .as_deref()
             .and_then(|name| crate::labels::Palette::builtin(name).ok());
-        let (sender, receiver) = std::sync::mpsc::channel();
         let folder = dir.clone();
-        let spawned = std::thread::Builder::new()
-            .name("scenepaint-inspect".into())
-            .spawn(move || {
-                let _ = sender.send(inspect_text(&folder, palette));
-            });
-        match spawned {
-            Ok(_) => {
+        // No context to wake the panel: `show` looks again while the job runs.
+        match Job::spawn("inspect", move || Ok(inspect_text(&folder, palette)), || {}) {
+            Ok(job) => {
                 self.inspect_text = format!("inspecting {}…", dir.display());
-                self.inspect_job = Some(receiver);
+                self.inspect_job = Some(job);
             }
-            Err(e) => self.inspect_text = format!("Error: cannot start the inspection: {e}"),
+            Err(e) => self.inspect_text = format!("Error: {e}"),
         }
         self.dataset_text = dir.display().to_string();
         self.dataset = Some(dir);
@@ -127,22 +123,15 @@ impl TrainingPanel {
 
     /// Takes the finished `dataset inspect` report, if any. True while one is still running.
     pub fn poll_inspect(&mut self) -> bool {
-        let Some(job) = &self.inspect_job else {
+        let Some(job) = &mut self.inspect_job else {
             return false;
         };
-        match job.try_recv() {
-            Ok(text) => {
-                self.inspect_text = text;
-                self.inspect_job = None;
-                false
-            }
-            Err(std::sync::mpsc::TryRecvError::Empty) => true,
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                self.inspect_text = "Error: the dataset inspection stopped unexpectedly".into();
-                self.inspect_job = None;
-                false
-            }
-        }
+        let Some(result) = job.poll() else {
+            return true;
+        };
+        self.inspect_text = result.unwrap_or_else(|e| format!("Error: {e}"));
+        self.inspect_job = None;
+        false
     }
 
     /// The config the options describe: the preset with the edited fields, through
