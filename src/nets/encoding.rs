@@ -70,6 +70,31 @@ pub fn edge_map(ids: &[u16], width: usize, height: usize) -> Vec<f32> {
     edges
 }
 
+/// The one rule from a raw label id to its one-hot channel, for the painter's encoding here
+/// and training's label tensors (`train::data::LabelEncoding`) alike: `dontcare_id` goes to
+/// the last channel, `shift_down` moves every other id down by one (ADE20K), and an id that
+/// then lands outside the classes (or on the "don't care" channel without being that id) has
+/// no channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdToChannel {
+    /// One-hot channels, the "don't care" channel included.
+    pub channels: usize,
+    pub dontcare_id: Option<u16>,
+    pub shift_down: bool,
+}
+
+impl IdToChannel {
+    pub fn channel(&self, id: u16) -> Option<usize> {
+        if Some(id) == self.dontcare_id {
+            return self.channels.checked_sub(1);
+        }
+        let classes = self.channels - usize::from(self.dontcare_id.is_some());
+        usize::from(id)
+            .checked_sub(usize::from(self.shift_down))
+            .filter(|&channel| channel < classes)
+    }
+}
+
 /// A (1, C, H, W) input tensor for `encoding`; `colour_of` gives a class's palette colour.
 pub fn encode(
     ids: &[u16],
@@ -94,19 +119,19 @@ pub fn encode(
             dontcare_id,
             shift_down,
         } => {
+            let rule = IdToChannel {
+                channels: *classes,
+                dontcare_id: *dontcare_id,
+                shift_down: *shift_down,
+            };
             for (i, &id) in ids.iter().enumerate() {
-                let channel = if Some(id) == *dontcare_id {
-                    classes.saturating_sub(1)
-                } else {
-                    usize::from(id).wrapping_sub(usize::from(*shift_down))
-                };
-                if channel >= *classes {
+                let Some(channel) = rule.channel(id) else {
                     return Err(Error::msg(format!(
                         "class id {id} at pixel ({}, {}) is outside the model's {classes} classes",
                         i % width,
                         i / width
                     )));
-                }
+                };
                 data[channel * plane + i] = 1.0;
             }
             if *instance_edges {

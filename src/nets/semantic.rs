@@ -2,8 +2,10 @@
 //! channel when the dataset has one) followed by the instance boundary map. Follows
 //! `preprocess_input` and `get_edges` of NVlabs/SPADE `models/pix2pix_model.py`.
 //!
-//! Training (label tensors from the data loader) and live inference (the painter's `u16` ids)
-//! go through the same tensor code, so the network sees identical inputs in both.
+//! This is the tensor form, from label tensors of channel ids (training's data loader turns
+//! raw ids into channels with `train::data::LabelEncoding`); the painter's CPU form is
+//! `nets::encoding::encode`. Both map raw ids to channels by the one rule of
+//! `nets::encoding::IdToChannel`, and a test (`train::data`) checks they agree on every id.
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 

@@ -75,24 +75,25 @@ impl LabelEncoding {
         self.label_nc + usize::from(self.contain_dontcare_label)
     }
 
+    /// The id-to-channel rule the painter's encoding shares (`nets::encoding`).
+    pub fn id_to_channel(&self) -> crate::nets::encoding::IdToChannel {
+        crate::nets::encoding::IdToChannel {
+            channels: self.label_channels(),
+            dontcare_id: self.dontcare_id,
+            shift_down: self.shift_down,
+        }
+    }
+
     /// The channel of a raw id, or an error naming the file when it has none.
     pub fn channel(&self, id: u16, origin: &Path) -> Result<u32> {
-        if Some(id) == self.dontcare_id {
-            return Ok(self.label_nc as u32);
-        }
-        let channel = if self.shift_down {
-            i32::from(id) - 1
-        } else {
-            i32::from(id)
-        };
-        if channel < 0 || channel as usize >= self.label_nc {
-            return Err(Error::msg(format!(
+        let channel = self.id_to_channel().channel(id).ok_or_else(|| {
+            Error::msg(format!(
                 "{}: label id {id} has no channel (label_nc {}, don't care {:?})",
                 origin.display(),
                 self.label_nc,
                 self.dontcare_id
-            )));
-        }
+            ))
+        })?;
         Ok(channel as u32)
     }
 }
@@ -344,6 +345,45 @@ pub fn batch_from_samples(samples: &[Sample], device: &Device) -> Result<Batch> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Training's label channels and the painter's one-hot input agree on every id, for the
+    /// published encodings (plain ids, COCO-Stuff's 255, ADE20K's 0 and shift).
+    #[test]
+    fn training_and_the_painter_map_every_id_to_the_same_channel() {
+        use crate::nets::encoding::{encode, InputEncoding};
+        let ycor = Palette::builtin("ycor").unwrap();
+        for layout in [
+            Layout::Ycor,
+            Layout::CocoStuff,
+            Layout::Ade20k,
+            Layout::Cityscapes,
+        ] {
+            let training = LabelEncoding::for_layout(layout, &ycor);
+            let painter = InputEncoding::OneHot {
+                classes: training.label_channels(),
+                instance_edges: false,
+                dontcare_id: training.dontcare_id,
+                shift_down: training.shift_down,
+            };
+            for id in 0..=300u16 {
+                let by_training = training.channel(id, Path::new("x.png")).ok();
+                let input = encode(
+                    &[id],
+                    1,
+                    1,
+                    &painter,
+                    |_| [0, 0, 0],
+                    &candle_core::Device::Cpu,
+                );
+                let by_painter = input.ok().map(|t| {
+                    let values = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                    assert_eq!(values.iter().sum::<f32>(), 1.0, "one hot");
+                    values.iter().position(|&v| v == 1.0).unwrap() as u32
+                });
+                assert_eq!(by_training, by_painter, "{layout:?} id {id}");
+            }
+        }
+    }
 
     fn dataset_of(keys: &[&str]) -> Dataset {
         let pairs = keys
