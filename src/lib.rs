@@ -12,6 +12,7 @@ pub mod image_limits;
 pub mod infer;
 pub mod labelmap;
 pub mod labels;
+pub mod live;
 pub mod nets;
 pub mod outputs;
 pub mod paint;

@@ -11,10 +11,10 @@ use live_support::*;
 use painter_support::*;
 use scenepaint::app::canvas::CANVAS_LABEL;
 use scenepaint::app::files::ScriptedDialogs;
-use scenepaint::app::live::{LiveTranslation, Style, STROKE_THROTTLE_S};
 use scenepaint::app::preview::PREVIEW_IMAGE_LABEL;
 use scenepaint::app::PainterApp;
 use scenepaint::labelmap::LabelMap;
+use scenepaint::live::{LiveTranslation, Style, STROKE_THROTTLE_S};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

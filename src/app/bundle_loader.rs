@@ -6,9 +6,9 @@ use std::sync::Arc;
 use candle_core::Device;
 use image::RgbImage;
 
-use super::live::{ModelInfo, Style, Translator};
 use super::models::ModelLoader;
 use crate::labelmap::LabelMap;
+use crate::live::{ModelInfo, Style, Translator};
 use crate::nets::bundle::{Model, TranslateOptions};
 use crate::Result;
 

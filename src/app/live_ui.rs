@@ -2,10 +2,10 @@
 //! palette switch and conversion of the painting), feeding the worker every frame, style from a
 //! photo and exporting the generated image.
 use super::files::FilePurpose;
-use super::live::{LiveTranslation, Style};
 use super::models::Loaded;
 use super::preview::ExportSize;
 use super::PainterApp;
+use crate::live::{LiveTranslation, Style};
 use crate::Result;
 use image::RgbImage;
 use std::path::Path;

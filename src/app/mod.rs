@@ -1,6 +1,8 @@
-//! The painter application (eframe/egui): toolbar on top, palette on the right, the preview
-//! beside the canvas, status bar at the bottom. One file per panel; this one wires them together
-//! and owns the document and autosave; the file actions are in `file_actions`.
+//! The painter application (eframe/egui): toolbar on top, the side panel (model and palette)
+//! on the right, the canvas and the preview sharing the work area (`workspace`), the training
+//! panel docked on the left, status bar at the bottom. One file per panel; this one wires them
+//! together and owns the document and autosave; the file actions are in `file_actions`, the
+//! live-translation engine (no egui in it) in the crate's `live` beside `infer`.
 pub mod autosave;
 pub mod bundle_loader;
 pub mod canvas;
@@ -10,7 +12,6 @@ pub mod files;
 pub mod frame_stats;
 pub mod import_dialog;
 pub mod job;
-pub mod live;
 mod live_ui;
 pub mod loss_plot;
 pub mod modal;
@@ -29,13 +30,13 @@ pub mod workspace;
 
 use crate::labelmap;
 use crate::labels::{ClassMapping, Palette};
+use crate::live::LiveTranslation;
 use crate::paint::project::Project;
 use crate::paint::{Document, Tool};
 use crate::{shipped, Result};
 use autosave::Autosave;
 use canvas::CanvasView;
 use files::{FileDialogs, FilePurpose};
-use live::LiveTranslation;
 use modal::Modal;
 use models::{ModelLoader, ModelPicker};
 use palette_panel::PalettePanel;

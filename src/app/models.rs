@@ -2,8 +2,8 @@
 //! compute device, and loading a bundle on a background thread so the UI never waits on disk
 //! or on building the network.
 use super::job::Job;
-use super::live::{ModelInfo, Translator};
 use crate::device::DeviceChoice;
+use crate::live::{ModelInfo, Translator};
 use crate::nets::bundle::MANIFEST_FILE;
 use crate::Result;
 use candle_core::Device;
@@ -195,7 +195,7 @@ mod tests {
         fn translate(
             &mut self,
             labels: &crate::labelmap::LabelMap,
-            _: &crate::app::live::Style,
+            _: &crate::live::Style,
         ) -> Result<image::RgbImage> {
             Ok(image::RgbImage::new(labels.width, labels.height))
         }

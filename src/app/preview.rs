@@ -3,8 +3,8 @@
 //! swap sides, match the canvas's zoom and pan or fit, full size); and, in the side panel, the
 //! model picker and device, the style controls of VAE models and export. It only displays and
 //! reports what the user asked for; the painter acts on it.
-use super::live::{LiveTranslation, Style};
 use super::models::{bundle_name, ModelPicker};
+use crate::live::{LiveTranslation, Style};
 use egui::{Align, Layout, RichText};
 use std::path::PathBuf;
 

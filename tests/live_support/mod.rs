@@ -3,10 +3,10 @@
 //! so tests exercise the picker, the loader thread and the worker with a real tensor network.
 #![allow(dead_code)]
 use candle_core::{DType, Device, Tensor};
-use scenepaint::app::live::{ModelInfo, Style, Translator};
 use scenepaint::app::models::ModelLoader;
 use scenepaint::labelmap::LabelMap;
 use scenepaint::labels::Palette;
+use scenepaint::live::{ModelInfo, Style, Translator};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

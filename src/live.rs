@@ -3,7 +3,8 @@
 //! latest image. The UI never waits: it submits, polls and repaints when the worker notifies.
 //!
 //! The generator sits behind [`Translator`] so the painter does not depend on one network
-//! family; model bundles (`nets::bundle`) implement it.
+//! family; model bundles (`nets::bundle`) implement it. No egui here: the painter (`app`)
+//! drives it, and it would serve any other front end as it is.
 use crate::infer::LatestWinsWorker;
 use crate::labelmap::LabelMap;
 use crate::labels::Palette;
