@@ -16,7 +16,7 @@ use scenepaint::shipped::{find_or_given, DEFAULT_MODEL, EXAMPLE_SCENE};
 use scenepaint::train::validate::mean_abs_difference;
 
 /// The bundles the README and the painter promise.
-const SHIPPED: [&str; 2] = ["ycor-spade", "ycor-pix2pix"];
+const SHIPPED: [&str; 3] = ["ycor-spade", "ycor-pix2pix", "ycor-spade-256"];
 
 fn weights_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("weights")
