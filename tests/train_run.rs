@@ -424,3 +424,94 @@ fn an_interrupted_iteration_leaves_every_network_as_it_was() {
         assert_eq!(resumed, straight, "{name}");
     }
 }
+
+/// The tensors of the family's variables under `prefix` differ from none of the state dict at
+/// `file`; returns how many were compared.
+fn assert_family_holds(
+    family: &dyn scenepaint::train::family::Family,
+    prefix: &str,
+    file: &std::path::Path,
+) -> usize {
+    let stored = candle_core::safetensors::load(file, &candle_core::Device::Cpu).unwrap();
+    let networks = family.networks();
+    let (_, varmap) = networks.iter().find(|(p, _)| *p == prefix).unwrap();
+    let data = varmap.data().lock().unwrap();
+    for (name, var) in data.iter() {
+        let values = |t: &candle_core::Tensor| -> Vec<f64> {
+            let flat = t.flatten_all().unwrap();
+            flat.to_dtype(candle_core::DType::F64)
+                .unwrap()
+                .to_vec1()
+                .unwrap()
+        };
+        let (expected, found) = (values(&stored[name]), values(var.as_tensor()));
+        assert_eq!(
+            found,
+            expected,
+            "{prefix}{name} starts from {}",
+            file.display()
+        );
+    }
+    data.len()
+}
+
+/// `load_pretrain` seeds a SPADE run (generator and style encoder) or a pix2pix run from an
+/// earlier run's bundle, so a long run can go on from a committed milestone.
+#[test]
+fn spade_and_pix2pix_runs_start_from_an_earlier_bundle() {
+    use scenepaint::labels::Palette;
+    use scenepaint::train::data::Dataset;
+    let data = tempfile::tempdir().unwrap();
+    small_ycor(data.path(), 2);
+    let dataset = Dataset::open(data.path(), Some(Palette::builtin("ycor").unwrap())).unwrap();
+    let spade = TrainConfig {
+        network: serde_json::json!({"ngf": 8, "ndf": 8, "spade_hidden_nc": 16,
+            "norm_G": "spectralspadesyncbatch3x3", "use_vae": true, "z_dim": 16}),
+        batch_size: 2,
+        ..tiny_config(2)
+    };
+    let pix2pix = TrainConfig {
+        load_width: 64,
+        load_height: 64,
+        ..preset("pix2pix-tiny").unwrap()
+    };
+    for config in [spade, pix2pix] {
+        let first = tempfile::tempdir().unwrap();
+        let (outcome, _) = train_fresh(
+            data.path(),
+            first.path(),
+            TrainConfig {
+                iters: 2,
+                ..config.clone()
+            },
+        );
+        assert_eq!(outcome, Outcome::Finished { iteration: 2 });
+        let bundle = first.path().join("model");
+        let seeded = TrainConfig {
+            load_pretrain: Some(bundle.clone()),
+            seed: 99,
+            ..config.clone()
+        };
+        let family =
+            scenepaint::train::build::build_family(&seeded, &dataset, &candle_core::Device::Cpu)
+                .unwrap();
+        assert!(
+            assert_family_holds(family.as_ref(), "G.", &bundle.join("generator.safetensors")) > 10
+        );
+        if config.net == scenepaint::train::config::NetFamily::Spade {
+            assert!(
+                assert_family_holds(family.as_ref(), "E.", &bundle.join("encoder.safetensors")) > 5
+            );
+        }
+        let elsewhere = TrainConfig {
+            load_pretrain: Some(first.path().join("missing")),
+            ..config
+        };
+        let err =
+            scenepaint::train::build::build_family(&elsewhere, &dataset, &candle_core::Device::Cpu)
+                .err()
+                .expect("a missing bundle is an error")
+                .to_string();
+        assert!(err.contains("missing"), "{err}");
+    }
+}

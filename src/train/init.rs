@@ -107,6 +107,42 @@ pub fn init_varmap(varmap: &VarMap, scheme: InitScheme, rng: &mut ChaCha8Rng) ->
     Ok(())
 }
 
+/// `load_pretrain`: copies every tensor of the state dict at `file` whose name and shape match
+/// a variable of `varmap` (the published `load_network` also skips what does not match, e.g.
+/// the layers a global generator has and the local enhancer's global part lacks), after
+/// `init_varmap`. Returns how many were copied; matching nothing is an error naming `what`.
+pub fn load_matching(varmap: &VarMap, file: &std::path::Path, what: &str) -> Result<usize> {
+    let tensors = crate::nets::weights::read_tensors(file)?;
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::msg("variable map lock poisoned"))?;
+    let mut loaded = 0;
+    for (name, var) in data.iter() {
+        if let Some(tensor) = tensors.get(name).filter(|t| t.dims() == var.dims()) {
+            var.set(&tensor.to_dtype(var.dtype())?.to_device(var.device())?)?;
+            loaded += 1;
+        }
+    }
+    if loaded == 0 {
+        return Err(Error::msg(format!(
+            "{}: load_pretrain matched none of the {what}'s {} tensors by name and shape",
+            file.display(),
+            data.len()
+        )));
+    }
+    Ok(loaded)
+}
+
+/// The generator's state dict of `load_pretrain`: a bundle folder's generator, or the file.
+pub fn pretrained_generator_file(source: &std::path::Path) -> std::path::PathBuf {
+    if source.is_dir() {
+        source.join(crate::nets::bundle::GENERATOR_FILE)
+    } else {
+        source.to_path_buf()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

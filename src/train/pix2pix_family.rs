@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use super::config::TrainConfig;
 use super::data::{Batch, LabelEncoding};
 use super::family::{adam_config, adam_over, discriminator_step, scalar, Family, Losses};
-use super::init::{init_varmap, InitScheme};
+use super::init::{init_varmap, load_matching, pretrained_generator_file, InitScheme};
 use super::losses::{d_loss, g_loss, l1};
 use super::optim::Adam;
 use crate::error::{Error, Result};
@@ -85,6 +85,9 @@ impl Pix2pixFamily {
         )?;
         for varmap in [&g_vars, &d_vars] {
             init_varmap(varmap, InitScheme::Normal { std: 0.02 }, rng)?;
+        }
+        if let Some(pretrained) = &config.load_pretrain {
+            load_matching(&g_vars, &pretrained_generator_file(pretrained), "generator")?;
         }
         let (lr_g, lr_d) = config.learning_rates(0);
         let opt_g = adam_over(&[("G.", &g_vars)], adam_config(config, lr_g))?;

@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use super::config::TrainConfig;
 use super::data::{Batch, LabelEncoding};
 use super::family::{adam_config, discriminator_step, scalar, Family, Losses};
-use super::init::{init_varmap, InitScheme};
+use super::init::{init_varmap, load_matching, pretrained_generator_file, InitScheme};
 use super::losses::{d_loss_multiscale, feature_matching, g_loss_multiscale, l1, ScaleReduce};
 use super::optim::Adam;
 use super::vgg::Vgg;
@@ -224,7 +224,7 @@ impl Pix2pixhdFamily {
             init_varmap(varmap, InitScheme::NormalDefaultBias { std: 0.02 }, rng)?;
         }
         if let Some(pretrained) = &config.load_pretrain {
-            load_pretrained(&g_vars, pretrained)?;
+            load_matching(&g_vars, &pretrained_generator_file(pretrained), "generator")?;
         }
         let (lr_g, lr_d) = config.learning_rates(0);
         let (opt_g, opt_g_global) = if options.generator.n_local_enhancers == 0 {
@@ -396,37 +396,6 @@ impl Family for Pix2pixhdFamily {
     fn generator_options(&self) -> serde_json::Value {
         self.options.generator_json().unwrap_or_default()
     }
-}
-
-/// `--load_pretrain`: copies every tensor of a trained generator whose name and shape match a
-/// variable of `g_vars` (the published `load_network` also skips the layers a global
-/// generator has and the local enhancer's global part lacks). Loading nothing is an error.
-fn load_pretrained(g_vars: &VarMap, source: &std::path::Path) -> Result<usize> {
-    let file = if source.is_dir() {
-        source.join(crate::nets::bundle::GENERATOR_FILE)
-    } else {
-        source.to_path_buf()
-    };
-    let tensors = crate::nets::weights::read_tensors(&file)?;
-    let data = g_vars
-        .data()
-        .lock()
-        .map_err(|_| Error::msg("generator variables: lock poisoned"))?;
-    let mut loaded = 0;
-    for (name, var) in data.iter() {
-        if let Some(tensor) = tensors.get(name).filter(|t| t.dims() == var.dims()) {
-            var.set(&tensor.to_dtype(var.dtype())?.to_device(var.device())?)?;
-            loaded += 1;
-        }
-    }
-    if loaded == 0 {
-        return Err(Error::msg(format!(
-            "{}: load_pretrain matched none of the generator's {} tensors by name and shape",
-            file.display(),
-            data.len()
-        )));
-    }
-    Ok(loaded)
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ use rand_chacha::ChaCha8Rng;
 use super::config::TrainConfig;
 use super::data::Batch;
 use super::family::{adam_config, adam_over, discriminator_step, scalar, Family, Losses};
-use super::init::{init_varmap, standard_normal, InitScheme};
+use super::init::{
+    init_varmap, load_matching, pretrained_generator_file, standard_normal, InitScheme,
+};
 use super::losses::{
     d_loss_multiscale, feature_matching, g_loss_multiscale, kl_divergence, GanMode, ScaleReduce,
 };
@@ -225,6 +227,9 @@ impl SpadeFamily {
         for varmap in [&g_vars, &e_vars, &d_vars] {
             init_varmap(varmap, InitScheme::Xavier { gain: 0.02 }, rng)?;
         }
+        if let Some(pretrained) = &config.load_pretrain {
+            load_pretrained_spade(pretrained, &g_vars, nets.encoder.as_ref().map(|_| &e_vars))?;
+        }
         let (lr_g, lr_d) = config.learning_rates(0);
         let opt_g = adam_over(
             &[("G.", &g_vars), ("E.", &e_vars)],
@@ -263,6 +268,21 @@ impl SpadeFamily {
             &self.nets.options.semantic(),
         )
     }
+}
+
+/// `load_pretrain` for SPADE: the generator, and the style encoder when both this run and a
+/// bundle folder have one (a bundle's `encoder.safetensors`); the discriminators start afresh.
+fn load_pretrained_spade(
+    source: &std::path::Path,
+    g_vars: &VarMap,
+    e_vars: Option<&VarMap>,
+) -> Result<()> {
+    load_matching(g_vars, &pretrained_generator_file(source), "generator")?;
+    let encoder_file = source.join(crate::nets::bundle::ENCODER_FILE);
+    if let (Some(e_vars), true) = (e_vars, source.is_dir() && encoder_file.exists()) {
+        load_matching(e_vars, &encoder_file, "encoder")?;
+    }
+    Ok(())
 }
 
 impl Family for SpadeFamily {

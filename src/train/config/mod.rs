@@ -88,9 +88,10 @@ pub struct TrainConfig {
     pub vgg_input: VggInput,
     /// pix2pixHD: iterations during which only the local enhancer trains (global part frozen).
     pub niter_fix_global: u64,
-    /// pix2pixHD `--load_pretrain`: a trained generator (a bundle folder, or a `.safetensors` /
-    /// `.pth` state dict) whose weights start this run where names and shapes match, e.g. a
-    /// global generator under a local enhancer.
+    /// pix2pixHD's `--load_pretrain`, for every family: a trained generator (a bundle folder,
+    /// or a `.safetensors` / `.pth` state dict) whose weights start this run where names and
+    /// shapes match, e.g. a global generator under a local enhancer, or an earlier run's bundle
+    /// (SPADE also takes the bundle's style encoder; discriminators start afresh).
     pub load_pretrain: Option<PathBuf>,
     /// Seeds every random draw of the run (weights, data order, crops, noise).
     pub seed: u64,
@@ -421,9 +422,6 @@ impl TrainConfig {
         }
         if self.keep_best_fid && self.eval_every == 0 {
             return fail("keep_best_fid needs eval_every > 0");
-        }
-        if self.load_pretrain.is_some() && self.net != NetFamily::Pix2pixhd {
-            return fail("load_pretrain is pix2pixHD's option (a trained global generator)");
         }
         Ok(())
     }
