@@ -3,11 +3,15 @@
 //! `weights/vgg16/` (shipped, CC BY 4.0) or a user-given torchvision-named VGG16/VGG19 `features.*` file.
 //!
 //! The 2x2 max pool is written from reshape + max because Candle's `max_pool2d` backward is
-//! scaled by 1/(k*k) (see `../shared/notes/candle-0.11-facts.md`).
+//! scaled by 1/(k*k) (see `../shared/notes/candle-0.11-facts.md`). On the CPU's fast training
+//! path each conv + bias + ReLU and each pool is one op of `nets::fast::train_frozen` (the
+//! weights are frozen: input gradients only), with the same numbers.
 use std::path::Path;
 
 use candle_core::{DType, Device, Result, Tensor, D};
 use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
+
+use crate::nets::fast::train_frozen as frozen;
 use serde::{Deserialize, Serialize};
 
 /// Caffe-convention activations are in 0..255 pixel units; dividing the loss by the ImageNet
@@ -133,19 +137,33 @@ impl Vgg {
 
     /// relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 of an RGB image in [-1, 1].
     pub fn taps(&self, image: &Tensor) -> Result<Vec<Tensor>> {
+        self.taps_on(image, frozen::usable_for(image))
+    }
+
+    /// [`Vgg::taps`] through the fused frozen ops or through one op per step (`fused`).
+    fn taps_on(&self, image: &Tensor, fused: bool) -> Result<Vec<Tensor>> {
         let mut x = self.preprocess(image)?;
         let mut taps = Vec::with_capacity(5);
         for (block, convs) in self.blocks.iter().enumerate() {
             if block > 0 {
-                x = max_pool2x2(&x)?;
+                x = if fused {
+                    frozen::max_pool2x2(&x)?
+                } else {
+                    max_pool2x2(&x)?
+                };
             }
             for (i, conv) in convs.iter().enumerate() {
-                // Frozen weights: the fast CPU op computes only the input gradient.
-                let y = crate::nets::fast::train_conv::conv2d(&x, conv.weight(), 1, 1)?;
-                x = crate::nets::layers::relu(&match conv.bias() {
-                    Some(b) => crate::nets::layers::add_channel_bias(&y, b)?,
-                    None => y,
-                })?;
+                x = match (fused, conv.bias()) {
+                    (true, Some(bias)) => frozen::conv_bias_relu(&x, conv.weight(), bias, 1)?,
+                    _ => {
+                        // Frozen weights: the fast CPU op computes only the input gradient.
+                        let y = crate::nets::fast::train_conv::conv2d(&x, conv.weight(), 1, 1)?;
+                        crate::nets::layers::relu(&match conv.bias() {
+                            Some(b) => crate::nets::layers::add_channel_bias(&y, b)?,
+                            None => y,
+                        })?
+                    }
+                };
                 if i == 0 {
                     taps.push(x.clone());
                 }
@@ -156,8 +174,12 @@ impl Vgg {
 
     /// `sum_i w_i * L1(vgg_i(fake), vgg_i(real).detach())`; the caller multiplies by lambda_vgg.
     pub fn loss(&self, fake: &Tensor, real: &Tensor) -> Result<Tensor> {
-        let fake_taps = self.taps(fake)?;
-        let real_taps = self.taps(&real.detach())?;
+        self.loss_on(fake, real, frozen::usable_for(fake))
+    }
+
+    fn loss_on(&self, fake: &Tensor, real: &Tensor, fused: bool) -> Result<Tensor> {
+        let fake_taps = self.taps_on(fake, fused)?;
+        let real_taps = self.taps_on(&real.detach(), fused)?;
         let mut total: Option<Tensor> = None;
         for ((f, r), weight) in fake_taps.iter().zip(&real_taps).zip(TAP_WEIGHTS) {
             let term = ((f - r.detach())?.abs()?.mean_all()? * weight)?;
@@ -216,6 +238,42 @@ mod tests {
         want[15] = 3.0; // 2 at (3, 0)
         want[12] = 4.0; // 7 at (2, 2)
         assert_eq!(grad, want);
+    }
+
+    /// The fused frozen ops give the loss and the image gradient of one op per step, on the
+    /// shipped VGG16 at an odd size with a batch of 2.
+    #[test]
+    fn fused_frozen_layers_give_the_same_loss_and_gradient() {
+        let path = crate::shipped::find(crate::shipped::VGG16_WEIGHTS).unwrap();
+        let vgg = Vgg::load(&path, VggInput::CaffeBgr, &Device::Cpu).unwrap();
+        let image = |seed: u64| {
+            let t = crate::nets::fast::train_testing::random((2, 3, 37, 45), seed);
+            t.as_tensor().tanh().unwrap()
+        };
+        let (fake, real) = (Var::from_tensor(&image(1)).unwrap(), image(2));
+        let run = |fused: bool| {
+            let loss = vgg.loss_on(fake.as_tensor(), &real, fused).unwrap();
+            let grad = loss.backward().unwrap();
+            let grad = grad.get(fake.as_tensor()).unwrap().clone();
+            (loss.to_scalar::<f32>().unwrap(), grad)
+        };
+        let ((loss, grad), (plain_loss, plain_grad)) = (run(true), run(false));
+        assert!(
+            (loss - plain_loss).abs() <= 1e-5 * plain_loss.abs(),
+            "{loss} vs {plain_loss}"
+        );
+        let scale = plain_grad
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let diff = crate::nets::fast::train_testing::max_diff(&grad, &plain_grad);
+        assert!(
+            scale > 0.0 && diff <= 1e-4 * scale,
+            "gradient differs by {diff} of {scale}"
+        );
     }
 
     #[test]

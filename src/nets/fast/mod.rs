@@ -26,10 +26,11 @@ mod seg;
 pub mod spade_generator;
 mod spade_norm;
 pub mod train_conv;
+pub mod train_frozen;
 pub mod train_norm;
 pub mod train_ops;
 #[cfg(test)]
-mod train_testing;
+pub(crate) mod train_testing;
 pub mod transpose;
 
 use candle_core::{Device, Tensor};

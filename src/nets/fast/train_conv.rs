@@ -122,27 +122,27 @@ pub fn conv_transpose2d(
 
 /// Stride and zero padding of a convolution.
 #[derive(Debug, Clone, Copy)]
-struct Geometry {
-    stride: usize,
-    padding: usize,
+pub(super) struct Geometry {
+    pub(super) stride: usize,
+    pub(super) padding: usize,
 }
 
 /// The shapes of one convolution `(n, c, h, w) -> (n, o, oh, ow)` with a `k x k` kernel.
 #[derive(Debug, Clone, Copy)]
-struct Dims {
-    n: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    o: usize,
-    k: usize,
-    oh: usize,
-    ow: usize,
+pub(super) struct Dims {
+    pub(super) n: usize,
+    pub(super) c: usize,
+    pub(super) h: usize,
+    pub(super) w: usize,
+    pub(super) o: usize,
+    pub(super) k: usize,
+    pub(super) oh: usize,
+    pub(super) ow: usize,
 }
 
 impl Geometry {
     /// The convolution of an `x` of shape `x` by a weight of shape `w` (O, C, k, k), checked.
-    fn conv_dims(&self, x: &[usize], w: &[usize]) -> candle_core::Result<Dims> {
+    pub(super) fn conv_dims(&self, x: &[usize], w: &[usize]) -> candle_core::Result<Dims> {
         let (&[n, c, h, wd], &[o, ci, kh, kw]) = (x, w) else {
             candle_core::bail!("fast conv2d: expected 4-d input and weight, found {x:?} and {w:?}")
         };
@@ -185,8 +185,21 @@ impl Geometry {
 
     /// `conv(x, weight)` of a batch (`x` in (n, c, h, w) order, the result in (n, o, oh, ow)).
     fn forward(&self, d: &Dims, x: &[f32], weight: &[f32]) -> candle_core::Result<Vec<f32>> {
-        let (rows, cols) = self.tables(d)?;
         let zero_bias = vec![0.0; d.o];
+        self.forward_with(d, x, weight, &zero_bias, Activation::Identity)
+    }
+
+    /// `activation(conv(x, weight) + bias)` of a batch, the bias and activation applied as each
+    /// tile of the product is placed.
+    pub(super) fn forward_with(
+        &self,
+        d: &Dims,
+        x: &[f32],
+        weight: &[f32],
+        bias: &[f32],
+        activation: Activation,
+    ) -> candle_core::Result<Vec<f32>> {
+        let (rows, cols) = self.tables(d)?;
         let mut out = Vec::with_capacity(d.n * d.o * d.oh * d.ow);
         for sample in x.chunks_exact((d.c * d.h * d.w).max(1)) {
             let planes = Planes::new(d.c, d.h, d.w, sample.to_vec())
@@ -196,8 +209,8 @@ impl Geometry {
                 &rows,
                 &cols,
                 weight,
-                &zero_bias,
-                Epilogue::activation(Activation::Identity),
+                bias,
+                Epilogue::activation(activation),
             );
             out.extend_from_slice(&y.data);
         }
@@ -206,7 +219,7 @@ impl Geometry {
 
     /// The gradients of `conv(x, weight)` for the output gradient `grad`: `dW` summed over
     /// the batch (needs `x`) and `dX` per sample, each only when asked for.
-    fn backward(
+    pub(super) fn backward(
         &self,
         d: &Dims,
         x: Option<&[f32]>,
@@ -416,7 +429,7 @@ impl CustomOp2 for ConvTranspose2dOp {
 }
 
 /// `(dW, dX)`, each when asked for.
-type Gradients = (Option<Vec<f32>>, Option<Vec<f32>>);
+pub(super) type Gradients = (Option<Vec<f32>>, Option<Vec<f32>>);
 /// One thread's `(dW, dX)` sums, added up at the end.
 type Partial = (Vec<f32>, Vec<f32>);
 

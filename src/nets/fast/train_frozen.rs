@@ -1,0 +1,287 @@
+//! The frozen layers of the VGG perceptual loss (pix2pixHD's and SPADE's `VGGLoss`) on the
+//! fast CPU kernels (issue 13). The loss needs only input gradients through VGG, never weight
+//! gradients, so each `conv -> bias -> ReLU` is one op: the bias and ReLU are applied as the
+//! convolution's tiles are placed, the autograd graph keeps one activation per layer instead
+//! of three, and the backward is the convolution's input gradient of the output gradient
+//! masked by `y > 0` (the ReLU's own rule, read from its output). The 2x2 max pool is one op
+//! too, with the gradient rule of the plain path it replaces (`train::vgg::max_pool2x2`, a
+//! max over column pairs then over row pairs, each sending the gradient to every tied
+//! maximum). Both give the plain path's numbers: the same products, sums and comparisons.
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::conv::Activation;
+use super::train_conv::{training_path, Geometry, TrainingPath};
+use super::train_ops::{storage_values, with_values};
+
+/// Whether the frozen ops serve `x`: an f32 CPU tensor with fast training enabled.
+pub fn usable_for(x: &Tensor) -> bool {
+    x.device().is_cpu()
+        && x.dtype() == candle_core::DType::F32
+        && training_path() == TrainingPath::Fast
+}
+
+/// `relu(conv2d(x, weight, padding, stride 1) + bias)` with `weight` and `bias` frozen: only
+/// `x` gets a gradient. Call it where [`usable_for`] holds; a weight or bias that is a
+/// variable after all takes the unfused ops, which give it its gradient.
+pub fn conv_bias_relu(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    padding: usize,
+) -> candle_core::Result<Tensor> {
+    if weight.track_op() || bias.track_op() {
+        let y = super::train_conv::conv2d(x, weight, padding, 1)?;
+        return super::train_ops::leaky_relu(&super::train_ops::bias_add(&y, bias)?, 0.0);
+    }
+    x.apply_op3(weight, bias, FrozenConvRelu::new(padding))
+}
+
+/// 2x2 max pool, stride 2, floor mode, of an NCHW tensor. Call it where [`usable_for`] holds.
+pub fn max_pool2x2(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.apply_op1(MaxPool2x2)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FrozenConvRelu {
+    geometry: Geometry,
+}
+
+impl FrozenConvRelu {
+    fn new(padding: usize) -> Self {
+        Self {
+            geometry: Geometry { stride: 1, padding },
+        }
+    }
+}
+
+impl CustomOp3 for FrozenConvRelu {
+    fn name(&self) -> &'static str {
+        "scenepaint-frozen-conv-bias-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let d = self.geometry.conv_dims(l1.dims(), l2.dims())?;
+        let bias = storage_values(s3, l3)?;
+        if bias.len() != d.o {
+            candle_core::bail!(
+                "frozen conv: bias of {} values for {} output channels",
+                bias.len(),
+                d.o
+            )
+        }
+        let out = self.geometry.forward_with(
+            &d,
+            &storage_values(s1, l1)?,
+            &storage_values(s2, l2)?,
+            &bias,
+            Activation::Relu,
+        )?;
+        Ok((CpuStorage::F32(out), Shape::from((d.n, d.o, d.oh, d.ow))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _bias: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let d = self.geometry.conv_dims(x.dims(), weight.dims())?;
+        let masked = with_values(res, |y| {
+            with_values(grad, |g| {
+                let mut masked = vec![0f32; g.len()];
+                masked
+                    .par_chunks_mut(1 << 14)
+                    .zip(y.par_chunks(1 << 14).zip(g.par_chunks(1 << 14)))
+                    .for_each(|(m, (y, g))| {
+                        for ((m, &y), &g) in m.iter_mut().zip(y).zip(g) {
+                            *m = if y > 0.0 { g } else { 0.0 };
+                        }
+                    });
+                masked
+            })
+        })??;
+        let (_, dx) = with_values(weight, |w| {
+            self.geometry.backward(&d, None, w, &masked, (false, true))
+        })??;
+        let dx = dx
+            .map(|v| Tensor::from_vec(v, x.shape(), x.device()))
+            .transpose()?;
+        Ok((dx, None, None))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct MaxPool2x2;
+
+/// Shapes of a pool: `planes` (n * c) of `h x w` in, `oh x ow` out.
+fn pool_dims(dims: &[usize]) -> candle_core::Result<(usize, usize, usize, usize, usize)> {
+    let &[n, c, h, w] = dims else {
+        candle_core::bail!("max pool 2x2: expected an NCHW tensor, found {dims:?}")
+    };
+    Ok((n * c, h, w, h / 2, w / 2))
+}
+
+impl CustomOp1 for MaxPool2x2 {
+    fn name(&self) -> &'static str {
+        "scenepaint-max-pool-2x2"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (planes, h, w, oh, ow) = pool_dims(l.dims())?;
+        let x = storage_values(s, l)?;
+        let mut out = vec![0f32; planes * oh * ow];
+        if oh * ow > 0 {
+            out.par_chunks_mut(oh * ow)
+                .zip(x.par_chunks(h * w))
+                .for_each(|(o, x)| {
+                    for oy in 0..oh {
+                        let (top, bottom) = (&x[2 * oy * w..], &x[(2 * oy + 1) * w..]);
+                        for ox in 0..ow {
+                            let upper = top[2 * ox].max(top[2 * ox + 1]);
+                            let lower = bottom[2 * ox].max(bottom[2 * ox + 1]);
+                            o[oy * ow + ox] = upper.max(lower);
+                        }
+                    }
+                });
+        }
+        let (n, c) = (l.dims()[0], l.dims()[1]);
+        Ok((CpuStorage::F32(out), Shape::from((n, c, oh, ow))))
+    }
+
+    fn bwd(&self, x: &Tensor, res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let (planes, h, w, oh, ow) = pool_dims(x.dims())?;
+        let dx = with_values(x, |x| {
+            with_values(res, |y| {
+                with_values(grad, |g| {
+                    let mut dx = vec![0f32; planes * h * w];
+                    if oh * ow == 0 {
+                        return dx;
+                    }
+                    dx.par_chunks_mut(h * w)
+                        .zip(x.par_chunks(h * w))
+                        .zip(y.par_chunks(oh * ow).zip(g.par_chunks(oh * ow)))
+                        .for_each(|((dx, x), (y, g))| pool_plane_backward(x, y, g, w, dx));
+                    dx
+                })
+            })
+        })???;
+        Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
+    }
+}
+
+/// One plane's pool gradient: each row pair's column maximum that equals the window's maximum
+/// gets the gradient, and within it each element equal to that row's maximum (ties all get it,
+/// as the plain path's two `max` reductions do).
+fn pool_plane_backward(x: &[f32], y: &[f32], g: &[f32], w: usize, dx: &mut [f32]) {
+    let ow = w / 2;
+    for (oy, (y_row, g_row)) in y.chunks_exact(ow).zip(g.chunks_exact(ow)).enumerate() {
+        for row in [2 * oy, 2 * oy + 1] {
+            let (x_row, dx_row) = (&x[row * w..], &mut dx[row * w..(row + 1) * w]);
+            for ox in 0..ow {
+                let (a, b) = (x_row[2 * ox], x_row[2 * ox + 1]);
+                let row_max = a.max(b);
+                if row_max != y_row[ox] {
+                    continue;
+                }
+                if a == row_max {
+                    dx_row[2 * ox] += g_row[ox];
+                }
+                if b == row_max {
+                    dx_row[2 * ox + 1] += g_row[ox];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::train_testing::{max_diff, random, weighted_sum};
+    use super::*;
+    use candle_core::Var;
+
+    /// Candle's own conv + bias + ReLU.
+    fn plain_conv_relu(x: &Tensor, w: &Tensor, b: &Tensor, padding: usize) -> Tensor {
+        let y = x.conv2d(w, padding, 1, 1, 1).unwrap();
+        y.broadcast_add(&b.reshape((1, b.dim(0).unwrap(), 1, 1)).unwrap())
+            .unwrap()
+            .relu()
+            .unwrap()
+    }
+
+    /// Output and input gradient of `op(x)` against `reference(x)` under a weighted sum.
+    fn assert_same(
+        x: &Var,
+        op: impl Fn(&Tensor) -> Tensor,
+        reference: impl Fn(&Tensor) -> Tensor,
+        what: &str,
+    ) {
+        let (y, y_ref) = (op(x.as_tensor()), reference(x.as_tensor()));
+        assert_eq!(y.dims(), y_ref.dims(), "{what}: shape");
+        assert!(max_diff(&y, &y_ref) < 1e-5, "{what}: output differs");
+        let r = random(y.dims4().unwrap(), 99);
+        let dx = weighted_sum(&y, r.as_tensor()).backward().unwrap();
+        let dx_ref = weighted_sum(&y_ref, r.as_tensor()).backward().unwrap();
+        let (dx, dx_ref) = (
+            dx.get(x.as_tensor()).unwrap(),
+            dx_ref.get(x.as_tensor()).unwrap(),
+        );
+        assert!(
+            max_diff(dx, dx_ref) < 1e-5,
+            "{what}: input gradient differs"
+        );
+    }
+
+    #[test]
+    fn frozen_conv_relu_equals_candle_on_awkward_shapes() {
+        // Odd sizes, batch > 1, channel counts off the SIMD width, both paddings.
+        for (n, c, h, w, o, k, padding) in [
+            (3, 5, 7, 9, 13, 3, 1),
+            (1, 3, 11, 6, 17, 3, 0),
+            (2, 16, 8, 8, 4, 1, 0),
+        ] {
+            let x = random((n, c, h, w), 1);
+            let weight = random((o, c, k, k), 2).as_tensor().detach();
+            let bias = random((1, 1, 1, o), 3)
+                .as_tensor()
+                .flatten_all()
+                .unwrap()
+                .detach();
+            assert_same(
+                &x,
+                |x| conv_bias_relu(x, &weight, &bias, padding).unwrap(),
+                |x| plain_conv_relu(x, &weight, &bias, padding),
+                &format!("conv {n}x{c}x{h}x{w} -> {o}, k {k}, padding {padding}"),
+            );
+        }
+    }
+
+    #[test]
+    fn max_pool_equals_the_plain_pool_with_ties_and_odd_sizes() {
+        for (shape, seed) in [((2, 3, 7, 9), 4), ((1, 17, 6, 4), 5), ((3, 2, 5, 5), 6)] {
+            let x = random(shape, seed);
+            // Values on a coarse grid: many windows hold tied maxima.
+            let coarse =
+                Var::from_tensor(&(x.as_tensor() * 2.0).unwrap().round().unwrap()).unwrap();
+            for (input, what) in [(&x, "distinct values"), (&coarse, "tied values")] {
+                assert_same(
+                    input,
+                    |x| max_pool2x2(x).unwrap(),
+                    |x| crate::train::vgg::max_pool2x2(x).unwrap(),
+                    &format!("pool {shape:?}, {what}"),
+                );
+            }
+        }
+    }
+}
