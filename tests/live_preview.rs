@@ -654,3 +654,84 @@ fn the_picker_shows_the_model_that_is_loading() {
     assert_eq!(h.state().live.as_ref().unwrap().info.name, "b-second");
     assert!(h.state().models.loading.is_none());
 }
+
+/// Import, a fill and its undo, and a new canvas each change what is painted without a stroke:
+/// the preview follows every one (the stale-preview cases besides Open, above).
+#[test]
+fn the_preview_follows_import_undo_and_a_new_canvas() {
+    use egui::{Key, Modifiers};
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("sky.png");
+    let (mut h, weights) = live_harness("ycor", 32, ScriptedDialogs::new([png.clone()]));
+    load_tiny(&mut h);
+    let palette = h.state().palette.clone();
+    let (sky, grass) = (
+        palette.id_for_name("sky").unwrap(),
+        palette.id_for_name("traversable grass").unwrap(),
+    );
+    image::RgbImage::from_pixel(64, 48, image::Rgb(palette.rgb(sky)))
+        .save(&png)
+        .unwrap();
+    let (_, model) = TinyModel::load(&weights.path().join("tiny"));
+    let shows = |h: &mut Harness<'_, PainterApp>, id: u16, what: &str| {
+        let colour = model.colour_of(id, &Style::default());
+        run_until(h, what, |app| {
+            let live = app.live.as_ref().unwrap();
+            live.latest
+                .as_ref()
+                .is_some_and(|g| g.image.get_pixel(16, 16).0 == colour)
+        });
+    };
+    let discard_if_asked = |h: &mut Harness<'_, PainterApp>| {
+        if h.query_by_label("Discard changes").is_some() {
+            h.get_by_label("Discard changes").click();
+            h.run_steps(2);
+        }
+    };
+
+    h.key_press_modifiers(Modifiers::COMMAND, Key::I);
+    h.run_steps(2);
+    discard_if_asked(&mut h);
+    assert_eq!(
+        map(&h),
+        LabelMap::new(64, 48, sky),
+        "the label map is imported"
+    );
+    shows(&mut h, sky, "the imported painting's image");
+
+    h.get_by_label("traversable grass").click();
+    h.get_by_label("Fill").click();
+    h.run_steps(1);
+    click_canvas(&mut h, 10.0, 10.0);
+    h.run_steps(2);
+    assert_eq!(map(&h).get(10, 10), grass, "the fill painted grass");
+    shows(&mut h, grass, "the filled painting's image");
+    h.get_by_label("Undo").click();
+    h.run_steps(2);
+    assert_eq!(
+        map(&h),
+        LabelMap::new(64, 48, sky),
+        "undo went back to the import"
+    );
+    shows(&mut h, sky, "the image of the painting undo went back to");
+
+    h.key_press_modifiers(Modifiers::COMMAND, Key::N);
+    h.run_steps(2);
+    h.get_by_label("Discard changes").click();
+    // The new-canvas window settles its size and place over a few frames: click it then.
+    h.run_steps(4);
+    h.get_by_label("Create").click();
+    h.run_steps(2);
+    let background = h.state().palette.background;
+    let m = map(&h);
+    let mut ids = m.ids.clone();
+    ids.sort();
+    ids.dedup();
+    assert!(
+        m.ids.iter().all(|&id| id == background),
+        "a new canvas: {}x{} ids {ids:?}, background {background}",
+        m.width,
+        m.height
+    );
+    shows(&mut h, background, "the new canvas's image");
+}
