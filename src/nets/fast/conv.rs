@@ -6,7 +6,7 @@
 use rayon::prelude::*;
 
 use super::gemm::{sgemm_into, sgemm_into_transposed, MatRef};
-use super::planes::Planes;
+use super::planes::{PlaneView, Planes};
 use super::FastError;
 
 /// The activation applied to a layer's output.
@@ -210,7 +210,7 @@ fn longest_run(index: &[i32]) -> (usize, usize) {
 /// Writes the im2col columns of output rows `[q0, q1)`: `channels * rows.taps * cols.taps` rows
 /// (channel, row tap, column tap) of `(q1 - q0) * cols.out_len` values.
 pub(crate) fn im2col(
-    x: &Planes,
+    x: PlaneView,
     rows: &AxisTable,
     cols: &AxisTable,
     q0: usize,
@@ -280,7 +280,7 @@ const FEW_CHANNELS: usize = 8;
 /// The product `weight (m x k) * im2col(x)` over all output positions, tile by tile: each
 /// finished tile (`m1 - m0` rows of `(q1 - q0) * cols.out_len` values) goes to `place`.
 pub(crate) fn tiled_product(
-    x: &Planes,
+    x: PlaneView,
     rows: &AxisTable,
     cols: &AxisTable,
     weight: &[f32],
@@ -476,10 +476,29 @@ pub(crate) fn convolve(
     bias: &[f32],
     epilogue: Epilogue,
 ) -> Planes {
+    let mut out = Planes::zeros(bias.len(), rows.out_len, cols.out_len);
+    convolve_into(x.view(), rows, cols, weight, bias, epilogue, &mut out.data);
+    out
+}
+
+/// [`convolve`] into `out`, a (bias.len(), rows.out_len, cols.out_len) slice of a batch.
+pub(crate) fn convolve_into(
+    x: PlaneView,
+    rows: &AxisTable,
+    cols: &AxisTable,
+    weight: &[f32],
+    bias: &[f32],
+    epilogue: Epilogue,
+    out: &mut [f32],
+) {
     let (h, w) = (rows.out_len, cols.out_len);
-    let mut out = Planes::zeros(bias.len(), h, w);
     let plane = h * w;
-    let dst = super::gemm::SharedMut(out.data.as_mut_ptr());
+    assert_eq!(
+        out.len(),
+        bias.len() * plane,
+        "convolve_into: output slice size"
+    );
+    let dst = super::gemm::SharedMut(out.as_mut_ptr());
     tiled_product(x, rows, cols, weight, bias.len(), |tile, values| {
         let nt = (tile.q1 - tile.q0) * w;
         for (o, src) in (tile.m0..tile.m1).zip(values.chunks_exact(nt)) {
@@ -491,7 +510,6 @@ pub(crate) fn convolve(
             finish_row(row, src, bias[o], residual, epilogue.activation);
         }
     });
-    out
 }
 
 /// `dst = act(src + bias [+ residual])`.

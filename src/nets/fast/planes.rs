@@ -13,7 +13,37 @@ pub struct Planes {
     pub data: Vec<f32>,
 }
 
+/// Borrowed planes of the same layout: one sample of a batch, read where it lies.
+#[derive(Debug, Clone, Copy)]
+pub struct PlaneView<'a> {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub data: &'a [f32],
+}
+
+impl<'a> PlaneView<'a> {
+    pub fn plane_len(&self) -> usize {
+        self.height * self.width
+    }
+
+    pub fn channel(&self, c: usize) -> &'a [f32] {
+        let n = self.plane_len();
+        &self.data[c * n..(c + 1) * n]
+    }
+}
+
 impl Planes {
+    /// These planes, borrowed.
+    pub fn view(&self) -> PlaneView<'_> {
+        PlaneView {
+            channels: self.channels,
+            height: self.height,
+            width: self.width,
+            data: &self.data,
+        }
+    }
+
     pub fn zeros(channels: usize, height: usize, width: usize) -> Self {
         Self {
             channels,

@@ -13,9 +13,9 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use super::conv::{convolve, im2col, plan_tiles, Activation, AxisTable, Epilogue, PadMode};
+use super::conv::{convolve_into, im2col, plan_tiles, Activation, AxisTable, Epilogue, PadMode};
 use super::gemm::{sgemm_into, MatRef};
-use super::planes::Planes;
+use super::planes::PlaneView;
 use super::train_ops::{storage_values, with_values};
 
 /// Environment variable that keeps training on Candle's plain ops: `SCENEPAINT_TRAINING=candle`.
@@ -140,6 +140,18 @@ pub(super) struct Dims {
     pub(super) ow: usize,
 }
 
+impl Dims {
+    /// One input sample of these shapes, borrowed.
+    fn view<'a>(&self, sample: &'a [f32]) -> PlaneView<'a> {
+        PlaneView {
+            channels: self.c,
+            height: self.h,
+            width: self.w,
+            data: sample,
+        }
+    }
+}
+
 impl Geometry {
     /// The convolution of an `x` of shape `x` by a weight of shape `w` (O, C, k, k), checked.
     pub(super) fn conv_dims(&self, x: &[usize], w: &[usize]) -> candle_core::Result<Dims> {
@@ -200,19 +212,31 @@ impl Geometry {
         activation: Activation,
     ) -> candle_core::Result<Vec<f32>> {
         let (rows, cols) = self.tables(d)?;
-        let mut out = Vec::with_capacity(d.n * d.o * d.oh * d.ow);
-        for sample in x.chunks_exact((d.c * d.h * d.w).max(1)) {
-            let planes = Planes::new(d.c, d.h, d.w, sample.to_vec())
-                .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-            let y = convolve(
-                &planes,
+        let (per_in, per_out) = (d.c * d.h * d.w, d.o * d.oh * d.ow);
+        if x.len() != d.n * per_in || weight.len() != d.o * d.c * d.k * d.k {
+            candle_core::bail!(
+                "fast conv2d: {} input and {} weight values for {d:?}",
+                x.len(),
+                weight.len()
+            )
+        }
+        let mut out = vec![0f32; d.n * per_out];
+        if per_out == 0 {
+            return Ok(out);
+        }
+        for (sample, y) in x
+            .chunks_exact(per_in.max(1))
+            .zip(out.chunks_exact_mut(per_out))
+        {
+            convolve_into(
+                d.view(sample),
                 &rows,
                 &cols,
                 weight,
                 bias,
                 Epilogue::activation(activation),
+                y,
             );
-            out.extend_from_slice(&y.data);
         }
         Ok(out)
     }
@@ -231,30 +255,27 @@ impl Geometry {
         let (rows, cols) = self.tables(d)?;
         let kk = d.c * d.k * d.k;
         let (per_in, per_out) = (d.c * d.h * d.w, d.o * d.oh * d.ow);
+        if grad.len() != d.n * per_out || x.is_some_and(|x| x.len() != d.n * per_in) {
+            candle_core::bail!(
+                "fast conv2d backward: {} gradient values for {d:?}",
+                grad.len()
+            )
+        }
         let mut dw = vec![0.0f32; if want_dw { d.o * kk } else { 0 }];
-        let mut dx = Vec::with_capacity(if want_dx { d.n * per_in } else { 0 });
-        for (i, g) in grad.chunks_exact(per_out.max(1)).enumerate() {
-            let sample = match x {
-                Some(x) => Some(
-                    Planes::new(d.c, d.h, d.w, x[i * per_in..(i + 1) * per_in].to_vec())
-                        .map_err(|e| candle_core::Error::Msg(e.to_string()))?,
-                ),
-                None => None,
-            };
+        let mut dx = vec![0.0f32; if want_dx { d.n * per_in } else { 0 }];
+        for i in 0..d.n {
             let job = SampleBackward {
                 d,
                 rows: &rows,
                 cols: &cols,
                 weight,
-                grad: g,
+                grad: &grad[i * per_out..(i + 1) * per_out],
             };
-            let (sample_dw, sample_dx) = job.run(sample.as_ref().filter(|_| want_dw), want_dx);
-            if let Some(sdw) = sample_dw {
-                dw.iter_mut().zip(&sdw).for_each(|(a, b)| *a += b);
-            }
-            if let Some(sdx) = sample_dx {
-                dx.extend_from_slice(&sdx);
-            }
+            let sample = x
+                .filter(|_| want_dw)
+                .map(|x| d.view(&x[i * per_in..(i + 1) * per_in]));
+            let dx_sample = want_dx.then(|| &mut dx[i * per_in..(i + 1) * per_in]);
+            job.run(sample, &mut dw, dx_sample);
         }
         Ok((want_dw.then_some(dw), want_dx.then_some(dx)))
     }
@@ -443,14 +464,15 @@ struct SampleBackward<'a> {
 }
 
 impl SampleBackward<'_> {
-    /// `(dW, dX)` of one sample (`dW` when `x` is given), tile by tile on the rayon pool; each
-    /// thread accumulates its own copies, summed at the end (tiles' input windows overlap,
-    /// so `dX` cannot be shared).
-    fn run(&self, x: Option<&Planes>, want_dx: bool) -> Gradients {
+    /// Adds one sample's `dW` (when `x` is given) to `dw_total` and writes its `dX` into
+    /// `dx_out` (zeros on entry), tile by tile on the rayon pool; each thread accumulates its
+    /// own copies, summed at the end (tiles' input windows overlap, so `dX` cannot be shared).
+    fn run(&self, x: Option<PlaneView>, dw_total: &mut [f32], dx_out: Option<&mut [f32]>) {
         let d = self.d;
         let kk = d.c * d.k * d.k;
         let plane_out = d.oh * d.ow;
         let input_len = d.c * d.h * d.w;
+        let want_dx = dx_out.is_some();
         let tiles = plan_tiles(d.oh, d.ow, d.o.max(kk), kk);
         let threads = rayon::current_num_threads().max(1);
         let per_chunk = tiles.len().div_ceil(threads).max(1);
@@ -504,17 +526,16 @@ impl SampleBackward<'_> {
                 (dw, dx)
             })
             .collect();
-        let sum = |pick: fn(&Partial) -> &Vec<f32>| {
-            let mut total = pick(&partials[0]).clone();
-            for part in &partials[1..] {
-                total.iter_mut().zip(pick(part)).for_each(|(a, b)| *a += b);
+        if x.is_some() {
+            for (dw, _) in &partials {
+                dw_total.iter_mut().zip(dw).for_each(|(a, b)| *a += b);
             }
-            total
-        };
-        (
-            x.is_some().then(|| sum(|p| &p.0)),
-            want_dx.then(|| sum(|p| &p.1)),
-        )
+        }
+        if let Some(out) = dx_out {
+            for (_, dx) in &partials {
+                out.iter_mut().zip(dx).for_each(|(a, b)| *a += b);
+            }
+        }
     }
 }
 

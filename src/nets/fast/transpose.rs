@@ -194,7 +194,14 @@ impl ConvTranspose2d {
                 place(tile, &zeros);
                 continue;
             }
-            tiled_product(x, &rows, &cols, &phase.weight, self.out_channels, place);
+            tiled_product(
+                x.view(),
+                &rows,
+                &cols,
+                &phase.weight,
+                self.out_channels,
+                place,
+            );
         }
         Ok(out)
     }
