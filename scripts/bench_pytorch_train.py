@@ -1,13 +1,22 @@
 #!/usr/bin/env python3
-"""PyTorch CPU seconds per training iteration of the published SPADE training code
-(NVlabs/SPADE: `Pix2PixTrainer`, i.e. `train.py`'s generator and discriminator steps), beside
-`scenepaint bench --train` (outside the project: nothing in scenepaint depends on PyTorch).
+"""PyTorch CPU seconds per training iteration of the published training code beside
+`scenepaint bench --train` (outside the project: nothing in scenepaint depends on PyTorch):
+NVlabs/SPADE's `Pix2PixTrainer` (`train.py`'s generator and discriminator steps) for the SPADE
+cases, NVIDIA/pix2pixHD's `Pix2PixHDModel` with `train.py`'s two optimizer steps for
+pix2pixhd-compact.
 
-The published code is not part of scenepaint; bring it here and point --spade at it:
+The published code is not part of scenepaint; bring it here and point --spade / --pix2pixhd at
+it:
 
     git clone https://github.com/NVlabs/SPADE ../baselines/SPADE   # or a local mirror of it
+    git clone https://github.com/NVIDIA/pix2pixHD ../baselines/pix2pixHD
     python3 -m venv venv && venv/bin/pip install torch dill && venv/bin/pip install --no-deps torchvision
     venv/bin/python scripts/bench_pytorch_train.py --spade ../baselines/SPADE --case spade-compact [--threads 2]
+    venv/bin/python scripts/bench_pytorch_train.py --pix2pixhd ../baselines/pix2pixHD --case pix2pixhd-compact
+
+pix2pixHD's code calls `.cuda()` and `torch.cuda.FloatTensor` throughout; here they stay on
+the CPU (the calls return their tensor or module unchanged), and its VGG19 is the VGG16 below,
+as for SPADE.
 
 Each case builds the published model from its option parser with the options of the matching
 `scenepaint bench --train` case (networks, losses, batch, crop, VAE encoder, two
@@ -50,6 +59,13 @@ CASES = {
         options=["--ngf", "16", "--ndf", "32", "--norm_G", "spectralspadesyncbatch3x3",
                  "--use_vae", "--z_dim", "256"],
         hidden=32,
+    ),
+    # The pix2pixhd-compact preset (src/train/config): the global generator with half the
+    # channels, 3 downsamplings, 6 blocks; 2 D of 3 layers, ndf 32; 128x128, batch 1.
+    "pix2pixhd-compact": dict(
+        width=128, height=128, batch=1,
+        options=["--netG", "global", "--ngf", "32", "--n_downsample_global", "3",
+                 "--n_blocks_global", "6", "--ndf", "32", "--num_D", "2", "--n_layers_D", "3"],
     ),
 }
 
@@ -127,12 +143,51 @@ def build_trainer(spade_dir, case, workdir):
     return Pix2PixTrainer(opt)
 
 
+class Pix2pixhdSteps:
+    """`train.py`'s iteration: the model's losses, then the G and the D optimizer steps."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def step(self, data):
+        losses, _ = self.model(data["label"], data["instance"], data["image"], data["feat"])
+        losses = [torch.mean(x) if not isinstance(x, int) else x for x in losses]
+        named = dict(zip(self.model.loss_names, losses))
+        loss_d = (named["D_fake"] + named["D_real"]) * 0.5
+        loss_g = named["G_GAN"] + named.get("G_GAN_Feat", 0) + named.get("G_VGG", 0)
+        self.model.optimizer_G.zero_grad()
+        loss_g.backward()
+        self.model.optimizer_G.step()
+        self.model.optimizer_D.zero_grad()
+        loss_d.backward()
+        self.model.optimizer_D.step()
+
+
+def build_pix2pixhd(hd_dir, case, workdir):
+    sys.path.insert(0, hd_dir)
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self
+    nn.Module.cuda = lambda self, *args, **kwargs: self
+    torch.cuda.FloatTensor = torch.FloatTensor
+    import models.networks as networks  # noqa: E402  (the published code)
+    networks.Vgg19 = Vgg16Taps
+    from options.train_options import TrainOptions  # noqa: E402
+    from models.models import create_model  # noqa: E402
+
+    size = case["width"]
+    sys.argv = ["train.py", "--name", "bench", "--checkpoints_dir", workdir, "--gpu_ids", "-1",
+                "--label_nc", "9", "--no_instance", "--batchSize", str(case["batch"]),
+                "--loadSize", str(size), "--fineSize", str(size)] + case["options"]
+    opt = TrainOptions().parse(save=False)
+    return Pix2pixhdSteps(create_model(opt))
+
+
 def synthetic_data(case, generator):
     n, w, h = case["batch"], case["width"], case["height"]
     cells = torch.randint(0, 9, (n, 1, (h + 15) // 16, (w + 15) // 16), generator=generator)
     label = cells.repeat_interleave(16, 2).repeat_interleave(16, 3)[:, :, :h, :w].float()
     return {"label": label, "instance": torch.zeros(n, 1, h, w),
-            "image": torch.rand(n, 3, h, w, generator=generator) * 2 - 1, "path": ["x"] * n}
+            "image": torch.rand(n, 3, h, w, generator=generator) * 2 - 1, "path": ["x"] * n,
+            "feat": torch.zeros(1)}
 
 
 def peak_rss_mib():
@@ -141,7 +196,8 @@ def peak_rss_mib():
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--spade", required=True, help="a checkout of NVlabs/SPADE")
+    parser.add_argument("--spade", help="a checkout of NVlabs/SPADE (the SPADE cases)")
+    parser.add_argument("--pix2pixhd", help="a checkout of NVIDIA/pix2pixHD (pix2pixhd-compact)")
     parser.add_argument("--case", choices=sorted(CASES), required=True,
                         help="one case per process, so the peak memory is that case's")
     parser.add_argument("--threads", type=int, default=2)
@@ -153,7 +209,19 @@ def main():
         stdout = sys.stdout
         sys.stdout = open(os.devnull, "w")  # the option parser prints every option
         try:
-            trainer = build_trainer(args.spade, case, workdir)
+            if args.case.startswith("pix2pixhd"):
+                if not args.pix2pixhd:
+                    sys.exit(f"--pix2pixhd (a checkout of NVIDIA/pix2pixHD) is needed for {args.case}")
+                hd = build_pix2pixhd(args.pix2pixhd, case, workdir)
+                run_step = hd.step
+            else:
+                if not args.spade:
+                    sys.exit(f"--spade (a checkout of NVlabs/SPADE) is needed for {args.case}")
+                trainer = build_trainer(args.spade, case, workdir)
+
+                def run_step(data):
+                    trainer.run_generator_one_step(data)
+                    trainer.run_discriminator_one_step(data)
         finally:
             sys.stdout = stdout
         generator = torch.Generator().manual_seed(0)
@@ -161,8 +229,7 @@ def main():
         times = []
         for step in range(args.steps + 2):
             started = time.perf_counter()
-            trainer.run_generator_one_step(data)
-            trainer.run_discriminator_one_step(data)
+            run_step(data)
             if step >= 2:
                 times.append(time.perf_counter() - started)
     seconds = statistics.median(times)
