@@ -75,20 +75,9 @@ run() {
   mkdir -p "$OUT"
   local bin
   bin="$(mktemp -d)/scenepaint-cuda"
-  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
-    "$carry/scenepaint.xz" "$bin" && chmod +x "$bin"
-  # CUDA 13's runtime libraries from PyTorch's wheels (libcuda.so.1 is the driver's).
-  local libs
-  libs=$(python3 - <<'EOF'
-import glob, os, site
-dirs = set()
-for root in site.getsitepackages() + [site.getusersitepackages()]:
-    for lib in glob.glob(os.path.join(root, "nvidia", "**", "lib*.so*"), recursive=True):
-        dirs.add(os.path.dirname(lib))
-print(":".join(sorted(dirs)))
-EOF
-)
-  export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # shellcheck source=scripts/gpu-runtime.sh
+  . scripts/gpu-runtime.sh
+  cuda_runtime "$carry/scenepaint.xz" "$bin"
   export RAYON_NUM_THREADS="${RAYON_NUM_THREADS:-16}"
   step nvidia-smi 15 nvidia-smi
   step ldd 15 ldd "$bin"

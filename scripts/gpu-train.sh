@@ -49,23 +49,11 @@ prepare() {
   echo "prepared $carry: $(du -sm "$carry" | cut -f1) MiB"
 }
 
-runtime() { # decompresses the binary, finds CUDA's runtime libraries in PyTorch's wheels
+runtime() { # the CUDA binary unpacked, CUDA's runtime libraries found (scripts/gpu-runtime.sh)
   bin="${BIN:-/tmp/scenepaint-cuda}"
-  [ -x "$bin" ] || {
-    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
-      "$carry/scenepaint.xz" "$bin" && chmod +x "$bin"
-  }
-  local libs
-  libs=$(python3 - <<'EOF'
-import glob, os, site
-dirs = set()
-for root in site.getsitepackages() + [site.getusersitepackages()]:
-    for lib in glob.glob(os.path.join(root, "nvidia", "**", "lib*.so*"), recursive=True):
-        dirs.add(os.path.dirname(lib))
-print(":".join(sorted(dirs)))
-EOF
-)
-  export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # shellcheck source=scripts/gpu-runtime.sh
+  . scripts/gpu-runtime.sh
+  cuda_runtime "$carry/scenepaint.xz" "$bin"
 }
 
 last_field() { # last_field FILE FIELD: FIELD of losses.jsonl's last iteration line
