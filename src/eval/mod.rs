@@ -10,6 +10,7 @@
 //! SPADE VAE models draw image `i`'s style from seed `i`.
 pub mod bench;
 pub mod stats;
+pub mod style;
 
 use std::path::{Path, PathBuf};
 
