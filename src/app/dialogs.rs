@@ -1,37 +1,105 @@
 //! Draws the modal dialogs (`modal` holds which is open): new canvas (size presets), restore
 //! an autosave, a failed import (offering "map to nearest class" when colours were unknown),
 //! the unsaved-changes question and the published-checkpoint import (`import_dialog`).
+//! The dialogs only draw: what a button asks for comes back as a [`Command`] that
+//! [`PainterApp::run_dialog_commands`] carries out after the frame's drawing.
 use super::modal::Modal;
+use super::toolbar::Action;
 use super::PainterApp;
 use crate::labelmap::UnknownColour;
 use crate::paint::{CANVAS_PRESETS, MAX_CANVAS_SIDE};
 use std::path::PathBuf;
 
-/// Shows `modal`; returns it back while it should stay open.
-pub fn show(app: &mut PainterApp, ctx: &egui::Context, modal: Modal) -> Option<Modal> {
+/// What a dialog's button asks the painter to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    NewCanvas {
+        width: u32,
+        height: u32,
+    },
+    /// Restore this autosave; `more` others stay for the next start.
+    RestoreAutosave {
+        path: PathBuf,
+        more: usize,
+    },
+    DiscardAutosave(PathBuf),
+    /// Save the painting, then run the action the question was about.
+    SaveThen(Action),
+    /// Drop the unsaved work and run the action.
+    DiscardThen(Action),
+    /// Import the label map again, unknown colours mapped to the nearest class.
+    ImportMappingToNearest(PathBuf),
+}
+
+/// Shows `modal`; returns it back while it should stay open, and what its buttons asked for.
+pub fn show(
+    app: &mut PainterApp,
+    ctx: &egui::Context,
+    modal: Modal,
+) -> (Option<Modal>, Vec<Command>) {
     let mut next = Some(modal.clone());
+    let mut commands = Vec::new();
     egui::Modal::new(egui::Id::unique("scenepaint-modal")).show(ctx, |ui| {
         ui.set_max_width(520.0);
         next = match modal {
-            Modal::NewCanvas { width, height } => new_canvas(app, ui, width, height),
-            Modal::Restore { paths } => restore(app, ui, paths),
+            Modal::NewCanvas { width, height } => new_canvas(ui, width, height, &mut commands),
+            Modal::Restore { paths } => restore(ui, paths, &mut commands),
             Modal::ImportFailed {
                 path,
                 message,
                 unknown_colours,
-            } => import_failed(app, ui, path, message, unknown_colours),
+            } => import_failed(ui, path, message, unknown_colours, &mut commands),
             Modal::ImportCheckpoint(form) => super::import_dialog::show(app, ui, form),
-            Modal::UnsavedChanges { then } => unsaved_changes(app, ui, then),
+            Modal::UnsavedChanges { then } => unsaved_changes(ui, then, &mut commands),
         };
     });
-    next
+    (next, commands)
+}
+
+impl PainterApp {
+    /// Carries out what the dialogs' buttons asked for this frame. A dialog a command opens
+    /// (the new-canvas dialog after "Discard changes", a second failed import) replaces the
+    /// one that asked.
+    pub(super) fn run_dialog_commands(&mut self, commands: Vec<Command>) {
+        for command in commands {
+            let result = match command {
+                Command::NewCanvas { width, height } => self.new_canvas(width, height),
+                Command::RestoreAutosave { path, more } => {
+                    self.restore_autosave(&path).map(|()| {
+                        if more > 0 {
+                            self.message = Some(format!(
+                                "restored the newest; {more} more unsaved painting(s) are kept and offered at the next start"
+                            ));
+                        }
+                    })
+                }
+                Command::DiscardAutosave(path) => super::autosave::Autosave::discard(&path),
+                Command::SaveThen(then) => {
+                    self.save_then(Some(then));
+                    Ok(())
+                }
+                Command::DiscardThen(then) => {
+                    self.discard_unsaved_work();
+                    self.perform_now(then);
+                    Ok(())
+                }
+                Command::ImportMappingToNearest(path) => {
+                    self.import_label_map(&path, UnknownColour::MapToNearest);
+                    Ok(())
+                }
+            };
+            if let Err(e) = result {
+                self.message = Some(format!("Error: {e}"));
+            }
+        }
+    }
 }
 
 fn new_canvas(
-    app: &mut PainterApp,
     ui: &mut egui::Ui,
     mut width: u32,
     mut height: u32,
+    commands: &mut Vec<Command>,
 ) -> Option<Modal> {
     ui.heading("New canvas");
     ui.label("A new document: the current painting and its undo history are replaced.");
@@ -62,9 +130,7 @@ fn new_canvas(
     let mut keep = Some(Modal::NewCanvas { width, height });
     ui.horizontal(|ui| {
         if ui.button("Create").clicked() {
-            if let Err(e) = app.new_canvas(width, height) {
-                app.message = Some(format!("Error: {e}"));
-            }
+            commands.push(Command::NewCanvas { width, height });
             keep = None;
         }
         if ui.button("Cancel").clicked() {
@@ -74,7 +140,7 @@ fn new_canvas(
     keep
 }
 
-fn restore(app: &mut PainterApp, ui: &mut egui::Ui, paths: Vec<PathBuf>) -> Option<Modal> {
+fn restore(ui: &mut egui::Ui, paths: Vec<PathBuf>, commands: &mut Vec<Command>) -> Option<Modal> {
     let path = paths.first().cloned()?;
     let rest = paths[1..].to_vec();
     ui.heading("Restore unsaved painting?");
@@ -92,37 +158,34 @@ fn restore(app: &mut PainterApp, ui: &mut egui::Ui, paths: Vec<PathBuf>) -> Opti
     });
     ui.horizontal(|ui| {
         if ui.button("Restore").clicked() {
-            if let Err(e) = app.restore_autosave(&path) {
-                app.message = Some(format!("Error: {e}"));
-            } else if !rest.is_empty() {
-                app.message = Some(format!(
-                    "restored the newest; {} more unsaved painting(s) are kept and offered at the next start",
-                    rest.len()
-                ));
-            }
+            commands.push(Command::RestoreAutosave {
+                path: path.clone(),
+                more: rest.len(),
+            });
             keep = None;
         }
-        if ui.button("Discard").on_hover_text("Delete this autosave").clicked() {
-            if let Err(e) = super::autosave::Autosave::discard(&path) {
-                app.message = Some(format!("Error: {e}"));
-            }
+        if ui
+            .button("Discard")
+            .on_hover_text("Delete this autosave")
+            .clicked()
+        {
+            commands.push(Command::DiscardAutosave(path.clone()));
             keep = (!rest.is_empty()).then_some(Modal::Restore {
                 paths: rest.clone(),
             });
         }
-        if ui.button("Later").on_hover_text("Keep every autosave and ask at the next start").clicked() {
+        if ui
+            .button("Later")
+            .on_hover_text("Keep every autosave and ask at the next start")
+            .clicked()
+        {
             keep = None;
         }
     });
     keep
 }
 
-fn unsaved_changes(
-    app: &mut PainterApp,
-    ui: &mut egui::Ui,
-    then: super::toolbar::Action,
-) -> Option<Modal> {
-    use super::toolbar::Action;
+fn unsaved_changes(ui: &mut egui::Ui, then: Action, commands: &mut Vec<Command>) -> Option<Modal> {
     let what = match then {
         Action::Quit => "Quit",
         Action::OpenProject | Action::OpenRecent(_) => "Open another painting",
@@ -137,7 +200,7 @@ fn unsaved_changes(
     ui.horizontal(|ui| {
         if ui.button("Save…").clicked() {
             next = None;
-            app.save_then(Some(then));
+            commands.push(Command::SaveThen(then));
         }
         if ui
             .button("Discard changes")
@@ -145,26 +208,21 @@ fn unsaved_changes(
             .clicked()
         {
             next = None;
-            app.discard_unsaved_work();
-            app.perform_now(then);
+            commands.push(Command::DiscardThen(then));
         }
         if ui.button("Cancel").clicked() {
             next = None;
         }
     });
-    // NewCanvas opens its own dialog: keep it rather than closing over it.
-    if next.is_none() && app.modal.is_some() {
-        return app.modal.take();
-    }
     next
 }
 
 fn import_failed(
-    app: &mut PainterApp,
     ui: &mut egui::Ui,
     path: PathBuf,
     message: String,
     unknown_colours: bool,
+    commands: &mut Vec<Command>,
 ) -> Option<Modal> {
     ui.heading("Cannot import label map");
     egui::ScrollArea::vertical()
@@ -178,12 +236,11 @@ fn import_failed(
     ui.horizontal(|ui| {
         if unknown_colours && ui.button("Map to nearest class").clicked() {
             keep = None;
-            app.import_label_map(&path, UnknownColour::MapToNearest);
+            commands.push(Command::ImportMappingToNearest(path.clone()));
         }
         if ui.button("Cancel").clicked() {
             keep = None;
         }
     });
-    // import_label_map may have opened a new modal; that one wins.
-    keep.or(app.modal.take())
+    keep
 }

@@ -288,7 +288,9 @@ impl PainterApp {
         // A file dialog asked from a modal (the import's options) shows over it.
         if !self.dialogs.is_open() {
             if let Some(modal) = self.modal.take() {
-                self.modal = dialogs::show(self, ui.ctx(), modal);
+                let (next, commands) = dialogs::show(self, ui.ctx(), modal);
+                self.modal = next;
+                self.run_dialog_commands(commands);
             }
         }
         self.tick_autosave(ui.ctx());
