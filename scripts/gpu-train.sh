@@ -10,6 +10,14 @@
 # `prepare` takes the CUDA binary of scripts/build-cuda.sh (xz-compressed) and all ycor pairs
 # resized to the runs' load size (280x149) with `scenepaint dataset prepare`.
 #
+# The device tool sends the working tree (tracked files too) and the carried folder, 64 MiB in
+# all; the tracked model bundles alone are over 100 MB. For the call, leave only what `run`
+# reads in git's view, and put the index back after:
+#   cp .git/index /tmp/index.bak && git rm -r --cached -q . && git add scripts assets weights/vgg16
+#   printf '/*\n!/scripts/\n!/assets/\n!/weights/\n/weights/*\n!/weights/vgg16/\n' > .git/info/exclude
+#   ... run(command="OUT=$OUT scripts/gpu-train.sh run", carry=["target/gpu-train"]) ...
+#   cp /tmp/index.bak .git/index && rm .git/info/exclude
+#
 # `run` trains the runs listed in RUNS below side by side on one GPU (small networks leave an
 # H200 mostly idle, so three processes cost little more than one). It fits a wall-clock
 # budget (BUDGET_S) while keeping each run's linear learning-rate decay: a probe phase trains
