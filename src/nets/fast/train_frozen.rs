@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::conv::Activation;
 use super::train_conv::{training_path, Geometry, TrainingPath};
-use super::train_ops::{storage_values, with_values};
+use super::train_ops::{leaky_relu_gradient, storage_values, with_values};
 
 /// Whether the frozen ops serve `x`: an f32 CPU tensor with fast training enabled.
 pub fn usable_for(x: &Tensor) -> bool {
@@ -23,7 +23,7 @@ pub fn usable_for(x: &Tensor) -> bool {
 
 /// `relu(conv2d(x, weight, padding, stride 1) + bias)` with `weight` and `bias` frozen: only
 /// `x` gets a gradient. Call it where [`usable_for`] holds; a weight or bias that is a
-/// variable after all takes the unfused ops, which give it its gradient.
+/// variable (which would need a gradient) is an error.
 pub fn conv_bias_relu(
     x: &Tensor,
     weight: &Tensor,
@@ -31,8 +31,11 @@ pub fn conv_bias_relu(
     padding: usize,
 ) -> candle_core::Result<Tensor> {
     if weight.track_op() || bias.track_op() {
-        let y = super::train_conv::conv2d(x, weight, padding, 1)?;
-        return super::train_ops::leaky_relu(&super::train_ops::bias_add(&y, bias)?, 0.0);
+        candle_core::bail!(
+            "frozen conv: weight {:?} and bias {:?} must be constants, not variables",
+            weight.dims(),
+            bias.dims()
+        )
     }
     x.apply_op3(weight, bias, FrozenConvRelu::new(padding))
 }
@@ -98,18 +101,7 @@ impl CustomOp3 for FrozenConvRelu {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let d = self.geometry.conv_dims(x.dims(), weight.dims())?;
         let masked = with_values(res, |y| {
-            with_values(grad, |g| {
-                let mut masked = vec![0f32; g.len()];
-                masked
-                    .par_chunks_mut(1 << 14)
-                    .zip(y.par_chunks(1 << 14).zip(g.par_chunks(1 << 14)))
-                    .for_each(|(m, (y, g))| {
-                        for ((m, &y), &g) in m.iter_mut().zip(y).zip(g) {
-                            *m = if y > 0.0 { g } else { 0.0 };
-                        }
-                    });
-                masked
-            })
+            with_values(grad, |g| leaky_relu_gradient(y, g, 0.0))
         })??;
         let (_, dx) = with_values(weight, |w| {
             self.geometry.backward(&d, None, w, &masked, (false, true))

@@ -220,22 +220,25 @@ impl CustomOp1 for LeakyReluOp {
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let slope = self.slope;
         let dx = with_values(x, |x| {
-            with_values(grad, |g| {
-                let mut dx = vec![0f32; x.len()];
-                dx.par_chunks_mut(CHUNK)
-                    .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-                    .for_each(|(d, (x, g))| {
-                        for ((d, &v), &g) in d.iter_mut().zip(x).zip(g) {
-                            *d = if v > 0.0 { g } else { g * slope };
-                        }
-                    });
-                dx
-            })
+            with_values(grad, |g| leaky_relu_gradient(x, g, self.slope))
         })??;
         Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
     }
+}
+
+/// The input gradient of `max(x, slope x)` for the output gradient `g`: `g` where `x > 0`,
+/// `slope g` elsewhere. With slope 0 it can read the ReLU's output for `x` (`y > 0` iff `x > 0`).
+pub(super) fn leaky_relu_gradient(x: &[f32], g: &[f32], slope: f32) -> Vec<f32> {
+    let mut dx = vec![0f32; x.len()];
+    dx.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
+        .for_each(|(d, (x, g))| {
+            for ((d, &v), &g) in d.iter_mut().zip(x).zip(g) {
+                *d = if v > 0.0 { g } else { g * slope };
+            }
+        });
+    dx
 }
 
 /// A per-channel bias over NCHW.
