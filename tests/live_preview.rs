@@ -152,6 +152,11 @@ fn loading_a_model_switches_and_converts_the_palette() {
         sky,
         "converted back by name"
     );
+    // A frame submitted before the switch may still be on its way; it is not what is tested.
+    run_until(&mut h, "the last frame from before the switch", |app| {
+        !app.live.as_ref().unwrap().is_busy()
+    });
+    h.run_steps(1);
     let received = h.state().live.as_ref().unwrap().results_received;
     h.get_by_label_contains("Live preview waits");
     drag(&mut h, &[[30.0, 20.0], [50.0, 20.0]]);
@@ -322,15 +327,20 @@ fn published_checkpoint(root: &std::path::Path, opt_txt: bool) -> std::path::Pat
     let pth = folder.join("latest_net_G.pth");
     std::fs::copy(&reference, &pth).unwrap();
     if opt_txt {
-        std::fs::write(
-            folder.join("opt.txt"),
-            "------------ Options -------------\ndataroot: ./datasets/cityscapes/\nlabel_nc: 6\n\
-             n_blocks_global: 3\nn_downsample_global: 3\nnetG: global\nngf: 8\n\
-             no_instance: False\nnorm: instance\n-------------- End ----------------\n",
-        )
-        .unwrap();
+        write_published_options(&folder.join("opt.txt"));
     }
     pth
+}
+
+/// The `opt.txt` pix2pixHD writes for the reference checkpoint's options.
+fn write_published_options(path: &std::path::Path) {
+    std::fs::write(
+        path,
+        "------------ Options -------------\ndataroot: ./datasets/cityscapes/\nlabel_nc: 6\n\
+         n_blocks_global: 3\nn_downsample_global: 3\nnetG: global\nngf: 8\n\
+         no_instance: False\nnorm: instance\n-------------- End ----------------\n",
+    )
+    .unwrap();
 }
 
 #[test]
@@ -369,7 +379,9 @@ fn a_published_checkpoint_imports_from_the_picker_and_becomes_the_live_model() {
 fn a_checkpoint_without_options_keeps_the_dialog_open_with_the_reason() {
     let tmp = tempfile::tempdir().unwrap();
     let pth = published_checkpoint(tmp.path(), false);
-    let mut opts = options(64, 48, ScriptedDialogs::new([pth]));
+    let chosen_options = tmp.path().join("elsewhere-opt.txt");
+    write_published_options(&chosen_options);
+    let mut opts = options(64, 48, ScriptedDialogs::new([pth, chosen_options.clone()]));
     opts.model_loader = Some(scenepaint::app::bundle_loader::BundleLoader::shared());
     let mut h = harness_with(opts);
     h.get_by_label("Import .pth…").click();
@@ -396,6 +408,28 @@ fn a_checkpoint_without_options_keeps_the_dialog_open_with_the_reason() {
         }
         other => panic!("the dialog closed: {other:?}"),
     }
+    // "Choose…" takes an option file from elsewhere into the open form; the import then works.
+    // The modal grew by the error line; egui centres it anew on the next frames.
+    h.run_steps(2);
+    h.get_by_label("Choose…").click();
+    run_until(&mut h, "the chosen options", |app| {
+        matches!(&app.modal, Some(scenepaint::app::modal::Modal::ImportCheckpoint(form))
+            if form.options.as_ref() == Some(&chosen_options))
+    });
+    match &h.state().modal {
+        Some(scenepaint::app::modal::Modal::ImportCheckpoint(form)) => {
+            assert_eq!(form.error, None, "the options clear the old error");
+            assert_eq!(
+                form.net,
+                Some(scenepaint::nets::bundle::NetKind::Pix2pixhdGlobal)
+            );
+        }
+        other => panic!("the dialog closed: {other:?}"),
+    }
+    h.run_steps(2);
+    h.get_by_label("Import").click();
+    run_until(&mut h, "the imported model", |app| app.live.is_some());
+    assert!(h.state().modal.is_none());
 }
 
 /// Loads a tiny bundle written by `write` into a painter whose file dialog answers `answers`.

@@ -3,40 +3,17 @@
 //! the unsaved-changes question and the published-checkpoint import (`import_dialog`).
 //! The dialogs only draw: what a button asks for comes back as a [`Command`] that
 //! [`PainterApp::run_dialog_commands`] carries out after the frame's drawing.
-use super::modal::Modal;
+use super::files::FilePurpose;
+use super::modal::{Command, Modal};
 use super::toolbar::Action;
 use super::PainterApp;
 use crate::labelmap::UnknownColour;
 use crate::paint::{CANVAS_PRESETS, MAX_CANVAS_SIDE};
 use std::path::PathBuf;
 
-/// What a dialog's button asks the painter to do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    NewCanvas {
-        width: u32,
-        height: u32,
-    },
-    /// Restore this autosave; `more` others stay for the next start.
-    RestoreAutosave {
-        path: PathBuf,
-        more: usize,
-    },
-    DiscardAutosave(PathBuf),
-    /// Save the painting, then run the action the question was about.
-    SaveThen(Action),
-    /// Drop the unsaved work and run the action.
-    DiscardThen(Action),
-    /// Import the label map again, unknown colours mapped to the nearest class.
-    ImportMappingToNearest(PathBuf),
-}
-
 /// Shows `modal`; returns it back while it should stay open, and what its buttons asked for.
-pub fn show(
-    app: &mut PainterApp,
-    ctx: &egui::Context,
-    modal: Modal,
-) -> (Option<Modal>, Vec<Command>) {
+/// `importing`: a checkpoint import is running (its dialog shows a spinner).
+pub fn show(ctx: &egui::Context, modal: Modal, importing: bool) -> (Option<Modal>, Vec<Command>) {
     let mut next = Some(modal.clone());
     let mut commands = Vec::new();
     egui::Modal::new(egui::Id::unique("scenepaint-modal")).show(ctx, |ui| {
@@ -49,7 +26,9 @@ pub fn show(
                 message,
                 unknown_colours,
             } => import_failed(ui, path, message, unknown_colours, &mut commands),
-            Modal::ImportCheckpoint(form) => super::import_dialog::show(app, ui, form),
+            Modal::ImportCheckpoint(form) => {
+                super::import_dialog::show(ui, form, importing, &mut commands)
+            }
             Modal::UnsavedChanges { then } => unsaved_changes(ui, then, &mut commands),
         };
     });
@@ -60,7 +39,7 @@ impl PainterApp {
     /// Carries out what the dialogs' buttons asked for this frame. A dialog a command opens
     /// (the new-canvas dialog after "Discard changes", a second failed import) replaces the
     /// one that asked.
-    pub(super) fn run_dialog_commands(&mut self, commands: Vec<Command>) {
+    pub(super) fn run_dialog_commands(&mut self, commands: Vec<Command>, ctx: &egui::Context) {
         for command in commands {
             let result = match command {
                 Command::NewCanvas { width, height } => self.new_canvas(width, height),
@@ -85,6 +64,14 @@ impl PainterApp {
                 }
                 Command::ImportMappingToNearest(path) => {
                     self.import_label_map(&path, UnknownColour::MapToNearest);
+                    Ok(())
+                }
+                Command::ChooseImportOptions => {
+                    self.ask_for_path(FilePurpose::PublishedOptions, "opt.txt");
+                    Ok(())
+                }
+                Command::StartCheckpointImport(form) => {
+                    self.start_bundle_import(form, ctx);
                     Ok(())
                 }
             };

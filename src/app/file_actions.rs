@@ -76,7 +76,7 @@ impl PainterApp {
             FilePurpose::StylePhoto => self.style_from_photo_at(&path),
             FilePurpose::ModelFolder => self.models.add_folder(path),
             FilePurpose::ImportCheckpoint => self.open_checkpoint_import(path),
-            FilePurpose::PublishedOptions => self.picked_options = Some(path),
+            FilePurpose::PublishedOptions => self.use_import_options(path),
             FilePurpose::Dataset => self.training.set_dataset(path),
         }
     }

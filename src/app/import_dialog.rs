@@ -4,7 +4,7 @@
 //! call as `scenepaint bundle` (`nets::published`).
 use super::files::FilePurpose;
 use super::job::Job;
-use super::modal::{ImportForm, Modal};
+use super::modal::{Command, ImportForm, Modal};
 use super::PainterApp;
 use crate::labels::Palette;
 use crate::nets::bundle::{NetKind, PaletteRef};
@@ -105,8 +105,15 @@ impl PainterApp {
     }
 }
 
-/// The import dialog; returns the form while it stays open.
-pub fn show(app: &mut PainterApp, ui: &mut egui::Ui, mut form: ImportForm) -> Option<Modal> {
+/// The import dialog; returns the form while it stays open. `importing`: a job is writing
+/// the bundle. Buttons come back as commands ([`Command::ChooseImportOptions`],
+/// [`Command::StartCheckpointImport`]).
+pub fn show(
+    ui: &mut egui::Ui,
+    mut form: ImportForm,
+    importing: bool,
+    commands: &mut Vec<Command>,
+) -> Option<Modal> {
     ui.heading("Import published checkpoint");
     ui.monospace(form.checkpoint.display().to_string());
     ui.horizontal(|ui| {
@@ -116,10 +123,7 @@ pub fn show(app: &mut PainterApp, ui: &mut egui::Ui, mut form: ImportForm) -> Op
             .map_or_else(|| "(none found)".to_string(), |p| p.display().to_string());
         ui.label(format!("Options: {options}"));
         if ui.button("Choose…").clicked() {
-            app.ask_for_path(FilePurpose::PublishedOptions, "opt.txt");
-        }
-        if let Some(path) = app.picked_options.take() {
-            form.set_options(path);
+            commands.push(Command::ChooseImportOptions);
         }
     });
     fields(ui, &mut form);
@@ -127,33 +131,15 @@ pub fn show(app: &mut PainterApp, ui: &mut egui::Ui, mut form: ImportForm) -> Op
         ui.colored_label(ui.visuals().error_fg_color, format!("Error: {error}"));
     }
     let mut keep = true;
-    if let Some(result) = app.checkpoint_import.as_mut().and_then(|job| job.poll()) {
-        app.checkpoint_import = None;
-        match result {
-            Ok(out) => {
-                app.use_imported_bundle(out, ui.ctx());
-                return None;
-            }
-            Err(e) => form.error = Some(e.to_string()),
-        }
-    }
     ui.horizontal(|ui| {
-        if app.checkpoint_import.is_some() {
+        if importing {
             ui.spinner();
             ui.label("Importing… (reading the checkpoint and writing the bundle)");
             return;
         }
         if ui.button("Import").clicked() {
             form.error = None;
-            let (task, ctx) = (form.clone(), ui.ctx().clone());
-            match Job::spawn(
-                "import-checkpoint",
-                move || task.import(),
-                move || ctx.request_repaint(),
-            ) {
-                Ok(job) => app.checkpoint_import = Some(job),
-                Err(e) => form.error = Some(e.to_string()),
-            }
+            commands.push(Command::StartCheckpointImport(form.clone()));
         }
         if ui.button("Cancel").clicked() {
             keep = false;
@@ -192,6 +178,52 @@ fn fields(ui: &mut egui::Ui, form: &mut ImportForm) {
 }
 
 impl PainterApp {
+    /// Starts writing the bundle `form` describes on a worker thread.
+    pub(super) fn start_bundle_import(&mut self, form: ImportForm, ctx: &egui::Context) {
+        let ctx = ctx.clone();
+        let task = form.clone();
+        match Job::spawn(
+            "import-checkpoint",
+            move || task.import(),
+            move || ctx.request_repaint(),
+        ) {
+            Ok(job) => self.checkpoint_import = Some(job),
+            Err(e) => self.set_import_error(e.to_string()),
+        }
+    }
+
+    /// Takes the option file the user chose into the open import form.
+    pub(super) fn use_import_options(&mut self, path: PathBuf) {
+        if let Some(Modal::ImportCheckpoint(form)) = &mut self.modal {
+            form.set_options(path);
+        }
+    }
+
+    /// Collects a finished import: the new bundle loads and the dialog closes, or the dialog
+    /// shows why it failed.
+    pub(super) fn poll_checkpoint_import(&mut self, ctx: &egui::Context) {
+        let Some(result) = self.checkpoint_import.as_mut().and_then(|job| job.poll()) else {
+            return;
+        };
+        self.checkpoint_import = None;
+        match result {
+            Ok(out) => {
+                if matches!(self.modal, Some(Modal::ImportCheckpoint(_))) {
+                    self.modal = None;
+                }
+                self.use_imported_bundle(out, ctx);
+            }
+            Err(e) => self.set_import_error(e.to_string()),
+        }
+    }
+
+    fn set_import_error(&mut self, error: String) {
+        match &mut self.modal {
+            Some(Modal::ImportCheckpoint(form)) => form.error = Some(error),
+            _ => self.message = Some(format!("Error: {error}")),
+        }
+    }
+
     /// Lists the new bundle in the picker and loads it.
     fn use_imported_bundle(&mut self, out: PathBuf, ctx: &egui::Context) {
         if let Some(parent) = out.parent() {

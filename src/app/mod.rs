@@ -135,8 +135,6 @@ pub struct PainterApp {
     hover_px: Option<[i64; 2]>,
     /// Loaded on the first frame (loading needs the egui context to notify).
     pending_model: Option<PathBuf>,
-    /// The options file chosen for the checkpoint import dialog, until it takes it.
-    picked_options: Option<PathBuf>,
     /// A published checkpoint being turned into a bundle (the import dialog waits on it).
     checkpoint_import: Option<job::Job<PathBuf>>,
     frame_stats: frame_stats::FrameStats,
@@ -224,7 +222,6 @@ impl PainterApp {
             autosave,
             hover_px: None,
             pending_model: options.default_model,
-            picked_options: None,
             checkpoint_import: None,
             frame_stats: frame_stats::FrameStats::default(),
         }
@@ -235,6 +232,7 @@ impl PainterApp {
         ui.ctx().options_mut(|o| o.zoom_with_keyboard = false);
         self.handle_close_request(ui.ctx());
         self.poll_dialogs(Some(ui.ctx()));
+        self.poll_checkpoint_import(ui.ctx());
         if let Some(dir) = self.pending_model.take() {
             self.load_model(dir, ui.ctx());
         }
@@ -243,8 +241,8 @@ impl PainterApp {
             live.collect();
         }
         if self.modal.is_none() && !self.dialogs.is_open() {
-            for action in shortcuts::handle(self, ui.ctx()) {
-                self.perform(action);
+            for command in shortcuts::handle(ui.ctx(), &self.palette) {
+                self.run_shortcut(command);
             }
         }
         egui::Panel::top("toolbar").show(ui, |ui| {
@@ -288,9 +286,10 @@ impl PainterApp {
         // A file dialog asked from a modal (the import's options) shows over it.
         if !self.dialogs.is_open() {
             if let Some(modal) = self.modal.take() {
-                let (next, commands) = dialogs::show(self, ui.ctx(), modal);
+                let importing = self.checkpoint_import.is_some();
+                let (next, commands) = dialogs::show(ui.ctx(), modal, importing);
                 self.modal = next;
-                self.run_dialog_commands(commands);
+                self.run_dialog_commands(commands, ui.ctx());
             }
         }
         self.tick_autosave(ui.ctx());

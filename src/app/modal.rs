@@ -1,5 +1,5 @@
-//! The painter's modal questions, as data: which one is open and what it holds. `dialogs`
-//! draws them; the file actions and the checkpoint import open them.
+//! The painter's modal questions, as data: which one is open, what it holds, and what its
+//! buttons ask for. `dialogs` draws them; the file actions and the checkpoint import open them.
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -34,4 +34,29 @@ pub struct ImportForm {
     pub palette: String,
     pub out: String,
     pub error: Option<String>,
+}
+
+/// What a dialog's button asks the painter to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    NewCanvas {
+        width: u32,
+        height: u32,
+    },
+    /// Restore this autosave; `more` others stay for the next start.
+    RestoreAutosave {
+        path: PathBuf,
+        more: usize,
+    },
+    DiscardAutosave(PathBuf),
+    /// Save the painting, then run the action the question was about.
+    SaveThen(super::toolbar::Action),
+    /// Drop the unsaved work and run the action.
+    DiscardThen(super::toolbar::Action),
+    /// Import the label map again, unknown colours mapped to the nearest class.
+    ImportMappingToNearest(PathBuf),
+    /// Ask for the published option file of the checkpoint being imported.
+    ChooseImportOptions,
+    /// Write the bundle the import form describes, on a worker thread.
+    StartCheckpointImport(ImportForm),
 }

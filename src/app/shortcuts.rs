@@ -1,7 +1,9 @@
 //! Keyboard shortcuts. Tool keys and number keys are ignored while a text field has focus, so
-//! typing in the palette search box does not switch tools.
+//! typing in the palette search box does not switch tools. Reading the keys changes nothing:
+//! what they ask for comes back as [`Shortcut`]s that [`PainterApp::run_shortcut`] carries out.
 use super::toolbar::Action;
 use super::PainterApp;
+use crate::labels::Palette;
 use crate::paint::{step_brush_size, Tool};
 use egui::{Key, Modifiers};
 
@@ -17,8 +19,21 @@ const NUMBER_KEYS: [Key; 9] = [
     Key::Num9,
 ];
 
-/// Applies direct edits (tool, size, class) and returns the commands to perform.
-pub fn handle(app: &mut PainterApp, ctx: &egui::Context) -> Vec<Action> {
+/// What a key asks for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Shortcut {
+    Perform(Action),
+    Tool(Tool),
+    /// `[` (false) or `]` (true): the next smaller or larger brush size.
+    BrushStep {
+        larger: bool,
+    },
+    /// Number keys 1-9: the palette's class with this id.
+    Class(u16),
+}
+
+/// Reads this frame's shortcut keys; class keys index `palette`.
+pub fn handle(ctx: &egui::Context, palette: &Palette) -> Vec<Shortcut> {
     let mut actions = Vec::new();
     let cmd = Modifiers::COMMAND;
     let cmd_shift = Modifiers::COMMAND | Modifiers::SHIFT;
@@ -42,7 +57,7 @@ pub fn handle(app: &mut PainterApp, ctx: &egui::Context) -> Vec<Action> {
         ];
         for (mods, key, action) in commands {
             if i.consume_key(mods, key) {
-                actions.push(action);
+                actions.push(Shortcut::Perform(action));
             }
         }
     });
@@ -53,22 +68,36 @@ pub fn handle(app: &mut PainterApp, ctx: &egui::Context) -> Vec<Action> {
         for tool in Tool::ALL {
             let key = Key::from_name(&tool.shortcut().to_string());
             if key.is_some_and(|k| i.consume_key(Modifiers::NONE, k)) {
-                app.tool = tool;
+                actions.push(Shortcut::Tool(tool));
             }
         }
         if i.consume_key(Modifiers::NONE, Key::OpenBracket) {
-            app.brush_px = step_brush_size(app.brush_px, false);
+            actions.push(Shortcut::BrushStep { larger: false });
         }
         if i.consume_key(Modifiers::NONE, Key::CloseBracket) {
-            app.brush_px = step_brush_size(app.brush_px, true);
+            actions.push(Shortcut::BrushStep { larger: true });
         }
         for (n, key) in NUMBER_KEYS.into_iter().enumerate() {
             if i.consume_key(Modifiers::NONE, key) {
-                if let Some(class) = app.palette.classes.get(n) {
-                    app.active = class.id;
+                if let Some(class) = palette.classes.get(n) {
+                    actions.push(Shortcut::Class(class.id));
                 }
             }
         }
     });
     actions
+}
+
+impl PainterApp {
+    /// Carries out what a shortcut key asked for.
+    pub(super) fn run_shortcut(&mut self, shortcut: Shortcut) {
+        match shortcut {
+            Shortcut::Perform(action) => self.perform(action),
+            Shortcut::Tool(tool) => self.tool = tool,
+            Shortcut::BrushStep { larger } => {
+                self.brush_px = step_brush_size(self.brush_px, larger)
+            }
+            Shortcut::Class(id) => self.active = id,
+        }
+    }
 }

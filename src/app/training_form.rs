@@ -6,15 +6,6 @@ use crate::device::DeviceChoice;
 use crate::train::config::{self, NetFamily};
 use std::path::PathBuf;
 
-/// The run folder the panel suggests: in the user's data folder, never the working directory
-/// (which may be a source checkout, or not writable).
-pub fn default_run_dir() -> PathBuf {
-    dirs::data_dir()
-        .map(|data| data.join("scenepaint").join("runs"))
-        .unwrap_or_else(|| PathBuf::from("scenepaint-runs"))
-        .join("gui")
-}
-
 impl TrainingPanel {
     /// The preset's own iterations, batch, crop and VGG weight fill the fields.
     pub fn apply_preset(&mut self) {
@@ -188,7 +179,7 @@ mod tests {
             (preset.iters, preset.batch_size, preset.crop_width)
         );
         assert_eq!(panel.config().unwrap().crop_width, preset.crop_width);
-        let run_dir = default_run_dir();
+        let run_dir = super::super::training_panel::default_run_dir();
         assert!(
             run_dir.ends_with("gui") && run_dir.is_absolute(),
             "{run_dir:?}"

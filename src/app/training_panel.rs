@@ -66,6 +66,15 @@ pub struct TrainingPanel {
     inspect_job: Option<Job<String>>,
 }
 
+/// The run folder the panel suggests: in the user's data folder, never the working directory
+/// (which may be a source checkout, or not writable).
+pub fn default_run_dir() -> PathBuf {
+    dirs::data_dir()
+        .map(|data| data.join("scenepaint").join("runs"))
+        .unwrap_or_else(|| PathBuf::from("scenepaint-runs"))
+        .join("gui")
+}
+
 impl Default for TrainingPanel {
     fn default() -> Self {
         let mut panel = Self {
@@ -84,7 +93,7 @@ impl Default for TrainingPanel {
             eval_every: 0,
             keep_best_fid: false,
             palette: None,
-            run_dir: super::training_form::default_run_dir(),
+            run_dir: default_run_dir(),
             resume: false,
             device: DeviceChoice::Cpu,
             pause_preview_on_shared_gpu: true,
