@@ -10,8 +10,9 @@ use clap::Args;
 use scenepaint::bench;
 use scenepaint::labelmap::{read_label_map_with, UnknownColour};
 use scenepaint::labels::Palette;
-use scenepaint::nets::bundle::{bundle_checkpoint, Model, NetKind, PaletteRef, TranslateOptions};
+use scenepaint::nets::bundle::{Model, NetKind, PaletteRef, TranslateOptions};
 use scenepaint::nets::published;
+use scenepaint::nets::published::bundle_checkpoint;
 
 #[derive(Args, Debug)]
 pub struct BundleArgs {

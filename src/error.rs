@@ -1,6 +1,6 @@
 //! The library's error type. Every message names the file, tensor or value involved, what was
 //! expected and what was found, so a user can act on it without a debugger.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -37,7 +37,7 @@ pub enum Error {
     #[error("{path}: {message}")]
     Weights { path: PathBuf, message: String },
     #[error(transparent)]
-    LabelMap(#[from] crate::labelmap::LabelMapError),
+    LabelMap(#[from] LabelMapError),
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
     #[error(transparent)]
@@ -54,6 +54,14 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// `Err(Interrupted)` once `stop` is raised.
+pub fn check_stop(stop: &std::sync::atomic::AtomicBool) -> Result<()> {
+    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Error::Interrupted);
+    }
+    Ok(())
+}
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
@@ -90,4 +98,60 @@ impl FastError {
             found: found.to_string(),
         }
     }
+}
+
+/// Why a label-map file could not be read as the palette's classes.
+#[derive(Debug, thiserror::Error)]
+pub enum LabelMapError {
+    #[error("{}: {} colour(s) are not in palette '{palette}': {}.{} To use it anyway, map each colour to the nearest class (the painter's import offers it; `--nearest` on the command line).", path.display(), colours.len(), list_colours(colours), lossy_hint(path))]
+    UnknownColours {
+        path: PathBuf,
+        palette: String,
+        colours: Vec<([u8; 3], usize)>,
+    },
+    #[error("{}: {} id(s) are not classes of palette '{palette}': {}", path.display(), ids.len(), list_ids(ids))]
+    IdsOutsidePalette {
+        path: PathBuf,
+        palette: String,
+        ids: Vec<(u16, usize)>,
+    },
+}
+
+const LISTED_MAX: usize = 12;
+
+/// For a JPEG label map: why its colours are not the palette's.
+fn lossy_hint(path: &Path) -> &'static str {
+    let jpeg = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"));
+    if jpeg {
+        " It is a JPEG: its compression altered the class colours (save label maps as PNG)."
+    } else {
+        ""
+    }
+}
+
+fn list_colours(colours: &[([u8; 3], usize)]) -> String {
+    list(
+        colours
+            .iter()
+            .map(|([r, g, b], n)| format!("({r},{g},{b}) x {n} px")),
+        colours.len(),
+    )
+}
+
+fn list_ids(ids: &[(u16, usize)]) -> String {
+    list(
+        ids.iter().map(|(id, n)| format!("id {id} x {n} px")),
+        ids.len(),
+    )
+}
+
+fn list(items: impl Iterator<Item = String>, total: usize) -> String {
+    let mut shown: Vec<String> = items.take(LISTED_MAX).collect();
+    if total > LISTED_MAX {
+        shown.push(format!("and {} more", total - LISTED_MAX));
+    }
+    shown.join(", ")
 }

@@ -6,10 +6,12 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
-/// Largest side of a label or instance map: twice the canvas maximum
-/// ([`crate::paint::document::MAX_CANVAS_SIDE`]), so datasets' full-resolution maps
-/// (Cityscapes' 2048x1024) load.
-pub const MAX_LABEL_SIDE: u32 = 4096;
+/// Largest side of a canvas.
+pub const MAX_CANVAS_SIDE: u32 = 2048;
+
+/// Largest side of a label or instance map: twice the canvas maximum, so datasets'
+/// full-resolution maps (Cityscapes' 2048x1024) load.
+pub const MAX_LABEL_SIDE: u32 = 2 * MAX_CANVAS_SIDE;
 
 /// Largest side of a photo (a dataset's image, a style photo): 8192, 192 MiB as RGB.
 pub const MAX_PHOTO_SIDE: u32 = 8192;

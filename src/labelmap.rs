@@ -10,7 +10,7 @@ use crate::labels::Palette;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::io::BufReader;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A `width` x `height` grid of class ids, row-major.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,61 +112,7 @@ impl LabelMap {
     }
 }
 
-/// Why a label-map file could not be read as the palette's classes.
-#[derive(Debug, thiserror::Error)]
-pub enum LabelMapError {
-    #[error("{}: {} colour(s) are not in palette '{palette}': {}.{} To use it anyway, map each colour to the nearest class (the painter's import offers it; `--nearest` on the command line).", path.display(), colours.len(), list_colours(colours), lossy_hint(path))]
-    UnknownColours {
-        path: PathBuf,
-        palette: String,
-        colours: Vec<([u8; 3], usize)>,
-    },
-    #[error("{}: {} id(s) are not classes of palette '{palette}': {}", path.display(), ids.len(), list_ids(ids))]
-    IdsOutsidePalette {
-        path: PathBuf,
-        palette: String,
-        ids: Vec<(u16, usize)>,
-    },
-}
-
-const LISTED_MAX: usize = 12;
-
-/// For a JPEG label map: why its colours are not the palette's.
-fn lossy_hint(path: &Path) -> &'static str {
-    let jpeg = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"));
-    if jpeg {
-        " It is a JPEG: its compression altered the class colours (save label maps as PNG)."
-    } else {
-        ""
-    }
-}
-
-fn list_colours(colours: &[([u8; 3], usize)]) -> String {
-    list(
-        colours
-            .iter()
-            .map(|([r, g, b], n)| format!("({r},{g},{b}) x {n} px")),
-        colours.len(),
-    )
-}
-
-fn list_ids(ids: &[(u16, usize)]) -> String {
-    list(
-        ids.iter().map(|(id, n)| format!("id {id} x {n} px")),
-        ids.len(),
-    )
-}
-
-fn list(items: impl Iterator<Item = String>, total: usize) -> String {
-    let mut shown: Vec<String> = items.take(LISTED_MAX).collect();
-    if total > LISTED_MAX {
-        shown.push(format!("and {} more", total - LISTED_MAX));
-    }
-    shown.join(", ")
-}
+pub use crate::error::LabelMapError;
 
 /// How to treat colours of a colour PNG that the palette does not contain.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

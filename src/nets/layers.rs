@@ -6,11 +6,11 @@
 //! (`../shared/notes/candle-0.11-facts.md`): `index_select`, conv2d with groups, matmul,
 //! broadcast arithmetic. Candle's own `upsample_nearest2d`, bilinear resize and padded pools
 //! have missing or wrong backward passes, so they are avoided on any path that trains.
-use candle_core::{Device, Module, ModuleT, Result, Tensor, Var};
+use candle_core::{Device, Module, ModuleT, Result, Tensor};
 use candle_nn::VarBuilder;
 
-pub(crate) use super::norms::per_channel;
 pub use super::norms::{instance_norm, BatchNorm2d, Dropout, Norm2d, NormKind};
+pub(crate) use super::norms::{per_channel, update_buffer};
 
 /// Names of tensors that are state, not parameters: never handed to an optimizer.
 pub fn is_buffer_name(name: &str) -> bool {
@@ -23,17 +23,6 @@ pub fn is_buffer_name(name: &str) -> bool {
     ]
     .iter()
     .any(|suffix| name.ends_with(suffix))
-}
-
-/// Overwrites a buffer in place. The buffer must be variable storage (a `VarMap`-built model);
-/// a model loaded read-only from a file cannot be trained and says so.
-pub(crate) fn update_buffer(buffer: &Tensor, value: &Tensor) -> Result<()> {
-    if !buffer.is_variable() {
-        candle_core::bail!(
-            "cannot update a running statistic of a model loaded read-only; build it from a VarMap to train"
-        )
-    }
-    Var::from_tensor(buffer)?.set(&value.detach())
 }
 
 fn index_tensor(indices: &[u32], device: &Device) -> Result<Tensor> {

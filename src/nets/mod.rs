@@ -3,6 +3,7 @@
 pub mod bundle;
 pub mod encoding;
 pub mod fast;
+pub mod generator;
 pub mod inception;
 pub mod layers;
 pub mod legacy_pth;

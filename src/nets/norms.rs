@@ -2,11 +2,21 @@
 //! `nn.InstanceNorm2d` (affine off), `nn.BatchNorm2d` with running statistics (eval) and batch
 //! statistics that update them (training, PyTorch's momentum and unbiased running variance),
 //! the `--norm` choice between them, and `nn.Dropout` with a seedable mask.
-use candle_core::{DType, ModuleT, Result, Tensor, D};
+use candle_core::{DType, ModuleT, Result, Tensor, Var, D};
 use candle_nn::VarBuilder;
 
 use super::fast::train_norm as fast;
-use super::layers::update_buffer;
+
+/// Overwrites a buffer in place. The buffer must be variable storage (a `VarMap`-built model);
+/// a model loaded read-only from a file cannot be trained and says so.
+pub(crate) fn update_buffer(buffer: &Tensor, value: &Tensor) -> Result<()> {
+    if !buffer.is_variable() {
+        candle_core::bail!(
+            "cannot update a running statistic of a model loaded read-only; build it from a VarMap to train"
+        )
+    }
+    Var::from_tensor(buffer)?.set(&value.detach())
+}
 
 /// Per-sample, per-channel normalization with the biased variance (`nn.InstanceNorm2d`,
 /// `affine=False`, no running statistics).

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 
 use super::bundle::{
-    parse_options, to_json, write_bundle, Generator, ModelManifest, NetKind, PaletteRef,
-    FORMAT_VERSION,
+    to_json, write_bundle, Generator, ModelManifest, NetKind, PaletteRef, FORMAT_VERSION,
 };
 use super::encoding::InputEncoding;
+use super::generator::parse_options;
 use super::spade::SpadeOptions;
 use super::{pix2pix, pix2pixhd, weights};
 use crate::{Error, Result};

@@ -9,8 +9,7 @@ use crate::{Error, Result};
 
 /// New-canvas size presets (width, height).
 pub const CANVAS_PRESETS: &[(u32, u32)] = &[(256, 256), (512, 256), (512, 512), (1024, 512)];
-/// Largest side of a canvas.
-pub const MAX_CANVAS_SIDE: u32 = 2048;
+pub use crate::image_limits::MAX_CANVAS_SIDE;
 
 /// Checks a requested canvas size.
 pub fn validate_canvas_size(width: u32, height: u32) -> Result<()> {

@@ -2,7 +2,7 @@
 //! on a detached fake, then generator step), image generation for sample grids, and the
 //! networks and optimizers a checkpoint holds.
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use candle_core::Tensor;
 use candle_nn::VarMap;
@@ -72,13 +72,7 @@ pub fn adam_config(config: &TrainConfig, lr: f64) -> AdamConfig {
     }
 }
 
-/// `Err(Interrupted)` once `stop` is raised.
-pub fn check_stop(stop: &AtomicBool) -> Result<()> {
-    if stop.load(Ordering::Relaxed) {
-        return Err(crate::Error::Interrupted);
-    }
-    Ok(())
-}
+use crate::error::check_stop;
 
 /// The discriminator update of every family: `scale * (d_fake + d_real)`, the losses of D on
 /// the detached fake and on the real image, backpropagated and applied by `opt_d`; both

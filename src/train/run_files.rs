@@ -8,16 +8,36 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::checkpoint;
 use super::config::TrainConfig;
 use super::data::{Batch, Dataset};
 use super::family::{scalar, Family};
-use super::trainer::{
-    TrainRequest, TrainState, CHECKPOINT_FILE, CONFIG_FILE, HOLDOUT_FILE, LOSSES_FILE,
-};
 use crate::error::{Error, Result};
+
+/// What a checkpoint records besides tensors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Iterations completed.
+    pub iteration: u64,
+    pub epoch: u64,
+    pub seed: u64,
+    /// Adam step counts by optimizer prefix.
+    pub adam_steps: HashMap<String, u64>,
+    pub lr_g: f64,
+    pub lr_d: f64,
+    pub total_iters: u64,
+    pub decay_start: u64,
+    /// Training time so far, summed over resumed sessions (older checkpoints lack it).
+    #[serde(default)]
+    pub elapsed_s: f64,
+}
+
+pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
+pub const CONFIG_FILE: &str = "config.json";
+pub const LOSSES_FILE: &str = "losses.jsonl";
+pub const HOLDOUT_FILE: &str = "holdout.txt";
 
 /// The first network tensor holding NaN or Inf, if any: such weights are never saved.
 fn non_finite_tensor(tensors: &HashMap<String, Tensor>) -> Result<Option<String>> {
@@ -116,30 +136,34 @@ pub(super) fn append_log<T: Serialize>(path: &Path, entry: &T) -> Result<()> {
 }
 
 /// The config a run uses: the saved one when resuming (only `iters` may grow), else the
-/// request's, written to `RUN_DIR/config.json`.
-pub(super) fn run_config(request: &TrainRequest) -> Result<TrainConfig> {
-    let config_path = request.run_dir.join(CONFIG_FILE);
-    if request.resume {
+/// requested one, written to `RUN_DIR/config.json`.
+pub(super) fn run_config(
+    run_dir: &Path,
+    requested: &TrainConfig,
+    resume: bool,
+) -> Result<TrainConfig> {
+    let config_path = run_dir.join(CONFIG_FILE);
+    if resume {
         // A resumed run keeps its saved settings except the total number of iterations, which
         // the request sets (the CLI passes the saved total when --iters is not given).
         let mut saved = TrainConfig::load(&config_path)?;
-        saved.iters = request.config.iters;
+        saved.iters = requested.iters;
         // Checked before writing: a refused setting must not become the run's saved one.
         saved.validate()?;
         crate::atomic_file::write_text_atomic(&config_path, &saved.to_json()?)?;
         return Ok(saved);
     }
-    if request.run_dir.join(CHECKPOINT_FILE).exists() {
+    if run_dir.join(CHECKPOINT_FILE).exists() {
         return Err(Error::msg(format!(
             "{}: the run folder already has a checkpoint; pass --resume to continue it or choose another folder",
-            request.run_dir.display()
+            run_dir.display()
         )));
     }
-    request.config.validate()?;
-    std::fs::create_dir_all(&request.run_dir).map_err(|e| Error::io(&request.run_dir, e))?;
-    crate::atomic_file::write_text_atomic(&config_path, &request.config.to_json()?)?;
-    let _ = std::fs::remove_file(request.run_dir.join(LOSSES_FILE));
-    Ok(request.config.clone())
+    requested.validate()?;
+    std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+    crate::atomic_file::write_text_atomic(&config_path, &requested.to_json()?)?;
+    let _ = std::fs::remove_file(run_dir.join(LOSSES_FILE));
+    Ok(requested.clone())
 }
 
 /// Applies `holdout_every` and lists the held-out pairs' names in `RUN_DIR/holdout.txt`.

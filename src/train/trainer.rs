@@ -6,13 +6,12 @@
 //! The run folder's files are written by `run_files`; which pairs and random draws an
 //! iteration uses comes from `schedule` (the pair (seed, iteration) is the whole RNG state, so
 //! `--resume` continues exactly where the checkpoint was taken).
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use candle_core::Device;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::build::RunRecord;
 use super::checkpoint;
@@ -24,6 +23,7 @@ use super::run_files::{
     append_log, load_checkpoint, run_config, save_checkpoint, truncate_log, write_holdout,
     write_sample,
 };
+pub use super::run_files::{TrainState, CHECKPOINT_FILE, CONFIG_FILE, HOLDOUT_FILE, LOSSES_FILE};
 use super::schedule::{augment_of, batch_indices, step_rng};
 use crate::error::{Error, Result};
 use crate::labels::Palette;
@@ -111,29 +111,6 @@ pub struct TrainRequest {
     pub command: Option<String>,
 }
 
-/// What a checkpoint records besides tensors.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TrainState {
-    /// Iterations completed.
-    pub iteration: u64,
-    pub epoch: u64,
-    pub seed: u64,
-    /// Adam step counts by optimizer prefix.
-    pub adam_steps: HashMap<String, u64>,
-    pub lr_g: f64,
-    pub lr_d: f64,
-    pub total_iters: u64,
-    pub decay_start: u64,
-    /// Training time so far, summed over resumed sessions (older checkpoints lack it).
-    #[serde(default)]
-    pub elapsed_s: f64,
-}
-
-pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
-pub const CONFIG_FILE: &str = "config.json";
-pub const LOSSES_FILE: &str = "losses.jsonl";
-pub const HOLDOUT_FILE: &str = "holdout.txt";
-
 fn first_non_finite(losses: &Losses) -> Option<(&String, f64)> {
     losses
         .iter()
@@ -164,7 +141,7 @@ fn train_inner(
     for path in checkpoint::remove_stale_temporaries(&request.run_dir) {
         observer.on_event(&Event::Removed(path));
     }
-    let config = run_config(request)?;
+    let config = run_config(&request.run_dir, &request.config, request.resume)?;
     let mut dataset = Dataset::open(&request.data, request.palette.clone())?;
     let held_out = write_holdout(&request.run_dir, &mut dataset, config.holdout_every)?;
     if config.batch_size > dataset.len() {

@@ -29,13 +29,14 @@ pub mod train_conv;
 pub mod train_frozen;
 pub mod train_norm;
 pub mod train_ops;
+mod train_storage;
 #[cfg(test)]
 pub(crate) mod train_testing;
 pub mod transpose;
 
 use candle_core::{Device, Tensor};
 
-use super::bundle::Generator;
+use super::generator::Generator;
 use super::layers::{self, Norm2d};
 pub use planes::Planes;
 

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use super::conv::{convolve_into, im2col, plan_tiles, Activation, AxisTable, Epilogue, PadMode};
 use super::gemm::{sgemm_into, MatRef};
 use super::planes::PlaneView;
-use super::train_ops::{storage_values, with_values};
+use super::train_storage::{storage_values, with_values};
 
 /// Environment variable that keeps training on Candle's plain ops: `SCENEPAINT_TRAINING=candle`.
 pub const TRAINING_ENV: &str = "SCENEPAINT_TRAINING";
@@ -287,32 +287,6 @@ struct Conv2dOp {
     geometry: Geometry,
     weight_grad: bool,
     input_grad: bool,
-}
-
-/// A contiguous f32 copy of a storage's values in `layout`'s order.
-pub(super) fn values(storage: &CpuStorage, layout: &Layout) -> candle_core::Result<Vec<f32>> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("fast conv2d: expected f32 values")
-    };
-    if let Some((start, end)) = layout.contiguous_offsets() {
-        return Ok(data[start..end].to_vec());
-    }
-    // A strided view (a transposed or narrowed tensor): walk its indices in row-major order.
-    let (dims, strides) = (layout.dims(), layout.stride());
-    let mut out = Vec::with_capacity(layout.shape().elem_count());
-    let mut index = vec![0usize; dims.len()];
-    for _ in 0..layout.shape().elem_count() {
-        let offset: usize = index.iter().zip(strides).map(|(i, s)| i * s).sum();
-        out.push(data[layout.start_offset() + offset]);
-        for d in (0..dims.len()).rev() {
-            index[d] += 1;
-            if index[d] < dims[d] {
-                break;
-            }
-            index[d] = 0;
-        }
-    }
-    Ok(out)
 }
 
 impl CustomOp2 for Conv2dOp {

@@ -12,7 +12,8 @@ use rayon::prelude::*;
 
 use super::conv::Activation;
 use super::train_conv::{training_path, Geometry, TrainingPath};
-use super::train_ops::{leaky_relu_gradient, storage_values, with_values};
+use super::train_ops::leaky_relu_gradient;
+use super::train_storage::{storage_values, with_values};
 
 /// Whether the frozen ops serve `x`: an f32 CPU tensor with fast training enabled.
 pub fn usable_for(x: &Tensor) -> bool {

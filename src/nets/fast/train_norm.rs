@@ -19,7 +19,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Tensor
 use rayon::prelude::*;
 
 use super::train_conv::{training_path, TrainingPath};
-use super::train_ops::{storage_values, with_values};
+use super::train_storage::{storage_values, with_values};
 
 /// Over which values one mean and variance are taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,15 +9,12 @@
 //!
 //! - `adam_update`: one Adam step (`torch.optim.Adam`'s rule) in place on a parameter and its
 //!   two moments, three parallel passes instead of a dozen Candle ops that allocate.
-//!
-//! Also the two helpers every fast training op reads its inputs with, borrowing Candle's
-//! storage instead of copying it.
 use candle_core::{
-    CpuStorage, CustomOp1, CustomOp2, InplaceOp2, InplaceOp3, Layout, Shape, Storage, Tensor,
+    CpuStorage, CustomOp1, CustomOp2, InplaceOp2, InplaceOp3, Layout, Shape, Tensor,
 };
 use rayon::prelude::*;
 
-use super::train_conv::values;
+use super::train_storage::{storage_values, with_values};
 
 /// Elements per parallel chunk of the element-wise ops.
 const CHUNK: usize = 1 << 14;
@@ -164,34 +161,6 @@ impl InplaceOp3 for AdamApply {
 /// `y + bias` with `y` (N, C, H, W) and `bias` (C), as one op with its own backward.
 pub fn bias_add(y: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
     y.apply_op2(bias, BiasAddOp)
-}
-
-/// Runs `f` on `t`'s values in row-major order, borrowing them when they are contiguous.
-pub(super) fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
-    {
-        let (storage, layout) = t.storage_and_layout();
-        if let (Storage::Cpu(CpuStorage::F32(data)), Some((start, end))) =
-            (&*storage, layout.contiguous_offsets())
-        {
-            return Ok(f(&data[start..end]));
-        }
-    }
-    Ok(f(&t.flatten_all()?.to_vec1::<f32>()?))
-}
-
-/// `storage`'s values in `layout`'s order, borrowed when contiguous.
-pub(super) fn storage_values<'a>(
-    storage: &'a CpuStorage,
-    layout: &Layout,
-) -> candle_core::Result<std::borrow::Cow<'a, [f32]>> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("fast training op: expected f32 values")
-    };
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(std::borrow::Cow::Borrowed(&data[start..end])),
-        // A strided view (rare: these ops follow convolutions).
-        None => Ok(std::borrow::Cow::Owned(values(storage, layout)?)),
-    }
 }
 
 /// The element-wise leaky ReLU with its derivative.

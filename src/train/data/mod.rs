@@ -272,7 +272,7 @@ impl Dataset {
         for &first in indices {
             // A large batch of large photos takes seconds to decode: a stop request is
             // answered between two of them.
-            crate::train::family::check_stop(stop)?;
+            crate::error::check_stop(stop)?;
             let mut index = first;
             loop {
                 match self.sample(index, aug, rng) {
