@@ -193,8 +193,8 @@ fn pix2pixhd_family() -> (
     scenepaint::train::data::Batch,
 ) {
     use rand::SeedableRng;
+    use scenepaint::nets::encoding::LabelChannels;
     use scenepaint::train::config::{preset, TrainConfig};
-    use scenepaint::train::data::LabelEncoding;
     use scenepaint::train::pix2pixhd_family::{HdOptions, Pix2pixhdFamily};
     let config = TrainConfig {
         network: serde_json::json!({"netG": "local", "ngf": 4, "n_downsample_global": 2,
@@ -205,12 +205,7 @@ fn pix2pixhd_family() -> (
         lambda_vgg: 10.0,
         ..preset("pix2pixhd-tiny").unwrap()
     };
-    let encoding = LabelEncoding {
-        label_nc: 5,
-        contain_dontcare_label: false,
-        dontcare_id: None,
-        shift_down: false,
-    };
+    let encoding = LabelChannels::plain(5);
     let options = HdOptions::from_config(&config, &encoding, true).unwrap();
     assert_eq!(
         options.generator.global.input_nc, 6,

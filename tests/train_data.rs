@@ -29,7 +29,10 @@ fn ycor_is_detected_and_batches_hold_its_nine_classes() {
         (Layout::Ycor, 466, "ycor")
     );
     assert_eq!(
-        (data.encoding.label_nc, data.encoding.contain_dontcare_label),
+        (
+            data.label_channels.label_nc(),
+            data.label_channels.contains_dontcare()
+        ),
         (9, false)
     );
     assert!(!data.has_instances());
@@ -59,11 +62,11 @@ fn coco_stuff_maps_unlabeled_255_to_the_dont_care_channel() {
     assert_eq!((data.layout, data.len()), (Layout::CocoStuff, 13));
     assert!(data.has_instances());
     assert_eq!(
-        (data.encoding.label_nc, data.encoding.label_channels()),
+        (data.label_channels.label_nc(), data.label_channels.channels),
         (182, 183)
     );
-    assert_eq!(data.encoding.channel(255, Path::new("x")).unwrap(), 182);
-    assert_eq!(data.encoding.raw_id(182), 255);
+    assert_eq!(data.label_channels.channel(255), Some(182));
+    assert_eq!(data.label_channels.raw_id(182), 255);
     let aug = Augment::resize_only(64, 64, false);
     let batch = data.batch(&[0], &aug, &mut rng(), &Device::Cpu).unwrap();
     assert!(batch.instance.is_some());
@@ -75,7 +78,7 @@ fn coco_stuff_maps_unlabeled_255_to_the_dont_care_channel() {
 fn cityscapes_pairs_left_img8bit_with_gtfine_label_and_instance_ids() {
     let data = Dataset::open(&shared("datasets/cityscapes_sample"), None).unwrap();
     assert_eq!((data.layout, data.len()), (Layout::Cityscapes, 2));
-    assert_eq!(data.encoding.label_nc, 35);
+    assert_eq!(data.label_channels.label_nc(), 35);
     let pair = &data.pairs[0];
     assert!(pair.label.to_string_lossy().contains("_gtFine_labelIds"));
     assert!(pair
@@ -159,18 +162,14 @@ fn ade20k_is_detected_and_its_ids_shift_down() {
     let data = Dataset::open(root.path(), None).unwrap();
     assert_eq!((data.layout, data.len()), (Layout::Ade20k, 2));
     assert_eq!(data.palette.name, "ade20k");
-    assert!(data.encoding.shift_down);
-    assert_eq!(data.encoding.label_nc, 150);
-    let x = Path::new("x.png");
+    assert!(data.label_channels.shift_down);
+    assert_eq!(data.label_channels.label_nc(), 150);
+    let labels = data.label_channels;
+    assert_eq!(labels.channel(1), Some(0), "wall (1) is channel 0");
+    assert_eq!(labels.channel(150), Some(149));
     assert_eq!(
-        data.encoding.channel(1, x).unwrap(),
-        0,
-        "wall (1) is channel 0"
-    );
-    assert_eq!(data.encoding.channel(150, x).unwrap(), 149);
-    assert_eq!(
-        data.encoding.channel(0, x).unwrap(),
-        150,
+        labels.channel(0),
+        Some(150),
         "unlabeled goes to the don't-care channel"
     );
     let batch = data

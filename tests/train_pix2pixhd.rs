@@ -171,7 +171,8 @@ fn niter_fix_global_trains_only_the_outermost_enhancer_then_everything() {
     for n_local in [1usize, 2] {
         let config = local_config(10, n_local, 2);
         let options =
-            HdOptions::from_config(&config, &dataset.encoding, dataset.has_instances()).unwrap();
+            HdOptions::from_config(&config, &dataset.label_channels, dataset.has_instances())
+                .unwrap();
         let mut family =
             Pix2pixhdFamily::new(&config, options, None, &Device::Cpu, &mut rng).unwrap();
         let trained = format!("model{n_local}_");
@@ -302,7 +303,7 @@ fn a_local_enhancer_starts_from_a_trained_global_generator() {
         ..local_config(2, 1, 2)
     };
     let options =
-        HdOptions::from_config(&config, &dataset.encoding, dataset.has_instances()).unwrap();
+        HdOptions::from_config(&config, &dataset.label_channels, dataset.has_instances()).unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
     let family = Pix2pixhdFamily::new(&config, options, None, &Device::Cpu, &mut rng).unwrap();
     let local = snapshot(&family, "G.");
@@ -327,7 +328,7 @@ fn a_local_enhancer_starts_from_a_trained_global_generator() {
         ..local_config(2, 1, 2)
     };
     let options =
-        HdOptions::from_config(&wrong, &dataset.encoding, dataset.has_instances()).unwrap();
+        HdOptions::from_config(&wrong, &dataset.label_channels, dataset.has_instances()).unwrap();
     let err = Pix2pixhdFamily::new(&wrong, options, None, &Device::Cpu, &mut rng)
         .err()
         .expect("a pix2pix U-Net is no pix2pixHD generator")

@@ -63,12 +63,7 @@ fn random_bundle(dir: &Path) -> Palette {
             name: "cityscapes".into(),
             inline: None,
         },
-        input_encoding: InputEncoding::OneHot {
-            classes,
-            instance_edges: true,
-            dontcare_id: None,
-            shift_down: false,
-        },
+        input_encoding: InputEncoding::one_hot(classes, true),
         training: serde_json::json!({"note": "random weights for a test"}),
     };
     write_bundle(dir, &manifest, &tensors).unwrap();
@@ -242,15 +237,7 @@ fn bundle_converts_a_published_pth_and_rejects_wrong_options() {
         String::from_utf8_lossy(&run.stderr)
     );
     let manifest = ModelManifest::read(&out).unwrap();
-    assert_eq!(
-        manifest.input_encoding,
-        InputEncoding::OneHot {
-            classes: 6,
-            instance_edges: true,
-            dontcare_id: None,
-            shift_down: false,
-        }
-    );
+    assert_eq!(manifest.input_encoding, InputEncoding::one_hot(6, true));
     assert_eq!(manifest.options["input_nc"], 7);
     assert_eq!(manifest.options["n_blocks_global"], 3);
     let model = Model::load(&out, &Device::Cpu).unwrap();
@@ -358,10 +345,12 @@ fn spade_bundle_from_published_weights_maps_coco_unlabeled_to_the_dontcare_chann
     assert_eq!(
         manifest.input_encoding,
         InputEncoding::OneHot {
-            classes: 6,
+            labels: scenepaint::nets::encoding::LabelChannels {
+                channels: 6,
+                dontcare_id: Some(255),
+                shift_down: false,
+            },
             instance_edges: true,
-            dontcare_id: Some(255),
-            shift_down: false,
         }
     );
     let model = Model::load(&out, &Device::Cpu).unwrap();

@@ -6,22 +6,75 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+/// How raw label ids become one-hot channels: the one rule the painter's encoding (here),
+/// training's label tensors (`train::data`) and a bundle's `model.json` all use. Datasets whose
+/// ids are not channels carry the published data loaders' mapping: `dontcare_id` goes to the
+/// last channel (COCO-Stuff 255, ADE20K 0) and `shift_down` moves every other id down by one
+/// (ADE20K); an id that then lands outside the classes has no channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabelChannels {
+    /// One-hot channels, the "don't care" channel included (the published `label_nc` +
+    /// `contain_dontcare_label`). Named `classes` in `model.json`.
+    #[serde(rename = "classes")]
+    pub channels: usize,
+    /// Raw id whose pixels go to the "don't care" channel, the last one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dontcare_id: Option<u16>,
+    /// ADE20K: every other id moves down by one (`label - 1`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shift_down: bool,
+}
+
+impl LabelChannels {
+    /// Ids that are already channel numbers: `label_nc` channels, no "don't care", no shift.
+    pub fn plain(label_nc: usize) -> Self {
+        Self {
+            channels: label_nc,
+            dontcare_id: None,
+            shift_down: false,
+        }
+    }
+
+    /// Classes without the "don't care" channel (the published `label_nc`).
+    pub fn label_nc(&self) -> usize {
+        self.channels - usize::from(self.contains_dontcare())
+    }
+
+    /// The published `contain_dontcare_label`.
+    pub fn contains_dontcare(&self) -> bool {
+        self.dontcare_id.is_some()
+    }
+
+    /// The channel of a raw id; `None` when it has none.
+    pub fn channel(&self, id: u16) -> Option<usize> {
+        if Some(id) == self.dontcare_id {
+            return self.channels.checked_sub(1);
+        }
+        usize::from(id)
+            .checked_sub(usize::from(self.shift_down))
+            .filter(|&channel| channel < self.label_nc())
+    }
+
+    /// The raw id shown for a channel (inverse of [`Self::channel`]), for drawing label maps.
+    pub fn raw_id(&self, channel: u32) -> u16 {
+        match self.dontcare_id {
+            Some(id) if channel as usize == self.label_nc() => id,
+            _ => (channel + u32::from(self.shift_down)).min(u32::from(u16::MAX)) as u16,
+        }
+    }
+}
+
 /// How class ids become the generator's input; stored in a bundle's `model.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InputEncoding {
-    /// Channel `id` is 1 where the label is `id` (`classes` channels), followed, with
-    /// `instance_edges`, by an edge map: 1 where a 4-neighbour has another id. Without instance
-    /// maps, class regions stand in for instances. Datasets whose ids are not channels carry
-    /// the published data loaders' mapping: `dontcare_id` goes to the last channel (COCO-Stuff
-    /// 255, ADE20K 0) and `shift_down` moves every other id down by one (ADE20K).
+    /// Channel [`LabelChannels::channel`] of each id is 1, followed, with `instance_edges`, by
+    /// an edge map: 1 where a 4-neighbour has another id. Without instance maps, class regions
+    /// stand in for instances.
     OneHot {
-        classes: usize,
+        #[serde(flatten)]
+        labels: LabelChannels,
         instance_edges: bool,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        dontcare_id: Option<u16>,
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        shift_down: bool,
     },
     /// The label map drawn in its palette colours, RGB scaled from 0..=255 to [-1, 1]: what the
     /// published pix2pix models (facades, cityscapes labels->photo) were trained on.
@@ -32,20 +85,17 @@ impl InputEncoding {
     /// One-hot over ids that are already channel numbers (no dontcare id, no shift).
     pub fn one_hot(classes: usize, instance_edges: bool) -> Self {
         Self::OneHot {
-            classes,
+            labels: LabelChannels::plain(classes),
             instance_edges,
-            dontcare_id: None,
-            shift_down: false,
         }
     }
 
     pub fn channels(&self) -> usize {
         match self {
             Self::OneHot {
-                classes,
+                labels,
                 instance_edges,
-                ..
-            } => classes + usize::from(*instance_edges),
+            } => labels.channels + usize::from(*instance_edges),
             Self::ColourImage => 3,
         }
     }
@@ -70,31 +120,6 @@ pub fn edge_map(ids: &[u16], width: usize, height: usize) -> Vec<f32> {
     edges
 }
 
-/// The one rule from a raw label id to its one-hot channel, for the painter's encoding here
-/// and training's label tensors (`train::data::LabelEncoding`) alike: `dontcare_id` goes to
-/// the last channel, `shift_down` moves every other id down by one (ADE20K), and an id that
-/// then lands outside the classes (or on the "don't care" channel without being that id) has
-/// no channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IdToChannel {
-    /// One-hot channels, the "don't care" channel included.
-    pub channels: usize,
-    pub dontcare_id: Option<u16>,
-    pub shift_down: bool,
-}
-
-impl IdToChannel {
-    pub fn channel(&self, id: u16) -> Option<usize> {
-        if Some(id) == self.dontcare_id {
-            return self.channels.checked_sub(1);
-        }
-        let classes = self.channels - usize::from(self.dontcare_id.is_some());
-        usize::from(id)
-            .checked_sub(usize::from(self.shift_down))
-            .filter(|&channel| channel < classes)
-    }
-}
-
 /// A (1, C, H, W) input tensor for `encoding`; `colour_of` gives a class's palette colour.
 pub fn encode(
     ids: &[u16],
@@ -114,18 +139,12 @@ pub fn encode(
     let mut data = vec![0f32; encoding.channels() * plane];
     match encoding {
         InputEncoding::OneHot {
-            classes,
+            labels,
             instance_edges,
-            dontcare_id,
-            shift_down,
         } => {
-            let rule = IdToChannel {
-                channels: *classes,
-                dontcare_id: *dontcare_id,
-                shift_down: *shift_down,
-            };
+            let classes = labels.channels;
             for (i, &id) in ids.iter().enumerate() {
-                let Some(channel) = rule.channel(id) else {
+                let Some(channel) = labels.channel(id) else {
                     return Err(Error::msg(format!(
                         "class id {id} at pixel ({}, {}) is outside the model's {classes} classes",
                         i % width,
@@ -195,12 +214,7 @@ mod tests {
     #[test]
     fn one_hot_sets_one_channel_per_pixel_and_edges_mark_both_sides() {
         let ids = [0u16, 1, 1, 2];
-        let enc = InputEncoding::OneHot {
-            classes: 3,
-            instance_edges: true,
-            dontcare_id: None,
-            shift_down: false,
-        };
+        let enc = InputEncoding::one_hot(3, true);
         let t = encode(&ids, 4, 1, &enc, |_| [0; 3], &Device::Cpu).unwrap();
         let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(&v[0..4], &[1., 0., 0., 0.]);
@@ -219,10 +233,12 @@ mod tests {
             v.iter().position(|&x| x == 1.0).unwrap()
         };
         let ade = InputEncoding::OneHot {
-            classes: 151,
+            labels: LabelChannels {
+                channels: 151,
+                dontcare_id: Some(0),
+                shift_down: true,
+            },
             instance_edges: false,
-            dontcare_id: Some(0),
-            shift_down: true,
         };
         assert_eq!(channel_of(&ade, 1), 0, "ADE wall (1) is channel 0");
         assert_eq!(channel_of(&ade, 150), 149);
@@ -232,15 +248,27 @@ mod tests {
             "unlabeled is the don't-care channel"
         );
         let coco = InputEncoding::OneHot {
-            classes: 183,
+            labels: LabelChannels {
+                channels: 183,
+                dontcare_id: Some(255),
+                shift_down: false,
+            },
             instance_edges: false,
-            dontcare_id: Some(255),
-            shift_down: false,
         };
         assert_eq!(channel_of(&coco, 0), 0);
         assert_eq!(channel_of(&coco, 255), 182);
         let json = serde_json::to_value(&ade).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "one_hot", "classes": 151, "instance_edges": false,
+                "dontcare_id": 0, "shift_down": true}),
+            "model.json's field names"
+        );
         assert_eq!(serde_json::from_value::<InputEncoding>(json).unwrap(), ade);
+        assert_eq!(
+            serde_json::to_value(InputEncoding::one_hot(9, true)).unwrap(),
+            serde_json::json!({"kind": "one_hot", "classes": 9, "instance_edges": true})
+        );
         let plain: InputEncoding =
             serde_json::from_str(r#"{"kind":"one_hot","classes":9,"instance_edges":false}"#)
                 .unwrap();

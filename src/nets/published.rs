@@ -10,7 +10,7 @@ use candle_core::Device;
 use super::bundle::{
     to_json, write_bundle, Generator, ModelManifest, NetKind, PaletteRef, FORMAT_VERSION,
 };
-use super::encoding::InputEncoding;
+use super::encoding::{InputEncoding, LabelChannels};
 use super::generator::parse_options;
 use super::spade::SpadeOptions;
 use super::{pix2pix, pix2pixhd, weights};
@@ -151,12 +151,7 @@ pub fn resolve_options(
             let encoding = if label_nc == 0 {
                 InputEncoding::ColourImage
             } else {
-                InputEncoding::OneHot {
-                    classes: label_nc,
-                    instance_edges: !no_instance,
-                    dontcare_id: None,
-                    shift_down: false,
-                }
+                InputEncoding::one_hot(label_nc, !no_instance)
             };
             object.insert("input_nc".into(), encoding.channels().into());
             let json = if net == NetKind::Pix2pixhdGlobal {
@@ -176,10 +171,12 @@ pub fn resolve_options(
             let spade = SpadeOptions::from_json(&options)?;
             let (dontcare_id, shift_down) = published_id_mapping(raw, spade.contain_dontcare_label);
             let encoding = InputEncoding::OneHot {
-                classes: spade.label_nc + usize::from(spade.contain_dontcare_label),
+                labels: LabelChannels {
+                    channels: spade.label_nc + usize::from(spade.contain_dontcare_label),
+                    dontcare_id,
+                    shift_down,
+                },
                 instance_edges: !spade.no_instance,
-                dontcare_id,
-                shift_down,
             };
             Ok((to_json(&spade)?, encoding))
         }

@@ -2,13 +2,14 @@
 //! channel when the dataset has one) followed by the instance boundary map. Follows
 //! `preprocess_input` and `get_edges` of NVlabs/SPADE `models/pix2pix_model.py`.
 //!
-//! This is the tensor form, from label tensors of channel ids (training's data loader turns
-//! raw ids into channels with `train::data::LabelEncoding`); the painter's CPU form is
-//! `nets::encoding::encode`. Both map raw ids to channels by the one rule of
-//! `nets::encoding::IdToChannel`, and a test (`train::data`) checks they agree on every id.
+//! This is the tensor form, from label tensors of channel ids: training's data loader has
+//! already turned raw ids into channels by `nets::encoding::LabelChannels`, the one rule the
+//! painter's CPU form (`nets::encoding::encode`) uses too; a test (`train::data`) checks the
+//! two agree on every id.
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::encoding::LabelChannels;
 use crate::{Error, Result};
 
 /// The options that decide the semantic input's channels (published option names).
@@ -34,6 +35,15 @@ impl Default for SemanticOptions {
 }
 
 impl SemanticOptions {
+    /// The channels of data whose ids map by `labels`; `no_instance`: no boundary channel.
+    pub fn for_labels(labels: &LabelChannels, no_instance: bool) -> Self {
+        Self {
+            label_nc: labels.label_nc(),
+            contain_dontcare_label: labels.contains_dontcare(),
+            no_instance,
+        }
+    }
+
     /// One-hot channels: `label_nc`, plus one for "don't care".
     pub fn label_channels(&self) -> usize {
         self.label_nc + usize::from(self.contain_dontcare_label)

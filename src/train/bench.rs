@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use super::build::build_family;
 use super::config::{preset, TrainConfig};
-use super::data::{Batch, Dataset, LabelEncoding, Layout};
+use super::data::{Batch, Dataset, Layout};
 use crate::error::{Error, Result};
 use crate::labels::Palette;
 
@@ -163,13 +163,13 @@ pub fn train_step(
         layout: Layout::Ycor,
         root: PathBuf::from("(synthetic)"),
         pairs: Vec::new(),
-        encoding: LabelEncoding::for_layout(Layout::Ycor, &palette),
+        label_channels: Layout::Ycor.label_channels(&palette),
         palette,
     };
     let mut family = build_family(&config, &dataset, device)?;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let (width, height) = (config.crop_width as usize, config.crop_height as usize);
-    let classes = dataset.encoding.label_channels() as u32;
+    let classes = dataset.label_channels.channels as u32;
     let batch = synthetic_batch(
         (width, height),
         config.batch_size,

@@ -52,10 +52,10 @@ pub fn load_vgg(config: &TrainConfig, device: &Device) -> Result<Option<Vgg>> {
 pub fn spade_options(config: &TrainConfig, dataset: &Dataset) -> Result<SpadeOptions> {
     let mut network = config.network.clone();
     if let Some(map) = network.as_object_mut() {
-        map.insert("label_nc".into(), dataset.encoding.label_nc.into());
+        map.insert("label_nc".into(), dataset.label_channels.label_nc().into());
         map.insert(
             "contain_dontcare_label".into(),
-            dataset.encoding.contain_dontcare_label.into(),
+            dataset.label_channels.contains_dontcare().into(),
         );
         map.entry("no_instance")
             .or_insert((!dataset.has_instances()).into());
@@ -103,14 +103,14 @@ pub fn build_family(
             )?))
         }
         NetFamily::Pix2pix => {
-            let colours = colour_table(&dataset.palette, &dataset.encoding, device)?;
+            let colours = colour_table(&dataset.palette, &dataset.label_channels, device)?;
             Ok(Box::new(Pix2pixFamily::new(
                 config, colours, device, &mut rng,
             )?))
         }
         NetFamily::Pix2pixhd => {
             let options =
-                HdOptions::from_config(config, &dataset.encoding, dataset.has_instances())?;
+                HdOptions::from_config(config, &dataset.label_channels, dataset.has_instances())?;
             Ok(Box::new(Pix2pixhdFamily::new(
                 config,
                 options,
@@ -151,10 +151,8 @@ pub fn write_bundle(
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let options = family.generator_options();
     let one_hot = |instance_edges: bool| InputEncoding::OneHot {
-        classes: dataset.encoding.label_channels(),
+        labels: dataset.label_channels,
         instance_edges,
-        dontcare_id: dataset.encoding.dontcare_id,
-        shift_down: dataset.encoding.shift_down,
     };
     let (net, input_encoding) = match config.net {
         NetFamily::Spade => (
@@ -170,7 +168,7 @@ pub fn write_bundle(
             },
             // The generator's input has the boundary channel after the one-hot classes.
             one_hot(
-                options["input_nc"].as_u64() == Some(dataset.encoding.label_channels() as u64 + 1),
+                options["input_nc"].as_u64() == Some(dataset.label_channels.channels as u64 + 1),
             ),
         ),
     };
@@ -191,7 +189,7 @@ pub fn write_bundle(
         "preset": config.preset,
         "dataset": dataset.root.display().to_string(),
         "layout": dataset.layout,
-        "label_encoding": dataset.encoding,
+        "label_encoding": dataset.label_channels,
         "command": run.command,
         "device": run.device,
         "iterations": run.iteration,

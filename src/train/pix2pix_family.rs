@@ -11,13 +11,14 @@ use candle_nn::{VarBuilder, VarMap};
 use rand_chacha::ChaCha8Rng;
 
 use super::config::TrainConfig;
-use super::data::{Batch, LabelEncoding};
+use super::data::Batch;
 use super::family::{adam_config, adam_over, discriminator_step, scalar, Family, Losses};
 use super::init::{init_varmap, load_matching, pretrained_generator_file, InitScheme};
 use super::losses::{d_loss, g_loss, l1};
 use super::optim::Adam;
 use crate::error::{Error, Result};
 use crate::labels::Palette;
+use crate::nets::encoding::LabelChannels;
 use crate::nets::pix2pix::{PatchGanDiscriminator, PatchGanOptions, UnetGenerator, UnetOptions};
 
 /// A pix2pix model in training.
@@ -57,12 +58,12 @@ pub fn pix2pix_options(config: &TrainConfig) -> Result<(UnetOptions, PatchGanOpt
 /// The colour table of [`Pix2pixFamily`]: row `c` is the palette colour of channel `c`.
 pub fn colour_table(
     palette: &Palette,
-    encoding: &LabelEncoding,
+    label_channels: &LabelChannels,
     device: &Device,
 ) -> Result<Tensor> {
-    let channels = encoding.label_channels();
+    let channels = label_channels.channels;
     let values: Vec<f32> = (0..channels as u32)
-        .flat_map(|c| palette.rgb(encoding.raw_id(c)))
+        .flat_map(|c| palette.rgb(label_channels.raw_id(c)))
         .map(|v| f32::from(v) / 127.5 - 1.0)
         .collect();
     Ok(Tensor::from_vec(values, (channels, 3), device)?)
@@ -182,12 +183,7 @@ mod tests {
     #[test]
     fn label_image_draws_each_channel_in_its_palette_colour() {
         let palette = Palette::builtin("ycor").unwrap();
-        let encoding = LabelEncoding {
-            label_nc: 9,
-            contain_dontcare_label: false,
-            dontcare_id: None,
-            shift_down: false,
-        };
+        let encoding = LabelChannels::plain(9);
         let colours = colour_table(&palette, &encoding, &Device::Cpu).unwrap();
         let label = Tensor::from_vec(vec![0u32, 3, 8, 3], (1, 1, 2, 2), &Device::Cpu).unwrap();
         let image = label_image(&colours, &label).unwrap();

@@ -18,13 +18,14 @@ use candle_nn::{VarBuilder, VarMap};
 use rand_chacha::ChaCha8Rng;
 
 use super::config::TrainConfig;
-use super::data::{Batch, LabelEncoding};
+use super::data::Batch;
 use super::family::{adam_config, discriminator_step, scalar, Family, Losses};
 use super::init::{init_varmap, load_matching, pretrained_generator_file, InitScheme};
 use super::losses::{d_loss_multiscale, feature_matching, g_loss_multiscale, l1, ScaleReduce};
 use super::optim::Adam;
 use super::vgg::Vgg;
 use crate::error::{Error, Result};
+use crate::nets::encoding::LabelChannels;
 use crate::nets::pix2pixhd::{
     GlobalGenerator, LocalEnhancer, LocalOptions, MultiscaleDiscriminator, MultiscaleOptions,
 };
@@ -65,7 +66,7 @@ impl HdOptions {
     /// `num_D`, `no_ganFeat_loss`, `no_instance`) with the label channels of the data.
     pub fn from_config(
         config: &TrainConfig,
-        encoding: &LabelEncoding,
+        label_channels: &LabelChannels,
         has_instances: bool,
     ) -> Result<Self> {
         let network = &config.network;
@@ -76,11 +77,7 @@ impl HdOptions {
                 "pix2pixHD: no_instance is false but the dataset has no instance maps",
             ));
         }
-        let semantic = SemanticOptions {
-            label_nc: encoding.label_nc,
-            contain_dontcare_label: encoding.contain_dontcare_label,
-            no_instance,
-        };
+        let semantic = SemanticOptions::for_labels(label_channels, no_instance);
         let mut generator: LocalOptions = parse(network, "generator")?;
         generator.n_local_enhancers = local_enhancers(network, &generator)?;
         generator.global.input_nc = semantic.semantic_nc();
@@ -404,13 +401,8 @@ mod tests {
     use crate::train::config::preset;
     use serde_json::json;
 
-    fn ycor_encoding() -> LabelEncoding {
-        LabelEncoding {
-            label_nc: 9,
-            contain_dontcare_label: false,
-            dontcare_id: None,
-            shift_down: false,
-        }
+    fn ycor_encoding() -> LabelChannels {
+        LabelChannels::plain(9)
     }
 
     fn with_network(name: &str, network: serde_json::Value) -> TrainConfig {

@@ -208,7 +208,7 @@ pub(super) fn write_sample(
         &generated,
         &batch.photo,
         &dataset.palette,
-        &dataset.encoding,
+        &dataset.label_channels,
     )?;
     crate::atomic_file::write_atomic(&path, |tmp| {
         grid.save_with_format(tmp, image::ImageFormat::Png)

@@ -2,9 +2,9 @@
 use candle_core::{DType, Tensor};
 use image::RgbImage;
 
-use super::data::LabelEncoding;
 use crate::error::{Error, Result};
 use crate::labels::Palette;
+use crate::nets::encoding::LabelChannels;
 
 fn image_rows(images: &Tensor) -> Result<(usize, usize, usize, Vec<u8>)> {
     let (n, c, h, w) = images.dims4()?;
@@ -33,7 +33,7 @@ pub fn grid(
     generated: &Tensor,
     photos: &Tensor,
     palette: &Palette,
-    encoding: &LabelEncoding,
+    label_channels: &LabelChannels,
 ) -> Result<RgbImage> {
     let (n, h, w, fake) = image_rows(generated)?;
     let (_, _, _, real) = image_rows(photos)?;
@@ -54,7 +54,7 @@ pub fn grid(
         for y in 0..h {
             for x in 0..w {
                 let pixel = (i * h + y) * w + x;
-                let label = palette.rgb(encoding.raw_id(channels[pixel]));
+                let label = palette.rgb(label_channels.raw_id(channels[pixel]));
                 let at = |k: usize, rgb: [u8; 3]| (k, rgb);
                 for (column, rgb) in [
                     at(0, label),

@@ -8,17 +8,18 @@ use std::path::{Path, PathBuf};
 use image::imageops::FilterType;
 
 use super::layout::{self, Layout};
-use super::{read_instance, read_photo, LabelEncoding};
+use super::{label_channel, read_instance, read_photo};
 use crate::error::{Error, Result};
 use crate::labelmap::{read_label_map, write_index_png, LabelMap};
 use crate::labels::Palette;
+use crate::nets::encoding::LabelChannels;
 
 /// What `dataset inspect` found.
 #[derive(Debug, Clone)]
 pub struct Report {
     pub layout: Layout,
     pub palette: String,
-    pub encoding: LabelEncoding,
+    pub label_channels: LabelChannels,
     pub pairs: usize,
     pub with_instances: usize,
     /// (width, height) of the photos -> number of photos.
@@ -37,7 +38,7 @@ pub fn inspect(root: &Path, palette: Option<Palette>) -> Result<Report> {
         Some(p) => p,
         None => Palette::builtin(scan.layout.palette_name())?,
     };
-    let encoding = LabelEncoding::for_layout(scan.layout, &palette);
+    let label_channels = scan.layout.label_channels(&palette);
     let mut problems: Vec<(PathBuf, String)> = scan
         .unpaired
         .iter()
@@ -70,7 +71,7 @@ pub fn inspect(root: &Path, palette: Option<Palette>) -> Result<Report> {
                     ));
                 }
                 for (id, count) in map.histogram() {
-                    if let Err(e) = encoding.channel(id, &pair.label) {
+                    if let Err(e) = label_channel(&label_channels, id, &pair.label) {
                         problems.push((pair.label.clone(), e.to_string()));
                     }
                     *class_pixels.entry(id).or_insert(0) += count as u64;
@@ -98,7 +99,7 @@ pub fn inspect(root: &Path, palette: Option<Palette>) -> Result<Report> {
     Ok(Report {
         layout: scan.layout,
         palette: palette.name.clone(),
-        encoding,
+        label_channels,
         pairs: scan.pairs.len(),
         with_instances: scan.pairs.iter().filter(|p| p.instance.is_some()).count(),
         sizes,
@@ -112,7 +113,7 @@ impl Report {
     pub fn to_text(&self, palette: &Palette) -> String {
         let mut out = format!(
             "layout: {:?}\npalette: {}\nlabel_nc: {} (don't care channel: {})\npairs: {} ({} with instance maps)\n",
-            self.layout, self.palette, self.encoding.label_nc, self.encoding.contain_dontcare_label, self.pairs, self.with_instances
+            self.layout, self.palette, self.label_channels.label_nc(), self.label_channels.contains_dontcare(), self.pairs, self.with_instances
         );
         for ((w, h), count) in &self.sizes {
             out += &format!("size {w}x{h}: {count} photo(s)\n");

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use image::RgbImage;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
 pub use augment::{Augment, Placement};
 pub use layout::{Layout, PairFiles, Scan};
@@ -20,82 +19,44 @@ use crate::error::{Error, Result};
 use crate::image_limits::{open_limited, MAX_LABEL_SIDE, MAX_PHOTO_SIDE};
 use crate::labelmap::read_label_map;
 use crate::labels::Palette;
+use crate::nets::encoding::LabelChannels;
 
-/// How raw label ids become one-hot channels (`label_nc`, `contain_dontcare_label`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LabelEncoding {
-    pub label_nc: usize,
-    pub contain_dontcare_label: bool,
-    /// Raw id whose pixels go to the "don't care" channel `label_nc`.
-    pub dontcare_id: Option<u16>,
-    /// ADE20K: every other id moves down by one (`label - 1`).
-    pub shift_down: bool,
-}
-
-impl LabelEncoding {
-    /// The published encoding of a layout; generic folders use the palette: a palette with id
-    /// 255 as its unlabeled class is COCO-Stuff-numbered, otherwise ids are channels.
-    pub fn for_layout(layout: Layout, palette: &Palette) -> Self {
-        let plain = |label_nc| Self {
-            label_nc,
-            contain_dontcare_label: false,
-            dontcare_id: None,
-            shift_down: false,
-        };
-        let coco = Self {
-            label_nc: 182,
-            contain_dontcare_label: true,
+impl Layout {
+    /// The published id mapping of a layout; generic folders use the palette: a palette with
+    /// id 255 as its unlabeled class is COCO-Stuff-numbered, otherwise ids are channels.
+    pub fn label_channels(self, palette: &Palette) -> LabelChannels {
+        let coco = LabelChannels {
+            channels: 183,
             dontcare_id: Some(255),
             shift_down: false,
         };
-        match layout {
-            Layout::Cityscapes => plain(35),
+        match self {
+            Layout::Cityscapes => LabelChannels::plain(35),
             Layout::CocoStuff => coco,
-            Layout::Ade20k => Self {
-                label_nc: 150,
-                contain_dontcare_label: true,
+            Layout::Ade20k => LabelChannels {
+                channels: 151,
                 dontcare_id: Some(0),
                 shift_down: true,
             },
             Layout::Ycor | Layout::Paired if palette.max_id() == 255 => coco,
-            Layout::Ycor | Layout::Paired => plain(usize::from(palette.max_id()) + 1),
+            Layout::Ycor | Layout::Paired => {
+                LabelChannels::plain(usize::from(palette.max_id()) + 1)
+            }
         }
     }
+}
 
-    /// The raw id shown for a channel (inverse of `channel`), for drawing label maps.
-    pub fn raw_id(&self, channel: u32) -> u16 {
-        match self.dontcare_id {
-            Some(id) if channel as usize == self.label_nc => id,
-            _ => (channel + u32::from(self.shift_down)).min(u32::from(u16::MAX)) as u16,
-        }
-    }
-
-    /// One-hot channels, "don't care" included.
-    pub fn label_channels(&self) -> usize {
-        self.label_nc + usize::from(self.contain_dontcare_label)
-    }
-
-    /// The id-to-channel rule the painter's encoding shares (`nets::encoding`).
-    pub fn id_to_channel(&self) -> crate::nets::encoding::IdToChannel {
-        crate::nets::encoding::IdToChannel {
-            channels: self.label_channels(),
-            dontcare_id: self.dontcare_id,
-            shift_down: self.shift_down,
-        }
-    }
-
-    /// The channel of a raw id, or an error naming the file when it has none.
-    pub fn channel(&self, id: u16, origin: &Path) -> Result<u32> {
-        let channel = self.id_to_channel().channel(id).ok_or_else(|| {
-            Error::msg(format!(
-                "{}: label id {id} has no channel (label_nc {}, don't care {:?})",
-                origin.display(),
-                self.label_nc,
-                self.dontcare_id
-            ))
-        })?;
-        Ok(channel as u32)
-    }
+/// The channel of a raw id of the label map at `origin`, or an error naming the file.
+pub fn label_channel(labels: &LabelChannels, id: u16, origin: &Path) -> Result<u32> {
+    let channel = labels.channel(id).ok_or_else(|| {
+        Error::msg(format!(
+            "{}: label id {id} has no channel (label_nc {}, don't care {:?})",
+            origin.display(),
+            labels.label_nc(),
+            labels.dontcare_id
+        ))
+    })?;
+    Ok(channel as u32)
 }
 
 /// One augmented example: channel ids and instance ids (row-major) and RGB pixels.
@@ -125,7 +86,7 @@ pub struct Dataset {
     pub root: PathBuf,
     pub pairs: Vec<PairFiles>,
     pub palette: Palette,
-    pub encoding: LabelEncoding,
+    pub label_channels: LabelChannels,
 }
 
 /// A photo as RGB, refused before decoding when its header claims more than
@@ -167,13 +128,13 @@ impl Dataset {
             Some(p) => p,
             None => Palette::builtin(scan.layout.palette_name())?,
         };
-        let encoding = LabelEncoding::for_layout(scan.layout, &palette);
+        let label_channels = scan.layout.label_channels(&palette);
         Ok(Self {
             layout: scan.layout,
             root: scan.root,
             pairs: scan.pairs,
             palette,
-            encoding,
+            label_channels,
         })
     }
 
@@ -229,7 +190,7 @@ impl Dataset {
         let channels = labels
             .ids
             .iter()
-            .map(|&id| self.encoding.channel(id, &pair.label))
+            .map(|&id| label_channel(&self.label_channels, id, &pair.label))
             .collect::<Result<Vec<u32>>>()?;
         let at = aug.draw(rng);
         let (w, h) = photo.dimensions();
@@ -358,15 +319,13 @@ mod tests {
             Layout::Ade20k,
             Layout::Cityscapes,
         ] {
-            let training = LabelEncoding::for_layout(layout, &ycor);
+            let training = layout.label_channels(&ycor);
             let painter = InputEncoding::OneHot {
-                classes: training.label_channels(),
+                labels: training,
                 instance_edges: false,
-                dontcare_id: training.dontcare_id,
-                shift_down: training.shift_down,
             };
             for id in 0..=300u16 {
-                let by_training = training.channel(id, Path::new("x.png")).ok();
+                let by_training = label_channel(&training, id, Path::new("x.png")).ok();
                 let input = encode(
                     &[id],
                     1,
@@ -400,7 +359,7 @@ mod tests {
             layout: Layout::Paired,
             root: PathBuf::from("data"),
             pairs,
-            encoding: LabelEncoding::for_layout(Layout::Paired, &palette),
+            label_channels: Layout::Paired.label_channels(&palette),
             palette,
         }
     }
