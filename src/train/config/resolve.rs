@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::{default_preset, preset, NetFamily, TrainConfig};
 use crate::error::{Error, Result};
-use crate::train::trainer::CONFIG_FILE;
+use crate::train::run_files::CONFIG_FILE;
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
