@@ -202,6 +202,9 @@ def main():
                         help="one case per process, so the peak memory is that case's")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--profile", action="store_true",
+                        help="after the timed steps, one more under torch.profiler: its operators "
+                             "by self CPU time (where PyTorch spends an iteration)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     case = CASES[args.case]
@@ -232,6 +235,12 @@ def main():
             run_step(data)
             if step >= 2:
                 times.append(time.perf_counter() - started)
+        if args.profile:
+            from torch.profiler import profile, ProfilerActivity
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                run_step(data)
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30),
+                  file=sys.stderr)
     seconds = statistics.median(times)
     print(json.dumps({
         "case": args.case, "width": case["width"], "height": case["height"],

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod heap;
 pub mod image_limits;
 pub mod infer;
 pub mod labelmap;

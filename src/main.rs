@@ -58,6 +58,7 @@ fn parse_with_data_folders() -> Cli {
 }
 
 fn main() -> anyhow::Result<()> {
+    scenepaint::heap::reuse_freed_buffers();
     scenepaint::nets::fast::train_conv::configure_candle_threads();
     let cli = parse_with_data_folders();
     match cli.command {

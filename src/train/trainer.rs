@@ -127,10 +127,13 @@ pub fn train(
     observer: &mut dyn Observer,
     stop: &AtomicBool,
 ) -> Result<Outcome> {
-    match train_inner(request, observer, stop) {
+    let outcome = match train_inner(request, observer, stop) {
         Err(Error::Diverged(message)) => Ok(Outcome::Diverged { message }),
         other => other,
-    }
+    };
+    // The run's buffers were kept in the heap for reuse; the painter goes on without them.
+    crate::heap::release_free_memory();
+    outcome
 }
 
 fn train_inner(
