@@ -192,6 +192,45 @@ fn unet_instance_norm_with_dropout_matches_candle() {
 }
 
 #[test]
+fn hierarchical_unet_matches_candle_batch_and_instance_norm() {
+    // Batch norm with the global branch at half size; instance norm with dropout, a deeper
+    // global U-Net at a third of the size (required multiple lcm(32, 3 * 32) = 96).
+    let batch = json!({"netG": "unet_hier", "num_downs": 5, "ngf": 4, "norm": "batch",
+        "global_num_downs": 5, "global_ngf": 3, "global_downsample": 2});
+    check(
+        NetKind::Pix2pixUnet,
+        batch,
+        &random_input((2, 3, 64, 128), 4),
+        None,
+        "unet_hier batch 64x128",
+    );
+    let instance = json!({"netG": "unet_hier", "num_downs": 5, "ngf": 3, "norm": "instance",
+        "use_dropout": true, "global_num_downs": 5, "global_ngf": 4, "global_downsample": 3});
+    check(
+        NetKind::Pix2pixUnet,
+        instance,
+        &random_input((1, 3, 96, 192), 5),
+        None,
+        "unet_hier instance 96x192",
+    );
+}
+
+#[test]
+fn bilinear_resize_matches_candle_up_and_down() {
+    use scenepaint::nets::fast::{ops, planes::Planes};
+    let x = random_input((1, 3, 7, 10), 6);
+    for (h, w) in [(14, 20), (21, 30), (3, 4), (7, 23)] {
+        let plain = scenepaint::nets::layers::resize_bilinear(&x, h, w).unwrap();
+        let planes =
+            Planes::new(3, 7, 10, x.flatten_all().unwrap().to_vec1::<f32>().unwrap()).unwrap();
+        let fast = ops::resize_bilinear(&planes, h, w);
+        let fast = Tensor::from_vec(fast.data, (1, 3, h, w), &Device::Cpu).unwrap();
+        let rel = rel_l2(&fast, &plain);
+        assert!(rel < 1e-6, "{h}x{w}: rel_l2 {rel:.3e}");
+    }
+}
+
+#[test]
 fn global_generator_reflect_instance_odd_multiples_matches_candle() {
     let options = json!({"input_nc": 5, "output_nc": 3, "ngf": 4, "n_downsample_global": 2, "n_blocks_global": 2, "norm": "instance", "padding_type": "reflect"});
     check(

@@ -100,6 +100,58 @@ fn unet_generator_gradients_reach_every_parameter() {
 }
 
 #[test]
+fn hierarchical_unet_gradients_reach_both_unets_and_the_global_phase_only_the_global_one() {
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let opts = pix2pix::UnetOptions {
+        net_g: pix2pix::UnetKind::UnetHier,
+        ngf: 3,
+        num_downs: 5,
+        global_ngf: 4,
+        global_num_downs: 5,
+        global_downsample: 2,
+        norm: NormKind::Batch,
+        use_dropout: true,
+        ..Default::default()
+    };
+    let net = pix2pix::UnetGenerator::new(&opts, vb).unwrap();
+    assert_eq!(net.required_multiple(), 64);
+    let names: Vec<String> = varmap.data().lock().unwrap().keys().cloned().collect();
+    assert!(names
+        .iter()
+        .all(|n| n.starts_with("global.model.") || n.starts_with("local.model.")));
+    let local_in = varmap.data().lock().unwrap()["local.model.model.0.weight"]
+        .as_tensor()
+        .dims()
+        .to_vec();
+    assert_eq!(
+        local_in,
+        [3, 6, 4, 4],
+        "the local U-Net sees the label and global images"
+    );
+    let x = random_input((2, 3, 64, 128));
+    let y = net.forward_t(&x, true).unwrap();
+    assert_eq!(y.dims(), [2, 3, 64, 128]);
+    check_gradients(&varmap, weighted_sum(&y), |_| false);
+    // The global phase: the enlarged global image alone, with gradients for the global U-Net
+    // and none for the local one.
+    let coarse = net.forward_global(&x, true).unwrap();
+    assert_eq!(coarse.dims(), [2, 3, 64, 128]);
+    let grads = weighted_sum(&coarse).backward().unwrap();
+    for (name, var) in varmap.data().lock().unwrap().iter() {
+        let has = grads.get(var.as_tensor()).is_some();
+        let trains = name.starts_with("global.") && !is_buffer_name(name);
+        assert_eq!(has, trains, "{name}");
+    }
+    let odd = random_input((1, 3, 64, 96));
+    let err = net.forward_t(&odd, false).unwrap_err().to_string();
+    assert!(
+        err.contains("divisible by 64") && err.contains("64x96"),
+        "{err}"
+    );
+}
+
+#[test]
 fn patchgan_discriminator_gradients_reach_every_parameter() {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);

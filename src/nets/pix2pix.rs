@@ -2,20 +2,50 @@
 //! Networks"): the U-Net generator and the PatchGAN `NLayerDiscriminator`, following
 //! `models/networks.py` of junyanz/pytorch-CycleGAN-and-pix2pix. Weight names match its
 //! `state_dict` (`model.model.1.model.3...` for the nested `UnetSkipConnectionBlock`s).
+//!
+//! `netG: unet_hier` is the hierarchical U-Net of the pix2pix extension this product's brief
+//! describes: a global U-Net translates the label image shrunk by `global_downsample` (coarse
+//! layout and colour), and a full-size local U-Net sees the label image beside the global
+//! image enlarged back; its output is added to that enlarged image (a residual, the fine
+//! detail). Weights under `global.model...` and `local.model...`.
 use candle_core::{ModuleT, Result, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
 use super::layers::{
-    leaky_relu, relu, Conv2d, ConvGeometry, ConvTranspose2d, Dropout, Norm2d, NormKind,
+    leaky_relu, relu, resize_bilinear, resize_nearest, Conv2d, ConvGeometry, ConvTranspose2d,
+    Dropout, Norm2d, NormKind,
 };
 use super::sequential::{Sequential, SequentialBuilder};
 use candle_core::Module;
+
+/// Which U-Net generator: the published one, or the hierarchical pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnetKind {
+    /// One U-Net (the published `unet_256` / `unet_128`, whose depth is `num_downs`).
+    #[default]
+    #[serde(alias = "unet_256", alias = "unet_128")]
+    Unet,
+    /// A global U-Net on the shrunk label image and a local U-Net adding the fine detail.
+    UnetHier,
+}
 
 /// `UnetGenerator` options (`unet_128` is `num_downs` 7, `unet_256` is 8).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UnetOptions {
+    /// `unet` (the published generator) or `unet_hier` (global + local U-Nets; `num_downs` and
+    /// `ngf` are then the local U-Net's).
+    #[serde(rename = "netG")]
+    pub net_g: UnetKind,
+    /// unet_hier: downsamplings of the global U-Net.
+    pub global_num_downs: usize,
+    /// unet_hier: channels of the global U-Net's outermost convolution.
+    pub global_ngf: usize,
+    /// unet_hier: the global U-Net sees the label image shrunk by this factor (nearest) and
+    /// its image is enlarged back (bilinear).
+    pub global_downsample: usize,
     /// Channels of the input (3: the label map drawn in its palette colours).
     pub input_nc: usize,
     /// Channels of the generated image (3: RGB).
@@ -33,6 +63,10 @@ pub struct UnetOptions {
 impl Default for UnetOptions {
     fn default() -> Self {
         Self {
+            net_g: UnetKind::Unet,
+            global_num_downs: 7,
+            global_ngf: 64,
+            global_downsample: 2,
             input_nc: 3,
             output_nc: 3,
             num_downs: 8,
@@ -204,24 +238,59 @@ impl UnetBlock {
     }
 }
 
-/// pix2pix `UnetGenerator`; input and output in [-1, 1].
+/// pix2pix `UnetGenerator`, or with `netG: unet_hier` the hierarchical pair; input and output
+/// in [-1, 1] (the hierarchical sum may pass 1 slightly; images are clamped when drawn).
 #[derive(Debug, Clone)]
 pub struct UnetGenerator {
+    /// The U-Net, or unet_hier's local U-Net.
     pub(crate) outermost: UnetBlock,
+    /// unet_hier's global U-Net.
+    pub(crate) global: Option<UnetBlock>,
     options: UnetOptions,
+}
+
+fn check_depth(num_downs: usize, what: &str) -> Result<()> {
+    if num_downs < 5 {
+        candle_core::bail!("pix2pix {what} needs num_downs >= 5, found {num_downs}")
+    }
+    Ok(())
 }
 
 impl UnetGenerator {
     pub fn new(options: &UnetOptions, vb: VarBuilder) -> Result<Self> {
-        if options.num_downs < 5 {
-            candle_core::bail!(
-                "pix2pix U-Net needs num_downs >= 5, found {}",
-                options.num_downs
-            )
+        check_depth(options.num_downs, "U-Net")?;
+        if options.net_g == UnetKind::Unet {
+            let outermost = UnetBlock::new(&block_plans(options), 0, options.norm, vb.pp("model"))?;
+            return Ok(Self {
+                outermost,
+                global: None,
+                options: options.clone(),
+            });
         }
-        let outermost = UnetBlock::new(&block_plans(options), 0, options.norm, vb.pp("model"))?;
+        check_depth(options.global_num_downs, "global U-Net")?;
+        if options.global_downsample < 1 {
+            candle_core::bail!("pix2pix unet_hier needs global_downsample >= 1, found 0")
+        }
+        let global_options = options.global_unet();
+        let local_options = UnetOptions {
+            input_nc: options.input_nc + options.output_nc,
+            ..options.clone()
+        };
+        let global = UnetBlock::new(
+            &block_plans(&global_options),
+            0,
+            options.norm,
+            vb.pp("global").pp("model"),
+        )?;
+        let outermost = UnetBlock::new(
+            &block_plans(&local_options),
+            0,
+            options.norm,
+            vb.pp("local").pp("model"),
+        )?;
         Ok(Self {
             outermost,
+            global: Some(global),
             options: options.clone(),
         })
     }
@@ -229,30 +298,90 @@ impl UnetGenerator {
     /// Restarts every dropout layer's masks from `seed` (a trainer passes a seed drawn from
     /// the step's RNG, which makes each step's masks a function of the run seed and step).
     pub fn reseed_dropout(&self, seed: u64) -> Result<()> {
-        self.outermost.reseed_dropout(seed, 0)
+        self.outermost.reseed_dropout(seed, 0)?;
+        match &self.global {
+            Some(global) => global.reseed_dropout(seed.rotate_left(17), 0),
+            None => Ok(()),
+        }
     }
 
     pub fn options(&self) -> &UnetOptions {
         &self.options
     }
 
-    /// The input side must be a multiple of 2^num_downs.
+    /// The input side must be a multiple of this: 2^num_downs, and for unet_hier also
+    /// global_downsample * 2^global_num_downs.
     pub fn required_multiple(&self) -> usize {
-        1 << self.options.num_downs
+        let local = 1usize << self.options.num_downs;
+        match self.global {
+            None => local,
+            Some(_) => lcm(
+                local,
+                self.options.global_downsample << self.options.global_num_downs,
+            ),
+        }
     }
+
+    /// unet_hier's global image enlarged to the input's size: the whole output while the
+    /// global U-Net trains alone (`niter_global_first`), the base the local U-Net adds to.
+    pub fn forward_global(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let Some(global) = &self.global else {
+            candle_core::bail!("pix2pix: only a unet_hier generator has a global U-Net")
+        };
+        let (_, _, h, w) = self.checked_size(x)?;
+        let factor = self.options.global_downsample;
+        let small = resize_nearest(x, h / factor, w / factor)?;
+        let coarse = global.forward_t(&small, train)?;
+        resize_bilinear(&coarse, h, w)
+    }
+
+    fn checked_size(&self, x: &Tensor) -> Result<(usize, usize, usize, usize)> {
+        let (n, c, h, w) = x.dims4()?;
+        let multiple = self.required_multiple();
+        if h % multiple != 0 || w % multiple != 0 {
+            candle_core::bail!(
+                "pix2pix U-Net ({:?}, {} downs) needs sides divisible by {multiple}, found {h}x{w}",
+                self.options.net_g,
+                self.options.num_downs
+            )
+        }
+        Ok((n, c, h, w))
+    }
+}
+
+impl UnetOptions {
+    /// unet_hier's global U-Net as options of its own.
+    pub fn global_unet(&self) -> UnetOptions {
+        UnetOptions {
+            net_g: UnetKind::Unet,
+            num_downs: self.global_num_downs,
+            ngf: self.global_ngf,
+            ..self.clone()
+        }
+    }
+}
+
+fn lcm(a: usize, b: usize) -> usize {
+    let gcd = |mut a: usize, mut b: usize| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    a / gcd(a, b) * b
 }
 
 impl ModuleT for UnetGenerator {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let (_, _, h, w) = x.dims4()?;
-        let multiple = self.required_multiple();
-        if h % multiple != 0 || w % multiple != 0 {
-            candle_core::bail!(
-                "pix2pix U-Net with {} downs needs sides divisible by {multiple}, found {h}x{w}",
-                self.options.num_downs
-            )
+        self.checked_size(x)?;
+        if self.global.is_none() {
+            return self.outermost.forward_t(x, train);
         }
-        self.outermost.forward_t(x, train)
+        let coarse = self.forward_global(x, train)?;
+        let fine = self
+            .outermost
+            .forward_t(&Tensor::cat(&[x, &coarse], 1)?, train)?;
+        fine + coarse
     }
 }
 

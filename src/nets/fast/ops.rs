@@ -146,6 +146,53 @@ pub fn resize_nearest(x: &Planes, height: usize, width: usize) -> Planes {
     out
 }
 
+/// Source taps of PyTorch's bilinear resize (`align_corners=False`) along one axis: for each
+/// output position, the two input positions and the second one's weight.
+fn bilinear_taps(len_in: usize, len_out: usize) -> Vec<(usize, usize, f32)> {
+    let scale = len_in as f64 / len_out as f64;
+    (0..len_out)
+        .map(|dst| {
+            let src = ((dst as f64 + 0.5) * scale - 0.5).max(0.0);
+            let i0 = (src.floor() as usize).min(len_in - 1);
+            let i1 = (i0 + 1).min(len_in - 1);
+            (i0, i1, (src - i0 as f64) as f32)
+        })
+        .collect()
+}
+
+/// `F.interpolate(x, (height, width), mode="bilinear", align_corners=False)`, as
+/// `layers::resize_bilinear` computes it (along the width, then the height).
+pub fn resize_bilinear(x: &Planes, height: usize, width: usize) -> Planes {
+    if (x.height, x.width) == (height, width) {
+        return x.clone();
+    }
+    let rows = bilinear_taps(x.height, height);
+    let cols = bilinear_taps(x.width, width);
+    let mut out = Planes::zeros(x.channels, height, width);
+    out.data
+        .par_chunks_mut((height * width).max(1))
+        .zip(x.data.par_chunks(x.plane_len().max(1)))
+        .for_each(|(dst, src)| {
+            let along_w: Vec<f32> = src
+                .chunks_exact(x.width)
+                .flat_map(|row| {
+                    cols.iter()
+                        .map(|&(c0, c1, f)| row[c0] * (1.0 - f) + row[c1] * f)
+                })
+                .collect();
+            for (dst_row, &(r0, r1, f)) in dst.chunks_exact_mut(width).zip(&rows) {
+                let (a, b) = (
+                    &along_w[r0 * width..(r0 + 1) * width],
+                    &along_w[r1 * width..(r1 + 1) * width],
+                );
+                for ((d, &a), &b) in dst_row.iter_mut().zip(a).zip(b) {
+                    *d = a * (1.0 - f) + b * f;
+                }
+            }
+        });
+    out
+}
+
 /// `act(cat([a, b], channels))`.
 pub fn concat_activate(
     a: &Planes,

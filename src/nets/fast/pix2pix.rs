@@ -2,6 +2,7 @@
 //! junyanz/pytorch-CycleGAN-and-pix2pix) on the fast path. Each block's LeakyReLU (applied by
 //! the child to its input) and ReLU (applied by the parent before its transposed conv) are
 //! fused into the producing convolution or concatenation; batch norm is folded into the convs.
+//! `unet_hier` runs its two U-Nets with the resizes and the residual sum between them.
 use super::conv::{Activation, Conv2d, Epilogue, PadMode};
 use super::ops;
 use super::planes::Planes;
@@ -88,17 +89,26 @@ fn conv_norm_act(
     }
 }
 
-/// pix2pix `UnetGenerator` (eval mode) on the fast path.
+/// pix2pix `UnetGenerator` (eval mode) on the fast path; with `unet_hier`, the global U-Net on
+/// the shrunk input, enlarged back, beside the input into the local U-Net, added to its output.
 #[derive(Debug, Clone)]
 pub struct FastUnet {
     root: Block,
+    /// unet_hier's global U-Net and its downsampling factor.
+    global: Option<(Block, usize)>,
     multiple: usize,
 }
 
 impl FastUnet {
     pub fn new(generator: &UnetGenerator) -> Result<Self, FastError> {
+        let global = generator
+            .global
+            .as_ref()
+            .map(|g| Ok::<_, FastError>((Block::new(g)?, generator.options().global_downsample)))
+            .transpose()?;
         Ok(Self {
             root: Block::new(&generator.outermost)?,
+            global,
             multiple: generator.required_multiple(),
         })
     }
@@ -111,6 +121,13 @@ impl FastUnet {
                 format!("{}x{}", x.height, x.width),
             ));
         }
-        self.root.forward(x)
+        let Some((global, factor)) = &self.global else {
+            return self.root.forward(x);
+        };
+        let small = ops::resize_nearest(x, x.height / factor, x.width / factor);
+        let coarse = ops::resize_bilinear(&global.forward(&small)?, x.height, x.width);
+        let mut fine = self.root.forward(&ops::concat_channels(&[x, &coarse])?)?;
+        ops::add_in_place(&mut fine, &coarse)?;
+        Ok(fine)
     }
 }
