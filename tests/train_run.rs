@@ -148,6 +148,81 @@ fn pix2pix_learns_on_real_ycor_pairs_and_writes_a_colour_image_bundle() {
     assert_eq!(manifest["options"]["use_dropout"], true);
 }
 
+/// pix2pix's hierarchical U-Net on real pairs: the global U-Net trains alone for
+/// `niter_global_first` iterations (the local one's Adam moments stay zero), then both; the
+/// bundle is a `unet_hier` generator that the translator loads.
+#[test]
+fn hierarchical_pix2pix_trains_the_global_unet_first_then_both() {
+    let data = tempfile::tempdir().unwrap();
+    small_ycor(data.path(), 3);
+    let run = tempfile::tempdir().unwrap();
+    let config = |iters| TrainConfig {
+        iters,
+        network: serde_json::json!({"netG": "unet_hier", "ngf": 4, "ndf": 8, "num_downs": 6,
+            "global_ngf": 4, "global_num_downs": 5, "global_downsample": 2}),
+        niter_global_first: 2,
+        load_width: 64,
+        load_height: 64,
+        batch_size: 2,
+        log_every: 1,
+        sample_every: 1000,
+        checkpoint_every: 1000,
+        decay_start: Some(1000),
+        seed: 3,
+        ..preset("pix2pix-tiny").unwrap()
+    };
+    let moments = |part: &str| -> f32 {
+        let tensors = train_support::checkpoint_tensors(run.path());
+        let of_part: Vec<&(String, Vec<f32>)> = tensors
+            .iter()
+            .filter(|(name, _)| name.starts_with("optG.exp_avg.") && name.contains(part))
+            .collect();
+        assert!(!of_part.is_empty(), "no Adam moments of {part}");
+        of_part
+            .iter()
+            .flat_map(|(_, v)| v.iter())
+            .fold(0.0f32, |m, v| m.max(v.abs()))
+    };
+    let (outcome, _) = train_fresh(data.path(), run.path(), config(2));
+    assert_eq!(outcome, Outcome::Finished { iteration: 2 });
+    assert!(moments("global.") > 0.0, "the global U-Net trains first");
+    assert_eq!(moments("local."), 0.0, "the local U-Net waits");
+    let mut recorder = Recorder::default();
+    let outcome = trainer::train(
+        &request(data.path(), run.path(), config(4), true),
+        &mut recorder,
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    assert_eq!(outcome, Outcome::Finished { iteration: 4 });
+    assert!(moments("local.") > 0.0, "then both train");
+    let model =
+        scenepaint::nets::bundle::Model::load(&run.path().join("model"), &candle_core::Device::Cpu)
+            .unwrap();
+    assert_eq!(model.manifest.options["netG"], "unet_hier");
+    let map = scenepaint::labelmap::LabelMap::new(64, 64, 1);
+    let image = model
+        .translate(&map, &scenepaint::nets::bundle::TranslateOptions::default())
+        .unwrap();
+    assert_eq!(image.dimensions(), (64, 64));
+}
+
+#[test]
+fn niter_global_first_needs_the_hierarchical_unet() {
+    let config = TrainConfig {
+        niter_global_first: 10,
+        ..preset("pix2pix-compact").unwrap()
+    };
+    let err = config.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("niter_global_first") && err.contains("unet_hier"),
+        "{err}"
+    );
+    let hier = preset("pix2pix-hier-compact").unwrap();
+    hier.validate().unwrap();
+    assert_eq!(hier.niter_global_first, hier.iters / 4);
+}
+
 static STOP: AtomicBool = AtomicBool::new(false);
 
 #[test]

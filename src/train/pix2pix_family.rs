@@ -3,7 +3,8 @@
 //! PatchGAN sees cat(label image, photo); D minimizes 0.5 * (BCE(D(fake detached), 0) +
 //! BCE(D(real), 1)), then G minimizes BCE(D(fake), 1) + lambda_L1 * |fake - photo|. BCE is
 //! the stable with-logits form; Adam betas (0.5, 0.999), lr 2e-4; dropout and batch norm in
-//! training mode; weights drawn from normal(0, 0.02).
+//! training mode; weights drawn from normal(0, 0.02). With the hierarchical U-Net (`netG:
+//! unet_hier`), the first `niter_global_first` iterations generate with the global U-Net alone.
 use std::sync::atomic::AtomicBool;
 
 use candle_core::{DType, Device, ModuleT, Tensor};
@@ -118,6 +119,24 @@ pub fn label_image(colours: &Tensor, label: &Tensor) -> Result<Tensor> {
         .contiguous()?)
 }
 
+impl Pix2pixFamily {
+    /// True while the hierarchical U-Net's global U-Net trains alone: the first
+    /// `niter_global_first` iterations. The iterations done are D's Adam steps (one per
+    /// iteration, restored with the checkpoint), so a resumed run continues the same phase.
+    pub fn global_first(&self) -> bool {
+        self.opt_d.step_count() < self.config.niter_global_first
+    }
+
+    /// The generator's image: the global U-Net's alone during [`Self::global_first`].
+    fn generate_from(&self, input: &Tensor, train: bool) -> Result<Tensor> {
+        Ok(if self.global_first() {
+            self.generator.forward_global(input, train)?
+        } else {
+            self.generator.forward_t(input, train)?
+        })
+    }
+}
+
 impl Family for Pix2pixFamily {
     fn train_step(
         &mut self,
@@ -132,7 +151,7 @@ impl Family for Pix2pixFamily {
         let mode = self.config.gan_mode;
         let input = label_image(&self.colours, &batch.label)?;
         let real = &batch.photo;
-        let fake = self.generator.forward_t(&input, true)?;
+        let fake = self.generate_from(&input, true)?;
         let mut losses = Losses::new();
 
         let pred_fake = self
@@ -160,7 +179,7 @@ impl Family for Pix2pixFamily {
 
     fn generate(&self, batch: &Batch, _rng: &mut ChaCha8Rng) -> Result<Tensor> {
         let input = label_image(&self.colours, &batch.label)?;
-        Ok(self.generator.forward_t(&input, false)?.detach())
+        Ok(self.generate_from(&input, false)?.detach())
     }
 
     fn networks(&self) -> Vec<(&'static str, &VarMap)> {

@@ -88,6 +88,10 @@ pub struct TrainConfig {
     pub vgg_input: VggInput,
     /// pix2pixHD: iterations during which only the local enhancer trains (global part frozen).
     pub niter_fix_global: u64,
+    /// pix2pix with `netG: unet_hier`: the first N iterations train the global U-Net alone (the
+    /// generated image is its enlarged output), then both U-Nets train together: global first,
+    /// then the pair (the reverse of pix2pixHD's `niter_fix_global`).
+    pub niter_global_first: u64,
     /// pix2pixHD's `--load_pretrain`, for every family: a trained generator (a bundle folder,
     /// or a `.safetensors` / `.pth` state dict) whose weights start this run where names and
     /// shapes match, e.g. a global generator under a local enhancer, or an earlier run's bundle
@@ -142,6 +146,7 @@ impl Default for TrainConfig {
             vgg_weights: None,
             vgg_input: VggInput::CaffeBgr,
             niter_fix_global: 0,
+            niter_global_first: 0,
             load_pretrain: None,
             seed: 0,
             holdout_every: 0,
@@ -212,7 +217,7 @@ fn pix2pix_like(
 }
 
 /// Names of the built-in presets.
-pub const PRESETS: [&str; 9] = [
+pub const PRESETS: [&str; 10] = [
     "spade",
     "spade-compact",
     "spade-tiny",
@@ -221,6 +226,7 @@ pub const PRESETS: [&str; 9] = [
     "pix2pixhd-tiny",
     "pix2pix",
     "pix2pix-compact",
+    "pix2pix-hier-compact",
     "pix2pix-tiny",
 ];
 
@@ -235,6 +241,9 @@ pub fn preset_description(name: &str) -> &'static str {
         "pix2pixhd-tiny" => "A tiny pix2pixHD at 64x64: seconds per step, for trying a dataset",
         "pix2pix" => "pix2pix as published (U-Net 256, 64 channels): a GPU or a patient CPU",
         "pix2pix-compact" => "pix2pix with half the channels at 128x128: hours on a CPU",
+        "pix2pix-hier-compact" => {
+            "pix2pix-compact with a global U-Net at half size under it, trained first: CPU"
+        }
         "pix2pix-tiny" => "A tiny pix2pix at 64x64: seconds per step, for trying a dataset",
         _ => "",
     }
@@ -306,6 +315,21 @@ pub fn preset(name: &str) -> Result<TrainConfig> {
             128,
             143,
         ),
+        // The hierarchical U-Net: pix2pix-compact's U-Net as the local one, a global U-Net
+        // of the same width on the half-size label image; the first quarter of the iterations
+        // trains the global U-Net alone.
+        "pix2pix-hier-compact" => {
+            let mut config = pix2pix_like(
+                NetFamily::Pix2pix,
+                name,
+                json!({"netG": "unet_hier", "ngf": 32, "ndf": 32, "num_downs": 7,
+                    "global_ngf": 32, "global_num_downs": 6, "global_downsample": 2}),
+                128,
+                143,
+            );
+            config.niter_global_first = config.iters / 4;
+            config
+        }
         "pix2pix-tiny" => pix2pix_like(
             NetFamily::Pix2pix,
             name,
@@ -420,6 +444,14 @@ impl TrainConfig {
         if self.eval_every > 0 && self.holdout_every == 0 {
             return fail("eval_every needs held-out pairs to evaluate on: set holdout_every too");
         }
+        let hierarchical = self.net == NetFamily::Pix2pix
+            && self.network.get("netG").and_then(|v| v.as_str()) == Some("unet_hier");
+        if self.niter_global_first > 0 && !hierarchical {
+            return fail(&format!(
+                "niter_global_first is {}, but only pix2pix with netG unet_hier has a global U-Net to train first",
+                self.niter_global_first
+            ));
+        }
         if self.keep_best_fid && self.eval_every == 0 {
             return fail("keep_best_fid needs eval_every > 0");
         }
@@ -461,7 +493,8 @@ mod tests {
         }
         for net in [NetFamily::Spade, NetFamily::Pix2pixhd, NetFamily::Pix2pix] {
             let names = presets_of(net);
-            assert_eq!(names.len(), 3, "{net:?}: {names:?}");
+            let expected = if net == NetFamily::Pix2pix { 4 } else { 3 };
+            assert_eq!(names.len(), expected, "{net:?}: {names:?}");
             assert!(names.contains(&default_preset(net)));
         }
         assert!(preset("nope")
