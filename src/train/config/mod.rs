@@ -316,14 +316,14 @@ pub fn preset(name: &str) -> Result<TrainConfig> {
             143,
         ),
         // The hierarchical U-Net: pix2pix-compact's U-Net as the local one, a global U-Net
-        // of the same width on the half-size label image; the first quarter of the iterations
-        // trains the global U-Net alone.
+        // of half its width on the half-size label image (as measured in weights/README.md);
+        // the first quarter of the iterations trains the global U-Net alone.
         "pix2pix-hier-compact" => {
             let mut config = pix2pix_like(
                 NetFamily::Pix2pix,
                 name,
                 json!({"netG": "unet_hier", "ngf": 32, "ndf": 32, "num_downs": 7,
-                    "global_ngf": 32, "global_num_downs": 6, "global_downsample": 2}),
+                    "global_ngf": 16, "global_num_downs": 6, "global_downsample": 2}),
                 128,
                 143,
             );
