@@ -29,6 +29,7 @@ pub fn tmp_owner(name: &str) -> Option<u32> {
 pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let tmp = tmp_path(path);
     let result = write(&tmp).and_then(|()| {
+        default_permissions(&tmp)?;
         File::open(&tmp)
             .and_then(|f| f.sync_all())
             .map_err(|e| Error::io(&tmp, e))?;
@@ -45,6 +46,35 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Res
     Ok(())
 }
 
+/// Gives the written file the permissions a plain `File::create` gives (0666 less the
+/// process's umask): writers that go through a temporary file of their own (safetensors
+/// 0.8, which Candle's `save` uses) leave it 0600, so bundles were unreadable to other users.
+#[cfg(unix)]
+fn default_permissions(file: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = 0o666 & !process_umask();
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io(file, e))
+}
+
+#[cfg(not(unix))]
+fn default_permissions(_file: &Path) -> Result<()> {
+    Ok(())
+}
+
+/// The process's umask as Linux reports it (`Umask:` in `/proc/self/status`); 022 where it
+/// cannot be read (reading it through `umask(2)` would change it for other threads).
+#[cfg(unix)]
+fn process_umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("Umask:"))?;
+            u32::from_str_radix(line.split_whitespace().nth(1)?, 8).ok()
+        })
+        .unwrap_or(0o022)
+}
+
 /// Writes a small text file (config, model card) atomically.
 pub fn write_text_atomic(path: &Path, text: &str) -> Result<()> {
     write_atomic(path, |tmp| {
@@ -57,6 +87,25 @@ pub fn write_text_atomic(path: &Path, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_private_temporary_gets_the_permissions_a_plain_create_gives() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        File::create(&plain).unwrap();
+        let expected = std::fs::metadata(&plain).unwrap().permissions().mode() & 0o777;
+        let path = dir.path().join("generator.safetensors");
+        write_atomic(&path, |tmp| {
+            std::fs::write(tmp, "weights").unwrap();
+            std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
+            Ok(())
+        })
+        .unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, expected, "{mode:o} vs {expected:o}");
+    }
 
     #[test]
     fn a_failed_write_leaves_the_old_file_and_no_temporary() {

@@ -160,12 +160,21 @@ pub fn find_bundles(folders: &[PathBuf]) -> Vec<PathBuf> {
     bundles
 }
 
-/// The folder name of a bundle, for lists.
+/// The folder name of a bundle, for lists; a training run's bundles (`RUN/model`,
+/// `RUN/best`) are named with their run, since every run's would otherwise read "model".
 pub fn bundle_name(dir: &Path) -> String {
-    dir.file_name().map_or_else(
-        || dir.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
+    let Some(name) = dir.file_name() else {
+        return dir.display().to_string();
+    };
+    let name = name.to_string_lossy().into_owned();
+    let run = dir
+        .parent()
+        .filter(|parent| parent.join(crate::train::run_files::CONFIG_FILE).is_file())
+        .and_then(|parent| parent.file_name());
+    match run {
+        Some(run) => format!("{}/{name}", run.to_string_lossy()),
+        None => name,
+    }
 }
 
 #[cfg(test)]
@@ -183,6 +192,11 @@ mod tests {
         let found = find_bundles(&[root.path().to_path_buf(), root.path().join("a")]);
         let names: Vec<String> = found.iter().map(|p| bundle_name(p)).collect();
         assert_eq!(names, vec!["a", "b", "a"]);
+        // A training run's bundle is named with its run folder.
+        let run = root.path().join("ycor-run");
+        std::fs::create_dir_all(run.join("model")).unwrap();
+        std::fs::write(run.join(crate::train::run_files::CONFIG_FILE), "{}").unwrap();
+        assert_eq!(bundle_name(&run.join("model")), "ycor-run/model");
         assert!(DeviceChoice::available().contains(&DeviceChoice::Cpu));
     }
 
