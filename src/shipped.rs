@@ -19,7 +19,7 @@ pub const HOME_ENV: &str = "SCENEPAINT_HOME";
 
 /// The shipped models' folder, the default model and the example scene.
 pub const MODELS_DIR: &str = "weights";
-pub const DEFAULT_MODEL: &str = "weights/ycor-spade";
+pub const DEFAULT_MODEL: &str = "weights/ycor-spade-256";
 pub const EXAMPLE_SCENE: &str = "assets/examples/ycor-trail.png";
 const EXAMPLE_SCENE_PNG: &[u8] = include_bytes!("../assets/examples/ycor-trail.png");
 /// ImageNet VGG16 convolutions for the perceptual loss (CC BY 4.0; `weights/vgg16/SOURCE.md`).

@@ -85,7 +85,7 @@ fn os(text: &str) -> &std::ffi::OsStr {
 
 #[test]
 fn the_copied_binary_translates_with_the_default_model_and_trains_with_vgg() {
-    let installed = Installed::new(&["ycor-spade", "vgg16"]);
+    let installed = Installed::new(&["ycor-spade-256", "vgg16"]);
     let palette = scenepaint::labels::Palette::builtin("ycor").unwrap();
     let map = installed.path("work/scene.png");
     let grass = palette.id_for_name("traversable grass").unwrap();
