@@ -17,6 +17,7 @@ pub mod live;
 pub mod nets;
 pub mod outputs;
 pub mod paint;
+pub mod rect;
 pub mod shipped;
 pub mod train;
 pub use error::{Error, Result};

@@ -2,66 +2,7 @@
 //! ellipse. Every operation writes whole class ids (no anti-aliasing, no blending) and returns the
 //! bounding rectangle of what it touched so callers update only that part of a texture or history.
 use crate::labelmap::LabelMap;
-
-/// A half-open pixel rectangle `[x0, x1) x [y0, y1)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rect {
-    pub x0: u32,
-    pub y0: u32,
-    pub x1: u32,
-    pub y1: u32,
-}
-
-impl Rect {
-    pub fn width(&self) -> u32 {
-        self.x1 - self.x0
-    }
-    pub fn height(&self) -> u32 {
-        self.y1 - self.y0
-    }
-    pub fn is_empty(&self) -> bool {
-        self.x1 <= self.x0 || self.y1 <= self.y0
-    }
-    pub fn union(self, other: Rect) -> Rect {
-        Rect {
-            x0: self.x0.min(other.x0),
-            y0: self.y0.min(other.y0),
-            x1: self.x1.max(other.x1),
-            y1: self.y1.max(other.y1),
-        }
-    }
-    /// Union that treats `None` as empty.
-    pub fn merge(a: Option<Rect>, b: Option<Rect>) -> Option<Rect> {
-        match (a, b) {
-            (Some(a), Some(b)) => Some(a.union(b)),
-            (a, b) => a.or(b),
-        }
-    }
-    pub fn contains(&self, x: u32, y: u32) -> bool {
-        x >= self.x0 && x < self.x1 && y >= self.y0 && y < self.y1
-    }
-    /// The whole map.
-    pub fn of(map: &LabelMap) -> Rect {
-        Rect {
-            x0: 0,
-            y0: 0,
-            x1: map.width,
-            y1: map.height,
-        }
-    }
-    /// Clamps a signed box (inclusive min, exclusive max) to the map; `None` if nothing is left.
-    pub fn clamped(map: &LabelMap, x0: i64, y0: i64, x1: i64, y1: i64) -> Option<Rect> {
-        let cx = |v: i64| v.clamp(0, i64::from(map.width)) as u32;
-        let cy = |v: i64| v.clamp(0, i64::from(map.height)) as u32;
-        let r = Rect {
-            x0: cx(x0),
-            y0: cy(y0),
-            x1: cx(x1),
-            y1: cy(y1),
-        };
-        (!r.is_empty()).then_some(r)
-    }
-}
+pub use crate::rect::Rect;
 
 /// Where a round brush of `size_px` is centred for a pointer at `pos` (image coordinates):
 /// odd sizes centre on a pixel centre, even sizes on a pixel corner, so a brush of size n
