@@ -530,8 +530,9 @@ fn assert_family_holds(
     data.len()
 }
 
-/// `load_pretrain` seeds a SPADE run (generator and style encoder) or a pix2pix run from an
-/// earlier run's bundle, so a long run can go on from a committed milestone.
+/// `load_pretrain` seeds a SPADE run (generator, style encoder, discriminators) or a pix2pix run
+/// (generator, discriminator) from an earlier run's bundle, so a long run can go on from a
+/// committed milestone without its discriminator starting afresh.
 #[test]
 fn spade_and_pix2pix_runs_start_from_an_earlier_bundle() {
     use scenepaint::labels::Palette;
@@ -578,6 +579,8 @@ fn spade_and_pix2pix_runs_start_from_an_earlier_bundle() {
                 assert_family_holds(family.as_ref(), "E.", &bundle.join("encoder.safetensors")) > 5
             );
         }
+        let discriminator = bundle.join("discriminator.safetensors");
+        assert!(assert_family_holds(family.as_ref(), "D.", &discriminator) > 5);
         let elsewhere = TrainConfig {
             load_pretrain: Some(first.path().join("missing")),
             ..config

@@ -22,6 +22,9 @@ pub use super::generator::{Generator, NetKind};
 pub const MANIFEST_FILE: &str = "model.json";
 pub const GENERATOR_FILE: &str = "generator.safetensors";
 pub const ENCODER_FILE: &str = "encoder.safetensors";
+/// The discriminator(s) of the run that wrote the bundle: inference ignores it; `load_pretrain`
+/// seeds a new run's discriminator from it, so a continued run need not start D afresh.
+pub const DISCRIMINATOR_FILE: &str = "discriminator.safetensors";
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The palette a model was trained with: a built-in name, or the palette JSON inline.
@@ -234,8 +237,33 @@ impl Model {
         ))
     }
 
+    /// The fast SPADE generator, when inference takes the fast path on a SPADE model.
+    pub fn fast_spade(&self) -> Option<&super::fast::spade_generator::FastSpade> {
+        match &self.fast {
+            Some(FastGenerator::Spade(g)) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// The generator's input for `labels`, resized (nearest) to `(width, height)`.
+    pub fn encode_labels(
+        &self,
+        labels: &LabelMap,
+        (width, height): (usize, usize),
+    ) -> Result<Tensor> {
+        let ids = labels.resize_nearest(width as u32, height as u32).ids;
+        encoding::encode(
+            &ids,
+            width,
+            height,
+            &self.manifest.input_encoding,
+            |id| self.palette.rgb(id),
+            &self.device,
+        )
+    }
+
     /// The style code: from the photo through the encoder, else standard normal from the seed.
-    fn style_code(&self, options: &TranslateOptions) -> Result<Option<Tensor>> {
+    pub fn style_code(&self, options: &TranslateOptions) -> Result<Option<Tensor>> {
         let Some(spade) = self.generator.spade_options().filter(|o| o.use_vae) else {
             return Ok(None);
         };
@@ -253,6 +281,16 @@ impl Model {
         Ok(Some(reparameterize(&mu, &logvar, &noise)?))
     }
 
+    /// A style photo for a model that cannot take one is an error that says why.
+    pub fn check_style(&self, options: &TranslateOptions) -> Result<()> {
+        if options.style.is_some() && self.encoder.is_none() {
+            return Err(Error::msg(self.no_style_photo.clone().unwrap_or_else(|| {
+                "style from a photo needs a SPADE VAE model with an encoder; this model has no styles".into()
+            })));
+        }
+        Ok(())
+    }
+
     pub fn generator(&self) -> &Generator {
         &self.generator
     }
@@ -264,22 +302,9 @@ impl Model {
         labels: &LabelMap,
         options: &TranslateOptions,
     ) -> Result<image::RgbImage> {
-        if options.style.is_some() && self.encoder.is_none() {
-            return Err(Error::msg(self.no_style_photo.clone().unwrap_or_else(|| {
-                "style from a photo needs a SPADE VAE model with an encoder; this model has no styles".into()
-            })));
-        }
+        self.check_style(options)?;
         let (width, height) = (labels.width as usize, labels.height as usize);
-        let (net_w, net_h) = self.network_size(width, height)?;
-        let ids = labels.resize_nearest(net_w as u32, net_h as u32).ids;
-        let input = encoding::encode(
-            &ids,
-            net_w,
-            net_h,
-            &self.manifest.input_encoding,
-            |id| self.palette.rgb(id),
-            &self.device,
-        )?;
+        let input = self.encode_labels(labels, self.network_size(width, height)?)?;
         let z = self.style_code(options)?;
         let output = match &self.fast {
             Some(fast) => fast.forward(&input, z.as_ref())?,

@@ -19,7 +19,8 @@ use crate::error::{Error, Result};
 use crate::nets::spade::SpadeOptions;
 
 use crate::nets::bundle::{
-    ModelManifest, NetKind, PaletteRef, ENCODER_FILE, FORMAT_VERSION, GENERATOR_FILE,
+    ModelManifest, NetKind, PaletteRef, DISCRIMINATOR_FILE, ENCODER_FILE, FORMAT_VERSION,
+    GENERATOR_FILE,
 };
 use crate::nets::encoding::InputEncoding;
 
@@ -176,6 +177,7 @@ pub fn write_bundle(
         let file = match prefix {
             "G." => GENERATOR_FILE,
             "E." => ENCODER_FILE,
+            "D." => DISCRIMINATOR_FILE,
             _ => continue,
         };
         let tensors = checkpoint::varmap_tensors(varmap, "")?;

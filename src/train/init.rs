@@ -112,6 +112,19 @@ pub fn init_varmap(varmap: &VarMap, scheme: InitScheme, rng: &mut ChaCha8Rng) ->
 /// the layers a global generator has and the local enhancer's global part lacks), after
 /// `init_varmap`. Returns how many were copied; matching nothing is an error naming `what`.
 pub fn load_matching(varmap: &VarMap, file: &std::path::Path, what: &str) -> Result<usize> {
+    let loaded = copy_matching(varmap, file)?;
+    if loaded == 0 {
+        return Err(Error::msg(format!(
+            "{}: load_pretrain matched none of the {what}'s {} tensors by name and shape",
+            file.display(),
+            varmap.all_vars().len()
+        )));
+    }
+    Ok(loaded)
+}
+
+/// Copies the tensors of `file` that match a variable of `varmap` by name and shape.
+fn copy_matching(varmap: &VarMap, file: &std::path::Path) -> Result<usize> {
     let tensors = crate::nets::weights::read_tensors(file)?;
     let data = varmap
         .data()
@@ -124,14 +137,19 @@ pub fn load_matching(varmap: &VarMap, file: &std::path::Path, what: &str) -> Res
             loaded += 1;
         }
     }
-    if loaded == 0 {
-        return Err(Error::msg(format!(
-            "{}: load_pretrain matched none of the {what}'s {} tensors by name and shape",
-            file.display(),
-            data.len()
-        )));
-    }
     Ok(loaded)
+}
+
+/// `load_pretrain`'s discriminator, like pix2pixHD's `load_network(netD)`: from a bundle
+/// folder's `discriminator.safetensors` when it has one, copying what matches by name and shape
+/// (nothing matching leaves D as initialised, as the published loader skips mismatched layers).
+/// Returns how many tensors were copied.
+pub fn load_pretrained_discriminator(source: &std::path::Path, d_vars: &VarMap) -> Result<usize> {
+    let file = source.join(crate::nets::bundle::DISCRIMINATOR_FILE);
+    if !source.is_dir() || !file.exists() {
+        return Ok(0);
+    }
+    copy_matching(d_vars, &file)
 }
 
 /// The generator's state dict of `load_pretrain`: a bundle folder's generator, or the file.

@@ -14,7 +14,10 @@ use rand_chacha::ChaCha8Rng;
 use super::config::TrainConfig;
 use super::data::Batch;
 use super::family::{adam_config, adam_over, discriminator_step, scalar, Family, Losses};
-use super::init::{init_varmap, load_matching, pretrained_generator_file, InitScheme};
+use super::init::{
+    init_varmap, load_matching, load_pretrained_discriminator, pretrained_generator_file,
+    InitScheme,
+};
 use super::losses::{d_loss, g_loss, l1};
 use super::optim::Adam;
 use crate::error::{Error, Result};
@@ -90,6 +93,7 @@ impl Pix2pixFamily {
         }
         if let Some(pretrained) = &config.load_pretrain {
             load_matching(&g_vars, &pretrained_generator_file(pretrained), "generator")?;
+            load_pretrained_discriminator(pretrained, &d_vars)?;
         }
         let (lr_g, lr_d) = config.learning_rates(0);
         let opt_g = adam_over(&[("G.", &g_vars)], adam_config(config, lr_g))?;

@@ -20,7 +20,10 @@ use rand_chacha::ChaCha8Rng;
 use super::config::TrainConfig;
 use super::data::Batch;
 use super::family::{adam_config, discriminator_step, scalar, Family, Losses};
-use super::init::{init_varmap, load_matching, pretrained_generator_file, InitScheme};
+use super::init::{
+    init_varmap, load_matching, load_pretrained_discriminator, pretrained_generator_file,
+    InitScheme,
+};
 use super::losses::{d_loss_multiscale, feature_matching, g_loss_multiscale, l1, ScaleReduce};
 use super::optim::Adam;
 use super::vgg::Vgg;
@@ -222,6 +225,7 @@ impl Pix2pixhdFamily {
         }
         if let Some(pretrained) = &config.load_pretrain {
             load_matching(&g_vars, &pretrained_generator_file(pretrained), "generator")?;
+            load_pretrained_discriminator(pretrained, &d_vars)?;
         }
         let (lr_g, lr_d) = config.learning_rates(0);
         let (opt_g, opt_g_global) = if options.generator.n_local_enhancers == 0 {

@@ -13,7 +13,8 @@ use super::config::TrainConfig;
 use super::data::Batch;
 use super::family::{adam_config, adam_over, discriminator_step, scalar, Family, Losses};
 use super::init::{
-    init_varmap, load_matching, pretrained_generator_file, standard_normal, InitScheme,
+    init_varmap, load_matching, load_pretrained_discriminator, pretrained_generator_file,
+    standard_normal, InitScheme,
 };
 use super::losses::{
     d_loss_multiscale, feature_matching, g_loss_multiscale, kl_divergence, GanMode, ScaleReduce,
@@ -229,6 +230,7 @@ impl SpadeFamily {
         }
         if let Some(pretrained) = &config.load_pretrain {
             load_pretrained_spade(pretrained, &g_vars, nets.encoder.as_ref().map(|_| &e_vars))?;
+            load_pretrained_discriminator(pretrained, &d_vars)?;
         }
         let (lr_g, lr_d) = config.learning_rates(0);
         let opt_g = adam_over(
@@ -271,7 +273,7 @@ impl SpadeFamily {
 }
 
 /// `load_pretrain` for SPADE: the generator, and the style encoder when both this run and a
-/// bundle folder have one (a bundle's `encoder.safetensors`); the discriminators start afresh.
+/// bundle folder have one (a bundle's `encoder.safetensors`).
 fn load_pretrained_spade(
     source: &std::path::Path,
     g_vars: &VarMap,
