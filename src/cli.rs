@@ -1,5 +1,5 @@
 //! Headless subcommands around model bundles: `bundle` (published checkpoint -> bundle),
-//! `translate` (label maps -> images) and `bench` (generator timings). Thin wrappers over the
+//! `translate` (label maps -> images). Thin wrappers over the
 //! library so the GUI and the CLI run the same code.
 use std::path::{Path, PathBuf};
 
@@ -7,7 +7,6 @@ use anyhow::{bail, Context};
 use candle_core::Device;
 use clap::Args;
 
-use scenepaint::bench;
 use scenepaint::labelmap::{read_label_map_with, UnknownColour};
 use scenepaint::labels::Palette;
 use scenepaint::nets::bundle::{Model, NetKind, PaletteRef, TranslateOptions};
@@ -66,56 +65,6 @@ pub struct TranslateArgs {
     /// A photo whose style to copy (SPADE VAE models).
     #[arg(long)]
     pub style: Option<PathBuf>,
-}
-
-#[derive(Args, Debug)]
-pub struct BenchArgs {
-    /// Print one JSON object per case instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Timed runs per case (after one warm-up).
-    #[arg(long, default_value_t = 5)]
-    pub runs: usize,
-    /// Only cases whose name contains this.
-    #[arg(long)]
-    pub filter: Option<String>,
-    /// Skip the plain Candle measurement (no ratio column).
-    #[arg(long)]
-    pub no_candle: bool,
-    /// Also time training steps: spade-compact at 256x256, the default model's configuration
-    /// (ycor-spade-256: 256x128, batch 4), pix2pix-compact and pix2pixhd-compact at 128x128
-    /// (`--filter spade` adds the published SPADE size): seconds per iteration, images per
-    /// second, peak and resident memory, and the plain Candle trainer's ratio.
-    #[arg(long)]
-    pub train: bool,
-    /// Training steps timed per case (after 2 warm-up steps).
-    #[arg(long, default_value_t = 20)]
-    pub train_steps: u64,
-    /// A square training crop for every case instead of each case's own size, pixels.
-    #[arg(long)]
-    pub train_size: Option<u32>,
-    /// Only the training-step cases (implies --train).
-    #[arg(long)]
-    pub train_only: bool,
-    /// Also time an evaluation (FID network features of two image sets, FID and KID).
-    #[arg(long)]
-    pub fid: bool,
-    /// Only the evaluation case (implies --fid).
-    #[arg(long)]
-    pub fid_only: bool,
-    /// Images per set for --fid.
-    #[arg(long, default_value_t = 150)]
-    pub fid_images: usize,
-    /// Evaluation size WxH for --fid.
-    #[arg(long, default_value = "512x272")]
-    pub fid_size: String,
-    /// The FID network for --fid (default: as `scenepaint evaluate` finds it).
-    #[arg(long)]
-    pub inception: Option<PathBuf>,
-    /// cpu, or a GPU (cuda:N, metal:N) for the generator cases: Candle's networks there,
-    /// synchronised after each run.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
 }
 
 #[derive(Args, Debug)]
@@ -350,100 +299,6 @@ pub fn run_translate(args: &TranslateArgs) -> anyhow::Result<()> {
             jobs.len(),
             failures.join(", ")
         );
-    }
-    Ok(())
-}
-
-pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
-    let device = crate::cli_train::parse_device(&args.device)?;
-    let cases = bench::default_cases().into_iter().filter(|c| {
-        args.filter
-            .as_ref()
-            .is_none_or(|f| c.name.contains(f.as_str()))
-    });
-    if !args.json {
-        println!(
-            "{} rayon threads (RAYON_NUM_THREADS), Candle's elementwise ops on {} (CANDLE_NUM_THREADS); times are medians, 'x' is Candle / fast",
-            rayon::current_num_threads(),
-            std::env::var("CANDLE_NUM_THREADS").unwrap_or_else(|_| "all".into())
-        );
-    }
-    for case in cases.filter(|_| !args.train_only && !args.fid_only) {
-        let result = bench::run_case(&case, args.runs, !args.no_candle, &device)?;
-        if args.json {
-            println!("{}", serde_json::to_string(&result)?);
-        } else {
-            println!("{}", bench::format_row(&result));
-        }
-    }
-    if (args.train || args.train_only) && !args.fid_only {
-        run_train_bench(args, &device)?;
-    }
-    if args.fid || args.fid_only {
-        let path = scenepaint::eval::find_network(args.inception.as_deref())?;
-        let size = crate::cli_train::parse_size(&args.fid_size)?;
-        let candle_images = if args.no_candle {
-            0
-        } else {
-            args.runs.min(args.fid_images)
-        };
-        let result = scenepaint::eval::bench::run(&path, args.fid_images, size, candle_images)?;
-        if args.json {
-            println!("{}", serde_json::to_string(&result)?);
-        } else {
-            println!("{}", scenepaint::eval::bench::format(&result));
-        }
-    }
-    Ok(())
-}
-
-fn run_train_bench(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
-    let all = scenepaint::train::bench::train_cases();
-    // An exact case name picks that case alone ("spade" is also part of "spade-compact");
-    // without a filter the published-size `spade` (minutes per step) is left out.
-    let exact = |f: &str| all.iter().any(|c| c.name == f);
-    let cases = all.iter().filter(|c| match &args.filter {
-        None => c.name != "spade",
-        Some(f) if exact(f) => c.name == f.as_str(),
-        Some(f) => c.name.contains(f.as_str()),
-    });
-    use scenepaint::nets::fast::train_conv::{set_training_path, TrainingPath};
-    // The fast path first: the peak memory (VmHWM) is the process's, so the plain run after it
-    // reports the larger of the two.
-    // On a GPU both names run Candle's ops: one row.
-    let paths: &[TrainingPath] = if args.no_candle || !device.is_cpu() {
-        &[TrainingPath::Fast]
-    } else {
-        &[TrainingPath::Fast, TrainingPath::Candle]
-    };
-    for case in cases {
-        let preset = case.name;
-        let mut seconds = Vec::new();
-        for &path in paths {
-            set_training_path(Some(path));
-            let result = scenepaint::train::bench::train_step(
-                case,
-                args.train_size,
-                args.train_steps,
-                device,
-            );
-            set_training_path(None);
-            let result = result?;
-            seconds.push(result.seconds_per_iter);
-            if args.json {
-                println!("{}", serde_json::to_string(&result)?);
-            } else {
-                println!("{}", scenepaint::train::bench::format_step_row(&result));
-            }
-        }
-        if let [fast, candle] = seconds[..] {
-            if !args.json {
-                println!(
-                    "  {preset}: plain Candle / fast = x{:.2}",
-                    candle / fast.max(1e-12)
-                );
-            }
-        }
     }
     Ok(())
 }

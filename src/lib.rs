@@ -5,6 +5,7 @@
 pub mod app;
 pub mod atomic_file;
 pub mod bench;
+pub mod bench_stroke;
 pub mod device;
 pub mod error;
 pub mod eval;

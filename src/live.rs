@@ -12,8 +12,10 @@ use crate::Result;
 use image::RgbImage;
 use std::sync::Arc;
 
-/// Seconds between two submissions while a stroke is in progress.
+/// Seconds between two submissions while a stroke is in progress, at most.
 pub const STROKE_THROTTLE_S: f64 = 0.15;
+/// ... and at least: one display frame, reached when in-stroke updates take less than that.
+pub const MIN_STROKE_THROTTLE_S: f64 = 1.0 / 60.0;
 
 /// The style a generator is asked for (only models with a VAE encoder use it).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27,7 +29,9 @@ pub struct Style {
 /// A loaded generator, owned by the worker thread.
 pub trait Translator: Send {
     /// Runs the generator on a label map of `input_size()`; returns the image at that size.
-    fn translate(&mut self, labels: &LabelMap, style: &Style) -> Result<RgbImage>;
+    /// `in_stroke`: a stroke is still being painted, so the image may be approximate (the
+    /// stroke's last frame is asked for with `false` and must be exact).
+    fn translate(&mut self, labels: &LabelMap, style: &Style, in_stroke: bool) -> Result<RgbImage>;
 }
 
 /// What the UI knows about a loaded model (the generator itself lives on the worker).
@@ -50,6 +54,7 @@ pub struct ModelInfo {
 pub struct Request {
     pub labels: LabelMap,
     pub style: Style,
+    pub in_stroke: bool,
 }
 
 /// The latest generated image and how it was made.
@@ -58,11 +63,13 @@ pub struct Generated {
     pub image: RgbImage,
     pub latency_ms: f64,
     pub style: Style,
+    /// Made while a stroke was in progress (an in-stroke update).
+    pub in_stroke: bool,
 }
 
 /// The painter's side of live translation.
 pub struct LiveTranslation {
-    worker: LatestWinsWorker<Request, (Style, Result<RgbImage>)>,
+    worker: LatestWinsWorker<Request, (Style, bool, Result<RgbImage>)>,
     pub info: ModelInfo,
     /// Live updates paused (the current image stays).
     pub paused: bool,
@@ -78,7 +85,12 @@ pub struct LiveTranslation {
     pub error: Option<String>,
     /// Document generation last submitted; `None` forces the next submission.
     submitted_generation: Option<u64>,
+    /// The last submission was an in-stroke one (maybe approximate): the stroke's end sends
+    /// the same generation again for an exact image.
+    submitted_in_stroke: bool,
     last_submit_s: f64,
+    /// How long the last in-stroke update took: sets the throttle of the next ones.
+    last_stroke_ms: Option<f64>,
     /// Results received (tests and the status line).
     pub results_received: u64,
 }
@@ -93,8 +105,9 @@ impl LiveTranslation {
         let worker = LatestWinsWorker::spawn(
             "scenepaint-translate",
             move |request: Request| {
-                let image = translator.translate(&request.labels, &request.style);
-                (request.style, image)
+                let image =
+                    translator.translate(&request.labels, &request.style, request.in_stroke);
+                (request.style, request.in_stroke, image)
             },
             notify,
         )
@@ -110,7 +123,9 @@ impl LiveTranslation {
             latest: None,
             error: None,
             submitted_generation: None,
+            submitted_in_stroke: false,
             last_submit_s: f64::NEG_INFINITY,
+            last_stroke_ms: None,
             results_received: 0,
         })
     }
@@ -147,19 +162,31 @@ impl LiveTranslation {
     ) -> Option<f64> {
         self.collect();
         let waiting = self.paused || self.held_by_training || self.foreign_palette.is_some();
-        if waiting || self.submitted_generation == Some(generation) {
+        let done = self.submitted_generation == Some(generation)
+            && (in_stroke || !self.submitted_in_stroke);
+        if waiting || done {
             return None;
         }
         let since_s = now_s - self.last_submit_s;
-        if in_stroke && since_s < STROKE_THROTTLE_S {
-            return Some(STROKE_THROTTLE_S - since_s);
+        let throttle_s = self.stroke_throttle_s();
+        if in_stroke && since_s < throttle_s {
+            return Some(throttle_s - since_s);
         }
-        self.submit(map, generation, now_s);
+        self.submit(map, generation, in_stroke, now_s);
         None
     }
 
-    fn submit(&mut self, map: &LabelMap, generation: u64, now_s: f64) {
+    /// Seconds between in-stroke submissions: as often as the last in-stroke update allows,
+    /// between one display frame and [`STROKE_THROTTLE_S`].
+    pub fn stroke_throttle_s(&self) -> f64 {
+        self.last_stroke_ms.map_or(STROKE_THROTTLE_S, |ms| {
+            (ms / 1e3).clamp(MIN_STROKE_THROTTLE_S, STROKE_THROTTLE_S)
+        })
+    }
+
+    fn submit(&mut self, map: &LabelMap, generation: u64, in_stroke: bool, now_s: f64) {
         self.submitted_generation = Some(generation);
+        self.submitted_in_stroke = in_stroke;
         // Said in canvas pixels, before the map is resized to the model's input.
         if let Some((x, y, id)) = first_id_outside(map, &self.info.palette) {
             self.error = Some(format!(
@@ -176,6 +203,7 @@ impl LiveTranslation {
         self.worker.submit(Request {
             labels,
             style: self.style.clone(),
+            in_stroke,
         });
         self.last_submit_s = now_s;
     }
@@ -185,15 +213,19 @@ impl LiveTranslation {
         let Some(done) = self.worker.poll() else {
             return false;
         };
-        let (style, result) = done.output;
+        let (style, in_stroke, result) = done.output;
         self.results_received += 1;
         match result {
             Ok(image) => {
                 self.error = None;
+                if in_stroke {
+                    self.last_stroke_ms = Some(done.elapsed_ms);
+                }
                 self.latest = Some(Generated {
                     image,
                     latency_ms: done.elapsed_ms,
                     style,
+                    in_stroke,
                 });
                 true
             }

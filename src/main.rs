@@ -3,6 +3,7 @@
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod cli;
+mod cli_bench;
 mod cli_eval;
 mod cli_train;
 
@@ -41,7 +42,7 @@ enum Command {
     /// FID and KID of a model on a dataset's pairs, or of one image folder against another.
     Evaluate(cli_eval::EvaluateArgs),
     /// Time generator forwards (random weights, batch 1), and with --train SPADE training steps.
-    Bench(cli::BenchArgs),
+    Bench(cli_bench::BenchArgs),
 }
 
 /// The command line, with `--help` listing where shipped files are looked for (known only at
@@ -76,7 +77,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Bundle(args)) => cli::run_bundle(&args),
         Some(Command::Validate(args)) => cli_train::run_validate(args),
         Some(Command::Translate(args)) => cli::run_translate(&args),
-        Some(Command::Bench(args)) => cli::run_bench(&args),
+        Some(Command::Bench(args)) => cli_bench::run_bench(&args),
         Some(Command::Evaluate(args)) => cli_eval::run_evaluate(args),
         Some(Command::Reference(args)) => cli::run_reference(&args),
     }

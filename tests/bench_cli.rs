@@ -94,3 +94,39 @@ fn bench_train_reports_both_paths_images_per_second_and_memory_for_a_case() {
         }
     }
 }
+
+#[test]
+fn the_stroke_bench_reports_full_exact_and_in_stroke_frames() {
+    let json = scenepaint(&[
+        "bench",
+        "--stroke-only",
+        "--strokes",
+        "1",
+        "--filter",
+        "random batch-norm 256",
+        "--json",
+    ]);
+    let rows: Vec<serde_json::Value> = json
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "only the filtered stroke case: {json}");
+    let row = &rows[0];
+    assert_eq!(row["events"], 8, "{row}");
+    for field in [
+        "full_median_ms",
+        "exact_median_ms",
+        "stroke_median_ms",
+        "stroke_percent",
+        "cache_mib",
+    ] {
+        assert!(
+            row[field].as_f64().is_some_and(|v| v > 0.0),
+            "{field}: {row}"
+        );
+    }
+    // Exact incremental frames are checked equal to full ones in tests/fast_incremental.rs;
+    // here the in-stroke frames' measured difference is small and the work partial.
+    assert!(row["stroke_error_mean"].as_f64().unwrap() < 2.0, "{row}");
+    assert!(row["exact_work"].as_f64().unwrap() < 1.0, "{row}");
+}

@@ -11,6 +11,9 @@ use serde_json::json;
 use scenepaint::nets::bundle::{Generator, NetKind};
 use scenepaint::nets::fast::FastGenerator;
 
+mod fast_support;
+use fast_support::{one_hot_regions, random_input, seed_weights};
+
 const TOLERANCE_REL_L2: f64 = 1e-4;
 
 fn rel_l2(ours: &Tensor, reference: &Tensor) -> f64 {
@@ -28,127 +31,6 @@ fn rel_l2(ours: &Tensor, reference: &Tensor) -> f64 {
         "reference output is all zeros: the comparison would prove nothing"
     );
     (diff / norm).sqrt()
-}
-
-/// Overwrites every weight with seeded values (Candle's own RNG cannot be seeded), in the
-/// ranges of PyTorch's init; batch-norm statistics and affine parameters are randomised too
-/// (their init, 0 and 1, would hide a wrong fold).
-fn seed_weights(varmap: &candle_nn::VarMap, seed: u64) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let data = varmap.data().lock().unwrap();
-    let mut names: Vec<_> = data.keys().cloned().collect();
-    names.sort();
-    for name in names {
-        let var = &data[&name];
-        let dims = var.dims().to_vec();
-        let (lo, hi) = match dims.len() {
-            0 => continue,
-            1 if name.ends_with("running_var") || name.ends_with(".weight") => (0.5, 1.5),
-            1 if name.ends_with("weight_u") || name.ends_with("weight_v") => (-1.0, 1.0),
-            1 => (-0.3, 0.3),
-            _ => {
-                let bound = 1.0 / (dims[1..].iter().product::<usize>() as f32).sqrt();
-                (-bound, bound)
-            }
-        };
-        let n = var.elem_count();
-        let v: Vec<f32> = (0..n).map(|_| rng.random_range(lo..hi)).collect();
-        var.set(&Tensor::from_vec(v, dims, &Device::Cpu).unwrap())
-            .unwrap();
-    }
-    // Trained spectral-norm layers store converged power-iteration vectors: sigma is the
-    // largest singular value, never a near-zero u.(W v) that would make W / sigma explode.
-    for (name, weight) in data.iter().filter(|(n, _)| n.ends_with("weight_orig")) {
-        let prefix = name.trim_end_matches("weight_orig");
-        let w = weight.as_tensor().flatten_from(1).unwrap();
-        let mut v = data[&format!("{prefix}weight_v")].as_tensor().clone();
-        let normalize = |t: Tensor| {
-            (&t / t
-                .sqr()
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .sqrt()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap() as f64)
-                .unwrap()
-        };
-        let mut u = v.clone();
-        for _ in 0..20 {
-            u = normalize(
-                w.matmul(&v.unsqueeze(1).unwrap())
-                    .unwrap()
-                    .squeeze(1)
-                    .unwrap(),
-            );
-            v = normalize(
-                w.t()
-                    .unwrap()
-                    .matmul(&u.unsqueeze(1).unwrap())
-                    .unwrap()
-                    .squeeze(1)
-                    .unwrap(),
-            );
-        }
-        data[&format!("{prefix}weight_u")].set(&u).unwrap();
-        data[&format!("{prefix}weight_v")].set(&v).unwrap();
-    }
-}
-
-fn random_input(shape: (usize, usize, usize, usize), seed: u64) -> Tensor {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let n = shape.0 * shape.1 * shape.2 * shape.3;
-    let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-    Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-}
-
-/// A painted-looking label map: each pixel takes the class of its nearest of a few seeds.
-fn region_ids(height: usize, width: usize, classes: usize, seed: u64) -> Vec<usize> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let seeds: Vec<(f32, f32, usize)> = (0..6)
-        .map(|_| {
-            (
-                rng.random_range(0.0..height as f32),
-                rng.random_range(0.0..width as f32),
-                rng.random_range(0..classes),
-            )
-        })
-        .collect();
-    (0..height * width)
-        .map(|p| {
-            let (y, x) = ((p / width) as f32, (p % width) as f32);
-            let nearest = seeds
-                .iter()
-                .min_by(|a, b| {
-                    let da = (a.0 - y).powi(2) + (a.1 - x).powi(2);
-                    let db = (b.0 - y).powi(2) + (b.1 - x).powi(2);
-                    da.total_cmp(&db)
-                })
-                .unwrap();
-            nearest.2
-        })
-        .collect()
-}
-
-/// One-hot (batch, classes [+ 1 edge channel], H, W) from region maps, one per sample.
-fn one_hot_regions(batch: usize, classes: usize, edges: bool, h: usize, w: usize) -> Tensor {
-    let channels = classes + usize::from(edges);
-    let plane = h * w;
-    let mut data = vec![0f32; batch * channels * plane];
-    for b in 0..batch {
-        let ids = region_ids(h, w, classes, 40 + b as u64);
-        let sample = &mut data[b * channels * plane..(b + 1) * channels * plane];
-        for (p, &id) in ids.iter().enumerate() {
-            sample[id * plane + p] = 1.0;
-        }
-        if edges {
-            let ids16: Vec<u16> = ids.iter().map(|&i| i as u16).collect();
-            let e = scenepaint::nets::encoding::edge_map(&ids16, w, h);
-            sample[classes * plane..].copy_from_slice(&e);
-        }
-    }
-    Tensor::from_vec(data, (batch, channels, h, w), &Device::Cpu).unwrap()
 }
 
 fn check(net: NetKind, options: serde_json::Value, input: &Tensor, z: Option<&Tensor>, what: &str) {

@@ -14,7 +14,7 @@ use scenepaint::app::files::ScriptedDialogs;
 use scenepaint::app::preview::PREVIEW_IMAGE_LABEL;
 use scenepaint::app::PainterApp;
 use scenepaint::labelmap::LabelMap;
-use scenepaint::live::{LiveTranslation, Style, STROKE_THROTTLE_S};
+use scenepaint::live::{LiveTranslation, Style, MIN_STROKE_THROTTLE_S, STROKE_THROTTLE_S};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -224,19 +224,62 @@ fn newest_map_wins_and_the_worker_stops_on_drop() {
 
 #[test]
 fn strokes_are_throttled_pause_stops_updates_and_style_retranslates() {
-    let (mut live, model) = tiny_live(0);
+    // A slow model: in-stroke updates wait the longest throttle.
+    let (mut slow, _) = tiny_live(200);
     let map = LabelMap::new(8, 8, 2);
-    assert_eq!(live.tick(&map, 1, true, 100.0), None);
-    assert!(live.wait(Duration::from_secs(5)));
-    let due = live.tick(&map, 2, true, 100.05).expect("throttled");
-    assert!((due - (STROKE_THROTTLE_S - 0.05)).abs() < 1e-9);
-    assert!(!live.wait(Duration::from_millis(200)), "nothing submitted");
     assert_eq!(
-        live.tick(&map, 2, false, 100.06),
+        slow.stroke_throttle_s(),
+        STROKE_THROTTLE_S,
+        "nothing measured yet"
+    );
+    assert_eq!(slow.tick(&map, 1, true, 100.0), None);
+    assert!(slow.wait(Duration::from_secs(5)));
+    assert!(slow.latest.as_ref().unwrap().in_stroke);
+    let due = slow.tick(&map, 2, true, 100.05).expect("throttled");
+    assert!((due - (STROKE_THROTTLE_S - 0.05)).abs() < 1e-9);
+    assert!(!slow.wait(Duration::from_millis(300)), "nothing submitted");
+    assert_eq!(
+        slow.tick(&map, 2, false, 100.06),
         None,
         "stroke end submits"
     );
+    assert!(slow.wait(Duration::from_secs(5)));
+    assert!(
+        !slow.latest.as_ref().unwrap().in_stroke,
+        "the stroke's end is a full frame"
+    );
+
+    // A fast model: every display frame of a stroke sends the painting.
+    let (mut live, model) = tiny_live(0);
+    assert_eq!(live.tick(&map, 1, true, 100.0), None);
     assert!(live.wait(Duration::from_secs(5)));
+    // The update took about nothing (a loaded machine may make it a few milliseconds).
+    let throttle = live.stroke_throttle_s();
+    assert!(
+        (MIN_STROKE_THROTTLE_S..0.1).contains(&throttle),
+        "{throttle}"
+    );
+    let due = live
+        .tick(&map, 2, true, 100.0 + throttle / 2.0)
+        .expect("throttled");
+    assert!((due - throttle / 2.0).abs() < 1e-9);
+    assert_eq!(
+        live.tick(&map, 2, true, 100.0 + throttle + 1e-6),
+        None,
+        "sent at the throttle"
+    );
+    assert!(live.wait(Duration::from_secs(5)));
+    // The stroke ends on the generation its last in-stroke update showed: sent again, exact.
+    let received = live.results_received;
+    assert_eq!(live.tick(&map, 2, false, 100.2), None);
+    assert!(
+        live.wait(Duration::from_secs(5)),
+        "the stroke's end is sent again"
+    );
+    assert_eq!(live.results_received, received + 1);
+    assert!(!live.latest.as_ref().unwrap().in_stroke);
+    live.tick(&map, 2, false, 100.3);
+    assert!(!live.wait(Duration::from_millis(200)), "and only once");
 
     live.paused = true;
     live.tick(&LabelMap::new(8, 8, 3), 3, false, 101.0);

@@ -10,6 +10,7 @@ use super::models::ModelLoader;
 use crate::labelmap::LabelMap;
 use crate::live::{ModelInfo, Style, Translator};
 use crate::nets::bundle::{Model, TranslateOptions};
+use crate::nets::live_frames::{LiveFrames, STROKE_TOLERANCE};
 use crate::Result;
 
 /// Loads any bundle the `nets::bundle` module understands.
@@ -41,16 +42,30 @@ impl ModelLoader for BundleLoader {
             has_encoder: model.has_encoder(),
             style_photo_unavailable: model.style_photo_unavailable().map(str::to_owned),
         };
-        Ok((info, Box::new(model)))
+        let live = LiveModel {
+            model,
+            frames: LiveFrames::default(),
+        };
+        Ok((info, Box::new(live)))
     }
 }
 
-impl Translator for Model {
-    fn translate(&mut self, labels: &LabelMap, style: &Style) -> Result<RgbImage> {
+/// A loaded model and its live frames (incremental where the model allows).
+struct LiveModel {
+    model: Model,
+    frames: LiveFrames,
+}
+
+impl Translator for LiveModel {
+    fn translate(&mut self, labels: &LabelMap, style: &Style, in_stroke: bool) -> Result<RgbImage> {
         let options = TranslateOptions {
             seed: style.seed,
             style: style.photo.as_ref().map(|photo| photo.as_ref().clone()),
         };
-        Model::translate(self, labels, &options)
+        let tolerance = if in_stroke { STROKE_TOLERANCE } else { 0.0 };
+        let (image, _) = self
+            .frames
+            .frame(&self.model, labels, &options, tolerance)?;
+        Ok(image)
     }
 }

@@ -210,6 +210,7 @@ mod tests {
             &mut self,
             labels: &crate::labelmap::LabelMap,
             _: &crate::live::Style,
+            _: bool,
         ) -> Result<image::RgbImage> {
             Ok(image::RgbImage::new(labels.width, labels.height))
         }

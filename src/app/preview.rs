@@ -174,8 +174,14 @@ impl PreviewPanel {
             match &live {
                 Some(live) => {
                     ui.label(RichText::new(&live.info.name).strong());
-                    match live.last_latency_ms() {
-                        Some(ms) => ui.label(format!("{ms:.0} ms")),
+                    match &live.latest {
+                        Some(g) if g.in_stroke => ui
+                            .label(format!("stroke {:.0} ms", g.latency_ms))
+                            .on_hover_text(
+                                "An update while painting: only what the stroke changed is \
+                                 recomputed where the model allows; the stroke's end is exact",
+                            ),
+                        Some(g) => ui.label(format!("{:.0} ms", g.latency_ms)),
                         None => ui.label("– ms"),
                     };
                     if live.is_busy() {

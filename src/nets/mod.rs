@@ -7,6 +7,7 @@ pub mod generator;
 pub mod inception;
 pub mod layers;
 pub mod legacy_pth;
+pub mod live_frames;
 pub mod norms;
 pub mod pickle_scan;
 pub mod pix2pix;

@@ -109,6 +109,7 @@ impl Translator for TinyModel {
         &mut self,
         labels: &LabelMap,
         style: &Style,
+        _in_stroke: bool,
     ) -> scenepaint::Result<image::RgbImage> {
         std::thread::sleep(std::time::Duration::from_millis(self.delay_ms));
         Ok(self.run(labels, style))

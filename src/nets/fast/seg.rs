@@ -62,6 +62,20 @@ impl Signatures {
     pub fn ids(&self) -> &[u16] {
         &self.ids
     }
+
+    /// The signatures of the pixels of `rect` in a map `width` wide (the same vectors).
+    pub fn crop(&self, width: usize, rect: super::region::Rect) -> Self {
+        let cols = rect.cols();
+        let ids = rect
+            .rows()
+            .flat_map(|y| self.ids[y * width + cols.start..y * width + cols.end].iter())
+            .copied()
+            .collect();
+        Self {
+            vectors: self.vectors.clone(),
+            ids,
+        }
+    }
 }
 
 /// The sparse description of one resolution (see the module header).
@@ -205,6 +219,16 @@ impl<'a> SegContext<'a> {
         Self {
             seg,
             signatures: if sparse { Signatures::find(seg) } else { None },
+            radius,
+            levels: Vec::new(),
+        }
+    }
+
+    /// Like [`Self::new`] with the map's signatures already found (a window of a larger map).
+    pub fn with_signatures(seg: &'a Planes, radius: usize, signatures: Option<Signatures>) -> Self {
+        Self {
+            seg,
+            signatures,
             radius,
             levels: Vec::new(),
         }

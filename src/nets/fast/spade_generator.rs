@@ -18,14 +18,14 @@ use crate::nets::spade_generator::{LatentInput, SpadeGenerator};
 const LEAKY: Activation = Activation::LeakyRelu(LEAKY_SLOPE as f32);
 
 #[derive(Debug, Clone)]
-struct Block {
+pub(super) struct Block {
     norm_0: FastSpadeNorm,
     conv_0: Conv2d,
     norm_1: FastSpadeNorm,
     conv_1: Conv2d,
     shortcut: Option<(FastSpadeNorm, Conv2d)>,
     /// Doubles the grid (nearest) before the block.
-    upsample: bool,
+    pub(super) upsample: bool,
 }
 
 impl Block {
@@ -44,8 +44,16 @@ impl Block {
         })
     }
 
+    /// Multiply-accumulates of the block's convolutions per pixel of its level.
+    pub(super) fn macs_per_pixel(&self) -> usize {
+        let conv_macs = |c: &Conv2d| c.in_channels * c.out_channels * c.kernel * c.kernel;
+        conv_macs(&self.conv_0)
+            + conv_macs(&self.conv_1)
+            + self.shortcut.as_ref().map_or(0, |(_, c)| conv_macs(c))
+    }
+
     /// The block on `x` (already at the level's size); `post` runs after the residual sum.
-    fn forward(
+    pub(super) fn forward(
         &self,
         x: &Planes,
         seg: &mut SegContext,
@@ -206,26 +214,69 @@ impl FastSpade {
                 seg.channels,
             ));
         }
-        let mut context = SegContext::new(seg, self.kernel / 2, self.use_sparse);
+        let mut context = SegContext::new(seg, self.radius(), self.use_sparse);
         let mut x = self.latent(seg, z)?;
-        let last = self.blocks.len().saturating_sub(1);
         for (i, block) in self.blocks.iter().enumerate() {
-            if block.upsample {
-                x = ops::resize_nearest(&x, 2 * x.height, 2 * x.width);
-            }
-            // The image head starts with a leaky ReLU: fused into the last block.
-            let post = if i == last {
-                LEAKY
-            } else {
-                Activation::Identity
-            };
-            x = block.forward(&x, &mut context, post)?;
+            x = self.block_input(i, x);
+            x = block.forward(&x, &mut context, self.block_post(i))?;
         }
         self.conv_img
             .forward(&x, Epilogue::activation(Activation::Tanh))
     }
 
-    fn latent(&self, seg: &Planes, z: Option<&[f32]>) -> Result<Planes, FastError> {
+    /// `x` as block `i` takes it: doubled (nearest) when the block upsamples.
+    pub(super) fn block_input(&self, i: usize, x: Planes) -> Planes {
+        match self.blocks[i].upsample {
+            true => ops::resize_nearest(&x, 2 * x.height, 2 * x.width),
+            false => x,
+        }
+    }
+
+    /// What runs after block `i`'s residual sum: the image head starts with a leaky ReLU,
+    /// fused into the last block.
+    pub(super) fn block_post(&self, i: usize) -> Activation {
+        match i + 1 == self.blocks.len() {
+            true => LEAKY,
+            false => Activation::Identity,
+        }
+    }
+
+    pub(super) fn blocks(&self) -> &[Block] {
+        &self.blocks
+    }
+
+    pub(super) fn conv_img(&self) -> &Conv2d {
+        &self.conv_img
+    }
+
+    /// (height, width) of the latent grid.
+    pub(super) fn latent_size(&self) -> (usize, usize) {
+        self.latent_size
+    }
+
+    /// Half the SPADE kernel: how far `mlp_shared` and `mlp_gamma` each reach.
+    pub(super) fn radius(&self) -> usize {
+        self.kernel / 2
+    }
+
+    /// SPADE's modulation by signature tables (else dense convolutions).
+    pub(super) fn sparse(&self) -> bool {
+        self.use_sparse
+    }
+
+    /// The latent grid comes from the label map (no VAE style code).
+    pub(super) fn latent_reads_map(&self) -> bool {
+        matches!(self.latent, Latent::Semantic(_))
+    }
+
+    /// The norms inside SPADE are instance norms (statistics over the whole frame).
+    pub(super) fn uses_instance_norm(&self) -> bool {
+        self.blocks
+            .iter()
+            .any(|b| matches!(b.norm_0.param_free, ParamFree::Instance))
+    }
+
+    pub(super) fn latent(&self, seg: &Planes, z: Option<&[f32]>) -> Result<Planes, FastError> {
         let (h, w) = self.latent_size;
         match (&self.latent, z) {
             (

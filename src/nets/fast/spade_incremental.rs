@@ -1,0 +1,250 @@
+//! Incremental frames of the fast SPADE generator (issue 16, after SIGE: Li et al., "Efficient
+//! Spatially Sparse Inference for Conditional GANs and Diffusion Models", NeurIPS 2022): the
+//! activations entering every residual block of the last frame are kept; a new label map is
+//! compared with the last one, and each block recomputes only the rectangle its changed inputs
+//! reach, on a window cut from the cache with a margin its cut edges cannot cross, and writes
+//! the result back.
+//!
+//! Exact when `tolerance` is 0 and the model's SPADE norms are batch norm (eval mode: a
+//! per-pixel affine): the frame equals a full one up to float summation order. A positive
+//! `tolerance` stops a change from spreading where it moved every channel of an activation by
+//! less than that (the in-stroke preview; the cache is then marked inexact and the next exact
+//! request runs a full frame). Instance-norm models, whose statistics span the whole frame,
+//! and sizes that are not multiples of every level always run full frames.
+use super::conv::{Activation, Epilogue};
+use super::planes::Planes;
+use super::region::{self, Rect};
+use super::seg::{SegContext, Signatures};
+use super::spade_generator::FastSpade;
+use super::FastError;
+
+/// How far a residual block's output depends on its input `x` (conv_0 then conv_1, 3x3).
+const X_REACH: u32 = 2;
+
+/// The activations of the last frame.
+#[derive(Debug, Clone)]
+pub struct SpadeFrameCache {
+    seg: Planes,
+    signatures: Option<Signatures>,
+    z: Option<Vec<f32>>,
+    /// `inputs[i]`: what enters block `i`, after its upsampling.
+    inputs: Vec<Planes>,
+    /// The last block's output (the image head's input).
+    last: Planes,
+    image: Planes,
+    /// Every value is what a full frame computes (no tolerance was used since one).
+    exact: bool,
+}
+
+impl SpadeFrameCache {
+    /// Bytes held by the cached activations.
+    pub fn bytes(&self) -> usize {
+        let floats: usize = self.inputs.iter().map(|p| p.data.len()).sum::<usize>()
+            + self.last.data.len()
+            + self.image.data.len()
+            + self.seg.data.len();
+        floats * std::mem::size_of::<f32>()
+    }
+}
+
+/// What one frame computed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameWork {
+    /// A full frame ran (no cache, another size or style, an instance-norm model).
+    pub full: bool,
+    /// Multiply-accumulates of the blocks' convolutions run, as a fraction of a full frame's.
+    pub fraction: f64,
+}
+
+impl FastSpade {
+    /// True when incremental frames can equal full ones (see the module header).
+    pub fn supports_incremental(&self) -> bool {
+        !self.uses_instance_norm()
+    }
+
+    /// A frame that reuses `cache` where the label map did not change; fills `cache` for the
+    /// next. `tolerance` 0 is exact; see the module header for positive values.
+    pub fn forward_incremental(
+        &self,
+        seg: &Planes,
+        z: Option<&[f32]>,
+        cache: &mut Option<SpadeFrameCache>,
+        tolerance: f32,
+    ) -> Result<(Planes, FrameWork), FastError> {
+        let reusable = cache.as_ref().is_some_and(|c| {
+            (c.exact || tolerance > 0.0)
+                && (c.seg.channels, c.seg.height, c.seg.width)
+                    == (seg.channels, seg.height, seg.width)
+                && c.z.as_deref() == z
+        });
+        if !reusable || !self.supports_incremental() || !self.levels_divide(seg) {
+            let (image, fresh) = self.full_frame(seg, z)?;
+            *cache = Some(fresh);
+            let work = FrameWork {
+                full: true,
+                fraction: 1.0,
+            };
+            return Ok((image, work));
+        }
+        let Some(cache) = cache.as_mut() else {
+            return Err(FastError::Unsupported(
+                "incremental frame without a cache".into(),
+            ));
+        };
+        let fraction = self.update(cache, seg, tolerance)?;
+        Ok((
+            cache.image.clone(),
+            FrameWork {
+                full: false,
+                fraction,
+            },
+        ))
+    }
+
+    /// Every level's size divides the output's (nearest resizing then samples a fixed grid).
+    fn levels_divide(&self, seg: &Planes) -> bool {
+        let (h, w) = self.latent_size();
+        seg.height.is_multiple_of(h) && seg.width.is_multiple_of(w)
+    }
+
+    /// The plain forward, keeping what enters every block.
+    fn full_frame(
+        &self,
+        seg: &Planes,
+        z: Option<&[f32]>,
+    ) -> Result<(Planes, SpadeFrameCache), FastError> {
+        let signatures = self.sparse().then(|| Signatures::find(seg)).flatten();
+        let mut context = SegContext::with_signatures(seg, self.radius(), signatures.clone());
+        let mut x = self.latent(seg, z)?;
+        let mut inputs = Vec::with_capacity(self.blocks().len());
+        for i in 0..self.blocks().len() {
+            x = self.block_input(i, x);
+            inputs.push(x.clone());
+            x = self.blocks()[i].forward(&x, &mut context, self.block_post(i))?;
+        }
+        let image = self
+            .conv_img()
+            .forward(&x, Epilogue::activation(Activation::Tanh))?;
+        let cache = SpadeFrameCache {
+            seg: seg.clone(),
+            signatures,
+            z: z.map(<[f32]>::to_vec),
+            inputs,
+            last: x,
+            image: image.clone(),
+            exact: true,
+        };
+        Ok((image, cache))
+    }
+
+    /// Recomputes what `seg` changed; returns the fraction of a full frame's work done.
+    fn update(
+        &self,
+        cache: &mut SpadeFrameCache,
+        seg: &Planes,
+        tolerance: f32,
+    ) -> Result<f64, FastError> {
+        let changed: Vec<bool> = pixel_changes(&cache.seg, seg);
+        if !changed.contains(&true) {
+            return Ok(0.0);
+        }
+        cache.seg.data.copy_from_slice(&seg.data);
+        // The strokes may bring classes in or out: found again, cheap next to the convolutions.
+        cache.signatures = self.sparse().then(|| Signatures::find(seg)).flatten();
+        let (full_h, full_w) = (seg.height, seg.width);
+        let seg_reach = 2 * self.radius() as u32 + 2;
+        let (mut done, mut total) = (0.0, 0.0);
+        let mut x_dirty = match self.latent_reads_map() {
+            // pix2pixHD-style input: the latent grid is a convolution of the downsized map.
+            true => {
+                let latent = self.block_input(0, self.latent(seg, cache.z.as_deref())?);
+                let all = Rect::full(latent.width, latent.height);
+                region::paste_changed(&mut cache.inputs[0], all, &latent, all, 1, tolerance)
+            }
+            false => None,
+        };
+        for i in 0..self.blocks().len() {
+            let (h, w) = (cache.inputs[i].height, cache.inputs[i].width);
+            let weight = self.blocks()[i].macs_per_pixel() as f64;
+            total += weight * (h * w) as f64;
+            let level_dirty = level_changes(&changed, (full_h, full_w), (h, w));
+            let reach = region::union(
+                x_dirty.map(|r| r.grow(X_REACH, w, h)),
+                level_dirty.map(|r| r.grow(seg_reach, w, h)),
+            );
+            let Some(out_rect) = reach else {
+                x_dirty = None;
+                continue;
+            };
+            let window = out_rect.grow(seg_reach, w, h);
+            done += weight * window.area() as f64;
+            let out = self.block_window(i, cache, window)?;
+            let from = out_rect.relative_to(window);
+            x_dirty = match i + 1 < self.blocks().len() {
+                true => {
+                    let factor = if self.blocks()[i + 1].upsample { 2 } else { 1 };
+                    let to = out_rect.scaled(factor, factor);
+                    let next = &mut cache.inputs[i + 1];
+                    region::paste_changed(next, to, &out, from, factor, tolerance)
+                }
+                false => region::paste_changed(&mut cache.last, out_rect, &out, from, 1, tolerance),
+            };
+        }
+        if let Some(dirty) = x_dirty {
+            let (h, w) = (cache.last.height, cache.last.width);
+            let out_rect = dirty.grow(1, w, h);
+            let window = out_rect.grow(1, w, h);
+            let head = self.conv_img().forward(
+                &region::crop(&cache.last, window),
+                Epilogue::activation(Activation::Tanh),
+            )?;
+            let from = out_rect.relative_to(window);
+            region::paste_changed(&mut cache.image, out_rect, &head, from, 1, 0.0);
+        }
+        cache.exact &= tolerance == 0.0;
+        Ok(if total > 0.0 { done / total } else { 0.0 })
+    }
+
+    /// Block `i` on `window` of its cached input and the matching part of the label map.
+    fn block_window(
+        &self,
+        i: usize,
+        cache: &SpadeFrameCache,
+        window: Rect,
+    ) -> Result<Planes, FastError> {
+        let input = &cache.inputs[i];
+        let factor_x = (cache.seg.width / input.width) as u32;
+        let factor_y = (cache.seg.height / input.height) as u32;
+        let seg_window = window.scaled(factor_x, factor_y);
+        let seg = region::crop(&cache.seg, seg_window);
+        let signatures = cache
+            .signatures
+            .as_ref()
+            .map(|s| s.crop(cache.seg.width, seg_window));
+        let mut context = SegContext::with_signatures(&seg, self.radius(), signatures);
+        let x = region::crop(input, window);
+        self.blocks()[i].forward(&x, &mut context, self.block_post(i))
+    }
+}
+
+/// Per pixel: does any channel differ between the two maps (of one shape)?
+fn pixel_changes(old: &Planes, new: &Planes) -> Vec<bool> {
+    let plane = new.plane_len();
+    let mut changed = vec![false; plane];
+    for c in 0..new.channels {
+        for ((flag, a), b) in changed.iter_mut().zip(old.channel(c)).zip(new.channel(c)) {
+            *flag |= a != b;
+        }
+    }
+    changed
+}
+
+/// The rectangle of a `size` level whose nearest samples of the full map changed.
+fn level_changes(changed: &[bool], full: (usize, usize), size: (usize, usize)) -> Option<Rect> {
+    let ((full_h, full_w), (h, w)) = (full, size);
+    let samples = (0..h * w).map(|p| {
+        let (y, x) = (p / w, p % w);
+        changed[(y * full_h / h) * full_w + x * full_w / w]
+    });
+    Rect::bounding(samples, w)
+}

@@ -1,0 +1,83 @@
+//! Live-preview frames of a loaded [`Model`] (issue 16): for a fast-path SPADE model with
+//! batch-norm SPADE, each frame reuses the last one's activations where the label map did not
+//! change (`nets::fast::spade_incremental`); every other model runs [`Model::translate`].
+//! The style code is kept between frames too, so a style photo goes through the encoder once.
+use candle_core::Device;
+use image::RgbImage;
+
+use super::bundle::{Model, TranslateOptions};
+use super::encoding;
+use super::fast::spade_incremental::{FrameWork, SpadeFrameCache};
+use super::fast::Planes;
+use crate::labelmap::LabelMap;
+use crate::Result;
+
+/// The tolerance of in-stroke frames: a change smaller than this in every channel of an
+/// activation stops spreading. Measured by `scenepaint bench --stroke` (the image differs from
+/// an exact frame by a fraction of a grey level on average); the stroke's last frame is exact.
+pub const STROKE_TOLERANCE: f32 = 0.05;
+
+/// One model's frame cache and style code.
+#[derive(Debug, Default)]
+pub struct LiveFrames {
+    cache: Option<SpadeFrameCache>,
+    /// The options the style code was made for, and the code.
+    style: Option<(u64, Option<RgbImage>, Option<Vec<f32>>)>,
+}
+
+impl LiveFrames {
+    /// Bytes the cached activations hold.
+    pub fn cache_bytes(&self) -> usize {
+        self.cache.as_ref().map_or(0, SpadeFrameCache::bytes)
+    }
+
+    /// Forgets the cached frame (the next one is full).
+    pub fn clear(&mut self) {
+        self.cache = None;
+    }
+
+    /// `model` on `labels`, like [`Model::translate`]; `tolerance` 0 is exact, a positive one is
+    /// an in-stroke frame (see `spade_incremental`). The work done is `None` when the model has
+    /// no incremental frames.
+    pub fn frame(
+        &mut self,
+        model: &Model,
+        labels: &LabelMap,
+        options: &TranslateOptions,
+        tolerance: f32,
+    ) -> Result<(RgbImage, Option<FrameWork>)> {
+        let Some(spade) = model.fast_spade().filter(|g| g.supports_incremental()) else {
+            self.cache = None;
+            return Ok((model.translate(labels, options)?, None));
+        };
+        model.check_style(options)?;
+        let (width, height) = (labels.width as usize, labels.height as usize);
+        let input = model.encode_labels(labels, model.network_size(width, height)?)?;
+        let seg = Planes::from_batch(&input)?.swap_remove(0);
+        let z = self.style_code(model, options)?;
+        let (planes, work) =
+            spade.forward_incremental(&seg, z.as_deref(), &mut self.cache, tolerance)?;
+        let output = Planes::to_batch(vec![planes], &Device::Cpu)?;
+        let resized = super::layers::resize_bilinear(&output, height, width)?;
+        Ok((encoding::to_rgb_image(&resized)?, Some(work)))
+    }
+
+    fn style_code(
+        &mut self,
+        model: &Model,
+        options: &TranslateOptions,
+    ) -> Result<Option<Vec<f32>>> {
+        let same = |(seed, photo, _): &(u64, Option<RgbImage>, Option<Vec<f32>>)| {
+            *seed == options.seed && *photo == options.style
+        };
+        if let Some((_, _, code)) = self.style.as_ref().filter(|s| same(s)) {
+            return Ok(code.clone());
+        }
+        let code = match model.style_code(options)? {
+            Some(z) => Some(z.flatten_all()?.to_vec1::<f32>()?),
+            None => None,
+        };
+        self.style = Some((options.seed, options.style.clone(), code.clone()));
+        Ok(code)
+    }
+}
