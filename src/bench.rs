@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::labelmap::LabelMap;
-use crate::nets::bundle::{Generator, Model, ModelManifest, NetKind, PaletteRef, TranslateOptions};
+use crate::nets::bundle::{Generator, Model, ModelManifest, NetKind, TranslateOptions};
 use crate::nets::encoding::{self, InputEncoding};
 use crate::nets::fast::{FastGenerator, InferencePath};
 use crate::nets::layers::count_conv_flops;
@@ -252,17 +252,12 @@ pub fn run_case(
     let (fast_run, candle_run): (TimedRun, TimedRun) = if case.preview {
         let (c, h, w) = case.input_chw;
         let labels = LabelMap::from_ids(w as u32, h as u32, region_label_ids(h, w, c, 2))?;
-        let manifest = ModelManifest {
-            format_version: crate::nets::bundle::FORMAT_VERSION,
-            net: case.net,
-            options: case.options.clone(),
-            palette: PaletteRef {
-                name: "landscape".into(),
-                inline: None,
-            },
-            input_encoding: InputEncoding::one_hot(c, false),
-            training: serde_json::Value::Null,
-        };
+        let manifest = ModelManifest::in_memory(
+            case.net,
+            case.options.clone(),
+            "landscape",
+            InputEncoding::one_hot(c, false),
+        );
         let fast = Model::from_generator(
             manifest.clone(),
             generator.clone(),

@@ -72,6 +72,27 @@ pub struct ModelManifest {
 }
 
 impl ModelManifest {
+    /// The manifest of a network made in memory (benchmarks, tests): a built-in palette by
+    /// name, no training record.
+    pub fn in_memory(
+        net: NetKind,
+        options: serde_json::Value,
+        palette: &str,
+        input_encoding: InputEncoding,
+    ) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            net,
+            options,
+            palette: PaletteRef {
+                name: palette.into(),
+                inline: None,
+            },
+            input_encoding,
+            training: serde_json::Value::Null,
+        }
+    }
+
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join(MANIFEST_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
