@@ -10,8 +10,8 @@ use std::sync::atomic::AtomicBool;
 use scenepaint::train::config::{preset, TrainConfig};
 use scenepaint::train::trainer::{self, Outcome};
 use train_support::{
-    assert_resume_equals_straight, logged_l1_tail, recorded_l1_head, request, small_ycor,
-    train_fresh, Recorder,
+    assert_resume_equals_straight, checkpoint_tensors, logged_l1_tail, recorded_l1_head, request,
+    small_ycor, train_fresh, Recorder,
 };
 
 fn tiny_config(iters: u64) -> TrainConfig {
@@ -255,6 +255,69 @@ fn pix2pix_with_dropout_resumes_exactly() {
         "the preset trains with dropout"
     );
     assert_resume_equals_straight(&config, 2, &STOP_PIX2PIX);
+}
+
+static STOP_AVERAGE: AtomicBool = AtomicBool::new(false);
+
+/// A run that averages its generator: the checkpoint holds the average (`avgG.`), resuming
+/// continues it exactly, and the bundle ships the average, not the last weights.
+#[test]
+fn a_generator_weight_average_resumes_exactly_and_is_what_the_bundle_holds() {
+    let config = |iters| TrainConfig {
+        iters,
+        load_width: 64,
+        load_height: 64,
+        log_every: 1,
+        sample_every: 1000,
+        checkpoint_every: 1000,
+        decay_start: Some(1000),
+        seed: 14,
+        average_decay: Some(0.5),
+        ..preset("pix2pix-tiny").unwrap()
+    };
+    let names = assert_resume_equals_straight(&config, 2, &STOP_AVERAGE);
+    assert!(names.iter().any(|n| n.starts_with("avgG.")), "{names:?}");
+
+    let data = tempfile::tempdir().unwrap();
+    small_ycor(data.path(), 3);
+    let run = tempfile::tempdir().unwrap();
+    let (outcome, _) = train_fresh(data.path(), run.path(), config(3));
+    assert_eq!(outcome, Outcome::Finished { iteration: 3 });
+    let checkpoint = checkpoint_tensors(run.path());
+    let bundle = candle_core::safetensors::load(
+        run.path().join("model/generator.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let values = |t: &candle_core::Tensor| {
+        let flat = t.flatten_all().unwrap();
+        flat.to_dtype(candle_core::DType::F32)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
+    let (mut averaged, mut differs) = (0, 0);
+    for (name, stored) in bundle.iter().filter(|(_, t)| t.dtype().is_float()) {
+        let find = |prefix: &str| {
+            let key = format!("{prefix}{name}");
+            checkpoint
+                .iter()
+                .find(|(n, _)| *n == key)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        assert_eq!(
+            values(stored),
+            find("avgG."),
+            "{name}: the bundle holds the average"
+        );
+        averaged += 1;
+        differs += usize::from(find("G.") != find("avgG."));
+    }
+    assert!(
+        averaged > 10 && differs > averaged / 2,
+        "{differs} of {averaged} differ from the last weights"
+    );
 }
 
 #[test]

@@ -91,6 +91,19 @@ pub fn build_family(
     dataset: &Dataset,
     device: &Device,
 ) -> Result<Box<dyn Family>> {
+    let family = build_networks(config, dataset, device)?;
+    Ok(match config.average_decay {
+        Some(decay) => Box::new(super::average::AveragedFamily::wrap(family, decay)?),
+        None => family,
+    })
+}
+
+/// The family's own networks and optimizers.
+fn build_networks(
+    config: &TrainConfig,
+    dataset: &Dataset,
+    device: &Device,
+) -> Result<Box<dyn Family>> {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     match config.net {
         NetFamily::Spade => {
@@ -140,7 +153,8 @@ pub struct RunRecord {
 
 /// Writes `RUN_DIR/model/` in the bundle format of `nets::bundle` (docs/bundle.md):
 /// `model.json` (format_version 1, net, options, palette, input_encoding, training record),
-/// `generator.safetensors` and, for SPADE VAE models, `encoder.safetensors`.
+/// `generator.safetensors` (the weight average when the run keeps one), for SPADE VAE models
+/// `encoder.safetensors`, and `discriminator.safetensors` (to seed a later run).
 pub fn write_bundle(
     run_dir: &Path,
     family: &dyn Family,
@@ -173,13 +187,16 @@ pub fn write_bundle(
             ),
         ),
     };
-    for (prefix, varmap) in family.networks() {
+    let networks = family.networks();
+    for &(prefix, varmap) in &networks {
         let file = match prefix {
             "G." => GENERATOR_FILE,
             "E." => ENCODER_FILE,
             "D." => DISCRIMINATOR_FILE,
             _ => continue,
         };
+        // A run that averages its generator ships the average.
+        let varmap = super::average::average_of(prefix, &networks).unwrap_or(varmap);
         let tensors = checkpoint::varmap_tensors(varmap, "")?;
         let path = dir.join(file);
         crate::atomic_file::write_atomic(&path, |tmp| {

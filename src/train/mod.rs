@@ -1,6 +1,7 @@
 //! GAN training: optimizer with owned state, losses, VGG perceptual loss, checkpoints,
 //! datasets and the trainer loop of pix2pix, pix2pixHD and SPADE.
 
+pub mod average;
 pub mod bench;
 pub mod build;
 pub mod checkpoint;

@@ -95,8 +95,11 @@ pub struct TrainConfig {
     /// pix2pixHD's `--load_pretrain`, for every family: a trained generator (a bundle folder,
     /// or a `.safetensors` / `.pth` state dict) whose weights start this run where names and
     /// shapes match, e.g. a global generator under a local enhancer, or an earlier run's bundle
-    /// (SPADE also takes the bundle's style encoder; discriminators start afresh).
+    /// (with its style encoder and discriminators when it has them).
     pub load_pretrain: Option<PathBuf>,
+    /// Decay of a running average of the generator's (and style encoder's) weights, which the
+    /// bundle then stores (`train::average`), e.g. 0.999; none ships the last weights.
+    pub average_decay: Option<f64>,
     /// Seeds every random draw of the run (weights, data order, crops, noise).
     pub seed: u64,
     /// Every n-th pair (sorted by name, starting with the first) is held out for validation
@@ -148,6 +151,7 @@ impl Default for TrainConfig {
             niter_fix_global: 0,
             niter_global_first: 0,
             load_pretrain: None,
+            average_decay: None,
             seed: 0,
             holdout_every: 0,
             log_every: 10,
@@ -405,6 +409,9 @@ impl TrainConfig {
         let fail = |what: &str| Err(Error::msg(format!("training config: {what}")));
         if self.batch_size == 0 || self.iters == 0 {
             return fail("batch_size and iters must be at least 1");
+        }
+        if let Some(decay) = self.average_decay.filter(|d| !(0.0..1.0).contains(d)) {
+            return fail(&format!("average_decay must be in [0, 1), found {decay}"));
         }
         let max = crate::image_limits::MAX_PHOTO_SIDE;
         for (name, side) in [
