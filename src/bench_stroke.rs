@@ -1,9 +1,10 @@
 //! `scenepaint bench --stroke`: the live preview while a brush stroke is painted (issue 16).
 //! Seeded strokes of the default brush are painted on a 512x256 canvas, event by event as the
 //! painter sends them; each event's preview frame is timed three ways in the same run: a full
-//! frame (`Model::translate`), an exact incremental frame, and an in-stroke frame with
-//! [`STROKE_TOLERANCE`] (whose stroke ends with an exact frame, as in the painter). The
-//! in-stroke frames' difference from the exact image is measured in grey levels.
+//! frame (`Model::translate`), an exact incremental frame, and an in-stroke frame with the
+//! painter's [`STROKE_APPROXIMATION`] or another one (whose stroke ends with an exact frame, as in
+//! the painter). The in-stroke frames' difference from the exact image is measured in grey
+//! levels.
 use std::time::Instant;
 
 use image::RgbImage;
@@ -12,7 +13,10 @@ use serde::Serialize;
 
 use crate::labelmap::LabelMap;
 use crate::nets::bundle::{Model, TranslateOptions};
-use crate::nets::live_frames::{LiveFrames, STROKE_TOLERANCE};
+use crate::nets::fast::spade_incremental::Approximation;
+use crate::nets::live_frames::LiveFrames;
+#[cfg(doc)]
+use crate::nets::live_frames::STROKE_APPROXIMATION;
 use crate::paint::raster::brush_segment;
 use crate::Result;
 
@@ -32,6 +36,9 @@ pub struct StrokeResult {
     pub events: usize,
     /// Mean share of the canvas one stroke changed, in percent.
     pub stroke_percent: f64,
+    /// The in-stroke frames' tolerance and the coarsest level factor they recompute below.
+    pub tolerance: f32,
+    pub frozen_from_factor: Option<usize>,
     pub full_median_ms: f64,
     pub exact_median_ms: f64,
     pub stroke_median_ms: f64,
@@ -114,15 +121,22 @@ fn image_difference(a: &RgbImage, b: &RgbImage) -> (f64, u8) {
 }
 
 /// Runs the stroke bench on `model` with a painting `canvas` (the painter's size).
-pub fn run(name: &str, model: &Model, canvas: LabelMap, strokes: usize) -> Result<StrokeResult> {
+pub fn run(
+    name: &str,
+    model: &Model,
+    canvas: LabelMap,
+    strokes: usize,
+    approximation: Approximation,
+) -> Result<StrokeResult> {
+    let exact_frame = Approximation::EXACT;
     let canvas_size = (canvas.width, canvas.height);
     let model_size = model.network_size(canvas.width as usize, canvas.height as usize)?;
     let classes: Vec<u16> = model.palette.classes.iter().map(|c| c.id).collect();
     let options = TranslateOptions::default();
     let (mut exact, mut in_stroke) = (LiveFrames::default(), LiveFrames::default());
     let start = canvas.resize_nearest(model_size.0 as u32, model_size.1 as u32);
-    exact.frame(model, &start, &options, 0.0)?;
-    in_stroke.frame(model, &start, &options, 0.0)?;
+    exact.frame(model, &start, &options, exact_frame)?;
+    in_stroke.frame(model, &start, &options, exact_frame)?;
     let mut painted = canvas;
     let painted_strokes = paint_strokes(&mut painted, model_size, strokes, 8, &classes);
     let (mut full_ms, mut exact_ms, mut stroke_ms) = (Vec::new(), Vec::new(), Vec::new());
@@ -133,11 +147,12 @@ pub fn run(name: &str, model: &Model, canvas: LabelMap, strokes: usize) -> Resul
             let last = i + 1 == stroke.maps.len();
             let (_, ms) = timed(|| model.translate(map, &options))?;
             full_ms.push(ms);
-            let ((exact_image, work), ms) = timed(|| exact.frame(model, map, &options, 0.0))?;
+            let ((exact_image, work), ms) =
+                timed(|| exact.frame(model, map, &options, exact_frame))?;
             exact_ms.push(ms);
             exact_work.push(work.map_or(1.0, |w| w.fraction));
-            let tolerance = if last { 0.0 } else { STROKE_TOLERANCE };
-            let ((image, work), ms) = timed(|| in_stroke.frame(model, map, &options, tolerance))?;
+            let frame = if last { exact_frame } else { approximation };
+            let ((image, work), ms) = timed(|| in_stroke.frame(model, map, &options, frame))?;
             if !last {
                 stroke_ms.push(ms);
                 stroke_work.push(work.map_or(1.0, |w| w.fraction));
@@ -160,6 +175,9 @@ pub fn run(name: &str, model: &Model, canvas: LabelMap, strokes: usize) -> Resul
         strokes,
         events: full_ms.len(),
         stroke_percent: mean(&percents),
+        tolerance: approximation.tolerance,
+        frozen_from_factor: (approximation.frozen_from_factor != usize::MAX)
+            .then_some(approximation.frozen_from_factor),
         full_median_ms: median(full_ms),
         exact_median_ms: median(exact_ms),
         stroke_median_ms: median(stroke_ms),
@@ -175,7 +193,7 @@ pub fn run(name: &str, model: &Model, canvas: LabelMap, strokes: usize) -> Resul
 /// One line of the human-readable table.
 pub fn format_row(r: &StrokeResult) -> String {
     format!(
-        "{:<40} {}x{} on {}x{} canvas, strokes {:.1}% | full {:>6.1} ms | exact {:>6.1} ms x{:.2} (work {:>3.0}%) | in-stroke {:>6.1} ms x{:.2} (work {:>3.0}%, error mean {:.2} max {} grey levels) | cache {:.1} MiB",
+        "{:<40} {}x{} on {}x{} canvas, strokes {:.1}% | full {:>6.1} ms | exact {:>6.1} ms x{:.2} (work {:>3.0}%) | in-stroke (tolerance {}, coarse levels {}) {:>6.1} ms x{:.2} (work {:>3.0}%, error mean {:.2} max {} grey levels) | cache {:.1} MiB",
         r.name,
         r.model_size.0,
         r.model_size.1,
@@ -186,6 +204,9 @@ pub fn format_row(r: &StrokeResult) -> String {
         r.exact_median_ms,
         r.full_median_ms / r.exact_median_ms,
         100.0 * r.exact_work,
+        r.tolerance,
+        r.frozen_from_factor
+            .map_or("recomputed".to_string(), |f| format!("from 1/{f} kept")),
         r.stroke_median_ms,
         r.full_median_ms / r.stroke_median_ms,
         100.0 * r.stroke_work,

@@ -9,7 +9,7 @@ use clap::Args;
 
 use scenepaint::bench;
 use scenepaint::labels::Palette;
-use scenepaint::nets::bundle::{Model, PaletteRef};
+use scenepaint::nets::bundle::Model;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -66,6 +66,13 @@ pub struct BenchArgs {
     /// Strokes per stroke case (8 throttled events each).
     #[arg(long, default_value_t = 12)]
     pub strokes: usize,
+    /// The in-stroke frames' tolerance (default: the painter's).
+    #[arg(long)]
+    pub stroke_tolerance: Option<f32>,
+    /// In-stroke frames keep the levels this many times coarser than the output, or more
+    /// (default: the painter's).
+    #[arg(long)]
+    pub stroke_freeze: Option<usize>,
     /// cpu, or a GPU (cuda:N, metal:N) for the generator cases: Candle's networks there,
     /// synchronised after each run.
     #[arg(long, default_value = "cpu")]
@@ -79,14 +86,14 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
             .as_ref()
             .is_none_or(|f| c.name.contains(f.as_str()))
     });
-    if !args.json {
+    let only_other = args.train_only || args.fid_only || args.stroke_only;
+    if !args.json && !args.stroke_only {
         println!(
             "{} rayon threads (RAYON_NUM_THREADS), Candle's elementwise ops on {} (CANDLE_NUM_THREADS); times are medians, 'x' is Candle / fast",
             rayon::current_num_threads(),
             std::env::var("CANDLE_NUM_THREADS").unwrap_or_else(|_| "all".into())
         );
     }
-    let only_other = args.train_only || args.fid_only || args.stroke_only;
     for case in cases.filter(|_| !only_other) {
         let result = bench::run_case(&case, args.runs, !args.no_candle, &device)?;
         if args.json {
@@ -190,17 +197,12 @@ fn run_stroke_bench(args: &BenchArgs) -> anyhow::Result<()> {
         options["norm_G"] = "spectralspadesyncbatch3x3".into();
         let (generator, _) =
             scenepaint::nets::bundle::Generator::random(case.net, &options, &Device::Cpu)?;
-        let manifest = scenepaint::nets::bundle::ModelManifest {
-            format_version: scenepaint::nets::bundle::FORMAT_VERSION,
-            net: case.net,
+        let manifest = scenepaint::nets::bundle::ModelManifest::in_memory(
+            case.net,
             options,
-            palette: PaletteRef {
-                name: "ycor".into(),
-                inline: None,
-            },
-            input_encoding: scenepaint::nets::encoding::InputEncoding::one_hot(9, false),
-            training: serde_json::Value::Null,
-        };
+            "ycor",
+            scenepaint::nets::encoding::InputEncoding::one_hot(9, false),
+        );
         let model = Model::from_generator(
             manifest,
             generator,
@@ -217,7 +219,18 @@ fn run_stroke_bench(args: &BenchArgs) -> anyhow::Result<()> {
         {
             continue;
         }
-        let result = scenepaint::bench_stroke::run(&name, &model, canvas.clone(), args.strokes)?;
+        let painter = scenepaint::nets::live_frames::STROKE_APPROXIMATION;
+        let approximation = scenepaint::nets::fast::spade_incremental::Approximation {
+            tolerance: args.stroke_tolerance.unwrap_or(painter.tolerance),
+            frozen_from_factor: args.stroke_freeze.unwrap_or(painter.frozen_from_factor),
+        };
+        let result = scenepaint::bench_stroke::run(
+            &name,
+            &model,
+            canvas.clone(),
+            args.strokes,
+            approximation,
+        )?;
         if args.json {
             println!("{}", serde_json::to_string(&result)?);
         } else {

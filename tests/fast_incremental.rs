@@ -10,12 +10,19 @@ use serde_json::json;
 
 use scenepaint::nets::bundle::{Generator, NetKind};
 use scenepaint::nets::fast::spade_generator::FastSpade;
+use scenepaint::nets::fast::spade_incremental::Approximation;
 use scenepaint::nets::fast::{FastGenerator, Planes};
 
 mod fast_support;
 use fast_support::{region_ids, seed_weights};
 
 const CLASSES: usize = 6;
+
+/// An in-stroke approximation: small changes stop; the coarsest level keeps its values.
+const STROKE: Approximation = Approximation {
+    tolerance: 0.05,
+    frozen_from_factor: 32,
+};
 
 fn spade(norm_g: &str, use_vae: bool, seed: u64) -> FastSpade {
     let options = json!({"ngf": 4, "label_nc": CLASSES, "norm_G": norm_g, "spade_hidden_nc": 8,
@@ -75,7 +82,12 @@ fn strokes_fills_and_undo_equal_full_frames_for_batch_norm_spade() {
         let mut ids = region_ids(height, width, CLASSES, 21);
         let mut cache = None;
         let (_, first) = generator
-            .forward_incremental(&one_hot(&ids, height, width), z.as_deref(), &mut cache, 0.0)
+            .forward_incremental(
+                &one_hot(&ids, height, width),
+                z.as_deref(),
+                &mut cache,
+                Approximation::EXACT,
+            )
             .unwrap();
         assert!(first.full, "the first frame has no cache to reuse");
         let mut history = vec![ids.clone()];
@@ -98,7 +110,7 @@ fn strokes_fills_and_undo_equal_full_frames_for_batch_norm_spade() {
             history.push(ids.clone());
             let seg = one_hot(&ids, height, width);
             let (incremental, work) = generator
-                .forward_incremental(&seg, z.as_deref(), &mut cache, 0.0)
+                .forward_incremental(&seg, z.as_deref(), &mut cache, Approximation::EXACT)
                 .unwrap();
             let full = generator.forward(&seg, z.as_deref()).unwrap();
             let diff = max_abs_diff(&incremental, &full);
@@ -123,20 +135,25 @@ fn a_change_that_misses_the_coarse_levels_recomputes_little() {
     let mut ids = region_ids(height, width, CLASSES, 22);
     let mut cache = None;
     generator
-        .forward_incremental(&one_hot(&ids, height, width), Some(&z), &mut cache, 0.0)
+        .forward_incremental(
+            &one_hot(&ids, height, width),
+            Some(&z),
+            &mut cache,
+            Approximation::EXACT,
+        )
         .unwrap();
     // An odd pixel is no level's nearest sample but the full-resolution one.
     ids[31 * width + 77] = (ids[31 * width + 77] + 1) % CLASSES;
     let seg = one_hot(&ids, height, width);
     let (image, work) = generator
-        .forward_incremental(&seg, Some(&z), &mut cache, 0.0)
+        .forward_incremental(&seg, Some(&z), &mut cache, Approximation::EXACT)
         .unwrap();
     assert!(!work.full && work.fraction < 0.25, "{work:?}");
     let diff = max_abs_diff(&image, &generator.forward(&seg, Some(&z)).unwrap());
     assert!(diff < 1e-5, "{diff:e}");
     // Nothing changed: nothing recomputed.
     let (_, idle) = generator
-        .forward_incremental(&seg, Some(&z), &mut cache, 0.0)
+        .forward_incremental(&seg, Some(&z), &mut cache, Approximation::EXACT)
         .unwrap();
     assert_eq!((idle.full, idle.fraction), (false, 0.0));
 }
@@ -150,11 +167,11 @@ fn style_size_and_tolerance_reset_the_cache() {
     let mut cache = None;
     let z = vec![0.1f32; 16];
     generator
-        .forward_incremental(&seg, Some(&z), &mut cache, 0.0)
+        .forward_incremental(&seg, Some(&z), &mut cache, Approximation::EXACT)
         .unwrap();
     let other_style = vec![0.5f32; 16];
     let (_, work) = generator
-        .forward_incremental(&seg, Some(&other_style), &mut cache, 0.0)
+        .forward_incremental(&seg, Some(&other_style), &mut cache, Approximation::EXACT)
         .unwrap();
     assert!(work.full, "a new style code must recompute everything");
 
@@ -163,11 +180,16 @@ fn style_size_and_tolerance_reset_the_cache() {
     dab(&mut ids, width, (40, 90, 4), other_class);
     let stroke = one_hot(&ids, height, width);
     let (_, approximate) = generator
-        .forward_incremental(&stroke, Some(&other_style), &mut cache, 0.05)
+        .forward_incremental(&stroke, Some(&other_style), &mut cache, STROKE)
         .unwrap();
     assert!(!approximate.full);
     let (exact, end) = generator
-        .forward_incremental(&stroke, Some(&other_style), &mut cache, 0.0)
+        .forward_incremental(
+            &stroke,
+            Some(&other_style),
+            &mut cache,
+            Approximation::EXACT,
+        )
         .unwrap();
     assert!(
         end.full,
@@ -186,7 +208,12 @@ fn style_size_and_tolerance_reset_the_cache() {
     };
     let small_seg = one_hot(&region_ids(32, 64, CLASSES, 24), 32, 64);
     let (_, resized) = small
-        .forward_incremental(&small_seg, Some(&other_style), &mut cache, 0.0)
+        .forward_incremental(
+            &small_seg,
+            Some(&other_style),
+            &mut cache,
+            Approximation::EXACT,
+        )
         .unwrap();
     assert!(resized.full, "a cache of another size must not be reused");
 }
@@ -200,12 +227,17 @@ fn instance_norm_spade_always_runs_full_frames() {
     let z = vec![0.0f32; 16];
     let mut cache = None;
     generator
-        .forward_incremental(&one_hot(&ids, height, width), Some(&z), &mut cache, 0.0)
+        .forward_incremental(
+            &one_hot(&ids, height, width),
+            Some(&z),
+            &mut cache,
+            Approximation::EXACT,
+        )
         .unwrap();
     dab(&mut ids, width, (10, 10, 3), 4);
     let seg = one_hot(&ids, height, width);
     let (image, work) = generator
-        .forward_incremental(&seg, Some(&z), &mut cache, 0.0)
+        .forward_incremental(&seg, Some(&z), &mut cache, Approximation::EXACT)
         .unwrap();
     assert!(work.full);
     assert!(max_abs_diff(&image, &generator.forward(&seg, Some(&z)).unwrap()) < 1e-6);
@@ -216,24 +248,19 @@ fn instance_norm_spade_always_runs_full_frames() {
 #[test]
 fn live_frames_of_a_model_equal_translate() {
     use scenepaint::labelmap::LabelMap;
-    use scenepaint::nets::bundle::{Model, ModelManifest, PaletteRef, TranslateOptions};
+    use scenepaint::nets::bundle::{Model, ModelManifest, TranslateOptions};
     use scenepaint::nets::live_frames::LiveFrames;
     let options = json!({"ngf": 4, "label_nc": 9, "norm_G": "spectralspadesyncbatch3x3",
         "spade_hidden_nc": 8, "no_instance": true, "contain_dontcare_label": false,
         "use_vae": true, "z_dim": 16, "crop_size": 128, "aspect_ratio": 2.0});
     let (generator, varmap) = Generator::random(NetKind::Spade, &options, &Device::Cpu).unwrap();
     seed_weights(&varmap, 12);
-    let manifest = ModelManifest {
-        format_version: scenepaint::nets::bundle::FORMAT_VERSION,
-        net: NetKind::Spade,
+    let manifest = ModelManifest::in_memory(
+        NetKind::Spade,
         options,
-        palette: PaletteRef {
-            name: "ycor".into(),
-            inline: None,
-        },
-        input_encoding: scenepaint::nets::encoding::InputEncoding::one_hot(9, false),
-        training: serde_json::Value::Null,
-    };
+        "ycor",
+        scenepaint::nets::encoding::InputEncoding::one_hot(9, false),
+    );
     let model = Model::from_generator(
         manifest,
         generator,
@@ -256,7 +283,9 @@ fn live_frames_of_a_model_equal_translate() {
         .enumerate()
     {
         scenepaint::paint::raster::brush_segment(&mut map, *at, [at[0] + 5.0, at[1]], 6, 8);
-        let (image, work) = frames.frame(&model, &map, &style, 0.0).unwrap();
+        let (image, work) = frames
+            .frame(&model, &map, &style, Approximation::EXACT)
+            .unwrap();
         assert_eq!(work.unwrap().full, i == 0, "event {i}");
         let full = model.translate(&map, &style).unwrap();
         let differing = image
@@ -271,4 +300,64 @@ fn live_frames_of_a_model_equal_translate() {
         );
     }
     assert!(frames.cache_bytes() > 0);
+}
+
+/// Keeping the coarse levels cuts the work of a change that covers coarse sample points; the
+/// approximate image stays close to the exact one and the stroke's exact end equals a full
+/// frame.
+#[test]
+fn frozen_coarse_levels_recompute_less_than_an_exact_update() {
+    let generator = spade("spectralspadesyncbatch3x3", true, 10);
+    let z = vec![0.2f32; 16];
+    let (height, width) = (64, 128);
+    let start = region_ids(height, width, CLASSES, 27);
+    let mut painted = start.clone();
+    // Covers (32, 64), a sample point of every level.
+    let class = (painted[32 * width + 64] + 1) % CLASSES;
+    dab(&mut painted, width, (32, 64, 5), class);
+    let (seg_start, seg_painted) = (
+        one_hot(&start, height, width),
+        one_hot(&painted, height, width),
+    );
+    let mut works = Vec::new();
+    let mut images = Vec::new();
+    for approximation in [
+        Approximation::EXACT,
+        STROKE,
+        Approximation {
+            tolerance: 0.0,
+            frozen_from_factor: 4,
+        },
+    ] {
+        let mut cache = None;
+        generator
+            .forward_incremental(&seg_start, Some(&z), &mut cache, Approximation::EXACT)
+            .unwrap();
+        let (image, work) = generator
+            .forward_incremental(&seg_painted, Some(&z), &mut cache, approximation)
+            .unwrap();
+        assert!(!work.full);
+        works.push(work.fraction);
+        images.push(image);
+        let (end, end_work) = generator
+            .forward_incremental(&seg_painted, Some(&z), &mut cache, Approximation::EXACT)
+            .unwrap();
+        assert_eq!(end_work.full, !approximation.is_exact());
+        assert!(max_abs_diff(&end, &images[0]) < 1e-5);
+    }
+    assert!(works[2] < works[0] && works[1] <= works[0], "{works:?}");
+    let mean_diff = |a: &Planes, b: &Planes| {
+        a.data
+            .iter()
+            .zip(&b.data)
+            .map(|(x, y)| (x - y).abs())
+            .sum::<f32>()
+            / a.data.len() as f32
+    };
+    // Outputs are in [-1, 1]: the kept coarse levels move the image by little on average.
+    assert!(
+        mean_diff(&images[2], &images[0]) < 0.05,
+        "{}",
+        mean_diff(&images[2], &images[0])
+    );
 }

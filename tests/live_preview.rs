@@ -80,7 +80,12 @@ fn a_stroke_updates_the_preview_with_the_painted_class() {
     let generation = h.state().doc.generation();
     run_until(&mut h, "the stroke's image", |app| {
         let live = app.live.as_ref().unwrap();
-        live.results_received > before && !live.is_busy() && app.doc.generation() == generation
+        // The stroke's end frame (in-stroke frames may be approximate).
+        let final_frame = live.latest.as_ref().is_some_and(|g| !g.in_stroke);
+        live.results_received > before
+            && !live.is_busy()
+            && final_frame
+            && app.doc.generation() == generation
     });
     let sky = h.state().palette.id_for_name("sky").unwrap();
     let image = &h

@@ -10,7 +10,8 @@ use super::models::ModelLoader;
 use crate::labelmap::LabelMap;
 use crate::live::{ModelInfo, Style, Translator};
 use crate::nets::bundle::{Model, TranslateOptions};
-use crate::nets::live_frames::{LiveFrames, STROKE_TOLERANCE};
+use crate::nets::fast::spade_incremental::Approximation;
+use crate::nets::live_frames::{LiveFrames, STROKE_APPROXIMATION};
 use crate::Result;
 
 /// Loads any bundle the `nets::bundle` module understands.
@@ -62,10 +63,13 @@ impl Translator for LiveModel {
             seed: style.seed,
             style: style.photo.as_ref().map(|photo| photo.as_ref().clone()),
         };
-        let tolerance = if in_stroke { STROKE_TOLERANCE } else { 0.0 };
+        let approximation = match in_stroke {
+            true => STROKE_APPROXIMATION,
+            false => Approximation::EXACT,
+        };
         let (image, _) = self
             .frames
-            .frame(&self.model, labels, &options, tolerance)?;
+            .frame(&self.model, labels, &options, approximation)?;
         Ok(image)
     }
 }

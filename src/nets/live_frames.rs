@@ -7,15 +7,21 @@ use image::RgbImage;
 
 use super::bundle::{Model, TranslateOptions};
 use super::encoding;
-use super::fast::spade_incremental::{FrameWork, SpadeFrameCache};
+use super::fast::spade_incremental::{Approximation, FrameWork, SpadeFrameCache};
 use super::fast::Planes;
 use crate::labelmap::LabelMap;
 use crate::Result;
 
-/// The tolerance of in-stroke frames: a change smaller than this in every channel of an
-/// activation stops spreading. Measured by `scenepaint bench --stroke` (the image differs from
-/// an exact frame by a fraction of a grey level on average); the stroke's last frame is exact.
-pub const STROKE_TOLERANCE: f32 = 0.05;
+/// How in-stroke frames approximate, chosen with `scenepaint bench --stroke` (which measures
+/// the difference from exact frames); the stroke's last frame is exact.
+///
+/// Measured on the shipped 256x128 model (`docs/bench/stroke-2026-12-05.txt`): tolerance 0.05
+/// alone, 13.1 ms per update; keeping the levels from 1/32, 1/16 or 1/8 of the output, 13.1,
+/// 10.8 and 7.1 ms, at a mean difference from the exact image of 0.4-0.6 grey levels.
+pub const STROKE_APPROXIMATION: Approximation = Approximation {
+    tolerance: 0.05,
+    frozen_from_factor: 8,
+};
 
 /// One model's frame cache and style code.
 #[derive(Debug, Default)]
@@ -36,15 +42,15 @@ impl LiveFrames {
         self.cache = None;
     }
 
-    /// `model` on `labels`, like [`Model::translate`]; `tolerance` 0 is exact, a positive one is
-    /// an in-stroke frame (see `spade_incremental`). The work done is `None` when the model has
-    /// no incremental frames.
+    /// `model` on `labels`, like [`Model::translate`], exact or approximate (an in-stroke frame,
+    /// see `spade_incremental`). The work done is `None` when the model has no incremental
+    /// frames.
     pub fn frame(
         &mut self,
         model: &Model,
         labels: &LabelMap,
         options: &TranslateOptions,
-        tolerance: f32,
+        approximation: Approximation,
     ) -> Result<(RgbImage, Option<FrameWork>)> {
         let Some(spade) = model.fast_spade().filter(|g| g.supports_incremental()) else {
             self.cache = None;
@@ -56,7 +62,7 @@ impl LiveFrames {
         let seg = Planes::from_batch(&input)?.swap_remove(0);
         let z = self.style_code(model, options)?;
         let (planes, work) =
-            spade.forward_incremental(&seg, z.as_deref(), &mut self.cache, tolerance)?;
+            spade.forward_incremental(&seg, z.as_deref(), &mut self.cache, approximation)?;
         let output = Planes::to_batch(vec![planes], &Device::Cpu)?;
         let resized = super::layers::resize_bilinear(&output, height, width)?;
         Ok((encoding::to_rgb_image(&resized)?, Some(work)))

@@ -5,12 +5,11 @@
 //! reach, on a window cut from the cache with a margin its cut edges cannot cross, and writes
 //! the result back.
 //!
-//! Exact when `tolerance` is 0 and the model's SPADE norms are batch norm (eval mode: a
-//! per-pixel affine): the frame equals a full one up to float summation order. A positive
-//! `tolerance` stops a change from spreading where it moved every channel of an activation by
-//! less than that (the in-stroke preview; the cache is then marked inexact and the next exact
-//! request runs a full frame). Instance-norm models, whose statistics span the whole frame,
-//! and sizes that are not multiples of every level always run full frames.
+//! [`Approximation::EXACT`] with batch-norm SPADE (eval mode: a per-pixel affine) gives a frame
+//! equal to a full one up to float summation order. An in-stroke frame may approximate (see
+//! [`Approximation`]); the cache is then marked inexact and the next exact request runs a full
+//! frame. Instance-norm models, whose statistics span the whole frame, and sizes that are not
+//! multiples of every level always run full frames.
 use super::conv::{Activation, Epilogue};
 use super::planes::Planes;
 use super::region::{self, Rect};
@@ -20,6 +19,30 @@ use super::FastError;
 
 /// How far a residual block's output depends on its input `x` (conv_0 then conv_1, 3x3).
 const X_REACH: u32 = 2;
+
+/// How far a frame may differ from a full one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Approximation {
+    /// A change smaller than this in every channel of an activation stops spreading.
+    pub tolerance: f32,
+    /// Levels this many times coarser than the output, or more, keep the last frame's
+    /// activations: a stroke is seen by the finer levels only. Why: at SPADE's coarse levels
+    /// a 3x3 convolution spans most of the image and the blocks are the widest, so a stroke
+    /// that covers one coarse sample point costs most of a full frame there and below.
+    pub frozen_from_factor: usize,
+}
+
+impl Approximation {
+    /// Equal to a full frame.
+    pub const EXACT: Self = Self {
+        tolerance: 0.0,
+        frozen_from_factor: usize::MAX,
+    };
+
+    pub fn is_exact(&self) -> bool {
+        *self == Self::EXACT
+    }
+}
 
 /// The activations of the last frame.
 #[derive(Debug, Clone)]
@@ -32,7 +55,7 @@ pub struct SpadeFrameCache {
     /// The last block's output (the image head's input).
     last: Planes,
     image: Planes,
-    /// Every value is what a full frame computes (no tolerance was used since one).
+    /// Every value is what a full frame computes (no approximation since one).
     exact: bool,
 }
 
@@ -63,16 +86,16 @@ impl FastSpade {
     }
 
     /// A frame that reuses `cache` where the label map did not change; fills `cache` for the
-    /// next. `tolerance` 0 is exact; see the module header for positive values.
+    /// next.
     pub fn forward_incremental(
         &self,
         seg: &Planes,
         z: Option<&[f32]>,
         cache: &mut Option<SpadeFrameCache>,
-        tolerance: f32,
+        approximation: Approximation,
     ) -> Result<(Planes, FrameWork), FastError> {
         let reusable = cache.as_ref().is_some_and(|c| {
-            (c.exact || tolerance > 0.0)
+            (c.exact || !approximation.is_exact())
                 && (c.seg.channels, c.seg.height, c.seg.width)
                     == (seg.channels, seg.height, seg.width)
                 && c.z.as_deref() == z
@@ -91,7 +114,7 @@ impl FastSpade {
                 "incremental frame without a cache".into(),
             ));
         };
-        let fraction = self.update(cache, seg, tolerance)?;
+        let fraction = self.update(cache, seg, approximation)?;
         Ok((
             cache.image.clone(),
             FrameWork {
@@ -142,8 +165,9 @@ impl FastSpade {
         &self,
         cache: &mut SpadeFrameCache,
         seg: &Planes,
-        tolerance: f32,
+        approximation: Approximation,
     ) -> Result<f64, FastError> {
+        let tolerance = approximation.tolerance;
         let changed: Vec<bool> = pixel_changes(&cache.seg, seg);
         if !changed.contains(&true) {
             return Ok(0.0);
@@ -167,7 +191,11 @@ impl FastSpade {
             let (h, w) = (cache.inputs[i].height, cache.inputs[i].width);
             let weight = self.blocks()[i].macs_per_pixel() as f64;
             total += weight * (h * w) as f64;
-            let level_dirty = level_changes(&changed, (full_h, full_w), (h, w));
+            let frozen = full_h / h >= approximation.frozen_from_factor;
+            let level_dirty = match frozen {
+                true => None,
+                false => level_changes(&changed, (full_h, full_w), (h, w)),
+            };
             let reach = region::union(
                 x_dirty.map(|r| r.grow(X_REACH, w, h)),
                 level_dirty.map(|r| r.grow(seg_reach, w, h)),
@@ -201,7 +229,7 @@ impl FastSpade {
             let from = out_rect.relative_to(window);
             region::paste_changed(&mut cache.image, out_rect, &head, from, 1, 0.0);
         }
-        cache.exact &= tolerance == 0.0;
+        cache.exact &= approximation.is_exact();
         Ok(if total > 0.0 { done / total } else { 0.0 })
     }
 
