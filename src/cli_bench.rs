@@ -56,8 +56,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub inception: Option<PathBuf>,
     /// Also time the live preview while brush strokes are painted: full frames, exact
-    /// incremental frames and in-stroke frames, on the shipped default model and on random
-    /// batch-norm SPADE models of its architecture at 256x128 and 512x256.
+    /// incremental frames and in-stroke frames, on the shipped SPADE models and on random
+    /// SPADE models of the default's architecture (batch norm at 256x128 and 512x256,
+    /// instance norm at 256x128).
     #[arg(long)]
     pub stroke: bool,
     /// Only the stroke cases (implies --stroke).
@@ -182,19 +183,34 @@ fn run_train_bench(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
 fn run_stroke_bench(args: &BenchArgs) -> anyhow::Result<()> {
     let palette = Palette::builtin("ycor")?;
     let canvas = scenepaint::shipped::example_scene(&palette)?.resize_nearest(512, 256);
+    let wanted = |name: &str| {
+        args.filter
+            .as_ref()
+            .is_none_or(|f| name.contains(f.as_str()))
+    };
     let mut models = Vec::new();
-    if let Some(dir) = scenepaint::shipped::find(scenepaint::shipped::DEFAULT_MODEL) {
-        let model = Model::load(&dir, &Device::Cpu)
-            .with_context(|| format!("loading {}", dir.display()))?;
-        models.push((
-            format!("stroke {}", scenepaint::shipped::DEFAULT_MODEL),
-            model,
-        ));
+    // The default (batch-norm SPADE) and the earlier 128x64 instance-norm model.
+    for shipped in [scenepaint::shipped::DEFAULT_MODEL, "weights/ycor-spade"] {
+        let name = format!("stroke {shipped}");
+        if let (Some(dir), true) = (scenepaint::shipped::find(shipped), wanted(&name)) {
+            let model = Model::load(&dir, &Device::Cpu)
+                .with_context(|| format!("loading {}", dir.display()))?;
+            models.push((name, model));
+        }
     }
-    for (height, width) in [(128, 256), (256, 512)] {
+    let random = [
+        ("batch-norm", "spectralspadesyncbatch3x3", (128, 256)),
+        ("batch-norm", "spectralspadesyncbatch3x3", (256, 512)),
+        ("instance-norm", "spectralspadeinstance3x3", (128, 256)),
+    ];
+    for (norm_name, norm_g, (height, width)) in random {
+        let name = format!("stroke random {norm_name} {width}x{height}");
+        if !wanted(&name) {
+            continue;
+        }
         let case = bench::default_spade_case((height, width), true);
         let mut options = case.options.clone();
-        options["norm_G"] = "spectralspadesyncbatch3x3".into();
+        options["norm_G"] = norm_g.into();
         let (generator, _) =
             scenepaint::nets::bundle::Generator::random(case.net, &options, &Device::Cpu)?;
         let manifest = scenepaint::nets::bundle::ModelManifest::in_memory(
@@ -209,16 +225,9 @@ fn run_stroke_bench(args: &BenchArgs) -> anyhow::Result<()> {
             &Device::Cpu,
             scenepaint::nets::fast::InferencePath::Auto,
         )?;
-        models.push((format!("stroke random batch-norm {width}x{height}"), model));
+        models.push((name, model));
     }
     for (name, model) in models {
-        if args
-            .filter
-            .as_ref()
-            .is_some_and(|f| !name.contains(f.as_str()))
-        {
-            continue;
-        }
         let painter = scenepaint::nets::live_frames::STROKE_APPROXIMATION;
         let approximation = scenepaint::nets::fast::spade_incremental::Approximation {
             tolerance: args.stroke_tolerance.unwrap_or(painter.tolerance),

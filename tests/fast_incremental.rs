@@ -218,29 +218,56 @@ fn style_size_and_tolerance_reset_the_cache() {
     assert!(resized.full, "a cache of another size must not be reused");
 }
 
+/// Instance-norm SPADE: exact frames are full frames; in-stroke frames reuse the last full
+/// frame's statistics, recompute a part, stay close to the exact image, and the stroke's exact
+/// end is a full frame.
 #[test]
-fn instance_norm_spade_always_runs_full_frames() {
+fn instance_norm_spade_strokes_use_frozen_statistics_and_end_exact() {
     let generator = spade("spectralspadeinstance3x3", true, 9);
     assert!(!generator.supports_incremental());
     let (height, width) = (64, 128);
     let mut ids = region_ids(height, width, CLASSES, 25);
     let z = vec![0.0f32; 16];
     let mut cache = None;
+    let first = one_hot(&ids, height, width);
     generator
-        .forward_incremental(
-            &one_hot(&ids, height, width),
-            Some(&z),
-            &mut cache,
-            Approximation::EXACT,
-        )
+        .forward_incremental(&first, Some(&z), &mut cache, Approximation::EXACT)
         .unwrap();
-    dab(&mut ids, width, (10, 10, 3), 4);
+    let class = (ids[10 * width + 10] + 1) % CLASSES;
+    dab(&mut ids, width, (10, 10, 3), class);
     let seg = one_hot(&ids, height, width);
+    let full = generator.forward(&seg, Some(&z)).unwrap();
+
+    let mut exact_cache = cache.clone();
     let (image, work) = generator
+        .forward_incremental(&seg, Some(&z), &mut exact_cache, Approximation::EXACT)
+        .unwrap();
+    assert!(
+        work.full,
+        "an exact frame of an instance-norm model is a full frame"
+    );
+    assert!(max_abs_diff(&image, &full) < 1e-6);
+
+    let (approximate, work) = generator
+        .forward_incremental(&seg, Some(&z), &mut cache, STROKE)
+        .unwrap();
+    assert!(!work.full && work.fraction < 1.0, "{work:?}");
+    let mean = approximate
+        .data
+        .iter()
+        .zip(&full.data)
+        .map(|(a, b)| (a - b).abs())
+        .sum::<f32>()
+        / full.data.len() as f32;
+    assert!(
+        mean > 0.0 && mean < 0.05,
+        "frozen statistics move the image by {mean} on average"
+    );
+    let (end, work) = generator
         .forward_incremental(&seg, Some(&z), &mut cache, Approximation::EXACT)
         .unwrap();
     assert!(work.full);
-    assert!(max_abs_diff(&image, &generator.forward(&seg, Some(&z)).unwrap()) < 1e-6);
+    assert!(max_abs_diff(&end, &full) < 1e-6);
 }
 
 /// The live preview's frames (`LiveFrames`, what the painter's worker runs) of a batch-norm

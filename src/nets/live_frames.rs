@@ -1,6 +1,7 @@
-//! Live-preview frames of a loaded [`Model`] (issue 16): for a fast-path SPADE model with
-//! batch-norm SPADE, each frame reuses the last one's activations where the label map did not
-//! change (`nets::fast::spade_incremental`); every other model runs [`Model::translate`].
+//! Live-preview frames of a loaded [`Model`] (issue 16): for a fast-path SPADE model, each frame
+//! reuses the last one's activations where the label map did not change
+//! (`nets::fast::spade_incremental`: exact for batch-norm SPADE, in-stroke frames only for
+//! instance-norm SPADE); every other model runs [`Model::translate`].
 //! The style code is kept between frames too, so a style photo goes through the encoder once.
 use candle_core::Device;
 use image::RgbImage;
@@ -52,7 +53,7 @@ impl LiveFrames {
         options: &TranslateOptions,
         approximation: Approximation,
     ) -> Result<(RgbImage, Option<FrameWork>)> {
-        let Some(spade) = model.fast_spade().filter(|g| g.supports_incremental()) else {
+        let Some(spade) = model.fast_spade() else {
             self.cache = None;
             return Ok((model.translate(labels, options)?, None));
         };

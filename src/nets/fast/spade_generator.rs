@@ -59,12 +59,27 @@ impl Block {
         seg: &mut SegContext,
         post: Activation,
     ) -> Result<Planes, FastError> {
+        Ok(self.forward_stats(x, seg, post, None)?.0)
+    }
+
+    /// [`Self::forward`], with the instance statistics of another frame when `frozen` is given
+    /// (an in-stroke window of an instance-norm model); returns those it used.
+    pub(super) fn forward_stats(
+        &self,
+        x: &Planes,
+        seg: &mut SegContext,
+        post: Activation,
+        frozen: Option<&BlockStats>,
+    ) -> Result<(Planes, BlockStats), FastError> {
         let sparse = seg.signatures().is_some();
         let index = seg.prepare(x.height, x.width, !sparse);
         let (level, signatures) = (seg.level(index), seg.signatures());
+        let is_instance = matches!(self.norm_0.param_free, ParamFree::Instance);
         // norm_0 and norm_s normalize the same x: one set of instance statistics.
-        let instance = matches!(self.norm_0.param_free, ParamFree::Instance)
-            .then(|| ops::instance_norm_affine(x, ops::NORM_EPS));
+        let instance = match frozen.and_then(|f| f.x.clone()) {
+            Some(stats) => Some(stats),
+            None => is_instance.then(|| ops::instance_norm_affine(x, ops::NORM_EPS)),
+        };
         let shortcut = match &self.shortcut {
             Some((norm, conv)) => {
                 let affine = norm.affine(x, instance.as_deref());
@@ -78,7 +93,11 @@ impl Block {
         let dx = self
             .conv_0
             .forward(&dx, Epilogue::activation(Activation::Identity))?;
-        let affine = self.norm_1.affine(&dx, None);
+        let affine = self
+            .norm_1
+            .affine(&dx, frozen.and_then(|f| f.dx.as_deref()));
+        let dx_stats =
+            matches!(self.norm_1.param_free, ParamFree::Instance).then(|| affine.clone());
         let dx = self
             .norm_1
             .forward(&dx, &affine, level, signatures, LEAKY)?;
@@ -86,8 +105,20 @@ impl Block {
             residual: Some(shortcut.as_ref().unwrap_or(x)),
             activation: post,
         };
-        self.conv_1.forward(&dx, epilogue)
+        let stats = BlockStats {
+            x: instance,
+            dx: dx_stats,
+        };
+        Ok((self.conv_1.forward(&dx, epilogue)?, stats))
     }
+}
+
+/// The instance statistics a block's norms used (none for batch-norm SPADE): `norm_0` and
+/// `norm_s` on the block's input, `norm_1` on `conv_0`'s output.
+#[derive(Debug, Clone, Default)]
+pub(super) struct BlockStats {
+    x: Option<Vec<ops::ChannelNorm>>,
+    dx: Option<Vec<ops::ChannelNorm>>,
 }
 
 #[derive(Debug, Clone)]

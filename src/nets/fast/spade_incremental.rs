@@ -8,13 +8,15 @@
 //! [`Approximation::EXACT`] with batch-norm SPADE (eval mode: a per-pixel affine) gives a frame
 //! equal to a full one up to float summation order. An in-stroke frame may approximate (see
 //! [`Approximation`]); the cache is then marked inexact and the next exact request runs a full
-//! frame. Instance-norm models, whose statistics span the whole frame, and sizes that are not
+//! frame. Instance-norm SPADE normalises with statistics of the whole frame: its exact frames
+//! are full ones, and its in-stroke frames reuse the statistics of the last full frame (the
+//! issue's "frozen statistics"; `bench --stroke` measures the difference). Sizes that are not
 //! multiples of every level always run full frames.
 use super::conv::{Activation, Epilogue};
 use super::planes::Planes;
 use super::region::{self, Rect};
 use super::seg::{SegContext, Signatures};
-use super::spade_generator::FastSpade;
+use super::spade_generator::{BlockStats, FastSpade};
 use super::FastError;
 
 /// How far a residual block's output depends on its input `x` (conv_0 then conv_1, 3x3).
@@ -52,6 +54,8 @@ pub struct SpadeFrameCache {
     z: Option<Vec<f32>>,
     /// `inputs[i]`: what enters block `i`, after its upsampling.
     inputs: Vec<Planes>,
+    /// The instance statistics block `i` used in the last full frame.
+    stats: Vec<BlockStats>,
     /// The last block's output (the image head's input).
     last: Planes,
     image: Planes,
@@ -80,7 +84,8 @@ pub struct FrameWork {
 }
 
 impl FastSpade {
-    /// True when incremental frames can equal full ones (see the module header).
+    /// True when incremental frames can equal full ones (batch-norm SPADE; see the module
+    /// header); instance-norm models have approximate in-stroke frames only.
     pub fn supports_incremental(&self) -> bool {
         !self.uses_instance_norm()
     }
@@ -94,13 +99,15 @@ impl FastSpade {
         cache: &mut Option<SpadeFrameCache>,
         approximation: Approximation,
     ) -> Result<(Planes, FrameWork), FastError> {
+        let exact_possible = self.supports_incremental();
         let reusable = cache.as_ref().is_some_and(|c| {
             (c.exact || !approximation.is_exact())
+                && (exact_possible || !approximation.is_exact())
                 && (c.seg.channels, c.seg.height, c.seg.width)
                     == (seg.channels, seg.height, seg.width)
                 && c.z.as_deref() == z
         });
-        if !reusable || !self.supports_incremental() || !self.levels_divide(seg) {
+        if !reusable || !self.levels_divide(seg) {
             let (image, fresh) = self.full_frame(seg, z)?;
             *cache = Some(fresh);
             let work = FrameWork {
@@ -140,10 +147,14 @@ impl FastSpade {
         let mut context = SegContext::with_signatures(seg, self.radius(), signatures.clone());
         let mut x = self.latent(seg, z)?;
         let mut inputs = Vec::with_capacity(self.blocks().len());
+        let mut stats = Vec::with_capacity(self.blocks().len());
         for i in 0..self.blocks().len() {
             x = self.block_input(i, x);
             inputs.push(x.clone());
-            x = self.blocks()[i].forward(&x, &mut context, self.block_post(i))?;
+            let (out, used) =
+                self.blocks()[i].forward_stats(&x, &mut context, self.block_post(i), None)?;
+            stats.push(used);
+            x = out;
         }
         let image = self
             .conv_img()
@@ -153,6 +164,7 @@ impl FastSpade {
             signatures,
             z: z.map(<[f32]>::to_vec),
             inputs,
+            stats,
             last: x,
             image: image.clone(),
             exact: true,
@@ -251,7 +263,10 @@ impl FastSpade {
             .map(|s| s.crop(cache.seg.width, seg_window));
         let mut context = SegContext::with_signatures(&seg, self.radius(), signatures);
         let x = region::crop(input, window);
-        self.blocks()[i].forward(&x, &mut context, self.block_post(i))
+        let frozen = Some(&cache.stats[i]);
+        let (out, _) =
+            self.blocks()[i].forward_stats(&x, &mut context, self.block_post(i), frozen)?;
+        Ok(out)
     }
 }
 
