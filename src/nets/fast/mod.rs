@@ -30,6 +30,7 @@ mod spade_norm;
 pub mod train_conv;
 pub mod train_frozen;
 pub mod train_norm;
+mod train_norm_planes;
 pub mod train_ops;
 mod train_storage;
 #[cfg(test)]

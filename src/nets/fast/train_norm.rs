@@ -19,6 +19,9 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Tensor
 use rayon::prelude::*;
 
 use super::train_conv::{training_path, TrainingPath};
+use super::train_norm_planes::{
+    plane_gradients, plane_sums, Constant, PerElement, PlaneInput, Unit,
+};
 use super::train_storage::{storage_values, with_values};
 
 /// Over which values one mean and variance are taken.
@@ -206,14 +209,6 @@ impl Modulator<'_> {
             _ => v,
         }
     }
-
-    #[inline(always)]
-    fn activation_slope(&self, v: f32) -> f32 {
-        match self.slope {
-            Some(slope) if v <= 0.0 => slope,
-            _ => 1.0,
-        }
-    }
 }
 
 /// The fused normalisation; its statistics are shared with the caller and with backward.
@@ -281,28 +276,32 @@ impl NormActOp {
     fn backward(&self, planes: &Planes, x: &[f32], m: Modulator, g: &[f32]) -> [Vec<f32>; 3] {
         let stats = self.stats.get_or_init(|| planes.stats(x, self.eps));
         let hw = planes.hw;
-        // dL/dy of element i of plane p, with y and the gradient after the activation.
-        let grads = |p: usize, i: usize| {
-            let gr = planes.group_of(p);
-            let y = (x[p * hw + i] - stats.mean[gr]) * stats.inv_std[gr];
-            let (scale, shift) = m.scale_shift(p, p % planes.c, hw, i);
-            let g_pre = g[p * hw + i] * m.activation_slope(y * scale + shift);
-            (g_pre * scale, y, g_pre)
+        let input = |p: usize| {
+            let group = planes.group_of(p);
+            PlaneInput {
+                x: &x[p * hw..(p + 1) * hw],
+                grad: &g[p * hw..(p + 1) * hw],
+                mean: stats.mean[group],
+                inv_std: stats.inv_std[group],
+                slope: m.slope,
+            }
         };
+        let spade_of = |p: usize| PerElement {
+            gamma: &m.first[p * hw..(p + 1) * hw],
+            beta: &m.second[p * hw..(p + 1) * hw],
+        };
+        let affine_of = |p: usize| Constant(m.first[p % planes.c], m.second[p % planes.c]);
         // Per group: sum dy, sum dy*y and (affine) the channel's weight and bias gradients.
         let sums: Vec<[f64; 4]> = (0..planes.group_count())
             .into_par_iter()
             .map(|group| {
                 let mut s = [0f64; 4];
                 for p in planes.planes_of(group) {
-                    let mut part = [0f32; 4];
-                    for i in 0..hw {
-                        let (dy, y, g_pre) = grads(p, i);
-                        part[0] += dy;
-                        part[1] += dy * y;
-                        part[2] += g_pre * y;
-                        part[3] += g_pre;
-                    }
+                    let part = match m.kind {
+                        Modulation::Plain => plane_sums(&input(p), &Unit),
+                        Modulation::Affine => plane_sums(&input(p), &affine_of(p)),
+                        Modulation::Spade => plane_sums(&input(p), &spade_of(p)),
+                    };
                     for (s, part) in s.iter_mut().zip(part) {
                         *s += part as f64;
                     }
@@ -328,20 +327,21 @@ impl NormActOp {
             .zip(firsts.into_par_iter().zip(seconds))
             .enumerate()
             .for_each(|(p, (dx, (d_first, d_second)))| {
-                let gr = planes.group_of(p);
-                let mean_dy = (sums[gr][0] / count) as f32;
-                let mean_dyy = (sums[gr][1] / count) as f32;
-                let inv_std = stats.inv_std[gr];
-                for (i, d) in dx.iter_mut().enumerate() {
-                    let (dy, y, _) = grads(p, i);
-                    *d = inv_std * (dy - mean_dy - y * mean_dyy);
-                }
-                if let (Some(d_gamma), Some(d_beta)) = (d_first, d_second) {
-                    for i in 0..hw {
-                        let (_, y, g_pre) = grads(p, i);
-                        d_gamma[i] = g_pre * y;
-                        d_beta[i] = g_pre;
+                let group = planes.group_of(p);
+                let means = (
+                    (sums[group][0] / count) as f32,
+                    (sums[group][1] / count) as f32,
+                );
+                let input = input(p);
+                match (m.kind, d_first, d_second) {
+                    (Modulation::Spade, Some(d_gamma), Some(d_beta)) => {
+                        let spade = Some((d_gamma, d_beta));
+                        plane_gradients(&input, &spade_of(p), means, dx, spade)
                     }
+                    (Modulation::Affine, ..) => {
+                        plane_gradients(&input, &affine_of(p), means, dx, None)
+                    }
+                    _ => plane_gradients(&input, &Unit, means, dx, None),
                 }
             });
         if m.kind == Modulation::Affine {
