@@ -73,15 +73,25 @@ pub fn resize_nearest(x: &Tensor, out_h: usize, out_w: usize) -> Result<Tensor> 
     x.index_select(&rows, 2)?.index_select(&cols, 3)
 }
 
+/// Source taps of PyTorch's bilinear resize (`align_corners=False`) along one axis: for each
+/// output position, the two input positions and the second one's weight. The one statement of
+/// the rule: the Candle resize below and the fast path's (`fast::ops`) both read it.
+pub fn bilinear_taps(len_in: usize, len_out: usize) -> Vec<(usize, usize, f32)> {
+    let scale = len_in as f64 / len_out as f64;
+    (0..len_out)
+        .map(|dst| {
+            let src = ((dst as f64 + 0.5) * scale - 0.5).max(0.0);
+            let i0 = (src.floor() as usize).min(len_in - 1);
+            let i1 = (i0 + 1).min(len_in - 1);
+            (i0, i1, (src - i0 as f64) as f32)
+        })
+        .collect()
+}
+
 /// Interpolation matrix (out, in) of PyTorch's bilinear resize with `align_corners=False`.
 fn bilinear_matrix(len_in: usize, len_out: usize, device: &Device) -> Result<Tensor> {
-    let scale = len_in as f64 / len_out as f64;
     let mut weights = vec![0f32; len_out * len_in];
-    for dst in 0..len_out {
-        let src = ((dst as f64 + 0.5) * scale - 0.5).max(0.0);
-        let i0 = (src.floor() as usize).min(len_in - 1);
-        let i1 = (i0 + 1).min(len_in - 1);
-        let frac = (src - i0 as f64) as f32;
+    for (dst, (i0, i1, frac)) in bilinear_taps(len_in, len_out).into_iter().enumerate() {
         weights[dst * len_in + i0] += 1.0 - frac;
         weights[dst * len_in + i1] += frac;
     }

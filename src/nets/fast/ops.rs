@@ -146,28 +146,14 @@ pub fn resize_nearest(x: &Planes, height: usize, width: usize) -> Planes {
     out
 }
 
-/// Source taps of PyTorch's bilinear resize (`align_corners=False`) along one axis: for each
-/// output position, the two input positions and the second one's weight.
-fn bilinear_taps(len_in: usize, len_out: usize) -> Vec<(usize, usize, f32)> {
-    let scale = len_in as f64 / len_out as f64;
-    (0..len_out)
-        .map(|dst| {
-            let src = ((dst as f64 + 0.5) * scale - 0.5).max(0.0);
-            let i0 = (src.floor() as usize).min(len_in - 1);
-            let i1 = (i0 + 1).min(len_in - 1);
-            (i0, i1, (src - i0 as f64) as f32)
-        })
-        .collect()
-}
-
 /// `F.interpolate(x, (height, width), mode="bilinear", align_corners=False)`, as
 /// `layers::resize_bilinear` computes it (along the width, then the height).
 pub fn resize_bilinear(x: &Planes, height: usize, width: usize) -> Planes {
     if (x.height, x.width) == (height, width) {
         return x.clone();
     }
-    let rows = bilinear_taps(x.height, height);
-    let cols = bilinear_taps(x.width, width);
+    let rows = crate::nets::layers::bilinear_taps(x.height, height);
+    let cols = crate::nets::layers::bilinear_taps(x.width, width);
     let mut out = Planes::zeros(x.channels, height, width);
     out.data
         .par_chunks_mut((height * width).max(1))
