@@ -178,22 +178,45 @@ fn load_conv_bias(geometry: ConvGeometry, bias: bool, vb: &VarBuilder) -> Result
     .map(Some)
 }
 
+thread_local! {
+    static WEIGHTS_FROZEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with every convolution's weight and bias taken as constants (detached): a
+/// backward pass through what `f` builds gives input gradients only. The generator step runs
+/// the discriminator this way; D's weight gradients there were computed and thrown away.
+pub fn with_frozen_weights<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            WEIGHTS_FROZEN.with(|frozen| frozen.set(self.0));
+        }
+    }
+    let _restore = Restore(WEIGHTS_FROZEN.with(|frozen| frozen.replace(true)));
+    f()
+}
+
 fn conv_with_bias(
     x: &Tensor,
     weight: &Tensor,
     bias: Option<&Tensor>,
     geometry: ConvGeometry,
 ) -> Result<Tensor> {
-    // Training (the weight is a variable, or computed from one as spectral norm does) runs on
-    // the fast CPU op; inference stays on Candle's conv2d, the plain baseline of the fast path.
-    let y = if weight.track_op() {
-        super::fast::train_conv::conv2d(x, weight, geometry.padding, geometry.stride)?
+    let (weight, bias) = match WEIGHTS_FROZEN.with(std::cell::Cell::get) {
+        true => (weight.detach(), bias.map(Tensor::detach)),
+        false => (weight.clone(), bias.cloned()),
+    };
+    // Training (the weight is a variable, or computed from one as spectral norm does, or the
+    // input needs a gradient) runs on the fast CPU op; inference stays on Candle's conv2d, the
+    // plain baseline of the fast path.
+    let y = if weight.track_op() || x.track_op() {
+        super::fast::train_conv::conv2d(x, &weight, geometry.padding, geometry.stride)?
     } else {
-        x.conv2d(weight, geometry.padding, geometry.stride, 1, 1)?
+        x.conv2d(&weight, geometry.padding, geometry.stride, 1, 1)?
     };
     record_conv_macs(y.elem_count() * weight.elem_count() / geometry.out_channels.max(1));
     match bias {
-        Some(b) => add_channel_bias(&y, b),
+        Some(b) => add_channel_bias(&y, &b),
         None => Ok(y),
     }
 }

@@ -168,13 +168,15 @@ impl Family for Pix2pixFamily {
         let d_real = d_loss(&pred_real, true, mode)?;
         discriminator_step(&mut self.opt_d, &d_fake, &d_real, 0.5, &mut losses, stop)?;
 
-        let pred = self
-            .discriminator
-            .forward_t(&Tensor::cat(&[&input, &fake], 1)?, true)?;
+        // D's convolution weights are constants here: G's backward needs the fake's gradient
+        // only (the published code computes D's too and never applies them).
+        let pred = crate::nets::layers::with_frozen_weights(|| {
+            self.discriminator
+                .forward_t(&Tensor::cat(&[&input, &fake], 1)?, true)
+        })?;
         let g_gan = g_loss(&pred, mode)?;
         let g_l1 = l1(&fake, real)?;
         let g_total = (&g_gan + (&g_l1 * self.config.lambda_l1)?)?;
-        // G's backward also reaches D's weights; only opt_g steps, as in the published code.
         self.opt_g.step(&g_total.backward()?)?;
         losses.insert("g_gan".into(), scalar(&g_gan)?);
         losses.insert("g_l1".into(), scalar(&g_l1)?);

@@ -302,7 +302,8 @@ impl Pix2pixhdFamily {
         let d_fake = d_loss_multiscale(&pred_fake_detached, false, mode, ScaleReduce::Sum)?;
         let pred_real = discriminate(real)?;
         let d_real = d_loss_multiscale(&pred_real, true, mode, ScaleReduce::Sum)?;
-        let pred_fake = discriminate(&fake)?;
+        // D's convolution weights are constants for the generator's terms.
+        let pred_fake = crate::nets::layers::with_frozen_weights(|| discriminate(&fake))?;
         let g_gan = g_loss_multiscale(&pred_fake, mode, ScaleReduce::Sum)?;
         let lambda_feat = self.config.lambda_feat;
         let g_feat = if self.options.discriminator.intermediate_features && lambda_feat > 0.0 {

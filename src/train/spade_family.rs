@@ -306,7 +306,10 @@ impl Family for SpadeFamily {
         let (d_fake, d_real) = self.nets.discriminator_losses(&seg, &fake, real, true)?;
         discriminator_step(&mut self.opt_d, &d_fake, &d_real, 1.0, &mut losses, stop)?;
 
-        let (pred_fake, pred_real) = self.nets.discriminate(&seg, &fake, real, true)?;
+        // D's weights are constants here: the G step needs gradients for the fake only.
+        let (pred_fake, pred_real) = crate::nets::layers::with_frozen_weights(|| {
+            self.nets.discriminate(&seg, &fake, real, true)
+        })?;
         let (g_gan, g_feat) =
             self.nets
                 .generator_gan_losses(&pred_fake, &pred_real, self.config.lambda_feat)?;
