@@ -5,11 +5,6 @@
 use super::planes::Planes;
 pub use crate::rect::Rect;
 
-/// The union of two optional rectangles.
-pub fn union(a: Option<Rect>, b: Option<Rect>) -> Option<Rect> {
-    Rect::merge(a, b)
-}
-
 /// The pixels of `rect` of every channel, as planes of its size.
 pub fn crop(planes: &Planes, rect: Rect) -> Planes {
     if rect == Rect::full(planes.width, planes.height) {

@@ -208,7 +208,7 @@ impl FastSpade {
                 true => None,
                 false => level_changes(&changed, (full_h, full_w), (h, w)),
             };
-            let reach = region::union(
+            let reach = Rect::merge(
                 x_dirty.map(|r| r.grow(X_REACH, w, h)),
                 level_dirty.map(|r| r.grow(seg_reach, w, h)),
             );
