@@ -112,6 +112,11 @@ fn conv_forward_and_gradients_equal_candle_on_awkward_shapes() {
         ([2, 64, 10, 10], [1, 64, 4, 4], 2, 1),
         ([2, 32, 5, 5], [64, 32, 4, 4], 2, 1),
         ([2, 64, 6, 6], [1, 64, 4, 4], 2, 1),
+        // At and either side of the pixel count where the weight gradient is summed
+        // transposed (256 output pixels over the batch).
+        ([1, 5, 15, 17], [3, 5, 3, 3], 1, 1),
+        ([1, 5, 16, 16], [3, 5, 3, 3], 1, 1),
+        ([1, 5, 16, 17], [3, 5, 3, 3], 1, 1),
     ];
     for (i, (x, w, padding, stride)) in cases.into_iter().enumerate() {
         compare(x, w, padding, stride, i as u64);
@@ -127,6 +132,8 @@ fn transposed_conv_forward_and_gradients_equal_candle_on_awkward_shapes() {
         ([2, 5, 5, 5], [5, 7, 3, 3], (1, 0, 1)),
         ([1, 16, 4, 6], [16, 9, 4, 4], (1, 0, 2)),
         ([3, 3, 6, 6], [3, 2, 5, 5], (2, 1, 2)),
+        // Enough pixels (2 x 12 x 12) for the weight gradient's transposed sum.
+        ([2, 4, 12, 12], [4, 6, 4, 4], (1, 0, 2)),
     ];
     for (i, (x, w, g)) in cases.into_iter().enumerate() {
         compare_transpose(x, w, g, 100 + i as u64);

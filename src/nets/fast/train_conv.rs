@@ -261,11 +261,13 @@ impl Geometry {
                 grad.len()
             )
         }
-        let mut dw = vec![0.0f32; if want_dw { d.o * kk } else { 0 }];
+        let dw_layout = WeightGradLayout::for_pixels(d.n * d.oh * d.ow);
+        let mut dw_sum = vec![0.0f32; if want_dw { kk * d.o } else { 0 }];
         let mut dx = vec![0.0f32; if want_dx { d.n * per_in } else { 0 }];
         for i in 0..d.n {
             let job = SampleBackward {
                 d,
+                dw_layout,
                 rows: &rows,
                 cols: &cols,
                 weight,
@@ -275,9 +277,13 @@ impl Geometry {
                 .filter(|_| want_dw)
                 .map(|x| d.view(&x[i * per_in..(i + 1) * per_in]));
             let dx_sample = want_dx.then(|| &mut dx[i * per_in..(i + 1) * per_in]);
-            job.run(sample, &mut dw, dx_sample);
+            job.run(sample, &mut dw_sum, dx_sample);
         }
-        Ok((want_dw.then_some(dw), want_dx.then_some(dx)))
+        let dw = want_dw.then(|| match dw_layout {
+            WeightGradLayout::Direct => dw_sum,
+            WeightGradLayout::Transposed => transposed(&dw_sum, kk, d.o),
+        });
+        Ok((dw, want_dx.then_some(dx)))
     }
 }
 
@@ -428,9 +434,39 @@ pub(super) type Gradients = (Option<Vec<f32>>, Option<Vec<f32>>);
 /// One thread's `(dW, dX)` sums, added up at the end.
 type Partial = (Vec<f32>, Vec<f32>);
 
+/// How the weight gradient is summed.
+///
+/// `dW = dY col(x)^T` has both factors running along the pixels, the one layout where the
+/// `gemm` crate is 2-20x slower (see `gemm.rs`), worst for the few output channels of SPADE's
+/// layers. `dW^T = col(x) dY^T` costs a transpose of each tile of `dY` (an `kk`-th of the
+/// product) and one of the summed `dW^T` at the end (o x kk values): worth it unless the
+/// layer has so few output pixels that the product itself is that small (the innermost
+/// layers of a U-Net).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WeightGradLayout {
+    /// Summed as (o x kk).
+    Direct,
+    /// Summed as (kk x o), transposed at the end.
+    Transposed,
+}
+
+impl WeightGradLayout {
+    /// The layout for a layer with `pixels` output pixels over the batch.
+    fn for_pixels(pixels: usize) -> Self {
+        /// Below this, the final transpose is more than a few percent of the product.
+        const MIN_PIXELS: usize = 256;
+        if pixels >= MIN_PIXELS {
+            Self::Transposed
+        } else {
+            Self::Direct
+        }
+    }
+}
+
 /// One sample's part of [`Geometry::backward`].
 struct SampleBackward<'a> {
     d: &'a Dims,
+    dw_layout: WeightGradLayout,
     rows: &'a AxisTable,
     cols: &'a AxisTable,
     weight: &'a [f32],
@@ -438,10 +474,11 @@ struct SampleBackward<'a> {
 }
 
 impl SampleBackward<'_> {
-    /// Adds one sample's `dW` (when `x` is given) to `dw_total` and writes its `dX` into
-    /// `dx_out` (zeros on entry), tile by tile on the rayon pool; each thread accumulates its
-    /// own copies, summed at the end (tiles' input windows overlap, so `dX` cannot be shared).
-    fn run(&self, x: Option<PlaneView>, dw_total: &mut [f32], dx_out: Option<&mut [f32]>) {
+    /// Adds one sample's `dW` (when `x` is given, in `self.dw_layout`) to `dw_sum` and writes
+    /// its `dX` into `dx_out` (zeros on entry), tile by tile on the rayon pool; each thread
+    /// accumulates its own copies, summed at the end (tiles' input windows overlap, so `dX`
+    /// cannot be shared).
+    fn run(&self, x: Option<PlaneView>, dw_sum: &mut [f32], dx_out: Option<&mut [f32]>) {
         let d = self.d;
         let kk = d.c * d.k * d.k;
         let plane_out = d.oh * d.ow;
@@ -453,9 +490,9 @@ impl SampleBackward<'_> {
         let partials: Vec<Partial> = tiles
             .par_chunks(per_chunk)
             .map(|chunk| {
-                let mut dw = vec![0.0f32; if x.is_some() { d.o * kk } else { 0 }];
+                let mut dw = vec![0.0f32; if x.is_some() { kk * d.o } else { 0 }];
                 let mut dx = vec![0.0f32; if want_dx { input_len } else { 0 }];
-                let (mut col, mut dcol) = (Vec::new(), Vec::new());
+                let (mut col, mut dcol, mut g_t) = (Vec::new(), Vec::new(), Vec::new());
                 for tile in chunk.iter().filter(|t| t.m0 == 0) {
                     let nt = (tile.q1 - tile.q0) * d.ow;
                     let g = MatRef {
@@ -468,14 +505,17 @@ impl SampleBackward<'_> {
                     if let Some(x) = x {
                         col.resize(kk * nt, 0.0);
                         im2col(x, self.rows, self.cols, tile.q0, tile.q1, &mut col);
-                        let col_t = MatRef {
-                            data: &col,
-                            rows: nt,
-                            cols: kk,
-                            row_stride: 1,
-                            col_stride: nt,
-                        };
-                        sgemm_into(&mut dw, g, col_t, true);
+                        let col = MatRef::row_major(&col, kk, nt);
+                        match self.dw_layout {
+                            WeightGradLayout::Direct => {
+                                sgemm_into(&mut dw, g, col.transposed(), true)
+                            }
+                            WeightGradLayout::Transposed => {
+                                transpose_into(g, &mut g_t);
+                                let g_t = MatRef::row_major(&g_t, nt, d.o);
+                                sgemm_into(&mut dw, col, g_t, true)
+                            }
+                        }
                     }
                     if want_dx {
                         let w_t = MatRef {
@@ -502,13 +542,42 @@ impl SampleBackward<'_> {
             .collect();
         if x.is_some() {
             for (dw, _) in &partials {
-                dw_total.iter_mut().zip(dw).for_each(|(a, b)| *a += b);
+                dw_sum.iter_mut().zip(dw).for_each(|(a, b)| *a += b);
             }
         }
         if let Some(out) = dx_out {
             for (_, dx) in &partials {
                 out.iter_mut().zip(dx).for_each(|(a, b)| *a += b);
             }
+        }
+    }
+}
+
+/// The (cols x rows) transpose of a dense row-major (rows x cols) matrix, in square blocks so
+/// that reads and writes both stay in cache.
+fn transposed(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const BLOCK: usize = 32;
+    let mut out = vec![0.0f32; rows * cols];
+    for i0 in (0..rows).step_by(BLOCK) {
+        for j0 in (0..cols).step_by(BLOCK) {
+            for i in i0..(i0 + BLOCK).min(rows) {
+                for j in j0..(j0 + BLOCK).min(cols) {
+                    out[j * rows + i] = values[i * cols + j];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `m` as a dense row-major matrix of its transpose (cols x rows) in `out`.
+fn transpose_into(m: MatRef, out: &mut Vec<f32>) {
+    out.clear();
+    out.resize(m.rows * m.cols, 0.0);
+    for i in 0..m.rows {
+        let row = &m.data[i * m.row_stride..];
+        for (j, dst) in out.iter_mut().skip(i).step_by(m.rows).enumerate() {
+            *dst = row[j * m.col_stride];
         }
     }
 }
