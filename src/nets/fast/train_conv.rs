@@ -541,16 +541,27 @@ impl SampleBackward<'_> {
             })
             .collect();
         if x.is_some() {
-            for (dw, _) in &partials {
-                dw_sum.iter_mut().zip(dw).for_each(|(a, b)| *a += b);
-            }
+            add_partials(dw_sum, partials.iter().map(|(dw, _)| dw.as_slice()));
         }
         if let Some(out) = dx_out {
-            for (_, dx) in &partials {
-                out.iter_mut().zip(dx).for_each(|(a, b)| *a += b);
-            }
+            add_partials(out, partials.iter().map(|(_, dx)| dx.as_slice()));
         }
     }
+}
+
+/// Adds every partial sum into `total`, in chunks on the rayon pool: summed on the calling
+/// thread, the partials of a large layer's `dX` kept the other cores waiting.
+fn add_partials<'a>(total: &mut [f32], partials: impl Iterator<Item = &'a [f32]> + Clone + Sync) {
+    const CHUNK: usize = 16 * 1024;
+    total
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(i, chunk)| {
+            for partial in partials.clone() {
+                let part = &partial[i * CHUNK..i * CHUNK + chunk.len()];
+                chunk.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+            }
+        });
 }
 
 /// The (cols x rows) transpose of a dense row-major (rows x cols) matrix, in square blocks so
