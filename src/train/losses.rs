@@ -109,9 +109,9 @@ pub fn g_loss_multiscale(
     reduce_scales(losses, reduce)
 }
 
-/// Mean absolute difference.
+/// Mean absolute difference (one parallel op on the fast CPU path).
 pub fn l1(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    (a - b)?.abs()?.mean_all()
+    crate::nets::fast::train_loss::l1_mean(a, b)
 }
 
 /// Discriminator feature matching: for every discriminator i and every layer j but the last,

@@ -182,7 +182,7 @@ impl Vgg {
         let real_taps = self.taps_on(&real.detach(), fused)?;
         let mut total: Option<Tensor> = None;
         for ((f, r), weight) in fake_taps.iter().zip(&real_taps).zip(TAP_WEIGHTS) {
-            let term = ((f - r.detach())?.abs()?.mean_all()? * weight)?;
+            let term = (super::losses::l1(f, &r.detach())? * weight)?;
             total = Some(match total {
                 Some(t) => (t + term)?,
                 None => term,

@@ -29,6 +29,7 @@ pub mod spade_incremental;
 mod spade_norm;
 pub mod train_conv;
 pub mod train_frozen;
+pub mod train_loss;
 pub mod train_norm;
 mod train_norm_planes;
 pub mod train_ops;
