@@ -500,6 +500,16 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
     x.maximum(&(x * slope)?)
 }
 
+/// `nn.Upsample(scale_factor=2)` (nearest), as one op with its own backward when `x` trains
+/// on the fast path.
+pub fn upsample_nearest2x(x: &Tensor) -> Result<Tensor> {
+    if super::fast::train_norm::fused_for(x) {
+        return super::fast::train_ops::upsample_nearest2x(x);
+    }
+    let (_, _, h, w) = x.dims4()?;
+    resize_nearest(x, 2 * h, 2 * w)
+}
+
 /// `x.relu()`, as one op with its own backward when `x` trains on the fast path.
 pub fn relu(x: &Tensor) -> Result<Tensor> {
     if super::fast::train_norm::fused_for(x) {

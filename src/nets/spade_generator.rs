@@ -5,7 +5,7 @@ use candle_core::{Device, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use rand::{Rng, SeedableRng};
 
-use super::layers::{leaky_relu, resize_nearest, Conv2d, ConvGeometry};
+use super::layers::{leaky_relu, resize_nearest, upsample_nearest2x, Conv2d, ConvGeometry};
 use super::spade::{SpadeOptions, SpadeResnetBlock, UpsamplingLayers, LEAKY_SLOPE};
 use crate::{Error, Result};
 
@@ -131,9 +131,9 @@ impl SpadeGenerator {
         block: &SpadeResnetBlock,
         train: bool,
     ) -> Result<Tensor> {
+        let x = upsample_nearest2x(x)?;
         let (_, _, h, w) = x.dims4()?;
-        let x = resize_nearest(x, 2 * h, 2 * w)?;
-        Ok(block.forward_t(&x, &resize_nearest(seg, 2 * h, 2 * w)?, train)?)
+        Ok(block.forward_t(&x, &resize_nearest(seg, h, w)?, train)?)
     }
 
     /// `seg`: the semantic input (N, semantic_nc, H, W) at the output size (see

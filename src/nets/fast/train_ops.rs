@@ -6,6 +6,8 @@
 //! - `bias_add`: a convolution's per-channel bias; its gradient is the per-channel sum of the
 //!   output gradient, computed on the rayon pool (Candle's CPU sum over the batch and both
 //!   spatial axes runs on one thread).
+//! - `upsample_nearest2x`: SPADE's `nn.Upsample(scale_factor=2)`; its gradient sums each 2x2
+//!   block (Candle's two `index_select`s and their `index_add` backward run on one thread).
 //!
 //! - `adam_update`: one Adam step (`torch.optim.Adam`'s rule) in place on a parameter and its
 //!   two moments, three parallel passes instead of a dozen Candle ops that allocate.
@@ -161,6 +163,64 @@ impl InplaceOp3 for AdamApply {
 /// `y + bias` with `y` (N, C, H, W) and `bias` (C), as one op with its own backward.
 pub fn bias_add(y: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
     y.apply_op2(bias, BiasAddOp)
+}
+
+/// `nn.Upsample(scale_factor=2, mode="nearest")` of an (N, C, H, W) tensor as one op with
+/// its own backward.
+pub fn upsample_nearest2x(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.apply_op1(Upsample2xOp)
+}
+
+/// Nearest 2x upsampling: output (y, x) reads input (y / 2, x / 2).
+#[derive(Debug, Clone, Copy)]
+struct Upsample2xOp;
+
+impl CustomOp1 for Upsample2xOp {
+    fn name(&self) -> &'static str {
+        "scenepaint-fast-upsample-nearest-2x"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (n, c, h, w) = l.shape().dims4()?;
+        let x = storage_values(s, l)?;
+        let mut out = vec![0f32; x.len() * 4];
+        if !x.is_empty() {
+            out.par_chunks_mut(4 * h * w)
+                .zip(x.par_chunks(h * w))
+                .for_each(|(o, x)| {
+                    for (pair, row) in o.chunks_exact_mut(4 * w).zip(x.chunks_exact(w)) {
+                        let (top, bottom) = pair.split_at_mut(2 * w);
+                        for (dst, &v) in top.chunks_exact_mut(2).zip(row) {
+                            dst.fill(v);
+                        }
+                        bottom.copy_from_slice(top);
+                    }
+                });
+        }
+        Ok((CpuStorage::F32(out), Shape::from((n, c, 2 * h, 2 * w))))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let (_, _, h, w) = x.dims4()?;
+        let dx = with_values(grad, |g| {
+            let mut dx = vec![0f32; g.len() / 4];
+            if !dx.is_empty() {
+                dx.par_chunks_mut(h * w)
+                    .zip(g.par_chunks(4 * h * w))
+                    .for_each(|(d, g)| {
+                        for (row, pair) in d.chunks_exact_mut(w).zip(g.chunks_exact(4 * w)) {
+                            let (top, bottom) = pair.split_at(2 * w);
+                            for (i, v) in row.iter_mut().enumerate() {
+                                *v =
+                                    top[2 * i] + top[2 * i + 1] + bottom[2 * i] + bottom[2 * i + 1];
+                            }
+                        }
+                    });
+            }
+            dx
+        })?;
+        Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
+    }
 }
 
 /// The element-wise leaky ReLU with its derivative.
@@ -355,5 +415,19 @@ mod tests {
             let gp = weighted_sum(&plain, &weights).backward().unwrap();
             assert!(max_diff(gf.get(&x).unwrap(), gp.get(&x).unwrap()) < 1e-7);
         }
+    }
+
+    #[test]
+    fn upsample_nearest2x_matches_candle() {
+        // Odd sizes, batch and channels above 1.
+        let x = random((2, 3, 5, 7), 11);
+        let weights = random((2, 3, 10, 14), 12).as_tensor().detach();
+        let fused = upsample_nearest2x(&x).unwrap();
+        let plain = crate::nets::layers::resize_nearest(&x, 10, 14).unwrap();
+        assert_eq!(fused.dims(), &[2, 3, 10, 14]);
+        assert!(max_diff(&fused, &plain) == 0.0);
+        let gf = weighted_sum(&fused, &weights).backward().unwrap();
+        let gp = weighted_sum(&plain, &weights).backward().unwrap();
+        assert!(max_diff(gf.get(&x).unwrap(), gp.get(&x).unwrap()) < 1e-6);
     }
 }
