@@ -114,6 +114,7 @@ impl CustomOp2 for L1MeanOp {
 
 #[cfg(test)]
 mod tests {
+    use super::super::train_testing::max_diff;
     use super::*;
     use candle_core::{Device, Var};
 
@@ -147,15 +148,7 @@ mod tests {
             (plain * 3.0).unwrap().backward().unwrap(),
         );
         for v in [&a, &b] {
-            let (x, y) = (fg.get(v).unwrap(), pg.get(v).unwrap());
-            let diff = (x - y)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = max_diff(fg.get(v).unwrap(), pg.get(v).unwrap());
             assert!(diff <= 1e-9, "gradients differ by {diff}");
         }
     }
