@@ -1,0 +1,200 @@
+//! The backward products of the fast training convolution (`train_conv.rs`, issue 13), for
+//! one sample at a time: `dW = dY col(x)^T` summed over the batch, and `dX` as `W^T dY`
+//! scattered back through the adjoint of im2col, tile by tile on the rayon pool.
+use rayon::prelude::*;
+
+use super::conv::{im2col, plan_tiles, AxisTable};
+use super::gemm::{sgemm_into, MatRef};
+use super::planes::PlaneView;
+use super::train_conv::Dims;
+
+/// One thread's `(dW, dX)` sums, added up at the end.
+type Partial = (Vec<f32>, Vec<f32>);
+
+/// How the weight gradient is summed.
+///
+/// `dW = dY col(x)^T` has both factors running along the pixels, the one layout where the
+/// `gemm` crate is 2-40x slower (see `gemm.rs`), worst for the few output channels of SPADE's
+/// layers. `dW^T = col(x) dY^T` costs a transpose of each tile of `dY` (a `kk`-th of the
+/// product) and one of the summed `dW^T` at the end (o x kk values): worth it unless the
+/// layer has so few output pixels that the product itself is that small (the innermost
+/// layers of a U-Net).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WeightGradLayout {
+    /// Summed as (o x kk).
+    Direct,
+    /// Summed as (kk x o), transposed at the end.
+    Transposed,
+}
+
+impl WeightGradLayout {
+    /// The layout for a layer with `pixels` output pixels over the batch.
+    pub(super) fn for_pixels(pixels: usize) -> Self {
+        /// Below this, the final transpose is more than a few percent of the product.
+        const MIN_PIXELS: usize = 256;
+        if pixels >= MIN_PIXELS {
+            Self::Transposed
+        } else {
+            Self::Direct
+        }
+    }
+}
+
+/// One sample's part of `Geometry::backward`.
+pub(super) struct SampleBackward<'a> {
+    pub(super) d: &'a Dims,
+    pub(super) dw_layout: WeightGradLayout,
+    pub(super) rows: &'a AxisTable,
+    pub(super) cols: &'a AxisTable,
+    pub(super) weight: &'a [f32],
+    pub(super) grad: &'a [f32],
+}
+
+impl SampleBackward<'_> {
+    /// Adds one sample's `dW` (when `x` is given, in `self.dw_layout`) to `dw_sum` and writes
+    /// its `dX` into `dx_out` (zeros on entry), tile by tile on the rayon pool; each thread
+    /// accumulates its own copies, summed at the end (tiles' input windows overlap, so `dX`
+    /// cannot be shared).
+    pub(super) fn run(&self, x: Option<PlaneView>, dw_sum: &mut [f32], dx_out: Option<&mut [f32]>) {
+        let d = self.d;
+        let kk = d.c * d.k * d.k;
+        let plane_out = d.oh * d.ow;
+        let input_len = d.c * d.h * d.w;
+        let want_dx = dx_out.is_some();
+        let tiles = plan_tiles(d.oh, d.ow, d.o.max(kk), kk);
+        let threads = rayon::current_num_threads().max(1);
+        let per_chunk = tiles.len().div_ceil(threads).max(1);
+        let partials: Vec<Partial> = tiles
+            .par_chunks(per_chunk)
+            .map(|chunk| {
+                let mut dw = vec![0.0f32; if x.is_some() { kk * d.o } else { 0 }];
+                let mut dx = vec![0.0f32; if want_dx { input_len } else { 0 }];
+                let (mut col, mut dcol, mut g_t) = (Vec::new(), Vec::new(), Vec::new());
+                for tile in chunk.iter().filter(|t| t.m0 == 0) {
+                    let nt = (tile.q1 - tile.q0) * d.ow;
+                    let g = MatRef {
+                        data: &self.grad[tile.q0 * d.ow..],
+                        rows: d.o,
+                        cols: nt,
+                        row_stride: plane_out,
+                        col_stride: 1,
+                    };
+                    if let Some(x) = x {
+                        col.resize(kk * nt, 0.0);
+                        im2col(x, self.rows, self.cols, tile.q0, tile.q1, &mut col);
+                        let col = MatRef::row_major(&col, kk, nt);
+                        match self.dw_layout {
+                            WeightGradLayout::Direct => {
+                                sgemm_into(&mut dw, g, col.transposed(), true)
+                            }
+                            WeightGradLayout::Transposed => {
+                                transpose_into(g, &mut g_t);
+                                let g_t = MatRef::row_major(&g_t, nt, d.o);
+                                sgemm_into(&mut dw, col, g_t, true)
+                            }
+                        }
+                    }
+                    if want_dx {
+                        let w_t = MatRef {
+                            data: self.weight,
+                            rows: kk,
+                            cols: d.o,
+                            row_stride: 1,
+                            col_stride: kk,
+                        };
+                        dcol.resize(kk * nt, 0.0);
+                        sgemm_into(&mut dcol, w_t, g, false);
+                        col2im_add(
+                            &dcol,
+                            (d.c, d.h, d.w),
+                            self.rows,
+                            self.cols,
+                            (tile.q0, tile.q1),
+                            &mut dx,
+                        );
+                    }
+                }
+                (dw, dx)
+            })
+            .collect();
+        if x.is_some() {
+            add_partials(dw_sum, partials.iter().map(|(dw, _)| dw.as_slice()));
+        }
+        if let Some(out) = dx_out {
+            add_partials(out, partials.iter().map(|(_, dx)| dx.as_slice()));
+        }
+    }
+}
+
+/// Adds every partial sum into `total`, in chunks on the rayon pool: summed on the calling
+/// thread, the partials of a large layer's `dX` kept the other cores waiting.
+fn add_partials<'a>(total: &mut [f32], partials: impl Iterator<Item = &'a [f32]> + Clone + Sync) {
+    const CHUNK: usize = 16 * 1024;
+    total
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(i, chunk)| {
+            for partial in partials.clone() {
+                let part = &partial[i * CHUNK..i * CHUNK + chunk.len()];
+                chunk.iter_mut().zip(part).for_each(|(a, b)| *a += b);
+            }
+        });
+}
+
+/// The (cols x rows) transpose of a dense row-major (rows x cols) matrix, in square blocks so
+/// that reads and writes both stay in cache.
+pub(super) fn transposed(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const BLOCK: usize = 32;
+    let mut out = vec![0.0f32; rows * cols];
+    for i0 in (0..rows).step_by(BLOCK) {
+        for j0 in (0..cols).step_by(BLOCK) {
+            for i in i0..(i0 + BLOCK).min(rows) {
+                for j in j0..(j0 + BLOCK).min(cols) {
+                    out[j * rows + i] = values[i * cols + j];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `m` as a dense row-major matrix of its transpose (cols x rows) in `out`.
+fn transpose_into(m: MatRef, out: &mut Vec<f32>) {
+    out.clear();
+    out.resize(m.rows * m.cols, 0.0);
+    for i in 0..m.rows {
+        let row = &m.data[i * m.row_stride..];
+        for (j, dst) in out.iter_mut().skip(i).step_by(m.rows).enumerate() {
+            *dst = row[j * m.col_stride];
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: adds each column value of output rows `[q0, q1)` back into the
+/// input position it was gathered from (`dx` is one (channels, height, width) sample).
+fn col2im_add(
+    dcol: &[f32],
+    (channels, height, width): (usize, usize, usize),
+    rows: &AxisTable,
+    cols: &AxisTable,
+    (q0, q1): (usize, usize),
+    dx: &mut [f32],
+) {
+    let w_out = cols.out_len;
+    let tile = (q1 - q0) * w_out;
+    let plane_len = height * width;
+    let mut chunks = dcol.chunks_exact(tile);
+    for c in 0..channels {
+        let plane = &mut dx[c * plane_len..(c + 1) * plane_len];
+        for ty in 0..rows.taps {
+            for tx in 0..cols.taps {
+                let Some(src) = chunks.next() else { return };
+                for (q, src_row) in (q0..q1).zip(src.chunks_exact(w_out)) {
+                    if let Some(iy) = rows.at(ty, q) {
+                        cols.scatter_add(tx, src_row, &mut plane[iy * width..(iy + 1) * width]);
+                    }
+                }
+            }
+        }
+    }
+}
