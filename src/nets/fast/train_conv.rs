@@ -13,8 +13,9 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::conv::{convolve_into, Activation, AxisTable, Epilogue, PadMode};
+use super::gemm::MatRef;
 use super::planes::PlaneView;
-use super::train_conv_backward::{transposed, SampleBackward, WeightGradLayout};
+use super::train_conv_backward::{transpose_into, SampleBackward, WeightGradLayout};
 use super::train_storage::{storage_values, with_values};
 
 /// Environment variable that keeps training on Candle's plain ops: `SCENEPAINT_TRAINING=candle`.
@@ -280,7 +281,11 @@ impl Geometry {
         }
         let dw = want_dw.then(|| match dw_layout {
             WeightGradLayout::Direct => dw_sum,
-            WeightGradLayout::Transposed => transposed(&dw_sum, kk, d.o),
+            WeightGradLayout::Transposed => {
+                let mut dw = Vec::new();
+                transpose_into(MatRef::row_major(&dw_sum, kk, d.o), &mut dw);
+                dw
+            }
         });
         Ok((dw, want_dx.then_some(dx)))
     }

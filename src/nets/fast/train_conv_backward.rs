@@ -141,31 +141,19 @@ fn add_partials<'a>(total: &mut [f32], partials: impl Iterator<Item = &'a [f32]>
         });
 }
 
-/// The (cols x rows) transpose of a dense row-major (rows x cols) matrix, in square blocks so
-/// that reads and writes both stay in cache.
-pub(super) fn transposed(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+/// `m`'s transpose (m.cols x m.rows) as a dense row-major matrix in `out`, in square blocks so
+/// that the reads and the writes both stay in cache.
+pub(super) fn transpose_into(m: MatRef, out: &mut Vec<f32>) {
     const BLOCK: usize = 32;
-    let mut out = vec![0.0f32; rows * cols];
-    for i0 in (0..rows).step_by(BLOCK) {
-        for j0 in (0..cols).step_by(BLOCK) {
-            for i in i0..(i0 + BLOCK).min(rows) {
-                for j in j0..(j0 + BLOCK).min(cols) {
-                    out[j * rows + i] = values[i * cols + j];
-                }
-            }
-        }
-    }
-    out
-}
-
-/// `m` as a dense row-major matrix of its transpose (cols x rows) in `out`.
-fn transpose_into(m: MatRef, out: &mut Vec<f32>) {
     out.clear();
     out.resize(m.rows * m.cols, 0.0);
-    for i in 0..m.rows {
-        let row = &m.data[i * m.row_stride..];
-        for (j, dst) in out.iter_mut().skip(i).step_by(m.rows).enumerate() {
-            *dst = row[j * m.col_stride];
+    for i0 in (0..m.rows).step_by(BLOCK) {
+        for j0 in (0..m.cols).step_by(BLOCK) {
+            for i in i0..(i0 + BLOCK).min(m.rows) {
+                for j in j0..(j0 + BLOCK).min(m.cols) {
+                    out[j * m.rows + i] = m.data[i * m.row_stride + j * m.col_stride];
+                }
+            }
         }
     }
 }
