@@ -140,6 +140,82 @@ fn transposed_conv_forward_and_gradients_equal_candle_on_awkward_shapes() {
     }
 }
 
+type BiasOp<'a> = dyn Fn(&Tensor, &Tensor, &Tensor) -> candle_core::Result<Tensor> + 'a;
+
+/// Output and the gradients of input, weight and bias of `sum(op(x, w, b) * r)` by the fast
+/// op and by Candle's op followed by a broadcast add; then a frozen bias gets no gradient.
+fn compare_with_bias(
+    shapes: ([usize; 4], [usize; 4], usize),
+    seed: u64,
+    fast: &BiasOp,
+    plain: &BiasOp,
+) {
+    let (x_shape, w_shape, out_channels) = shapes;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (x0, w0) = (random(&x_shape, &mut rng), random(&w_shape, &mut rng));
+    let b0 = random(&[out_channels], &mut rng);
+    let run = |op: &BiasOp| {
+        let (x, w, b) = (
+            Var::from_tensor(&x0).unwrap(),
+            Var::from_tensor(&w0).unwrap(),
+            Var::from_tensor(&b0).unwrap(),
+        );
+        let (xt, wt, bt) = (x.as_tensor(), w.as_tensor(), b.as_tensor());
+        let y = op(xt, wt, bt).unwrap();
+        let r = random(y.dims(), &mut ChaCha8Rng::seed_from_u64(seed + 1));
+        let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let got = |t: &Tensor| grads.get(t).unwrap().clone();
+        [y.clone(), got(xt), got(wt), got(bt)]
+    };
+    let (with_fast, with_plain) = (run(fast), run(plain));
+    for (i, name) in ["output", "dX", "dW", "db"].iter().enumerate() {
+        let rel = rel_l2(&with_fast[i], &with_plain[i]);
+        assert!(
+            rel < 1e-5,
+            "x {x_shape:?} w {w_shape:?}: {name} differs, rel L2 {rel:.2e}"
+        );
+    }
+    let x = Var::from_tensor(&x0).unwrap();
+    let y = fast(x.as_tensor(), &w0, &b0).unwrap();
+    assert!(rel_l2(&y, &with_fast[0]) < 1e-6);
+    let grads = y.sum_all().unwrap().backward().unwrap();
+    assert!(grads.get(&b0).is_none() && grads.get(x.as_tensor()).is_some());
+}
+
+/// The bias inside the conv ops equals Candle's conv then a broadcast add, on odd sizes,
+/// stride 2, batch > 1 and both sides of the weight gradient's 256-pixel switch.
+#[test]
+fn conv_with_bias_equals_conv_then_add() {
+    let add = |y: Tensor, b: &Tensor| y.broadcast_add(&b.reshape((1, (), 1, 1))?);
+    let cases = [
+        ([2, 5, 11, 13], [7, 5, 3, 3], 1, 2),
+        ([1, 3, 9, 7], [5, 3, 3, 3], 1, 1),
+        ([3, 4, 20, 18], [9, 4, 4, 4], 1, 2),
+    ];
+    for (i, (x_shape, w_shape, pad, stride)) in cases.into_iter().enumerate() {
+        compare_with_bias(
+            (x_shape, w_shape, w_shape[0]),
+            300 + i as u64,
+            &|x, w, b| train_conv::conv2d_bias(x, w, b, pad, stride),
+            &|x, w, b| add(x.conv2d(w, pad, stride, 1, 1)?, b),
+        );
+    }
+    // Transposed: pix2pix's U-Net decoder (k4 s2 p1) and pix2pixHD's upsampler (k3, out pad 1).
+    let cases = [
+        ([2, 8, 8, 8], [8, 5, 4, 4], (1, 0, 2)),
+        ([1, 6, 7, 9], [6, 3, 3, 3], (1, 1, 2)),
+        ([2, 4, 12, 12], [4, 6, 4, 4], (1, 0, 2)),
+    ];
+    for (i, (x_shape, w_shape, (pad, out_pad, stride))) in cases.into_iter().enumerate() {
+        compare_with_bias(
+            (x_shape, w_shape, w_shape[1]),
+            320 + i as u64,
+            &|x, w, b| train_conv::conv_transpose2d_bias(x, w, b, (pad, out_pad, stride)),
+            &|x, w, b| add(x.conv_transpose2d(w, pad, out_pad, stride, 1)?, b),
+        );
+    }
+}
+
 #[test]
 fn a_strided_input_and_a_frozen_weight() {
     let mut rng = ChaCha8Rng::seed_from_u64(9);

@@ -116,6 +116,15 @@ pub fn resize_bilinear(x: &Tensor, out_h: usize, out_w: usize) -> Result<Tensor>
 /// `nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)`: pix2pixHD's downsampler,
 /// as a depthwise convolution with a ones kernel divided by the count of real pixels.
 pub fn avg_pool3_s2_exclude_pad(x: &Tensor) -> Result<Tensor> {
+    if super::fast::train_norm::fused_for(x) {
+        return super::fast::train_pool::avg_pool3_s2_exclude_pad(x);
+    }
+    avg_pool3_s2_exclude_pad_plain(x)
+}
+
+/// The plain Candle form of [`avg_pool3_s2_exclude_pad`]: window sums by a depthwise
+/// convolution of ones, divided by the same convolution of a ones image (the real-pixel count).
+pub(crate) fn avg_pool3_s2_exclude_pad_plain(x: &Tensor) -> Result<Tensor> {
     let (_, c, h, w) = x.dims4()?;
     let ones_kernel = Tensor::ones((c, 1, 3, 3), x.dtype(), x.device())?;
     let sums = x.conv2d(&ones_kernel, 1, 2, 1, c)?;
@@ -209,15 +218,16 @@ fn conv_with_bias(
     // Training (the weight is a variable, or computed from one as spectral norm does, or the
     // input needs a gradient) runs on the fast CPU op; inference stays on Candle's conv2d, the
     // plain baseline of the fast path.
-    let y = if weight.track_op() || x.track_op() {
-        super::fast::train_conv::conv2d(x, &weight, geometry.padding, geometry.stride)?
-    } else {
-        x.conv2d(&weight, geometry.padding, geometry.stride, 1, 1)?
+    let (padding, stride) = (geometry.padding, geometry.stride);
+    let y = match (weight.track_op() || x.track_op(), &bias) {
+        (true, Some(b)) => super::fast::train_conv::conv2d_bias(x, &weight, b, padding, stride)?,
+        (true, None) => super::fast::train_conv::conv2d(x, &weight, padding, stride)?,
+        (false, _) => x.conv2d(&weight, padding, stride, 1, 1)?,
     };
     record_conv_macs(y.elem_count() * weight.elem_count() / geometry.out_channels.max(1));
-    match bias {
-        Some(b) => add_channel_bias(&y, &b),
-        None => Ok(y),
+    match (weight.track_op() || x.track_op(), bias) {
+        (false, Some(b)) => add_channel_bias(&y, &b),
+        _ => Ok(y),
     }
 }
 
@@ -473,21 +483,19 @@ impl Module for ConvTranspose2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let g = self.geometry;
         // As in `conv_with_bias`: training runs on the fast CPU op, inference on Candle's.
-        let y = if self.weight.track_op() {
-            super::fast::train_conv::conv_transpose2d(
-                x,
-                &self.weight,
-                g.padding,
-                self.output_padding,
-                g.stride,
-            )?
-        } else {
-            x.conv_transpose2d(&self.weight, g.padding, self.output_padding, g.stride, 1)?
-        };
-        record_conv_macs(x.elem_count() * self.weight.elem_count() / g.in_channels.max(1));
-        match &self.bias {
-            Some(b) => add_channel_bias(&y, b),
-            None => Ok(y),
+        let (w, pads) = (&self.weight, (g.padding, self.output_padding, g.stride));
+        record_conv_macs(x.elem_count() * w.elem_count() / g.in_channels.max(1));
+        let fast = super::fast::train_conv::conv_transpose2d;
+        match (w.track_op(), &self.bias) {
+            (true, Some(b)) => super::fast::train_conv::conv_transpose2d_bias(x, w, b, pads),
+            (true, None) => fast(x, w, g.padding, self.output_padding, g.stride),
+            (false, bias) => {
+                let y = x.conv_transpose2d(w, g.padding, self.output_padding, g.stride, 1)?;
+                match bias {
+                    Some(b) => add_channel_bias(&y, b),
+                    None => Ok(y),
+                }
+            }
         }
     }
 }

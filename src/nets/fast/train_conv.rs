@@ -7,15 +7,16 @@
 //! `conv_transpose2d` is the same op read backwards: a transposed convolution is the input
 //! gradient of the convolution whose weight it holds, so its forward is that col2im, its input
 //! gradient the convolution and its weight gradient the same `dW` product.
-//! Bias, norms and activations stay Candle ops; other devices keep Candle's conv2d; a weight
+//! `conv2d_bias` adds the bias inside the same op; norms and activations are separate ops; other devices keep Candle's conv2d; a weight
 //! that is not a variable (the frozen VGG) gets no gradient computed.
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::conv::{convolve_into, Activation, AxisTable, Epilogue, PadMode};
 use super::gemm::MatRef;
 use super::planes::PlaneView;
 use super::train_conv_backward::{transpose_into, SampleBackward, WeightGradLayout};
+use super::train_ops::{add_channel_bias_in_place, channel_sums};
 use super::train_storage::{storage_values, with_values};
 
 /// Environment variable that keeps training on Candle's plain ops: `SCENEPAINT_TRAINING=candle`.
@@ -67,6 +68,14 @@ pub fn configure_candle_threads() {
     }
 }
 
+/// Whether the fast conv ops take `x` and `weight`: f32 CPU tensors with fast training on.
+fn usable(x: &Tensor, weight: &Tensor) -> bool {
+    x.device().is_cpu()
+        && x.dtype() == candle_core::DType::F32
+        && weight.dtype() == candle_core::DType::F32
+        && training_path() == TrainingPath::Fast
+}
+
 /// `x.conv2d(weight, padding, stride, 1, 1)` through our kernels when `x` is an f32 CPU
 /// tensor and fast training is enabled; Candle's conv2d otherwise.
 pub fn conv2d(
@@ -75,20 +84,31 @@ pub fn conv2d(
     padding: usize,
     stride: usize,
 ) -> candle_core::Result<Tensor> {
-    let usable = x.device().is_cpu()
-        && x.dtype() == candle_core::DType::F32
-        && weight.dtype() == candle_core::DType::F32
-        && training_path() == TrainingPath::Fast;
-    if !usable {
+    if !usable(x, weight) {
         return x.conv2d(weight, padding, stride, 1, 1);
     }
-    x.apply_op2(
+    x.apply_op2(weight, Conv2dOp::new(x, weight, None, padding, stride))
+}
+
+/// `conv2d(x, weight) + bias` per output channel as one op: the bias is added as each tile of
+/// the product is placed and its gradient is the output gradient's per-channel sum, so no
+/// separate bias node (an output-sized pass forward, an output-sized gradient backward) enters
+/// Candle's graph. Candle's conv2d and a broadcast add where the fast ops do not apply.
+pub fn conv2d_bias(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    padding: usize,
+    stride: usize,
+) -> candle_core::Result<Tensor> {
+    if !usable(x, weight) || bias.dtype() != candle_core::DType::F32 {
+        let y = x.conv2d(weight, padding, stride, 1, 1)?;
+        return y.broadcast_add(&bias.reshape((1, (), 1, 1))?);
+    }
+    x.apply_op3(
         weight,
-        Conv2dOp {
-            geometry: Geometry { stride, padding },
-            weight_grad: weight.track_op(),
-            input_grad: x.track_op(),
-        },
+        bias,
+        Conv2dOp::new(x, weight, Some(bias), padding, stride),
     )
 }
 
@@ -101,23 +121,29 @@ pub fn conv_transpose2d(
     output_padding: usize,
     stride: usize,
 ) -> candle_core::Result<Tensor> {
-    let usable = x.device().is_cpu()
-        && x.dtype() == candle_core::DType::F32
-        && weight.dtype() == candle_core::DType::F32
-        && output_padding < stride.max(1)
-        && training_path() == TrainingPath::Fast;
-    if !usable {
+    if !usable(x, weight) || output_padding >= stride.max(1) {
         return x.conv_transpose2d(weight, padding, output_padding, stride, 1);
     }
-    x.apply_op2(
-        weight,
-        ConvTranspose2dOp {
-            geometry: Geometry { stride, padding },
-            output_padding,
-            weight_grad: weight.track_op(),
-            input_grad: x.track_op(),
-        },
-    )
+    let op = ConvTranspose2dOp::new(x, weight, None, (padding, output_padding, stride));
+    x.apply_op2(weight, op)
+}
+
+/// [`conv_transpose2d`] `+ bias` per output channel as one op (as [`conv2d_bias`]).
+pub fn conv_transpose2d_bias(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    (padding, output_padding, stride): (usize, usize, usize),
+) -> candle_core::Result<Tensor> {
+    if !usable(x, weight)
+        || output_padding >= stride.max(1)
+        || bias.dtype() != candle_core::DType::F32
+    {
+        let y = x.conv_transpose2d(weight, padding, output_padding, stride, 1)?;
+        return y.broadcast_add(&bias.reshape((1, (), 1, 1))?);
+    }
+    let op = ConvTranspose2dOp::new(x, weight, Some(bias), (padding, output_padding, stride));
+    x.apply_op3(weight, bias, op)
 }
 
 /// Stride and zero padding of a convolution.
@@ -291,12 +317,32 @@ impl Geometry {
     }
 }
 
-/// The custom op: arguments (input (N, C, H, W), weight (O, C, k, k)).
+/// The custom op: arguments (input (N, C, H, W), weight (O, C, k, k)) and, as a `CustomOp3`,
+/// bias (O).
 #[derive(Debug, Clone, Copy)]
 struct Conv2dOp {
     geometry: Geometry,
     weight_grad: bool,
     input_grad: bool,
+    bias_grad: bool,
+}
+
+impl Conv2dOp {
+    /// The op for these arguments: a gradient for each that needs one.
+    fn new(
+        x: &Tensor,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        padding: usize,
+        stride: usize,
+    ) -> Self {
+        Self {
+            geometry: Geometry { stride, padding },
+            weight_grad: weight.track_op(),
+            input_grad: x.track_op(),
+            bias_grad: bias.is_some_and(Tensor::track_op),
+        }
+    }
 }
 
 impl CustomOp2 for Conv2dOp {
@@ -344,6 +390,57 @@ impl CustomOp2 for Conv2dOp {
     }
 }
 
+impl CustomOp3 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "scenepaint-fast-conv2d-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let d = self.geometry.conv_dims(l1.dims(), l2.dims())?;
+        let bias = storage_values(s3, l3)?;
+        if bias.len() != d.o {
+            candle_core::bail!(
+                "fast conv2d: {} biases for weight {:?}",
+                bias.len(),
+                l2.dims()
+            )
+        }
+        let (x, weight) = (storage_values(s1, l1)?, storage_values(s2, l2)?);
+        let out = self
+            .geometry
+            .forward_with(&d, &x, &weight, &bias, Activation::Identity)?;
+        Ok((CpuStorage::F32(out), Shape::from((d.n, d.o, d.oh, d.ow))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw) = CustomOp2::bwd(self, x, weight, res, grad)?;
+        let db = match self.bias_grad {
+            true => Some(Tensor::from_vec(
+                channel_sums(grad)?,
+                bias.shape(),
+                bias.device(),
+            )?),
+            false => None,
+        };
+        Ok((dx, dw, db))
+    }
+}
+
 /// `conv_transpose2d(x, w)`: arguments (input (N, Cin, H, W), weight (Cin, Cout, k, k)).
 #[derive(Debug, Clone, Copy)]
 struct ConvTranspose2dOp {
@@ -351,9 +448,26 @@ struct ConvTranspose2dOp {
     output_padding: usize,
     weight_grad: bool,
     input_grad: bool,
+    bias_grad: bool,
 }
 
 impl ConvTranspose2dOp {
+    /// The op for these arguments: a gradient for each that needs one.
+    fn new(
+        x: &Tensor,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        (padding, output_padding, stride): (usize, usize, usize),
+    ) -> Self {
+        Self {
+            geometry: Geometry { stride, padding },
+            output_padding,
+            weight_grad: weight.track_op(),
+            input_grad: x.track_op(),
+            bias_grad: bias.is_some_and(Tensor::track_op),
+        }
+    }
+
     /// The convolution this op is the input gradient of: from the (N, Cout, H', W') output to
     /// the (N, Cin, H, W) input, with the weight read as (O = Cin, C = Cout, k, k).
     fn adjoint_dims(&self, x: &[usize], w: &[usize]) -> candle_core::Result<Dims> {
@@ -430,6 +544,56 @@ impl CustomOp2 for ConvTranspose2dOp {
             })
         })???;
         Ok((dx, dw))
+    }
+}
+
+impl CustomOp3 for ConvTranspose2dOp {
+    fn name(&self) -> &'static str {
+        "scenepaint-fast-conv-transpose2d-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (storage, shape) = CustomOp2::cpu_fwd(self, s1, l1, s2, l2)?;
+        let (CpuStorage::F32(mut y), bias) = (storage, storage_values(s3, l3)?) else {
+            candle_core::bail!("fast conv_transpose2d: expected f32 values")
+        };
+        let (_, c, h, w) = shape.dims4()?;
+        if bias.len() != c {
+            candle_core::bail!(
+                "fast conv_transpose2d: {} biases for {c} channels",
+                bias.len()
+            )
+        }
+        add_channel_bias_in_place(&mut y, &bias, h * w);
+        Ok((CpuStorage::F32(y), shape))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw) = CustomOp2::bwd(self, x, weight, res, grad)?;
+        let db = match self.bias_grad {
+            true => Some(Tensor::from_vec(
+                channel_sums(grad)?,
+                bias.shape(),
+                bias.device(),
+            )?),
+            false => None,
+        };
+        Ok((dx, dw, db))
     }
 }
 

@@ -270,6 +270,39 @@ pub(super) fn leaky_relu_gradient(x: &[f32], g: &[f32], slope: f32) -> Vec<f32> 
     dx
 }
 
+/// The per-channel sums of an (N, C, H, W) gradient (a bias's gradient), each channel on the
+/// rayon pool and summed in f64.
+pub(super) fn channel_sums(grad: &Tensor) -> candle_core::Result<Vec<f32>> {
+    let (n, c, h, w) = grad.dims4()?;
+    let hw = (h * w).max(1);
+    with_values(grad, |g| {
+        (0..c)
+            .into_par_iter()
+            .map(|ch| {
+                (0..n)
+                    .map(|i| {
+                        let plane = &g[(i * c + ch) * hw..(i * c + ch + 1) * hw];
+                        plane.iter().map(|&v| v as f64).sum::<f64>()
+                    })
+                    .sum::<f64>() as f32
+            })
+            .collect::<Vec<f32>>()
+    })
+}
+
+/// `y += bias[c]` over NCHW values with `plane_len` values per (sample, channel) plane.
+pub(super) fn add_channel_bias_in_place(y: &mut [f32], bias: &[f32], plane_len: usize) {
+    let c = bias.len().max(1);
+    y.par_chunks_mut(plane_len.max(1))
+        .enumerate()
+        .for_each(|(p, plane)| {
+            let b = bias[p % c];
+            for v in plane {
+                *v += b;
+            }
+        });
+}
+
 /// A per-channel bias over NCHW.
 #[derive(Debug, Clone, Copy)]
 struct BiasAddOp;
@@ -291,42 +324,19 @@ impl CustomOp2 for BiasAddOp {
         if bias.len() != c {
             candle_core::bail!("fast bias add: {} biases for {:?}", bias.len(), l1.dims())
         }
-        let hw = (h * w).max(1);
-        let mut out = vec![0f32; y.len()];
-        out.par_chunks_mut(hw)
-            .zip(y.par_chunks(hw))
-            .enumerate()
-            .for_each(|(p, (o, y))| {
-                let b = bias[p % c];
-                for (o, &v) in o.iter_mut().zip(y) {
-                    *o = v + b;
-                }
-            });
+        let mut out = y.into_owned();
+        add_channel_bias_in_place(&mut out, &bias, h * w);
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
     fn bwd(
         &self,
-        y: &Tensor,
+        _y: &Tensor,
         bias: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let (n, c, h, w) = y.dims4()?;
-        let hw = (h * w).max(1);
-        let sums = with_values(grad, |g| {
-            (0..c)
-                .into_par_iter()
-                .map(|ch| {
-                    (0..n)
-                        .map(|i| {
-                            let plane = &g[(i * c + ch) * hw..(i * c + ch + 1) * hw];
-                            plane.iter().map(|&v| v as f64).sum::<f64>()
-                        })
-                        .sum::<f64>() as f32
-                })
-                .collect::<Vec<f32>>()
-        })?;
+        let sums = channel_sums(grad)?;
         Ok((
             Some(grad.clone()),
             Some(Tensor::from_vec(sums, bias.shape(), bias.device())?),
