@@ -29,6 +29,7 @@ pub mod spade_incremental;
 mod spade_norm;
 pub mod train_conv;
 mod train_conv_backward;
+mod train_conv_transpose;
 pub mod train_frozen;
 pub mod train_loss;
 pub mod train_norm;
