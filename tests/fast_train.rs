@@ -200,6 +200,29 @@ fn conv_with_bias_equals_conv_then_add() {
             &|x, w, b| add(x.conv2d(w, pad, stride, 1, 1)?, b),
         );
     }
+    // With the activation inside: SPADE's mlp_shared (ReLU) and the discriminators' first
+    // layer (leaky ReLU 0.2); then without a bias (the CustomOp2 form).
+    let act = |y: Tensor, slope: f64| match slope {
+        0.0 => y.relu(),
+        _ => y.maximum(&(&y * slope)?),
+    };
+    for (i, slope) in [0.0, 0.2].into_iter().enumerate() {
+        let (x_shape, w_shape) = ([2, 5, 11, 13], [7, 5, 4, 4]);
+        compare_with_bias(
+            (x_shape, w_shape, w_shape[0]),
+            340 + i as u64,
+            &|x, w, b| train_conv::conv2d_bias_act(x, w, Some(b), (2, 2), Some(slope)),
+            &|x, w, b| act(add(x.conv2d(w, 2, 2, 1, 1)?, b)?, slope),
+        );
+        compare_op(
+            [3, 4, 20, 18],
+            [9, 4, 3, 3],
+            350 + i as u64,
+            &format!("no bias, slope {slope}"),
+            &|x, w| train_conv::conv2d_bias_act(x, w, None, (1, 1), Some(slope)),
+            &|x, w| act(x.conv2d(w, 1, 1, 1, 1)?, slope),
+        );
+    }
     // Transposed: pix2pix's U-Net decoder (k4 s2 p1) and pix2pixHD's upsampler (k3, out pad 1).
     let cases = [
         ([2, 8, 8, 8], [8, 5, 4, 4], (1, 0, 2)),

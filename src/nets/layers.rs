@@ -211,23 +211,44 @@ fn conv_with_bias(
     bias: Option<&Tensor>,
     geometry: ConvGeometry,
 ) -> Result<Tensor> {
+    conv_bias_act(x, weight, bias, geometry, None)
+}
+
+/// `leaky_relu(conv(x) + bias, slope)` when `slope` is given (0: ReLU). Training (the weight
+/// is a variable, or computed from one as spectral norm does, or the input needs a gradient)
+/// runs on the fast CPU op, bias and activation inside it; inference stays on Candle's conv2d,
+/// the plain baseline of the fast path.
+fn conv_bias_act(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    geometry: ConvGeometry,
+    slope: Option<f64>,
+) -> Result<Tensor> {
     let (weight, bias) = match WEIGHTS_FROZEN.with(std::cell::Cell::get) {
         true => (weight.detach(), bias.map(Tensor::detach)),
         false => (weight.clone(), bias.cloned()),
     };
-    // Training (the weight is a variable, or computed from one as spectral norm does, or the
-    // input needs a gradient) runs on the fast CPU op; inference stays on Candle's conv2d, the
-    // plain baseline of the fast path.
     let (padding, stride) = (geometry.padding, geometry.stride);
-    let y = match (weight.track_op() || x.track_op(), &bias) {
-        (true, Some(b)) => super::fast::train_conv::conv2d_bias(x, &weight, b, padding, stride)?,
-        (true, None) => super::fast::train_conv::conv2d(x, &weight, padding, stride)?,
-        (false, _) => x.conv2d(&weight, padding, stride, 1, 1)?,
+    let record = |y: &Tensor| {
+        record_conv_macs(y.elem_count() * weight.elem_count() / geometry.out_channels.max(1))
     };
-    record_conv_macs(y.elem_count() * weight.elem_count() / geometry.out_channels.max(1));
-    match (weight.track_op() || x.track_op(), bias) {
-        (false, Some(b)) => add_channel_bias(&y, &b),
-        _ => Ok(y),
+    if weight.track_op() || x.track_op() {
+        let fast = super::fast::train_conv::conv2d_bias_act;
+        let y = fast(x, &weight, bias.as_ref(), (padding, stride), slope)?;
+        record(&y);
+        return Ok(y);
+    }
+    let y = x.conv2d(&weight, padding, stride, 1, 1)?;
+    record(&y);
+    let y = match bias {
+        Some(b) => add_channel_bias(&y, &b)?,
+        None => y,
+    };
+    match slope {
+        Some(0.0) => relu(&y),
+        Some(s) => leaky_relu(&y, s),
+        None => Ok(y),
     }
 }
 
@@ -273,6 +294,19 @@ impl Conv2d {
 
     pub fn geometry(&self) -> ConvGeometry {
         self.geometry
+    }
+}
+
+impl Conv2d {
+    /// `leaky_relu(self.forward(x), slope)` (0: ReLU), one op when training on the fast path.
+    pub fn forward_leaky(&self, x: &Tensor, slope: f64) -> Result<Tensor> {
+        conv_bias_act(
+            x,
+            &self.weight,
+            self.bias.as_ref(),
+            self.geometry,
+            Some(slope),
+        )
     }
 }
 

@@ -73,8 +73,9 @@ impl Sequential {
 }
 
 impl ModuleT for Sequential {
-    /// A norm directly followed by a (leaky) ReLU runs as one fused op when training on the
-    /// fast path ([`Norm2d::forward_act`]); every other layer runs on its own.
+    /// A norm or a convolution directly followed by a (leaky) ReLU runs as one fused op when
+    /// training on the fast path ([`Norm2d::forward_act`], [`Conv2d::forward_leaky`]); every
+    /// other layer runs on its own.
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let mut y = x.clone();
         let mut i = 0;
@@ -90,6 +91,11 @@ impl ModuleT for Sequential {
                     i += 2;
                     continue;
                 }
+            }
+            if let (Layer::Conv(conv), Some(slope)) = (&self.layers[i], slope) {
+                y = conv.forward_leaky(&y, slope)?;
+                i += 2;
+                continue;
             }
             y = self.layers[i].forward_t(&y, train)?;
             i += 1;

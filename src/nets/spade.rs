@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fast::train_norm as fast;
 use super::layers::{
-    instance_norm, leaky_relu, relu, resize_nearest, BatchNorm2d, Conv2d, ConvGeometry,
+    instance_norm, leaky_relu, resize_nearest, BatchNorm2d, Conv2d, ConvGeometry,
     MaybeSpectralConv2d,
 };
 use super::semantic::SemanticOptions;
@@ -431,7 +431,7 @@ impl Spade {
     fn gamma_beta(&self, x: &Tensor, seg: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
         let (_, _, h, w) = x.dims4()?;
         let seg = resize_nearest(seg, h, w)?;
-        let actv = relu(&self.mlp_shared.forward(&seg)?)?;
+        let actv = self.mlp_shared.forward_leaky(&seg, 0.0)?;
         Ok((
             self.mlp_gamma.forward(&actv)?,
             self.mlp_beta.forward(&actv)?,

@@ -5,7 +5,7 @@
 use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 
-use super::layers::{avg_pool3_s2_exclude_pad, leaky_relu, Conv2d, ConvGeometry};
+use super::layers::{avg_pool3_s2_exclude_pad, Conv2d, ConvGeometry};
 use super::spade::{NonSpadeNormConfig, NormConv2d, SpadeOptions, LEAKY_SLOPE};
 use crate::{Error, Result};
 
@@ -68,7 +68,7 @@ impl NLayerDiscriminator {
     /// Every layer's output; the last one is the prediction.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Vec<Tensor>> {
         let mut features = Vec::with_capacity(self.middle.len() + 2);
-        let mut h = leaky_relu(&self.first.forward(x)?, LEAKY_SLOPE)?;
+        let mut h = self.first.forward_leaky(x, LEAKY_SLOPE)?;
         features.push(h.clone());
         for layer in &self.middle {
             h = layer.forward_act(&h, train, LEAKY_SLOPE)?;

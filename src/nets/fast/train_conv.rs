@@ -16,7 +16,7 @@ use super::gemm::MatRef;
 use super::planes::PlaneView;
 use super::train_conv_backward::{transpose_into, SampleBackward, WeightGradLayout};
 pub use super::train_conv_transpose::{conv_transpose2d, conv_transpose2d_bias};
-use super::train_ops::channel_sums;
+use super::train_ops::{channel_sums, leaky_relu_gradient};
 use super::train_storage::{storage_values, with_values};
 
 /// Environment variable that keeps training on Candle's plain ops: `SCENEPAINT_TRAINING=candle`.
@@ -87,7 +87,10 @@ pub fn conv2d(
     if !usable(x, weight) {
         return x.conv2d(weight, padding, stride, 1, 1);
     }
-    x.apply_op2(weight, Conv2dOp::new(x, weight, None, padding, stride))
+    x.apply_op2(
+        weight,
+        Conv2dOp::new(x, weight, None, (padding, stride), None),
+    )
 }
 
 /// `conv2d(x, weight) + bias` per output channel as one op: the bias is added as each tile of
@@ -101,15 +104,38 @@ pub fn conv2d_bias(
     padding: usize,
     stride: usize,
 ) -> candle_core::Result<Tensor> {
-    if !usable(x, weight) || bias.dtype() != candle_core::DType::F32 {
-        let y = x.conv2d(weight, padding, stride, 1, 1)?;
-        return y.broadcast_add(&bias.reshape((1, (), 1, 1))?);
+    conv2d_bias_act(x, weight, Some(bias), (padding, stride), None)
+}
+
+/// `leaky_relu(conv2d(x, weight) + bias, slope)` (`slope` 0 is ReLU; `None` no activation) as
+/// one op: the activation is applied in the product's epilogue, and its backward masks the
+/// output gradient by the sign of the op's own output (positive exactly where the
+/// pre-activation is, for any slope >= 0), so neither the pre-activation nor the activation's
+/// output gradient is kept. Candle's ops where the fast ones do not apply.
+pub fn conv2d_bias_act(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    (padding, stride): (usize, usize),
+    slope: Option<f64>,
+) -> candle_core::Result<Tensor> {
+    let f32_bias = bias.is_none_or(|b| b.dtype() == candle_core::DType::F32);
+    if !usable(x, weight) || !f32_bias || slope.is_some_and(|s| s < 0.0) {
+        let mut y = x.conv2d(weight, padding, stride, 1, 1)?;
+        if let Some(b) = bias {
+            y = y.broadcast_add(&b.reshape((1, (), 1, 1))?)?;
+        }
+        return match slope {
+            Some(0.0) => y.relu(),
+            Some(slope) => y.maximum(&(&y * slope)?),
+            None => Ok(y),
+        };
     }
-    x.apply_op3(
-        weight,
-        bias,
-        Conv2dOp::new(x, weight, Some(bias), padding, stride),
-    )
+    let op = Conv2dOp::new(x, weight, bias, (padding, stride), slope);
+    match bias {
+        Some(b) => x.apply_op3(weight, b, op),
+        None => x.apply_op2(weight, op),
+    }
 }
 
 /// Stride and zero padding of a convolution.
@@ -289,10 +315,11 @@ impl Geometry {
 }
 
 /// The custom op: arguments (input (N, C, H, W), weight (O, C, k, k)) and, as a `CustomOp3`,
-/// bias (O).
+/// bias (O); a leaky ReLU of `slope` after it when given.
 #[derive(Debug, Clone, Copy)]
 struct Conv2dOp {
     geometry: Geometry,
+    slope: Option<f32>,
     weight_grad: bool,
     input_grad: bool,
     bias_grad: bool,
@@ -304,42 +331,69 @@ impl Conv2dOp {
         x: &Tensor,
         weight: &Tensor,
         bias: Option<&Tensor>,
-        padding: usize,
-        stride: usize,
+        (padding, stride): (usize, usize),
+        slope: Option<f64>,
     ) -> Self {
         Self {
             geometry: Geometry { stride, padding },
+            slope: slope.map(|s| s as f32),
             weight_grad: weight.track_op(),
             input_grad: x.track_op(),
             bias_grad: bias.is_some_and(Tensor::track_op),
         }
     }
-}
 
-impl CustomOp2 for Conv2dOp {
-    fn name(&self) -> &'static str {
-        "scenepaint-fast-conv2d"
+    fn activation(&self) -> Activation {
+        match self.slope {
+            None => Activation::Identity,
+            Some(0.0) => Activation::Relu,
+            Some(slope) => Activation::LeakyRelu(slope),
+        }
     }
 
-    fn cpu_fwd(
+    /// `activation(conv(x, weight) + bias)`, checked.
+    fn run_forward(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
+        (s1, l1): (&CpuStorage, &Layout),
+        (s2, l2): (&CpuStorage, &Layout),
+        bias: Option<(&CpuStorage, &Layout)>,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let d = self.geometry.conv_dims(l1.dims(), l2.dims())?;
+        let bias = match bias {
+            Some((s3, l3)) => storage_values(s3, l3)?.into_owned(),
+            None => vec![0.0; d.o],
+        };
+        if bias.len() != d.o {
+            candle_core::bail!(
+                "fast conv2d: {} biases for weight {:?}",
+                bias.len(),
+                l2.dims()
+            )
+        }
+        let (x, weight) = (storage_values(s1, l1)?, storage_values(s2, l2)?);
         let out = self
             .geometry
-            .forward(&d, &storage_values(s1, l1)?, &storage_values(s2, l2)?)?;
+            .forward_with(&d, &x, &weight, &bias, self.activation())?;
         Ok((CpuStorage::F32(out), Shape::from((d.n, d.o, d.oh, d.ow))))
     }
 
-    fn bwd(
+    /// The gradient before the activation: `grad` itself, or `grad` scaled by the slope where
+    /// the op's output `res` is not positive.
+    fn pre_activation_grad(&self, res: &Tensor, grad: &Tensor) -> candle_core::Result<Tensor> {
+        let Some(slope) = self.slope else {
+            return Ok(grad.clone());
+        };
+        let g = with_values(res, |y| {
+            with_values(grad, |g| leaky_relu_gradient(y, g, slope))
+        })??;
+        Tensor::from_vec(g, grad.shape(), grad.device())
+    }
+
+    /// `(dX, dW)` of the convolution for the gradient `grad` of its (pre-activation) output.
+    fn input_weight_grads(
         &self,
         x: &Tensor,
         weight: &Tensor,
-        _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let d = self.geometry.conv_dims(x.dims(), weight.dims())?;
@@ -361,6 +415,33 @@ impl CustomOp2 for Conv2dOp {
     }
 }
 
+impl CustomOp2 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "scenepaint-fast-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.run_forward((s1, l1), (s2, l2), None)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad = self.pre_activation_grad(res, grad)?;
+        self.input_weight_grads(x, weight, &grad)
+    }
+}
+
 impl CustomOp3 for Conv2dOp {
     fn name(&self) -> &'static str {
         "scenepaint-fast-conv2d-bias"
@@ -375,20 +456,7 @@ impl CustomOp3 for Conv2dOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let d = self.geometry.conv_dims(l1.dims(), l2.dims())?;
-        let bias = storage_values(s3, l3)?;
-        if bias.len() != d.o {
-            candle_core::bail!(
-                "fast conv2d: {} biases for weight {:?}",
-                bias.len(),
-                l2.dims()
-            )
-        }
-        let (x, weight) = (storage_values(s1, l1)?, storage_values(s2, l2)?);
-        let out = self
-            .geometry
-            .forward_with(&d, &x, &weight, &bias, Activation::Identity)?;
-        Ok((CpuStorage::F32(out), Shape::from((d.n, d.o, d.oh, d.ow))))
+        self.run_forward((s1, l1), (s2, l2), Some((s3, l3)))
     }
 
     fn bwd(
@@ -399,10 +467,11 @@ impl CustomOp3 for Conv2dOp {
         res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw) = CustomOp2::bwd(self, x, weight, res, grad)?;
+        let grad = self.pre_activation_grad(res, grad)?;
+        let (dx, dw) = self.input_weight_grads(x, weight, &grad)?;
         let db = match self.bias_grad {
             true => Some(Tensor::from_vec(
-                channel_sums(grad)?,
+                channel_sums(&grad)?,
                 bias.shape(),
                 bias.device(),
             )?),
