@@ -1,6 +1,7 @@
 //! The generator/discriminator families (pix2pix, pix2pixHD, SPADE) ported to Candle.
 
 pub mod bundle;
+mod conv_layers;
 pub mod encoding;
 pub mod fast;
 pub mod generator;
