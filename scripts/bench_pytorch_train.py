@@ -3,16 +3,23 @@
 `scenepaint bench --train` (outside the project: nothing in scenepaint depends on PyTorch):
 NVlabs/SPADE's `Pix2PixTrainer` (`train.py`'s generator and discriminator steps) for the SPADE
 cases, NVIDIA/pix2pixHD's `Pix2PixHDModel` with `train.py`'s two optimizer steps for
-pix2pixhd-compact.
+pix2pixhd-compact, junyanz/pytorch-CycleGAN-and-pix2pix's `Pix2PixModel.optimize_parameters`
+for pix2pix-compact.
 
 The published code is not part of scenepaint; bring it here and point --spade / --pix2pixhd at
 it:
 
     git clone https://github.com/NVlabs/SPADE ../baselines/SPADE   # or a local mirror of it
     git clone https://github.com/NVIDIA/pix2pixHD ../baselines/pix2pixHD
+    git clone https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix ../baselines/pix2pix
     python3 -m venv venv && venv/bin/pip install torch dill && venv/bin/pip install --no-deps torchvision
     venv/bin/python scripts/bench_pytorch_train.py --spade ../baselines/SPADE --case spade-compact [--threads 2]
     venv/bin/python scripts/bench_pytorch_train.py --pix2pixhd ../baselines/pix2pixHD --case pix2pixhd-compact
+    venv/bin/python scripts/bench_pytorch_train.py --pix2pix ../baselines/pix2pix --case pix2pix-compact
+
+pix2pix needs only `models/networks.py`, `models/pix2pix_model.py`, `models/base_model.py`
+and `util/image_pool.py` of its checkout; its options are given here directly (an
+`argparse.Namespace` with the published defaults pix2pix sets), not through its option parser.
 
 pix2pixHD's code calls `.cuda()` and `torch.cuda.FloatTensor` throughout; here they stay on
 the CPU (the calls return their tensor or module unchanged), and its VGG19 is the VGG16 below,
@@ -66,6 +73,12 @@ CASES = {
         width=128, height=128, batch=1,
         options=["--netG", "global", "--ngf", "32", "--n_downsample_global", "3",
                  "--n_blocks_global", "6", "--ndf", "32", "--num_D", "2", "--n_layers_D", "3"],
+    ),
+    # The pix2pix-compact preset: unet_128 (7 downsamplings) with ngf 32, dropout, batch norm;
+    # the basic PatchGAN with ndf 32 on label + photo; vanilla GAN + 100 L1; 128x128, batch 1.
+    "pix2pix-compact": dict(
+        width=128, height=128, batch=1,
+        options=dict(netG="unet_128", ngf=32, ndf=32),
     ),
 }
 
@@ -181,6 +194,38 @@ def build_pix2pixhd(hd_dir, case, workdir):
     return Pix2pixhdSteps(create_model(opt))
 
 
+class Pix2pixSteps:
+    """One `optimize_parameters` of the published Pix2PixModel (its D step, then its G step)
+    on the synthetic batch: the one-hot label map is its A, the photo its B."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def step(self, data):
+        label = data["label"].long()
+        one_hot = torch.zeros(label.shape[0], 9, *label.shape[2:]).scatter_(1, label, 1.0)
+        self.model.set_input({"A": one_hot, "B": data["image"], "A_paths": data["path"],
+                              "B_paths": data["path"]})
+        self.model.optimize_parameters()
+
+
+def build_pix2pix(p2p_dir, case):
+    sys.path.insert(0, p2p_dir)
+    from models.pix2pix_model import Pix2PixModel  # noqa: E402  (the published code)
+
+    # The published options pix2pix trains with (base/train options and the defaults
+    # Pix2PixModel.modify_commandline_options sets), with the case's sizes.
+    opt = argparse.Namespace(
+        isTrain=True, gpu_ids=[], input_nc=9, output_nc=3, norm="batch", no_dropout=False,
+        init_type="normal", init_gain=0.02, netD="basic", n_layers_D=3, pool_size=0,
+        gan_mode="vanilla", lambda_L1=100.0, lr=0.0002, beta1=0.5, direction="AtoB",
+        **case["options"])
+    model = Pix2PixModel(opt)
+    model.netG.train()
+    model.netD.train()
+    return Pix2pixSteps(model)
+
+
 def synthetic_data(case, generator):
     n, w, h = case["batch"], case["width"], case["height"]
     cells = torch.randint(0, 9, (n, 1, (h + 15) // 16, (w + 15) // 16), generator=generator)
@@ -198,6 +243,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--spade", help="a checkout of NVlabs/SPADE (the SPADE cases)")
     parser.add_argument("--pix2pixhd", help="a checkout of NVIDIA/pix2pixHD (pix2pixhd-compact)")
+    parser.add_argument("--pix2pix",
+                        help="a checkout of junyanz/pytorch-CycleGAN-and-pix2pix (pix2pix-compact)")
     parser.add_argument("--case", choices=sorted(CASES), required=True,
                         help="one case per process, so the peak memory is that case's")
     parser.add_argument("--threads", type=int, default=2)
@@ -212,7 +259,12 @@ def main():
         stdout = sys.stdout
         sys.stdout = open(os.devnull, "w")  # the option parser prints every option
         try:
-            if args.case.startswith("pix2pixhd"):
+            if args.case.startswith("pix2pix-"):
+                if not args.pix2pix:
+                    sys.exit(f"--pix2pix (a checkout of pytorch-CycleGAN-and-pix2pix) is needed "
+                             f"for {args.case}")
+                run_step = build_pix2pix(args.pix2pix, case).step
+            elif args.case.startswith("pix2pixhd"):
                 if not args.pix2pixhd:
                     sys.exit(f"--pix2pixhd (a checkout of NVIDIA/pix2pixHD) is needed for {args.case}")
                 hd = build_pix2pixhd(args.pix2pixhd, case, workdir)
