@@ -1,9 +1,9 @@
 //! The backward products of the fast training convolution (`train_conv.rs`, issue 13), for
 //! one sample at a time: `dW = dY col(x)^T` summed over the batch, and `dX` as `W^T dY`
-//! scattered back through the adjoint of im2col, tile by tile on the rayon pool.
+//! scattered back through the adjoint of im2col, one contiguous range of output rows per thread of the rayon pool.
 use rayon::prelude::*;
 
-use super::conv::{im2col, plan_tiles, AxisTable};
+use super::conv::{im2col, AxisTable, Tile};
 use super::gemm::{sgemm_into, MatRef};
 use super::planes::PlaneView;
 use super::train_conv::Dims;
@@ -52,8 +52,8 @@ pub(super) struct SampleBackward<'a> {
 
 impl SampleBackward<'_> {
     /// Adds one sample's `dW` (when `x` is given, in `self.dw_layout`) to `dw_sum` and writes
-    /// its `dX` into `dx_out` (zeros on entry), tile by tile on the rayon pool; each thread
-    /// accumulates its own copies, summed at the end (tiles' input windows overlap, so `dX`
+    /// its `dX` into `dx_out` (zeros on entry), one range of output rows per thread ([`row_steps`]); each thread
+    /// accumulates its own copies, summed at the end (the ranges' input windows overlap, so `dX`
     /// cannot be shared).
     pub(super) fn run(&self, x: Option<PlaneView>, dw_sum: &mut [f32], dx_out: Option<&mut [f32]>) {
         let d = self.d;
@@ -61,16 +61,13 @@ impl SampleBackward<'_> {
         let plane_out = d.oh * d.ow;
         let input_len = d.c * d.h * d.w;
         let want_dx = dx_out.is_some();
-        let tiles = plan_tiles(d.oh, d.ow, d.o.max(kk), kk);
-        let threads = rayon::current_num_threads().max(1);
-        let per_chunk = tiles.len().div_ceil(threads).max(1);
-        let partials: Vec<Partial> = tiles
-            .par_chunks(per_chunk)
-            .map(|chunk| {
+        let partials: Vec<Partial> = row_steps(d)
+            .par_iter()
+            .map(|steps| {
                 let mut dw = vec![0.0f32; if x.is_some() { kk * d.o } else { 0 }];
                 let mut dx = vec![0.0f32; if want_dx { input_len } else { 0 }];
                 let (mut col, mut dcol, mut g_t) = (Vec::new(), Vec::new(), Vec::new());
-                for tile in chunk.iter().filter(|t| t.m0 == 0) {
+                for tile in steps {
                     let nt = (tile.q1 - tile.q0) * d.ow;
                     let g = MatRef {
                         data: &self.grad[tile.q0 * d.ow..],
@@ -124,6 +121,37 @@ impl SampleBackward<'_> {
             add_partials(out, partials.iter().map(|(_, dx)| dx.as_slice()));
         }
     }
+}
+
+/// Values of one step's im2col (and of its `dW^T` operand): 1 MiB of f32, half this machine's
+/// L2. Bigger than the forward's cache tiles because each step's weight-gradient product sums
+/// over the step's pixels into the whole (kk x o) partial: with the forward's 64-pixel tiles,
+/// a pix2pixHD residual block (kk 2304, o 256, 16x16 pixels) read and wrote that 2.4 MB
+/// partial once per 64 pixels.
+const STEP_VALUES: usize = 256 * 1024;
+
+/// The output rows of one sample split into one contiguous range per thread, each range cut
+/// into steps of at most [`STEP_VALUES`] im2col values (at least one row).
+fn row_steps(d: &Dims) -> Vec<Vec<Tile>> {
+    let threads = rayon::current_num_threads().max(1);
+    let rows_per_thread = d.oh.div_ceil(threads).max(1);
+    let kk = d.c * d.k * d.k;
+    let rows_per_step = (STEP_VALUES / (kk * d.ow).max(1)).clamp(1, rows_per_thread);
+    (0..d.oh)
+        .step_by(rows_per_thread)
+        .map(|r0| {
+            let r1 = (r0 + rows_per_thread).min(d.oh);
+            (r0..r1)
+                .step_by(rows_per_step)
+                .map(|q0| Tile {
+                    q0,
+                    q1: (q0 + rows_per_step).min(r1),
+                    m0: 0,
+                    m1: d.o,
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Adds every partial sum into `total`, in chunks on the rayon pool: summed on the calling
