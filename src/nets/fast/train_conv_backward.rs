@@ -1,6 +1,7 @@
 //! The backward products of the fast training convolution (`train_conv.rs`, issue 13), for
 //! one sample at a time: `dW = dY col(x)^T` summed over the batch, and `dX` as `W^T dY`
-//! scattered back through the adjoint of im2col, one contiguous range of output rows per thread of the rayon pool.
+//! scattered back through the adjoint of im2col, one contiguous range of output rows per
+//! thread of the rayon pool.
 use rayon::prelude::*;
 
 use super::conv::{im2col, AxisTable, Tile};
@@ -52,9 +53,9 @@ pub(super) struct SampleBackward<'a> {
 
 impl SampleBackward<'_> {
     /// Adds one sample's `dW` (when `x` is given, in `self.dw_layout`) to `dw_sum` and writes
-    /// its `dX` into `dx_out` (zeros on entry), one range of output rows per thread ([`row_steps`]); each thread
-    /// accumulates its own copies, summed at the end (the ranges' input windows overlap, so `dX`
-    /// cannot be shared).
+    /// its `dX` into `dx_out` (zeros on entry), one range of output rows per thread
+    /// ([`row_steps`]); each thread accumulates its own copies, summed at the end (the ranges'
+    /// input windows overlap, so `dX` cannot be shared).
     pub(super) fn run(&self, x: Option<PlaneView>, dw_sum: &mut [f32], dx_out: Option<&mut [f32]>) {
         let d = self.d;
         let kk = d.c * d.k * d.k;
