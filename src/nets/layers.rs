@@ -34,7 +34,7 @@ fn index_tensor(indices: &[u32], device: &Device) -> Result<Tensor> {
 }
 
 /// Source index of each padded position for PyTorch's `ReflectionPad2d` (edge not repeated).
-fn reflect_indices(len: usize, pad: usize) -> Vec<u32> {
+pub(crate) fn reflect_indices(len: usize, pad: usize) -> Vec<u32> {
     let last = len as i64 - 1;
     (-(pad as i64)..(len + pad) as i64)
         .map(|i| {
@@ -50,12 +50,21 @@ fn reflect_indices(len: usize, pad: usize) -> Vec<u32> {
         .collect()
 }
 
-/// `nn.ReflectionPad2d(pad)` on an NCHW tensor.
+/// `nn.ReflectionPad2d(pad)` on an NCHW tensor: one fused op when training on the fast path.
 pub fn reflection_pad2d(x: &Tensor, pad: usize) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
     if pad >= h || pad >= w {
         candle_core::bail!("reflection pad {pad} needs a spatial size above it, found {h}x{w}")
     }
+    if super::fast::train_norm::fused_for(x) {
+        return super::fast::train_pad::reflection_pad2d(x, pad);
+    }
+    reflection_pad2d_plain(x, pad)
+}
+
+/// The plain Candle form of [`reflection_pad2d`]: two `index_select`s.
+pub(crate) fn reflection_pad2d_plain(x: &Tensor, pad: usize) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
     let rows = index_tensor(&reflect_indices(h, pad), x.device())?;
     let cols = index_tensor(&reflect_indices(w, pad), x.device())?;
     x.index_select(&rows, 2)?.index_select(&cols, 3)

@@ -35,6 +35,7 @@ pub mod train_loss;
 pub mod train_norm;
 mod train_norm_planes;
 pub mod train_ops;
+pub(crate) mod train_pad;
 pub(crate) mod train_pool;
 mod train_storage;
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use super::conv::{convolve_into, Activation, AxisTable, Epilogue, PadMode};
 use super::gemm::MatRef;
 use super::planes::PlaneView;
-use super::train_conv_backward::{transpose_into, SampleBackward, WeightGradLayout};
+use super::train_conv_backward::{transpose_par, SampleBackward, WeightGradLayout};
 pub use super::train_conv_transpose::{conv_transpose2d, conv_transpose2d_bias};
 use super::train_ops::{channel_sums, leaky_relu_gradient};
 use super::train_storage::{storage_values, with_values};
@@ -306,7 +306,7 @@ impl Geometry {
             WeightGradLayout::Direct => dw_sum,
             WeightGradLayout::Transposed => {
                 let mut dw = Vec::new();
-                transpose_into(MatRef::row_major(&dw_sum, kk, d.o), &mut dw);
+                transpose_par(MatRef::row_major(&dw_sum, kk, d.o), &mut dw);
                 dw
             }
         });
