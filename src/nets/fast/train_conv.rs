@@ -16,7 +16,7 @@ use super::gemm::MatRef;
 use super::planes::PlaneView;
 use super::train_conv_backward::{transpose_par, SampleBackward, WeightGradLayout};
 pub use super::train_conv_transpose::{conv_transpose2d, conv_transpose2d_bias};
-use super::train_ops::{channel_sums, leaky_relu_gradient};
+use super::train_ops::{bias_gradient, leaky_relu_gradient};
 use super::train_storage::{storage_values, with_values};
 
 /// Environment variable that keeps training on Candle's plain ops: `SCENEPAINT_TRAINING=candle`.
@@ -469,14 +469,7 @@ impl CustomOp3 for Conv2dOp {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = self.pre_activation_grad(res, grad)?;
         let (dx, dw) = self.input_weight_grads(x, weight, &grad)?;
-        let db = match self.bias_grad {
-            true => Some(Tensor::from_vec(
-                channel_sums(&grad)?,
-                bias.shape(),
-                bias.device(),
-            )?),
-            false => None,
-        };
+        let db = bias_gradient(&grad, bias, self.bias_grad)?;
         Ok((dx, dw, db))
     }
 }

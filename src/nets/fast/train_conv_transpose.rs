@@ -8,7 +8,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
 use super::train_conv::{usable, Dims, Geometry};
-use super::train_ops::{add_channel_bias_in_place, channel_sums};
+use super::train_ops::{add_channel_bias_in_place, bias_gradient};
 use super::train_storage::{storage_values, with_values};
 
 /// `x.conv_transpose2d(weight, padding, output_padding, stride, 1)` (weight (in, out, k, k))
@@ -189,14 +189,7 @@ impl CustomOp3 for ConvTranspose2dOp {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (dx, dw) = CustomOp2::bwd(self, x, weight, res, grad)?;
-        let db = match self.bias_grad {
-            true => Some(Tensor::from_vec(
-                channel_sums(grad)?,
-                bias.shape(),
-                bias.device(),
-            )?),
-            false => None,
-        };
+        let db = bias_gradient(grad, bias, self.bias_grad)?;
         Ok((dx, dw, db))
     }
 }

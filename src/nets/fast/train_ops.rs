@@ -272,7 +272,7 @@ pub(super) fn leaky_relu_gradient(x: &[f32], g: &[f32], slope: f32) -> Vec<f32> 
 
 /// The per-channel sums of an (N, C, H, W) gradient (a bias's gradient), each channel on the
 /// rayon pool and summed in f64.
-pub(super) fn channel_sums(grad: &Tensor) -> candle_core::Result<Vec<f32>> {
+fn channel_sums(grad: &Tensor) -> candle_core::Result<Vec<f32>> {
     let (n, c, h, w) = grad.dims4()?;
     let hw = (h * w).max(1);
     with_values(grad, |g| {
@@ -301,6 +301,20 @@ pub(super) fn add_channel_bias_in_place(y: &mut [f32], bias: &[f32], plane_len: 
                 *v += b;
             }
         });
+}
+
+/// The gradient of a per-channel `bias` for the output gradient `grad` (its per-channel
+/// sums), when `wanted`.
+pub(super) fn bias_gradient(
+    grad: &Tensor,
+    bias: &Tensor,
+    wanted: bool,
+) -> candle_core::Result<Option<Tensor>> {
+    if !wanted {
+        return Ok(None);
+    }
+    let sums = channel_sums(grad)?;
+    Ok(Some(Tensor::from_vec(sums, bias.shape(), bias.device())?))
 }
 
 /// A per-channel bias over NCHW.
@@ -336,11 +350,7 @@ impl CustomOp2 for BiasAddOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let sums = channel_sums(grad)?;
-        Ok((
-            Some(grad.clone()),
-            Some(Tensor::from_vec(sums, bias.shape(), bias.device())?),
-        ))
+        Ok((Some(grad.clone()), bias_gradient(grad, bias, true)?))
     }
 }
 

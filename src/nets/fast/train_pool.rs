@@ -99,26 +99,19 @@ impl CustomOp1 for AvgPool3S2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nets::fast::train_testing::{max_diff, random, weighted_sum};
+    use crate::nets::fast::train_testing::{assert_same_op, random, weighted_sum};
 
     /// Values and input gradients equal the plain path's two depthwise convolutions, on odd
     /// and even sides (the last window cut by the border or not) with batch and channels > 1.
     #[test]
     fn avg_pool_matches_the_plain_convolutions() {
         for (shape, seed) in [((2, 3, 8, 10), 1), ((1, 5, 7, 5), 3), ((3, 2, 2, 4), 5)] {
-            let x = random(shape, seed);
-            let fused = avg_pool3_s2_exclude_pad(&x).unwrap();
-            let plain = crate::nets::layers::avg_pool3_s2_exclude_pad_plain(&x).unwrap();
-            assert_eq!(fused.dims(), plain.dims(), "{shape:?}");
-            assert!(max_diff(&fused, &plain) < 1e-6, "{shape:?}");
-            let weights = random(plain.dims4().unwrap(), seed + 1)
-                .as_tensor()
-                .detach();
-            let gf = weighted_sum(&fused, &weights).backward().unwrap();
-            let gp = weighted_sum(&plain, &weights).backward().unwrap();
-            let expected = gp.get(&x).unwrap();
-            assert!(max_diff(expected, &expected.zeros_like().unwrap()) > 0.01);
-            assert!(max_diff(gf.get(&x).unwrap(), expected) < 1e-6, "{shape:?}");
+            assert_same_op(
+                &random(shape, seed),
+                seed + 1,
+                avg_pool3_s2_exclude_pad,
+                crate::nets::layers::avg_pool3_s2_exclude_pad_plain,
+            );
         }
     }
 

@@ -40,3 +40,29 @@ pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
 pub fn weighted_sum(y: &Tensor, weights: &Tensor) -> Tensor {
     (y * weights).unwrap().sum_all().unwrap()
 }
+
+/// Asserts that `fused` and `plain` give the same values (within 1e-6) on `x` and the same
+/// gradient of `x` under a seeded weighting of their outputs, a gradient that is not all zero.
+pub fn assert_same_op(
+    x: &Var,
+    seed: u64,
+    fused: impl Fn(&Tensor) -> candle_core::Result<Tensor>,
+    plain: impl Fn(&Tensor) -> candle_core::Result<Tensor>,
+) {
+    let (f, p) = (fused(x.as_tensor()).unwrap(), plain(x.as_tensor()).unwrap());
+    let what = format!("input {:?}", x.dims());
+    assert_eq!(f.dims(), p.dims(), "{what}");
+    assert!(max_diff(&f, &p) < 1e-6, "{what}: values");
+    let weights = random(p.dims4().unwrap(), seed).as_tensor().detach();
+    let gf = weighted_sum(&f, &weights).backward().unwrap();
+    let gp = weighted_sum(&p, &weights).backward().unwrap();
+    let expected = gp.get(x).unwrap();
+    assert!(
+        max_diff(expected, &expected.zeros_like().unwrap()) > 0.01,
+        "{what}"
+    );
+    assert!(
+        max_diff(gf.get(x).unwrap(), expected) < 1e-6,
+        "{what}: gradients"
+    );
+}
