@@ -1,7 +1,8 @@
 //! The layers Candle 0.11 lacks, written once for all three families: reflection padding,
-//! nearest and bilinear resizing, and the `count_include_pad=False`
-//! average pool of pix2pixHD (the norms and dropout are in `norms.rs`, the convolutions in
-//! `conv_layers.rs`, both re-exported here).
+//! nearest and bilinear resizing, and the `count_include_pad=False` average pool of pix2pixHD
+//! (the norms and dropout are in `norms.rs`, the convolutions in `conv_layers.rs`, both
+//! re-exported here). On the fast training path the padding, the pool and the activations are
+//! our own ops (`fast::train_pad`, `fast::train_pool`, `fast::train_ops`).
 //!
 //! Everything here is built from ops whose gradients were checked on this machine
 //! (`../shared/notes/candle-0.11-facts.md`): `index_select`, conv2d with groups, matmul,
