@@ -169,8 +169,16 @@ impl Observer for ConsoleObserver {
             } => eprintln!("training on {pairs} pairs from iteration {resumed_from}"),
             Event::Bundle(path) => eprintln!("\nmodel bundle: {}", path.display()),
             Event::Evaluation(r) => eprintln!(
-                "\nFID {:.2}  KID {:.5} at iteration {} ({} held-out pairs)",
-                r.fid, r.kid, r.iteration, r.pairs
+                "\nFID {:.2}  KID {:.5} at iteration {} ({} held-out pairs{})",
+                r.fid,
+                r.kid,
+                r.iteration,
+                r.pairs,
+                if r.current_weights {
+                    "; current weights, not the average"
+                } else {
+                    ""
+                }
             ),
             Event::Skipped { file, why } => {
                 eprintln!(

@@ -2,6 +2,8 @@
 //! bundle every `eval_every` iterations and at the end, logs each FID in `losses.jsonl`,
 //! records them in the bundle's `model.json`, keeps the best bundle in `best/`, continues the
 //! history when resumed, and scores what `scenepaint evaluate` scores for the same bundle.
+//! A run that averages its generator scores its current weights beside the average and keeps
+//! whichever scored lower.
 #![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 mod train_support;
 
@@ -162,6 +164,73 @@ fn a_resumed_run_continues_its_fid_history() {
     assert_eq!(
         manifest["training"]["evaluations"].as_array().map(Vec::len),
         Some(2)
+    );
+}
+
+/// A run that averages its generator scores both the average (`model/`) and its current
+/// weights (`current/`) at every evaluation, logs and records both, and keeps whichever
+/// scored lower in `best/`.
+#[test]
+fn an_averaged_run_scores_its_current_weights_too_and_keeps_the_better() {
+    let data = tempfile::tempdir().unwrap();
+    small_ycor(data.path(), 9);
+    let run = tempfile::tempdir().unwrap();
+    let averaged = TrainConfig {
+        average_decay: Some(0.5),
+        ..config(2)
+    };
+    let (outcome, recorder) = train_fresh(data.path(), run.path(), averaged);
+    assert_eq!(outcome, Outcome::Finished { iteration: 2 });
+
+    let history = logged_evaluations(run.path());
+    let kinds: Vec<(u64, bool)> = history
+        .iter()
+        .map(|r| (r.iteration, r.current_weights))
+        .collect();
+    assert_eq!(kinds, [(2, false), (2, true)], "{history:?}");
+    assert!(history.iter().all(|r| r.fid.is_finite() && r.fid > 0.0));
+    assert_ne!(
+        history[0].fid, history[1].fid,
+        "the average and the current weights differ"
+    );
+    let reported = recorder
+        .events
+        .iter()
+        .filter(|e| e.contains("Evaluation"))
+        .count();
+    assert_eq!(reported, 2, "{:?}", recorder.events);
+    Model::load(&run.path().join("current"), &candle_core::Device::Cpu)
+        .expect("the current-weights bundle loads");
+
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.path().join("model/model.json")).unwrap(),
+    )
+    .unwrap();
+    let recorded: Vec<EvalRecord> =
+        serde_json::from_value(manifest["training"]["evaluations"].clone()).unwrap();
+    assert_eq!(recorded, history);
+
+    // best/ is a copy of the bundle that scored lower.
+    let best = evaluation::best(&history).unwrap();
+    let winner = if best.current_weights {
+        "current"
+    } else {
+        "model"
+    };
+    let generator =
+        |dir: &str| std::fs::read(run.path().join(dir).join("generator.safetensors")).unwrap();
+    assert!(
+        generator("best") == generator(winner),
+        "best/ holds {winner}/"
+    );
+    let loser = if best.current_weights {
+        "model"
+    } else {
+        "current"
+    };
+    assert!(
+        generator("best") != generator(loser),
+        "the two bundles' weights differ"
     );
 }
 

@@ -423,3 +423,40 @@ fn a_typed_dataset_is_inspected_and_the_panel_is_docked() {
     h.run_steps(3);
     assert!(!h.state().training.open);
 }
+
+/// A run that averages its generator is evaluated twice per `eval_every`: the FID plot draws
+/// the average and the current weights as two curves, and the summary says which one the best
+/// evaluation was.
+#[test]
+fn the_fid_plot_tells_the_average_from_the_current_weights() {
+    use scenepaint::train::evaluation::EvalRecord;
+    let record = |iteration, fid, current_weights| EvalRecord {
+        iteration,
+        fid,
+        kid: 0.1,
+        pairs: 47,
+        current_weights,
+    };
+    let records = vec![
+        record(250, 268.0, false),
+        record(250, 257.0, true),
+        record(500, 262.0, false),
+        record(500, 241.0, true),
+        record(750, 259.0, false),
+        record(750, 249.0, true),
+    ];
+    let mut h = Harness::new_ui(|ui| scenepaint::app::loss_plot::show_fid(ui, &records));
+    h.run();
+    h.get_by_label(scenepaint::app::loss_plot::FID_PLOT_LABEL);
+    // The summary's latest value is the bundle's (the average); the best is the current weights'.
+    h.get_by_label(
+        "FID 259.0 at iteration 750 (KID 0.1000); best 241.0 at iteration 500 (current weights)",
+    );
+    if let Ok(dir) = std::env::var("SCENEPAINT_SCREENSHOTS") {
+        std::fs::create_dir_all(&dir).unwrap();
+        let frame = h.render().unwrap();
+        frame
+            .save(Path::new(&dir).join("fid_plot_average_and_current.png"))
+            .unwrap();
+    }
+}

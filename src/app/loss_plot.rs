@@ -63,32 +63,62 @@ pub fn show(ui: &mut egui::Ui, losses: &BTreeMap<String, Vec<[f64; 2]>>) {
 }
 
 /// FID against the iteration, with the best evaluation named; nothing before the first one.
+/// A run that averages its generator has two curves: the average its bundle ships and its
+/// current weights (`EvalRecord::current_weights`).
 pub fn show_fid(ui: &mut egui::Ui, evaluations: &[EvalRecord]) {
-    let Some(last) = evaluations.last() else {
+    let Some(last) = evaluations.iter().rev().find(|r| !r.current_weights) else {
         return;
     };
-    let points: PlotPoints<'_> = evaluations
-        .iter()
-        .map(|r| [r.iteration as f64, r.fid])
-        .collect::<Vec<_>>()
-        .into();
+    let curve = |current: bool| -> PlotPoints<'_> {
+        evaluations
+            .iter()
+            .filter(|r| r.current_weights == current)
+            .map(|r| [r.iteration as f64, r.fid])
+            .collect::<Vec<_>>()
+            .into()
+    };
+    let averaged = evaluations.iter().any(|r| r.current_weights);
     // No x-axis label: the loss curves just above name the same iteration axis.
-    let response = Plot::new("scenepaint-fid-curve")
+    let mut plot = Plot::new("scenepaint-fid-curve")
         .height(FID_PLOT_HEIGHT_PX)
         .y_axis_label("FID")
-        .allow_scroll(false)
+        .allow_scroll(false);
+    if averaged {
+        plot = plot.legend(Legend::default().position(Corner::RightTop));
+    }
+    let response = plot
         .show(ui, |plot| {
-            plot.line(
-                Line::new("FID (held-out)", points)
-                    .color(COLOURS[1])
-                    .width(2.0),
-            );
+            let name = if averaged {
+                "FID (held-out), weight average"
+            } else {
+                "FID (held-out)"
+            };
+            plot.line(Line::new(name, curve(false)).color(COLOURS[1]).width(2.0));
+            if averaged {
+                plot.line(
+                    Line::new("FID (held-out), current weights", curve(true))
+                        .color(COLOURS[2])
+                        .width(1.5),
+                );
+            }
         })
         .response;
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, FID_PLOT_LABEL));
     let best = best(evaluations).unwrap_or(*last);
+    let which = |r: &EvalRecord| {
+        if r.current_weights {
+            " (current weights)"
+        } else {
+            ""
+        }
+    };
     ui.label(format!(
-        "FID {:.1} at iteration {} (KID {:.4}); best {:.1} at iteration {}",
-        last.fid, last.iteration, last.kid, best.fid, best.iteration
+        "FID {:.1} at iteration {} (KID {:.4}); best {:.1} at iteration {}{}",
+        last.fid,
+        last.iteration,
+        last.kid,
+        best.fid,
+        best.iteration,
+        which(&best)
     ));
 }

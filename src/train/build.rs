@@ -162,7 +162,37 @@ pub fn write_bundle(
     dataset: &Dataset,
     run: &RunRecord,
 ) -> Result<PathBuf> {
-    let dir = run_dir.join("model");
+    write_bundle_to(run_dir.join("model"), family, (config, dataset, run), true)
+}
+
+/// The folder of [`write_current_bundle`].
+pub const CURRENT_DIR: &str = "current";
+
+/// For a run that averages its generator: `RUN_DIR/current/`, a bundle of the current
+/// (not averaged) weights, so an evaluation can score both. `None` for a run without an
+/// average, whose `model/` already holds its current weights.
+pub fn write_current_bundle(
+    run_dir: &Path,
+    family: &dyn Family,
+    config: &TrainConfig,
+    dataset: &Dataset,
+    run: &RunRecord,
+) -> Result<Option<PathBuf>> {
+    let networks = family.networks();
+    if super::average::average_of("G.", &networks).is_none() {
+        return Ok(None);
+    }
+    let dir = run_dir.join(CURRENT_DIR);
+    write_bundle_to(dir, family, (config, dataset, run), false).map(Some)
+}
+
+/// The bundle of `family` in `dir`; `average`: ship the weight average where one is kept.
+fn write_bundle_to(
+    dir: PathBuf,
+    family: &dyn Family,
+    (config, dataset, run): (&TrainConfig, &Dataset, &RunRecord),
+    average: bool,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let options = family.generator_options();
     let one_hot = |instance_edges: bool| InputEncoding::OneHot {
@@ -195,8 +225,10 @@ pub fn write_bundle(
             "D." => DISCRIMINATOR_FILE,
             _ => continue,
         };
-        // A run that averages its generator ships the average.
-        let varmap = super::average::average_of(prefix, &networks).unwrap_or(varmap);
+        // A run that averages its generator ships the average (unless asked for the current
+        // weights).
+        let averaged = super::average::average_of(prefix, &networks).filter(|_| average);
+        let varmap = averaged.unwrap_or(varmap);
         let tensors = checkpoint::varmap_tensors(varmap, "")?;
         let path = dir.join(file);
         crate::atomic_file::write_atomic(&path, |tmp| {

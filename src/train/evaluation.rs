@@ -3,7 +3,10 @@
 //! features are computed once per run. Each evaluation is a line of `losses.jsonl`
 //! (`{"iteration", "fid", "kid", "pairs"}`), a record in the bundle's `model.json`
 //! (`training.evaluations`, `training.best_fid`) and, with `keep_best_fid`, a copy of the
-//! best bundle in `RUN_DIR/best/`.
+//! best bundle in `RUN_DIR/best/`. A run that averages its generator ships the average in
+//! `model/`; its current weights are scored too (`RUN_DIR/current/`, records with
+//! `"current_weights": true`), and `best/` keeps whichever bundle scored lowest, because the
+//! average lags the weights it averages by about `1 / (1 - decay)` iterations.
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -27,6 +30,10 @@ pub struct EvalRecord {
     pub kid: f64,
     /// Held-out pairs scored.
     pub pairs: usize,
+    /// The run's current weights, scored beside the weight average its `model/` ships
+    /// (`RUN_DIR/current/`); false for the bundle in `model/`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub current_weights: bool,
 }
 
 /// The lowest-FID record of `history`.
@@ -104,6 +111,7 @@ impl RunEvaluator {
         )?;
         let scores = eval::scores(&self.photos, &generated, self.size)?;
         Ok(EvalRecord {
+            current_weights: false,
             iteration,
             fid: scores.fid,
             kid: scores.kid,
@@ -165,6 +173,7 @@ mod tests {
             fid,
             kid: 0.0,
             pairs: 2,
+            current_weights: false,
         };
         let history = [record(10, 200.0), record(20, 150.0), record(30, 170.0)];
         assert_eq!(best(&history).map(|r| r.iteration), Some(20));

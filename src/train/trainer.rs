@@ -208,7 +208,9 @@ fn train_inner(
         observer.on_event(&Event::Bundle(bundle.clone()));
         Ok(bundle)
     };
-    let evaluate = |bundle: &Path,
+    // Scores the bundle just written; with a weight average, the current weights too.
+    let evaluate = |family: &dyn Family,
+                    bundle: &Path,
                     iteration: u64,
                     evaluations: &mut Vec<EvalRecord>,
                     observer: &mut dyn Observer|
@@ -216,15 +218,26 @@ fn train_inner(
         let Some(evaluator) = &evaluator else {
             return Ok(());
         };
-        let record = evaluator.evaluate(bundle, iteration)?;
-        let improved = evaluation::best(evaluations).is_none_or(|b| record.fid < b.fid);
-        evaluations.push(record);
-        append_log(&losses_path, &record)?;
-        evaluation::record_in_bundle(bundle, evaluations)?;
-        if config.keep_best_fid && improved {
-            evaluation::keep_best(&request.run_dir, bundle)?;
+        let run = record(iteration, &started, evaluations);
+        let current =
+            super::build::write_current_bundle(&request.run_dir, family, &config, &dataset, &run)?;
+        let scored =
+            std::iter::once((bundle.to_path_buf(), false)).chain(current.map(|dir| (dir, true)));
+        for (dir, current_weights) in scored {
+            let record = EvalRecord {
+                current_weights,
+                ..evaluator.evaluate(&dir, iteration)?
+            };
+            let improved = evaluation::best(evaluations).is_none_or(|b| record.fid < b.fid);
+            evaluations.push(record);
+            append_log(&losses_path, &record)?;
+            observer.on_event(&Event::Evaluation(record));
+            if config.keep_best_fid && improved {
+                evaluation::record_in_bundle(&dir, evaluations)?;
+                evaluation::keep_best(&request.run_dir, &dir)?;
+            }
         }
-        observer.on_event(&Event::Evaluation(record));
+        evaluation::record_in_bundle(bundle, evaluations)?;
         Ok(())
     };
     while iteration < config.iters {
@@ -322,7 +335,13 @@ fn train_inner(
                 &evaluations,
             )?;
             if eval_due {
-                evaluate(&bundle, iteration, &mut evaluations, observer)?;
+                evaluate(
+                    family.as_ref(),
+                    &bundle,
+                    iteration,
+                    &mut evaluations,
+                    observer,
+                )?;
             }
         }
     }
@@ -339,7 +358,13 @@ fn train_inner(
         .last()
         .is_none_or(|last| last.iteration != iteration)
     {
-        evaluate(&bundle, iteration, &mut evaluations, observer)?;
+        evaluate(
+            family.as_ref(),
+            &bundle,
+            iteration,
+            &mut evaluations,
+            observer,
+        )?;
     }
     Ok(Outcome::Finished { iteration })
 }

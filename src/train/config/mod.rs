@@ -98,7 +98,8 @@ pub struct TrainConfig {
     /// (with its style encoder and discriminators when it has them).
     pub load_pretrain: Option<PathBuf>,
     /// Decay of a running average of the generator's (and style encoder's) weights, which the
-    /// bundle then stores (`train::average`), e.g. 0.999; none ships the last weights.
+    /// bundle then stores (`train::average`), e.g. 0.999; none ships the last weights. With
+    /// `eval_every`, the current weights are scored too (`RUN_DIR/current/`).
     pub average_decay: Option<f64>,
     /// Seeds every random draw of the run (weights, data order, crops, noise).
     pub seed: u64,
