@@ -105,20 +105,13 @@ pub fn show_fid(ui: &mut egui::Ui, evaluations: &[EvalRecord]) {
         .response;
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, FID_PLOT_LABEL));
     let best = best(evaluations).unwrap_or(*last);
-    let which = |r: &EvalRecord| {
-        if r.current_weights {
-            " (current weights)"
-        } else {
-            ""
-        }
+    let best_weights = if best.current_weights {
+        " (current weights)"
+    } else {
+        ""
     };
     ui.label(format!(
         "FID {:.1} at iteration {} (KID {:.4}); best {:.1} at iteration {}{}",
-        last.fid,
-        last.iteration,
-        last.kid,
-        best.fid,
-        best.iteration,
-        which(&best)
+        last.fid, last.iteration, last.kid, best.fid, best.iteration, best_weights
     ));
 }

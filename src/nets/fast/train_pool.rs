@@ -8,6 +8,8 @@
 //! thread (about 0.1 s of a `ycor-spade-256` step, measured with perf). Here it is one op:
 //! forward and backward run per plane on the rayon pool, and the backward spreads each
 //! output gradient over its window divided by the window's count of real pixels.
+use std::ops::Range;
+
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -19,8 +21,22 @@ fn pooled_len(len: usize) -> usize {
 }
 
 /// The input indices of output index `out` along a side of `len` (the padding cut away).
-fn window(out: usize, len: usize) -> std::ops::Range<usize> {
+fn window(out: usize, len: usize) -> Range<usize> {
     (2 * out).saturating_sub(1)..(2 * out + 2).min(len)
+}
+
+/// Every output position of a pooled `h x w` plane: its index in the output plane, the input
+/// rows and columns of its window, and the window's count of real pixels (forward and
+/// backward walk the same windows).
+fn windows(h: usize, w: usize) -> impl Iterator<Item = (usize, Range<usize>, Range<usize>, f32)> {
+    let ow = pooled_len(w);
+    (0..pooled_len(h)).flat_map(move |oy| {
+        (0..ow).map(move |ox| {
+            let (rows, cols) = (window(oy, h), window(ox, w));
+            let count = (rows.len() * cols.len()) as f32;
+            (oy * ow + ox, rows, cols, count)
+        })
+    })
 }
 
 /// `nn.AvgPool2d(3, 2, 1, count_include_pad=False)` of an (N, C, H, W) f32 CPU tensor, as one
@@ -46,21 +62,15 @@ impl CustomOp1 for AvgPool3S2 {
             out.par_chunks_mut(oh * ow)
                 .zip(x.par_chunks(h * w))
                 .for_each(|(dst, src)| {
-                    for oy in 0..oh {
-                        let rows = window(oy, h);
-                        for ox in 0..ow {
-                            let cols = window(ox, w);
-                            let count = (rows.len() * cols.len()) as f32;
-                            let sum: f32 = rows
-                                .clone()
-                                .map(|iy| {
-                                    src[iy * w + cols.start..iy * w + cols.end]
-                                        .iter()
-                                        .sum::<f32>()
-                                })
-                                .sum();
-                            dst[oy * ow + ox] = sum / count;
-                        }
+                    for (o, rows, cols, count) in windows(h, w) {
+                        let sum: f32 = rows
+                            .map(|iy| {
+                                src[iy * w + cols.start..iy * w + cols.end]
+                                    .iter()
+                                    .sum::<f32>()
+                            })
+                            .sum();
+                        dst[o] = sum / count;
                     }
                 });
         }
@@ -76,15 +86,11 @@ impl CustomOp1 for AvgPool3S2 {
                 dx.par_chunks_mut(h * w)
                     .zip(g.par_chunks(oh * ow))
                     .for_each(|(d, g)| {
-                        for oy in 0..oh {
-                            let rows = window(oy, h);
-                            for ox in 0..ow {
-                                let cols = window(ox, w);
-                                let share = g[oy * ow + ox] / (rows.len() * cols.len()) as f32;
-                                for iy in rows.clone() {
-                                    for v in &mut d[iy * w + cols.start..iy * w + cols.end] {
-                                        *v += share;
-                                    }
+                        for (o, rows, cols, count) in windows(h, w) {
+                            let share = g[o] / count;
+                            for iy in rows {
+                                for v in &mut d[iy * w + cols.start..iy * w + cols.end] {
+                                    *v += share;
                                 }
                             }
                         }
