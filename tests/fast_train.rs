@@ -123,6 +123,31 @@ fn conv_forward_and_gradients_equal_candle_on_awkward_shapes() {
     }
 }
 
+/// Each thread of the pool adds `dX` into the input rows it owns and keeps the rows its
+/// window shares with a neighbour aside: with more threads than a layer has rows, or bands a
+/// row wide, some threads own nothing and windows reach past their neighbours'.
+#[test]
+fn conv_gradients_do_not_depend_on_the_thread_count() {
+    let cases = [
+        ([2, 5, 11, 13], [7, 5, 3, 3], 1, 2),
+        ([1, 3, 33, 17], [19, 3, 7, 7], 3, 2),
+        ([2, 32, 5, 5], [64, 32, 4, 4], 2, 1),
+        ([1, 4, 3, 9], [6, 4, 3, 3], 1, 1),
+        ([2, 6, 20, 8], [5, 6, 5, 5], 2, 1),
+    ];
+    for threads in [3, 7] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a rayon pool");
+        pool.install(|| {
+            for (i, (x, w, padding, stride)) in cases.into_iter().enumerate() {
+                compare(x, w, padding, stride, 100 + i as u64);
+            }
+        });
+    }
+}
+
 #[test]
 fn transposed_conv_forward_and_gradients_equal_candle_on_awkward_shapes() {
     let cases = [

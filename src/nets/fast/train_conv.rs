@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use super::conv::{convolve_into, Activation, AxisTable, Epilogue, PadMode};
 use super::gemm::MatRef;
 use super::planes::PlaneView;
-use super::train_conv_backward::{transpose_par, SampleBackward, WeightGradLayout};
+use super::train_conv_backward::{transpose_par, BatchBackward, WeightGradLayout};
 pub use super::train_conv_transpose::{conv_transpose2d, conv_transpose2d_bias};
 use super::train_ops::{bias_gradient, leaky_relu_gradient};
 use super::train_storage::{storage_values, with_values};
@@ -160,7 +160,7 @@ pub(super) struct Dims {
 
 impl Dims {
     /// One input sample of these shapes, borrowed.
-    fn view<'a>(&self, sample: &'a [f32]) -> PlaneView<'a> {
+    pub(super) fn view<'a>(&self, sample: &'a [f32]) -> PlaneView<'a> {
         PlaneView {
             channels: self.c,
             height: self.h,
@@ -287,21 +287,19 @@ impl Geometry {
         let dw_layout = WeightGradLayout::for_pixels(d.n * d.oh * d.ow);
         let mut dw_sum = vec![0.0f32; if want_dw { kk * d.o } else { 0 }];
         let mut dx = vec![0.0f32; if want_dx { d.n * per_in } else { 0 }];
-        for i in 0..d.n {
-            let job = SampleBackward {
-                d,
-                dw_layout,
-                rows: &rows,
-                cols: &cols,
-                weight,
-                grad: &grad[i * per_out..(i + 1) * per_out],
-            };
-            let sample = x
-                .filter(|_| want_dw)
-                .map(|x| d.view(&x[i * per_in..(i + 1) * per_in]));
-            let dx_sample = want_dx.then(|| &mut dx[i * per_in..(i + 1) * per_in]);
-            job.run(sample, &mut dw_sum, dx_sample);
-        }
+        let job = BatchBackward {
+            d,
+            dw_layout,
+            rows: &rows,
+            cols: &cols,
+            weight,
+            grad,
+        };
+        job.run(
+            x.filter(|_| want_dw),
+            &mut dw_sum,
+            want_dx.then_some(dx.as_mut_slice()),
+        );
         let dw = want_dw.then(|| match dw_layout {
             WeightGradLayout::Direct => dw_sum,
             WeightGradLayout::Transposed => {

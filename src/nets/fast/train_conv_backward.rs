@@ -1,16 +1,15 @@
-//! The backward products of the fast training convolution (`train_conv.rs`, issue 13), for
-//! one sample at a time: `dW = dY col(x)^T` summed over the batch, and `dX` as `W^T dY`
-//! scattered back through the adjoint of im2col, one contiguous range of output rows per
-//! thread of the rayon pool.
+//! The backward products of the fast training convolution (`train_conv.rs`, issue 13):
+//! `dW = dY col(x)^T` summed over the batch, and `dX` as `W^T dY` scattered back through the
+//! adjoint of im2col. Each thread of the rayon pool takes one contiguous range of output rows
+//! of every sample; it writes `dX` straight into the input rows it owns and keeps aside only
+//! the few rows its window shares with a neighbour (per-thread copies of the whole `dX`,
+//! zeroed and summed, were 3-5 % of a SPADE step).
 use rayon::prelude::*;
 
 use super::conv::{im2col, AxisTable, Tile};
 use super::gemm::{sgemm_into, MatRef};
 use super::planes::PlaneView;
 use super::train_conv::Dims;
-
-/// One thread's `(dW, dX)` sums, added up at the end.
-type Partial = (Vec<f32>, Vec<f32>);
 
 /// How the weight gradient is summed.
 ///
@@ -41,85 +40,288 @@ impl WeightGradLayout {
     }
 }
 
-/// One sample's part of `Geometry::backward`.
-pub(super) struct SampleBackward<'a> {
+/// The batch's part of `Geometry::backward`.
+pub(super) struct BatchBackward<'a> {
     pub(super) d: &'a Dims,
     pub(super) dw_layout: WeightGradLayout,
     pub(super) rows: &'a AxisTable,
     pub(super) cols: &'a AxisTable,
     pub(super) weight: &'a [f32],
+    /// The output gradient of every sample, (n, o, oh, ow).
     pub(super) grad: &'a [f32],
 }
 
-impl SampleBackward<'_> {
-    /// Adds one sample's `dW` (when `x` is given, in `self.dw_layout`) to `dw_sum` and writes
-    /// its `dX` into `dx_out` (zeros on entry), one range of output rows per thread
-    /// ([`row_steps`]); each thread accumulates its own copies, summed at the end (the ranges'
-    /// input windows overlap, so `dX` cannot be shared).
-    pub(super) fn run(&self, x: Option<PlaneView>, dw_sum: &mut [f32], dx_out: Option<&mut [f32]>) {
+impl BatchBackward<'_> {
+    /// Adds the batch's `dW` (when `x`, every sample, is given; in `self.dw_layout`) to
+    /// `dw_sum` and adds its `dX` into `dx_out`. Each thread of the pool takes one range of
+    /// output rows ([`row_steps`]) of every sample, so its `dW` partial is summed once per
+    /// batch; it adds `dX` straight into the input rows it owns ([`DxShare`]) and keeps the
+    /// few rows its window shares with a neighbour aside, added at the end.
+    pub(super) fn run(&self, x: Option<&[f32]>, dw_sum: &mut [f32], dx_out: Option<&mut [f32]>) {
         let d = self.d;
         let kk = d.c * d.k * d.k;
-        let plane_out = d.oh * d.ow;
-        let input_len = d.c * d.h * d.w;
+        let per_in = d.c * d.h * d.w;
+        let steps = row_steps(d);
+        let windows: Vec<(usize, usize)> = steps.iter().map(|s| self.input_window(s)).collect();
+        let owned = owned_bands(&windows, d.h);
         let want_dx = dx_out.is_some();
-        let partials: Vec<Partial> = row_steps(d)
+        let mut dx_out = dx_out;
+        let shares = match dx_out.as_deref_mut() {
+            Some(dx) => DxShare::split(dx, d, &windows, &owned),
+            None => (0..steps.len()).map(|_| DxShare::empty(d.w)).collect(),
+        };
+        let partials: Vec<(Vec<f32>, AsideRows)> = steps
             .par_iter()
-            .map(|steps| {
+            .zip(shares)
+            .map(|(steps, mut share)| {
                 let mut dw = vec![0.0f32; if x.is_some() { kk * d.o } else { 0 }];
-                let mut dx = vec![0.0f32; if want_dx { input_len } else { 0 }];
-                let (mut col, mut dcol, mut g_t) = (Vec::new(), Vec::new(), Vec::new());
-                for tile in steps {
-                    let nt = (tile.q1 - tile.q0) * d.ow;
-                    let g = MatRef {
-                        data: &self.grad[tile.q0 * d.ow..],
-                        rows: d.o,
-                        cols: nt,
-                        row_stride: plane_out,
-                        col_stride: 1,
-                    };
-                    if let Some(x) = x {
-                        col.resize(kk * nt, 0.0);
-                        im2col(x, self.rows, self.cols, tile.q0, tile.q1, &mut col);
-                        let col = MatRef::row_major(&col, kk, nt);
-                        match self.dw_layout {
-                            WeightGradLayout::Direct => {
-                                sgemm_into(&mut dw, g, col.transposed(), true)
-                            }
-                            WeightGradLayout::Transposed => {
-                                transpose_into(g, &mut g_t);
-                                let g_t = MatRef::row_major(&g_t, nt, d.o);
-                                sgemm_into(&mut dw, col, g_t, true)
-                            }
-                        }
-                    }
-                    if want_dx {
-                        let w_t = MatRef {
-                            data: self.weight,
-                            rows: kk,
-                            cols: d.o,
-                            row_stride: 1,
-                            col_stride: kk,
-                        };
-                        dcol.resize(kk * nt, 0.0);
-                        sgemm_into(&mut dcol, w_t, g, false);
-                        col2im_add(
-                            &dcol,
-                            (d.c, d.h, d.w),
-                            self.rows,
-                            self.cols,
-                            (tile.q0, tile.q1),
-                            &mut dx,
+                let mut scratch = Scratch::default();
+                for i in 0..d.n {
+                    let sample = x.map(|x| d.view(&x[i * per_in..(i + 1) * per_in]));
+                    for tile in steps {
+                        self.tile(
+                            i,
+                            *tile,
+                            sample,
+                            &mut dw,
+                            want_dx.then_some(&mut share),
+                            &mut scratch,
                         );
                     }
                 }
-                (dw, dx)
+                (dw, share.aside)
             })
             .collect();
         if x.is_some() {
             add_partials(dw_sum, partials.iter().map(|(dw, _)| dw.as_slice()));
         }
         if let Some(out) = dx_out {
-            add_partials(out, partials.iter().map(|(_, dx)| dx.as_slice()));
+            for (_, aside) in &partials {
+                aside.add_into(out, d);
+            }
+        }
+    }
+
+    /// One step of sample `i`: its `dW` into `dw`, its `dX` into `share`.
+    fn tile(
+        &self,
+        i: usize,
+        tile: Tile,
+        x: Option<PlaneView>,
+        dw: &mut [f32],
+        share: Option<&mut DxShare>,
+        scratch: &mut Scratch,
+    ) {
+        let d = self.d;
+        let kk = d.c * d.k * d.k;
+        let plane_out = d.oh * d.ow;
+        let nt = (tile.q1 - tile.q0) * d.ow;
+        let g = MatRef {
+            data: &self.grad[i * d.o * plane_out + tile.q0 * d.ow..],
+            rows: d.o,
+            cols: nt,
+            row_stride: plane_out,
+            col_stride: 1,
+        };
+        if let Some(x) = x {
+            scratch.col.resize(kk * nt, 0.0);
+            im2col(x, self.rows, self.cols, tile.q0, tile.q1, &mut scratch.col);
+            let col = MatRef::row_major(&scratch.col, kk, nt);
+            match self.dw_layout {
+                WeightGradLayout::Direct => sgemm_into(dw, g, col.transposed(), true),
+                WeightGradLayout::Transposed => {
+                    transpose_into(g, &mut scratch.g_t);
+                    let g_t = MatRef::row_major(&scratch.g_t, nt, d.o);
+                    sgemm_into(dw, col, g_t, true)
+                }
+            }
+        }
+        if let Some(share) = share {
+            let w_t = MatRef {
+                data: self.weight,
+                rows: kk,
+                cols: d.o,
+                row_stride: 1,
+                col_stride: kk,
+            };
+            scratch.dcol.resize(kk * nt, 0.0);
+            sgemm_into(&mut scratch.dcol, w_t, g, false);
+            col2im_add(
+                &scratch.dcol,
+                i,
+                d.c,
+                self.rows,
+                self.cols,
+                (tile.q0, tile.q1),
+                share,
+            );
+        }
+    }
+
+    /// The input rows `[lo, hi)` that the output rows of `steps` read (empty: `(0, 0)`).
+    fn input_window(&self, steps: &[Tile]) -> (usize, usize) {
+        let (Some(first), Some(last)) = (steps.first(), steps.last()) else {
+            return (0, 0);
+        };
+        let read = (first.q0..last.q1)
+            .flat_map(|q| (0..self.rows.taps).filter_map(move |t| self.rows.at(t, q)));
+        let (lo, hi) = read.fold((usize::MAX, 0), |(lo, hi), iy| (lo.min(iy), hi.max(iy + 1)));
+        if lo < hi {
+            (lo, hi)
+        } else {
+            (0, 0)
+        }
+    }
+}
+
+/// One thread's buffers, grown to the largest step and reused.
+#[derive(Default)]
+struct Scratch {
+    col: Vec<f32>,
+    dcol: Vec<f32>,
+    g_t: Vec<f32>,
+}
+
+/// The input rows each thread owns: consecutive bands `[b_t, b_t+1)` covering `[0, height)`,
+/// each starting where its thread's window starts (kept monotone).
+fn owned_bands(windows: &[(usize, usize)], height: usize) -> Vec<(usize, usize)> {
+    let mut starts = Vec::with_capacity(windows.len());
+    let mut previous = 0;
+    for (t, &(lo, hi)) in windows.iter().enumerate() {
+        let start = if t == 0 || lo >= hi {
+            previous
+        } else {
+            lo.clamp(previous, height)
+        };
+        starts.push(start);
+        previous = start;
+    }
+    let ends = starts
+        .iter()
+        .skip(1)
+        .copied()
+        .chain(std::iter::once(height));
+    starts.iter().copied().zip(ends).collect()
+}
+
+/// One thread's view of `dX`: the input rows it owns, in every sample and channel, borrowed
+/// from the result, and the rows of its window that other threads own, kept aside.
+struct DxShare<'a> {
+    /// `own[i * channels + c]`: rows `aside.own_rows` of sample `i`, channel `c`.
+    own: Vec<&'a mut [f32]>,
+    aside: AsideRows,
+}
+
+impl<'a> DxShare<'a> {
+    fn empty(width: usize) -> Self {
+        Self {
+            own: Vec::new(),
+            aside: AsideRows {
+                width,
+                own_rows: (0, 0),
+                window: (0, 0),
+                values: Vec::new(),
+            },
+        }
+    }
+
+    /// Splits `dx` (n, c, h, w) into the threads' owned bands.
+    fn split(
+        dx: &'a mut [f32],
+        d: &Dims,
+        windows: &[(usize, usize)],
+        owned: &[(usize, usize)],
+    ) -> Vec<Self> {
+        let mut shares: Vec<Self> = windows
+            .iter()
+            .zip(owned)
+            .map(|(&window, &own_rows)| {
+                let mut share = Self::empty(d.w);
+                share.aside.own_rows = own_rows;
+                share.aside.window = window;
+                share.aside.values = vec![0.0; d.n * d.c * share.aside.rows() * d.w];
+                share
+            })
+            .collect();
+        for plane in dx.chunks_exact_mut(d.h * d.w) {
+            let mut rest = plane;
+            for (share, &(b0, b1)) in shares.iter_mut().zip(owned) {
+                let (band, tail) = rest.split_at_mut((b1 - b0) * d.w);
+                share.own.push(band);
+                rest = tail;
+            }
+        }
+        shares
+    }
+
+    /// Input row `iy` of sample `i`, channel `c`, `channels` per sample.
+    fn row(&mut self, i: usize, c: usize, channels: usize, iy: usize) -> &mut [f32] {
+        let w = self.aside.width;
+        let (b0, b1) = self.aside.own_rows;
+        if (b0..b1).contains(&iy) {
+            let start = (iy - b0) * w;
+            return &mut self.own[i * channels + c][start..start + w];
+        }
+        self.aside.row(i * channels + c, iy)
+    }
+}
+
+/// The rows of one thread's input window outside the band it owns: those below the band,
+/// then those above, per sample and channel.
+struct AsideRows {
+    width: usize,
+    own_rows: (usize, usize),
+    window: (usize, usize),
+    values: Vec<f32>,
+}
+
+impl AsideRows {
+    /// (rows below the owned band, rows above it).
+    fn split(&self) -> (usize, usize) {
+        let (lo, hi) = self.window;
+        let (b0, b1) = self.own_rows;
+        (
+            b0.saturating_sub(lo).min(hi - lo),
+            hi.saturating_sub(b1.max(lo)),
+        )
+    }
+
+    fn rows(&self) -> usize {
+        let (below, above) = self.split();
+        below + above
+    }
+
+    /// The input rows kept, in order.
+    fn input_rows(&self) -> impl Iterator<Item = usize> + Clone {
+        let (below, above) = self.split();
+        let (lo, b1) = (self.window.0, self.own_rows.1.max(self.window.0));
+        (lo..lo + below).chain(b1..b1 + above)
+    }
+
+    /// Row `iy` (outside the owned band) of plane `p` (sample * channels + channel).
+    fn row(&mut self, p: usize, iy: usize) -> &mut [f32] {
+        let (below, _) = self.split();
+        let r = if iy < self.own_rows.0 {
+            iy - self.window.0
+        } else {
+            below + iy - self.own_rows.1.max(self.window.0)
+        };
+        let start = (p * self.rows() + r) * self.width;
+        &mut self.values[start..start + self.width]
+    }
+
+    /// Adds the rows into `dx` (n, c, h, w).
+    fn add_into(&self, dx: &mut [f32], d: &Dims) {
+        let rows = self.rows();
+        if rows == 0 {
+            return;
+        }
+        for (p, plane) in dx.chunks_exact_mut(d.h * d.w).enumerate() {
+            let aside = &self.values[p * rows * d.w..(p + 1) * rows * d.w];
+            for (iy, src) in self.input_rows().zip(aside.chunks_exact(d.w)) {
+                let dst = &mut plane[iy * d.w..(iy + 1) * d.w];
+                dst.iter_mut().zip(src).for_each(|(a, b)| *a += b);
+            }
         }
     }
 }
@@ -209,28 +411,27 @@ fn transpose_rows(m: MatRef, j0: usize, out: &mut [f32]) {
     }
 }
 
-/// The adjoint of [`im2col`]: adds each column value of output rows `[q0, q1)` back into the
-/// input position it was gathered from (`dx` is one (channels, height, width) sample).
+/// The adjoint of [`im2col`]: adds each column value of output rows `[q0, q1)` of sample
+/// `i` back into the input position it was gathered from, through `share`.
 fn col2im_add(
     dcol: &[f32],
-    (channels, height, width): (usize, usize, usize),
+    i: usize,
+    channels: usize,
     rows: &AxisTable,
     cols: &AxisTable,
     (q0, q1): (usize, usize),
-    dx: &mut [f32],
+    share: &mut DxShare,
 ) {
     let w_out = cols.out_len;
     let tile = (q1 - q0) * w_out;
-    let plane_len = height * width;
     let mut chunks = dcol.chunks_exact(tile);
     for c in 0..channels {
-        let plane = &mut dx[c * plane_len..(c + 1) * plane_len];
         for ty in 0..rows.taps {
             for tx in 0..cols.taps {
                 let Some(src) = chunks.next() else { return };
                 for (q, src_row) in (q0..q1).zip(src.chunks_exact(w_out)) {
                     if let Some(iy) = rows.at(ty, q) {
-                        cols.scatter_add(tx, src_row, &mut plane[iy * width..(iy + 1) * width]);
+                        cols.scatter_add(tx, src_row, share.row(i, c, channels, iy));
                     }
                 }
             }
