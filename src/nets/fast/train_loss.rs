@@ -13,7 +13,7 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::train_conv::{training_path, TrainingPath};
-use super::train_storage::{storage_values, with_values};
+use super::train_storage::{collect_par, storage_values, with_values};
 
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 14;
@@ -86,24 +86,19 @@ impl CustomOp2 for L1MeanOp {
         }
         let scale =
             grad.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()? / a.elem_count() as f32;
+        // Branch-free so that it vectorises: `scale` with the sign of `a - b`, 0 where equal.
         let da = with_values(a, |a| {
             with_values(b, |b| {
-                let mut da = vec![0.0f32; a.len()];
-                da.par_chunks_mut(CHUNK)
-                    .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
-                    .for_each(|(d, (a, b))| {
-                        for (d, (x, y)) in d.iter_mut().zip(a.iter().zip(b)) {
-                            let diff = x - y;
-                            *d = if diff > 0.0 {
-                                scale
-                            } else if diff < 0.0 {
-                                -scale
-                            } else {
-                                0.0
-                            };
+                collect_par(a.len(), |r| {
+                    a[r.clone()].iter().zip(&b[r]).map(|(x, y)| {
+                        let diff = x - y;
+                        if diff == 0.0 {
+                            0.0
+                        } else {
+                            scale.copysign(diff)
                         }
-                    });
-                da
+                    })
+                })
             })
         })??;
         let da = Tensor::from_vec(da, a.shape(), a.device())?;

@@ -16,7 +16,7 @@ use candle_core::{
 };
 use rayon::prelude::*;
 
-use super::train_storage::{storage_values, with_values};
+use super::train_storage::{collect_par, storage_values, with_values};
 
 /// Elements per parallel chunk of the element-wise ops.
 const CHUNK: usize = 1 << 14;
@@ -237,14 +237,9 @@ impl CustomOp1 for LeakyReluOp {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = storage_values(s, l)?;
         let slope = self.slope;
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK))
-            .for_each(|(o, x)| {
-                for (o, &v) in o.iter_mut().zip(x) {
-                    *o = if v > 0.0 { v } else { v * slope };
-                }
-            });
+        let out = collect_par(x.len(), |r| {
+            x[r].iter().map(|&v| if v > 0.0 { v } else { v * slope })
+        });
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 
@@ -259,15 +254,12 @@ impl CustomOp1 for LeakyReluOp {
 /// The input gradient of `max(x, slope x)` for the output gradient `g`: `g` where `x > 0`,
 /// `slope g` elsewhere. With slope 0 it can read the ReLU's output for `x` (`y > 0` iff `x > 0`).
 pub(super) fn leaky_relu_gradient(x: &[f32], g: &[f32], slope: f32) -> Vec<f32> {
-    let mut dx = vec![0f32; x.len()];
-    dx.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-        .for_each(|(d, (x, g))| {
-            for ((d, &v), &g) in d.iter_mut().zip(x).zip(g) {
-                *d = if v > 0.0 { g } else { g * slope };
-            }
-        });
-    dx
+    collect_par(x.len(), |r| {
+        x[r.clone()]
+            .iter()
+            .zip(&g[r])
+            .map(|(&v, &g)| if v > 0.0 { g } else { g * slope })
+    })
 }
 
 /// The per-channel sums of an (N, C, H, W) gradient (a bias's gradient), each channel on the
