@@ -358,7 +358,7 @@ fn row_steps(d: &Dims) -> Vec<Vec<Tile>> {
 }
 
 /// Adds every partial sum into `total`, in chunks on the rayon pool: summed on the calling
-/// thread, the partials of a large layer's `dX` kept the other cores waiting.
+/// thread, the partials of a large layer kept the other cores waiting.
 fn add_partials<'a>(total: &mut [f32], partials: impl Iterator<Item = &'a [f32]> + Clone + Sync) {
     const CHUNK: usize = 16 * 1024;
     total
