@@ -52,6 +52,10 @@ pub struct EvaluateArgs {
     /// --model; at least 2).
     #[arg(long, requires = "model")]
     styles: Option<usize>,
+    /// Also measure whether every class shows: each class's colour contrast with its
+    /// surroundings in the translations against the photos (with --model).
+    #[arg(long, requires = "model")]
+    classes: bool,
     /// Print one JSON object instead of a sentence.
     #[arg(long)]
     json: bool,
@@ -64,6 +68,7 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
         .with_context(|| format!("loading the FID network {}", network_path.display()))?;
     let mut progress = terminal_progress();
     let mut style = None;
+    let mut classes = None;
     let scores = match (&args.model, &args.data, &args.real, &args.fake) {
         (Some(bundle), Some(data), None, None) => {
             let model = Model::load(bundle, &candle_core::Device::Cpu)
@@ -83,6 +88,16 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
                     &dataset,
                     &choice,
                     styles,
+                    &mut progress,
+                )?);
+            }
+            if args.classes {
+                let eval_size = eval::eval_size(&dataset, &choice, size)?;
+                classes = Some(eval::classes::class_contrasts(
+                    &model,
+                    &dataset,
+                    &choice,
+                    eval_size,
                     &mut progress,
                 )?);
             }
@@ -111,14 +126,39 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
                 "ratio": style.ratio(),
             });
         }
+        if let Some(classes) = &classes {
+            report["classes"] = classes_json(classes);
+        }
         println!("{report}");
     } else {
         println!("{scores}");
         if let Some(style) = &style {
             println!("{style}");
         }
+        if let Some(classes) = &classes {
+            print!("{classes}");
+        }
     }
     Ok(())
+}
+
+fn classes_json(classes: &eval::classes::ClassContrasts) -> serde_json::Value {
+    let rows: Vec<_> = classes
+        .classes
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "id": c.id, "name": c.name, "label_maps": c.label_maps, "coverage": c.coverage,
+                "photo": c.photo, "generated": c.generated, "ratio": c.ratio(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "band_px": classes.band_px,
+        "width": classes.size.0,
+        "height": classes.size.1,
+        "classes": rows,
+    })
 }
 
 /// Progress on one terminal line (stderr), redrawn in place.

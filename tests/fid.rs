@@ -297,3 +297,66 @@ fn evaluate_cli_reports_how_far_styles_move_the_colour() {
     );
     assert!(unstyled < 1e-12, "pix2pix has no styles: {unstyled}");
 }
+
+/// `evaluate --classes`: every class of the pairs gets a row; the photos' contrasts do not
+/// depend on the model, the translations' do.
+#[test]
+fn evaluate_cli_reports_each_class_contrast_with_its_surroundings() {
+    let data = tempfile::tempdir().unwrap();
+    train_support::small_ycor(data.path(), 3);
+    let rows_of = |model: &str| {
+        let out = Command::new(binary())
+            .args(["evaluate", "--json", "--pairs", "all", "--classes"])
+            .arg("--inception")
+            .arg(network_path())
+            .arg("--model")
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("weights")
+                    .join(model),
+            )
+            .arg("--data")
+            .arg(data.path())
+            .output()
+            .expect("run scenepaint evaluate");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "evaluate {model} failed: {stderr}");
+        let report: serde_json::Value =
+            serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+        let classes = report["classes"].clone();
+        assert_eq!(classes["width"].as_u64(), Some(512));
+        assert_eq!(classes["band_px"].as_u64(), Some(8));
+        let rows = classes["classes"].as_array().unwrap().clone();
+        assert!(rows.len() >= 2, "{rows:?}");
+        rows.iter()
+            .map(|row| {
+                let maps = row["label_maps"].as_u64().unwrap();
+                assert!((1..=3).contains(&maps), "{row}");
+                let (photo, generated) = (
+                    row["photo"].as_f64().unwrap(),
+                    row["generated"].as_f64().unwrap(),
+                );
+                assert!(
+                    photo > 0.0 && generated.is_finite() && generated >= 0.0,
+                    "{row}"
+                );
+                (row["id"].as_u64().unwrap(), photo, generated)
+            })
+            .collect::<Vec<_>>()
+    };
+    let spade = rows_of("ycor-spade-256");
+    let pix2pix = rows_of("ycor-pix2pix");
+    let ids = |rows: &[(u64, f64, f64)]| rows.iter().map(|r| r.0).collect::<Vec<_>>();
+    assert_eq!(ids(&spade), ids(&pix2pix));
+    for (a, b) in spade.iter().zip(&pix2pix) {
+        assert_eq!(
+            a.1, b.1,
+            "class {}: the photos' contrast is the model's",
+            a.0
+        );
+    }
+    assert!(
+        spade.iter().zip(&pix2pix).any(|(a, b)| a.2 != b.2),
+        "the translations' contrasts come from the model: {spade:?} {pix2pix:?}"
+    );
+}

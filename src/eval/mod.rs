@@ -9,6 +9,7 @@
 //! translated at the label map's own size through [`Model::translate`], the painter's path;
 //! SPADE VAE models draw image `i`'s style from seed `i`.
 pub mod bench;
+pub mod classes;
 pub mod stats;
 pub mod style;
 
