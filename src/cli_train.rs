@@ -169,7 +169,7 @@ impl Observer for ConsoleObserver {
             } => eprintln!("training on {pairs} pairs from iteration {resumed_from}"),
             Event::Bundle(path) => eprintln!("\nmodel bundle: {}", path.display()),
             Event::Evaluation(r) => eprintln!(
-                "\nFID {:.2}  KID {:.5} at iteration {} ({} held-out pairs{})",
+                "\nFID {:.2}  KID {:.5} at iteration {} ({} held-out pairs{}){}",
                 r.fid,
                 r.kid,
                 r.iteration,
@@ -178,7 +178,11 @@ impl Observer for ConsoleObserver {
                     "; current weights, not the average"
                 } else {
                     ""
-                }
+                },
+                r.least_visible_class.map_or(String::new(), |c| format!(
+                    "; least visible class {} at {:.2} of the photos' contrast",
+                    c.id, c.ratio
+                ))
             ),
             Event::Skipped { file, why } => {
                 eprintln!(

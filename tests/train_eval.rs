@@ -118,6 +118,17 @@ fn a_run_evaluates_fid_on_its_held_out_pairs_and_keeps_the_best_bundle() {
         scores.fid,
         last.fid
     );
+    // And so does its least visible class (`evaluate --classes`).
+    let classes = eval::classes::class_contrasts(
+        &model,
+        &dataset,
+        &PairChoice::Keys(scenepaint::train::validate::held_out_keys(&model, &bundle).unwrap()),
+        (64, 64),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    assert!(last.least_visible_class.is_some(), "{last:?}");
+    assert_eq!(last.least_visible_class, classes.least_visible());
 }
 
 #[test]

@@ -436,6 +436,7 @@ fn the_fid_plot_tells_the_average_from_the_current_weights() {
         kid: 0.1,
         pairs: 47,
         current_weights,
+        least_visible_class: None,
     };
     let records = vec![
         record(250, 268.0, false),

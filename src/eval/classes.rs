@@ -10,6 +10,7 @@
 //! Mean colours miss texture (a class that differs only in grain scores low), so this is a
 //! floor on visibility, not a full measure of it.
 use image::RgbImage;
+use serde::{Deserialize, Serialize};
 
 use super::{chosen_pairs, resize_for_eval, PairChoice, Progress};
 use crate::error::{Error, Result};
@@ -77,6 +78,28 @@ impl std::fmt::Display for ClassContrasts {
             )?;
         }
         Ok(())
+    }
+}
+
+/// A class and its contrast ratio: an evaluation's least visible class.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ClassRatio {
+    /// The class's id in the model's palette.
+    pub id: u16,
+    pub ratio: f64,
+}
+
+impl ClassContrasts {
+    /// The class whose contrast is the smallest fraction of the photos' (`None` without
+    /// classes): the one that shows least.
+    pub fn least_visible(&self) -> Option<ClassRatio> {
+        self.classes
+            .iter()
+            .map(|c| ClassRatio {
+                id: c.id,
+                ratio: c.ratio(),
+            })
+            .min_by(|a, b| a.ratio.total_cmp(&b.ratio))
     }
 }
 

@@ -1,7 +1,8 @@
 //! FID while training (`eval_every`): the run's bundle, as the painter and `scenepaint
 //! evaluate` load it, is scored on the held-out pairs with `scenepaint::eval`; the photos'
 //! features are computed once per run. Each evaluation is a line of `losses.jsonl`
-//! (`{"iteration", "fid", "kid", "pairs"}`), a record in the bundle's `model.json`
+//! (`{"iteration", "fid", "kid", "pairs", "least_visible_class"}`, the last from
+//! `eval::classes`: the class that stands out least from its surroundings), a record in the bundle's `model.json`
 //! (`training.evaluations`, `training.best_fid`) and, with `keep_best_fid`, a copy of the
 //! best bundle in `RUN_DIR/best/`. A run that averages its generator ships the average in
 //! `model/`; its current weights are scored too (`RUN_DIR/current/`, records with
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::config::TrainConfig;
 use super::data::Dataset;
 use crate::error::{Error, Result};
+use crate::eval::classes::ClassRatio;
 use crate::eval::{self, FeatureSet, FidNetwork, PairChoice};
 use crate::labels::Palette;
 use crate::nets::bundle::Model;
@@ -34,6 +36,10 @@ pub struct EvalRecord {
     /// (`RUN_DIR/current/`); false for the bundle in `model/`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub current_weights: bool,
+    /// The class that stands out least from its surroundings against the photos
+    /// (`eval::classes`, issue 15's "every class shows"); absent in older logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub least_visible_class: Option<ClassRatio>,
 }
 
 /// The lowest-FID record of `history`.
@@ -98,7 +104,7 @@ impl RunEvaluator {
         }))
     }
 
-    /// FID and KID of the bundle in `bundle_dir` at `iteration`.
+    /// FID and KID of the bundle in `bundle_dir` at `iteration`, and its least visible class.
     pub fn evaluate(&self, bundle_dir: &Path, iteration: u64) -> Result<EvalRecord> {
         let model = Model::load(bundle_dir, &candle_core::Device::Cpu)?;
         let generated = eval::translation_features(
@@ -110,12 +116,20 @@ impl RunEvaluator {
             &mut |_, _, _| {},
         )?;
         let scores = eval::scores(&self.photos, &generated, self.size)?;
+        let classes = eval::classes::class_contrasts(
+            &model,
+            &self.dataset,
+            &self.choice,
+            self.size,
+            &mut |_, _, _| {},
+        )?;
         Ok(EvalRecord {
             current_weights: false,
             iteration,
             fid: scores.fid,
             kid: scores.kid,
             pairs: scores.real_images,
+            least_visible_class: classes.least_visible(),
         })
     }
 }
@@ -174,6 +188,7 @@ mod tests {
             kid: 0.0,
             pairs: 2,
             current_weights: false,
+            least_visible_class: None,
         };
         let history = [record(10, 200.0), record(20, 150.0), record(30, 170.0)];
         assert_eq!(best(&history).map(|r| r.iteration), Some(20));
