@@ -241,6 +241,28 @@ fn evaluate_cli_without_the_network_says_how_to_get_it() {
     );
 }
 
+/// `scenepaint evaluate --json --pairs all EXTRA` of the shipped bundle `model` on `data`.
+fn evaluate_json(model: &str, data: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = Command::new(binary())
+        .args(["evaluate", "--json", "--pairs", "all"])
+        .args(extra)
+        .arg("--inception")
+        .arg(network_path())
+        .arg("--model")
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("weights")
+                .join(model),
+        )
+        .arg("--data")
+        .arg(data)
+        .output()
+        .expect("run scenepaint evaluate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "evaluate {model} failed: {stderr}");
+    serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap()
+}
+
 /// `evaluate --styles` beside FID: a batch-norm SPADE VAE model's styles move the mean colour
 /// (ycor-spade-256), a model without styles does not (ycor-pix2pix), and the photos' own spread
 /// is the same for both.
@@ -249,31 +271,7 @@ fn evaluate_cli_reports_how_far_styles_move_the_colour() {
     let data = tempfile::tempdir().unwrap();
     train_support::small_ycor(data.path(), 3);
     let spread_of = |model: &str| {
-        let out = Command::new(binary())
-            .args([
-                "evaluate",
-                "--json",
-                "--pairs",
-                "all",
-                "--styles",
-                "3",
-                "--inception",
-            ])
-            .arg(network_path())
-            .arg("--model")
-            .arg(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("weights")
-                    .join(model),
-            )
-            .arg("--data")
-            .arg(data.path())
-            .output()
-            .expect("run scenepaint evaluate");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "evaluate {model} failed: {stderr}");
-        let report: serde_json::Value =
-            serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+        let report = evaluate_json(model, data.path(), &["--styles", "3"]);
         assert!(report["fid"].as_f64().unwrap() > 0.0);
         let spread = report["style_spread"].clone();
         assert_eq!(
@@ -305,24 +303,7 @@ fn evaluate_cli_reports_each_class_contrast_with_its_surroundings() {
     let data = tempfile::tempdir().unwrap();
     train_support::small_ycor(data.path(), 3);
     let rows_of = |model: &str| {
-        let out = Command::new(binary())
-            .args(["evaluate", "--json", "--pairs", "all", "--classes"])
-            .arg("--inception")
-            .arg(network_path())
-            .arg("--model")
-            .arg(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("weights")
-                    .join(model),
-            )
-            .arg("--data")
-            .arg(data.path())
-            .output()
-            .expect("run scenepaint evaluate");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "evaluate {model} failed: {stderr}");
-        let report: serde_json::Value =
-            serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+        let report = evaluate_json(model, data.path(), &["--classes"]);
         let classes = report["classes"].clone();
         assert_eq!(classes["width"].as_u64(), Some(512));
         assert_eq!(classes["band_px"].as_u64(), Some(8));
