@@ -137,7 +137,8 @@ pub fn dilate(mask: &[bool], width: usize, height: usize, band: usize) -> Vec<bo
 
 /// The contrast of `class` in `image` (the label map's size): the RGB distance (0..1 per
 /// channel) between its pixels' mean colour and the mean colour of the other pixels within
-/// `band` of them. `None` when the class is absent or has no such surroundings.
+/// `band` of them. `None` when the class is absent, has no such surroundings, or the image is
+/// not the label map's size.
 pub fn contrast(labels: &LabelMap, image: &RgbImage, class: u16, band: u32) -> Option<f64> {
     let (width, height) = (labels.width as usize, labels.height as usize);
     if (image.width(), image.height()) != (labels.width, labels.height) {
