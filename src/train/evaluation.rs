@@ -2,12 +2,13 @@
 //! evaluate` load it, is scored on the held-out pairs with `scenepaint::eval`; the photos'
 //! features are computed once per run. Each evaluation is a line of `losses.jsonl`
 //! (`{"iteration", "fid", "kid", "pairs", "least_visible_class"}`, the last from
-//! `eval::classes`: the class that stands out least from its surroundings), a record in the bundle's `model.json`
-//! (`training.evaluations`, `training.best_fid`) and, with `keep_best_fid`, a copy of the
-//! best bundle in `RUN_DIR/best/`. A run that averages its generator ships the average in
-//! `model/`; its current weights are scored too (`RUN_DIR/current/`, records with
-//! `"current_weights": true`), and `best/` keeps whichever bundle scored lowest, because the
-//! average lags the weights it averages by about `1 / (1 - decay)` iterations.
+//! `eval::classes`: the class that stands out least from its surroundings), a record in the
+//! bundle's `model.json` (`training.evaluations`, `training.best_fid`) and, with
+//! `keep_best_fid`, a copy of the best bundle in `RUN_DIR/best/`. A run that averages its
+//! generator ships the average in `model/`; its current weights are scored too
+//! (`RUN_DIR/current/`, records with `"current_weights": true`), and `best/` keeps whichever
+//! bundle scored lowest, because the average lags the weights it averages by about
+//! `1/(1-decay)` iterations.
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
