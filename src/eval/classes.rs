@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{chosen_pairs, resize_for_eval, PairChoice, Progress};
 use crate::error::{Error, Result};
 use crate::labelmap::{read_label_map, LabelMap};
+use crate::labels::Palette;
 use crate::nets::bundle::{Model, TranslateOptions};
 use crate::train::data::{read_photo, Dataset};
 
@@ -170,6 +171,57 @@ pub fn contrast(labels: &LabelMap, image: &RgbImage, class: u16, band: u32) -> O
     Some(squared.sqrt())
 }
 
+/// The photos' side of [`class_contrasts`]: each chosen pair's label map at the evaluation
+/// size and its photo's contrast per palette class. A training run computes it once.
+#[derive(Debug, Clone)]
+pub struct PhotoContrasts {
+    size: (u32, u32),
+    band: u32,
+    /// The palette's classes, in order.
+    classes: Vec<(u16, String)>,
+    /// Per pair: its label map at `size` and, per class, the photo's contrast.
+    maps: Vec<(LabelMap, Vec<Option<f64>>)>,
+}
+
+/// [`PhotoContrasts`] of `dataset`'s chosen pairs, label maps (nearest) and photos (as FID
+/// resizes them) resized to `size`, for the classes of `palette`.
+pub fn photo_contrasts(
+    palette: &Palette,
+    dataset: &Dataset,
+    choice: &PairChoice,
+    size: (u32, u32),
+    progress: Progress,
+) -> Result<PhotoContrasts> {
+    let pairs = chosen_pairs(dataset, choice)?;
+    if pairs.is_empty() {
+        return Err(Error::msg("class contrasts: no pairs to evaluate"));
+    }
+    let band = band_for(size.0);
+    let mut maps = Vec::with_capacity(pairs.len());
+    for (i, pair) in pairs.iter().enumerate() {
+        let labels = read_label_map(&pair.label, palette)?.resize_nearest(size.0, size.1);
+        let photo = resize_for_eval(&read_photo(&pair.image)?, size);
+        let contrasts = palette
+            .classes
+            .iter()
+            .map(|class| contrast(&labels, &photo, class.id, band))
+            .collect();
+        maps.push((labels, contrasts));
+        progress("photos' class contrasts", i + 1, pairs.len());
+    }
+    let classes = palette
+        .classes
+        .iter()
+        .map(|c| (c.id, c.name.clone()))
+        .collect();
+    Ok(PhotoContrasts {
+        size,
+        band,
+        classes,
+        maps,
+    })
+}
+
 /// Running sums of one class over the label maps.
 #[derive(Debug, Clone, Copy, Default)]
 struct Sums {
@@ -188,39 +240,47 @@ pub fn class_contrasts(
     size: (u32, u32),
     progress: Progress,
 ) -> Result<ClassContrasts> {
-    let pairs = chosen_pairs(dataset, choice)?;
-    if pairs.is_empty() {
-        return Err(Error::msg("class contrasts: no pairs to evaluate"));
-    }
-    let band = band_for(size.0);
-    let classes = &model.palette.classes;
-    let mut sums = vec![Sums::default(); classes.len()];
-    for (i, pair) in pairs.iter().enumerate() {
-        let labels = read_label_map(&pair.label, &model.palette)?.resize_nearest(size.0, size.1);
-        let photo = resize_for_eval(&read_photo(&pair.image)?, size);
-        let generated = model.translate(&labels, &TranslateOptions::default())?;
-        for (class, sum) in classes.iter().zip(sums.iter_mut()) {
-            let measured = contrast(&labels, &photo, class.id, band)
-                .zip(contrast(&labels, &generated, class.id, band));
+    let photos = photo_contrasts(&model.palette, dataset, choice, size, progress)?;
+    class_contrasts_against(model, &photos, progress)
+}
+
+/// [`ClassContrasts`] of `model`'s translations of the label maps of `photos`, against their
+/// photos' contrasts.
+pub fn class_contrasts_against(
+    model: &Model,
+    photos: &PhotoContrasts,
+    progress: Progress,
+) -> Result<ClassContrasts> {
+    let mut sums = vec![Sums::default(); photos.classes.len()];
+    for (i, (labels, photo_contrasts)) in photos.maps.iter().enumerate() {
+        let generated = model.translate(labels, &TranslateOptions::default())?;
+        let per_class = photos
+            .classes
+            .iter()
+            .zip(photo_contrasts)
+            .zip(sums.iter_mut());
+        for (((id, _), photo), sum) in per_class {
+            let measured = photo.zip(contrast(labels, &generated, *id, photos.band));
             if let Some((photo, generated)) = measured {
-                let covered = labels.ids.iter().filter(|&&id| id == class.id).count();
+                let covered = labels.ids.iter().filter(|&&l| l == *id).count();
                 sum.maps += 1;
                 sum.coverage += covered as f64 / labels.ids.len() as f64;
                 sum.photo += photo;
                 sum.generated += generated;
             }
         }
-        progress("class contrasts", i + 1, pairs.len());
+        progress("class contrasts", i + 1, photos.maps.len());
     }
-    let classes = classes
+    let classes = photos
+        .classes
         .iter()
         .zip(sums)
         .filter(|(_, s)| s.maps > 0)
-        .map(|(class, s)| {
+        .map(|((id, name), s)| {
             let n = s.maps as f64;
             ClassContrast {
-                id: class.id,
-                name: class.name.clone(),
+                id: *id,
+                name: name.clone(),
                 label_maps: s.maps,
                 coverage: s.coverage / n,
                 photo: s.photo / n,
@@ -230,8 +290,8 @@ pub fn class_contrasts(
         .collect();
     Ok(ClassContrasts {
         classes,
-        band_px: band,
-        size,
+        band_px: photos.band,
+        size: photos.size,
     })
 }
 

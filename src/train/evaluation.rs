@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::config::TrainConfig;
 use super::data::Dataset;
 use crate::error::{Error, Result};
-use crate::eval::classes::ClassRatio;
+use crate::eval::classes::{class_contrasts_against, photo_contrasts, ClassRatio, PhotoContrasts};
 use crate::eval::{self, FeatureSet, FidNetwork, PairChoice};
 use crate::labels::Palette;
 use crate::nets::bundle::Model;
@@ -69,6 +69,8 @@ pub struct RunEvaluator {
     choice: PairChoice,
     size: (u32, u32),
     photos: FeatureSet,
+    /// The photos' class contrasts (`eval::classes`), like their features computed once.
+    class_photos: PhotoContrasts,
 }
 
 impl RunEvaluator {
@@ -96,12 +98,15 @@ impl RunEvaluator {
         let choice = PairChoice::Keys(held_out.to_vec());
         let size = eval::eval_size(&dataset, &choice, config.eval_size)?;
         let photos = eval::photo_features(&network, &dataset, &choice, size, &mut |_, _, _| {})?;
+        let class_photos =
+            photo_contrasts(&dataset.palette, &dataset, &choice, size, &mut |_, _, _| {})?;
         Ok(Some(Self {
             network,
             dataset,
             choice,
             size,
             photos,
+            class_photos,
         }))
     }
 
@@ -117,13 +122,7 @@ impl RunEvaluator {
             &mut |_, _, _| {},
         )?;
         let scores = eval::scores(&self.photos, &generated, self.size)?;
-        let classes = eval::classes::class_contrasts(
-            &model,
-            &self.dataset,
-            &self.choice,
-            self.size,
-            &mut |_, _, _| {},
-        )?;
+        let classes = class_contrasts_against(&model, &self.class_photos, &mut |_, _, _| {})?;
         Ok(EvalRecord {
             current_weights: false,
             iteration,
