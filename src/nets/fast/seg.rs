@@ -86,10 +86,6 @@ pub(crate) struct SparseLevel {
     pub sig: Vec<u16>,
     /// Per pixel: the k x k window around it is one signature and inside the image.
     pub uniform_near: Vec<bool>,
-    /// Per pixel, its row in a norm's modulation table: its signature when the
-    /// `(2 radius + 1)^2` window is uniform, else `signature_count + i` for the i-th entry of
-    /// `boundary`.
-    pub table_row: Vec<u32>,
     /// Pixels whose modulation needs the convolutions.
     pub boundary: Vec<u32>,
     /// Pixels whose `mlp_shared` activation those convolutions read (within `radius` of a
@@ -97,6 +93,47 @@ pub(crate) struct SparseLevel {
     pub needed: Vec<u32>,
     /// Per pixel, its index in `needed`, or -1.
     pub slot: Vec<i32>,
+    /// Each pixel's row in a norm's modulation table, as runs in pixel order (a norm then
+    /// reads its table by slices): its signature when the `(2 radius + 1)^2` window is
+    /// uniform, else `signature_count + i` for the i-th entry of `boundary`.
+    pub runs: Vec<TableRun>,
+}
+
+/// Consecutive pixels whose table rows are one row (inside a region) or consecutive rows
+/// (boundary pixels, numbered in raster order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TableRun {
+    pub start: u32,
+    pub len: u32,
+    /// The first pixel's table row.
+    pub row: u32,
+    /// Rows `row, row + 1, ...` (else `row` for every pixel).
+    pub consecutive: bool,
+}
+
+/// `table_row` split into [`TableRun`]s; rows `>= signature_count` are boundary rows.
+fn table_runs(table_row: &[u32], signature_count: usize) -> Vec<TableRun> {
+    let mut runs: Vec<TableRun> = Vec::new();
+    for (p, &row) in table_row.iter().enumerate() {
+        let consecutive = row as usize >= signature_count;
+        if let Some(run) = runs.last_mut() {
+            let next = match consecutive {
+                true => run.row + run.len,
+                false => run.row,
+            };
+            if run.consecutive == consecutive && row == next {
+                run.len += 1;
+                continue;
+            }
+        }
+        runs.push(TableRun {
+            start: p as u32,
+            len: 1,
+            row,
+            consecutive,
+        });
+    }
+    runs
 }
 
 /// One resolution of the semantic map.
@@ -167,7 +204,7 @@ impl SparseLevel {
         let uniform_far = uniform_window(&sig, height, width, 2 * radius);
         let signature_count = signatures.vectors.len();
         let mut boundary = Vec::new();
-        let table_row = (0..sig.len())
+        let table_row: Vec<u32> = (0..sig.len())
             .map(|p| {
                 if uniform_far[p] {
                     u32::from(sig[p])
@@ -192,14 +229,15 @@ impl SparseLevel {
                 }
             })
             .collect();
+        let runs = table_runs(&table_row, signature_count);
         Self {
             signature_count,
             sig,
             uniform_near,
-            table_row,
             boundary,
             needed,
             slot,
+            runs,
         }
     }
 }
@@ -289,6 +327,20 @@ mod tests {
         assert!(!near[0] && !near[6]);
         let d = dilate(&[false, false, false, true], 2, 2, 1);
         assert_eq!(d, vec![true; 4]);
+    }
+
+    #[test]
+    fn table_runs_cover_every_pixel_with_its_row() {
+        // Two signatures (rows 0, 1); rows from 2 are boundary pixels in raster order.
+        let table_row = [0, 0, 2, 3, 1, 1, 4, 0, 5, 6, 7];
+        let runs = table_runs(&table_row, 2);
+        let expanded: Vec<u32> = runs
+            .iter()
+            .flat_map(|r| (0..r.len).map(move |i| r.row + if r.consecutive { i } else { 0 }))
+            .collect();
+        assert_eq!(expanded, table_row);
+        assert_eq!(runs.len(), 6, "{runs:?}");
+        assert!(runs.windows(2).all(|w| w[0].start + w[0].len == w[1].start));
     }
 
     #[test]
