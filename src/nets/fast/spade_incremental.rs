@@ -11,7 +11,10 @@
 //! frame. Instance-norm SPADE normalises with statistics of the whole frame: its exact frames
 //! are full ones, and its in-stroke frames reuse the statistics of the last full frame (the
 //! issue's "frozen statistics"; `bench --stroke` measures the difference). Sizes that are not
-//! multiples of every level always run full frames.
+//! multiples of every level always run full frames, and so does an edit whose update is
+//! planned at [`FULL_FRAME_FROM_WORK`] of a full frame's work or more (a fill, a new
+//! document, or any change that reaches the coarsest levels, whose 3x3 convolutions span
+//! nearly the whole image).
 use super::conv::{Activation, Epilogue};
 use super::planes::Planes;
 use super::region::{self, Rect};
@@ -21,6 +24,13 @@ use super::FastError;
 
 /// How far a residual block's output depends on its input `x` (conv_0 then conv_1, 3x3).
 const X_REACH: u32 = 2;
+
+/// An update planned to cost this share of a full frame's block work, or more, runs as a
+/// full frame. Measured on a 256x128 batch-norm model (ngf 16) with edits of growing reach
+/// (`docs/bench/stroke-2026-12-06-break-even.txt`): an update's time is about
+/// 0.07 + 1.15 x its work share of a full frame's, so they break even near 0.8; a fill or any
+/// edit that reaches the coarsest level plans 1.0 and took 1.1-1.3 full frames before.
+const FULL_FRAME_FROM_WORK: f64 = 0.8;
 
 /// How far a frame may differ from a full one.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -107,28 +117,25 @@ impl FastSpade {
                     == (seg.channels, seg.height, seg.width)
                 && c.z.as_deref() == z
         });
-        if !reusable || !self.levels_divide(seg) {
-            let (image, fresh) = self.full_frame(seg, z)?;
-            *cache = Some(fresh);
-            let work = FrameWork {
-                full: true,
-                fraction: 1.0,
-            };
-            return Ok((image, work));
+        if let Some(cached) = cache
+            .as_mut()
+            .filter(|_| reusable && self.levels_divide(seg))
+        {
+            if let Some(fraction) = self.update(cached, seg, approximation)? {
+                let work = FrameWork {
+                    full: false,
+                    fraction,
+                };
+                return Ok((cached.image.clone(), work));
+            }
         }
-        let Some(cache) = cache.as_mut() else {
-            return Err(FastError::Unsupported(
-                "incremental frame without a cache".into(),
-            ));
+        let (image, fresh) = self.full_frame(seg, z)?;
+        *cache = Some(fresh);
+        let work = FrameWork {
+            full: true,
+            fraction: 1.0,
         };
-        let fraction = self.update(cache, seg, approximation)?;
-        Ok((
-            cache.image.clone(),
-            FrameWork {
-                full: false,
-                fraction,
-            },
-        ))
+        Ok((image, work))
     }
 
     /// Every level's size divides the output's (nearest resizing then samples a fixed grid).
@@ -149,10 +156,13 @@ impl FastSpade {
         let mut inputs = Vec::with_capacity(self.blocks().len());
         let mut stats = Vec::with_capacity(self.blocks().len());
         for i in 0..self.blocks().len() {
-            x = self.block_input(i, x);
-            inputs.push(x.clone());
-            let (out, used) =
-                self.blocks()[i].forward_stats(&x, &mut context, self.block_post(i), None)?;
+            inputs.push(self.block_input(i, x));
+            let (out, used) = self.blocks()[i].forward_stats(
+                &inputs[i],
+                &mut context,
+                self.block_post(i),
+                None,
+            )?;
             stats.push(used);
             x = out;
         }
@@ -172,23 +182,25 @@ impl FastSpade {
         Ok((image, cache))
     }
 
-    /// Recomputes what `seg` changed; returns the fraction of a full frame's work done.
+    /// Recomputes what `seg` changed; returns the fraction of a full frame's work done, or
+    /// `None` (the cache untouched) when the planned work reaches [`FULL_FRAME_FROM_WORK`].
     fn update(
         &self,
         cache: &mut SpadeFrameCache,
         seg: &Planes,
         approximation: Approximation,
-    ) -> Result<f64, FastError> {
+    ) -> Result<Option<f64>, FastError> {
         let tolerance = approximation.tolerance;
         let changed: Vec<bool> = pixel_changes(&cache.seg, seg);
         if !changed.contains(&true) {
-            return Ok(0.0);
+            return Ok(Some(0.0));
+        }
+        if self.planned_work(cache, &changed, approximation) >= FULL_FRAME_FROM_WORK {
+            return Ok(None);
         }
         cache.seg.data.copy_from_slice(&seg.data);
         // The strokes may bring classes in or out: found again, cheap next to the convolutions.
         cache.signatures = self.sparse().then(|| Signatures::find(seg)).flatten();
-        let (full_h, full_w) = (seg.height, seg.width);
-        let seg_reach = 2 * self.radius() as u32 + 2;
         let (mut done, mut total) = (0.0, 0.0);
         let mut x_dirty = match self.latent_reads_map() {
             // pix2pixHD-style input: the latent grid is a convolution of the downsized map.
@@ -203,26 +215,18 @@ impl FastSpade {
             let (h, w) = (cache.inputs[i].height, cache.inputs[i].width);
             let weight = self.blocks()[i].macs_per_pixel() as f64;
             total += weight * (h * w) as f64;
-            let frozen = full_h / h >= approximation.frozen_from_factor;
-            let level_dirty = match frozen {
-                true => None,
-                false => level_changes(&changed, (full_h, full_w), (h, w)),
-            };
-            let reach = Rect::merge(
-                x_dirty.map(|r| r.grow(X_REACH, w, h)),
-                level_dirty.map(|r| r.grow(seg_reach, w, h)),
-            );
-            let Some(out_rect) = reach else {
+            let level_dirty =
+                self.level_dirty(&changed, (seg.height, seg.width), (h, w), approximation);
+            let Some((out_rect, window)) = self.block_rects(x_dirty, level_dirty, (w, h)) else {
                 x_dirty = None;
                 continue;
             };
-            let window = out_rect.grow(seg_reach, w, h);
             done += weight * window.area() as f64;
             let out = self.block_window(i, cache, window)?;
             let from = out_rect.relative_to(window);
             x_dirty = match i + 1 < self.blocks().len() {
                 true => {
-                    let factor = if self.blocks()[i + 1].upsample { 2 } else { 1 };
+                    let factor = self.next_factor(i);
                     let to = out_rect.scaled(factor, factor);
                     let next = &mut cache.inputs[i + 1];
                     region::paste_changed(next, to, &out, from, factor, tolerance)
@@ -242,7 +246,86 @@ impl FastSpade {
             region::paste_changed(&mut cache.image, out_rect, &head, from, 1, 0.0);
         }
         cache.exact &= approximation.is_exact();
-        Ok(if total > 0.0 { done / total } else { 0.0 })
+        Ok(Some(if total > 0.0 { done / total } else { 0.0 }))
+    }
+
+    /// The share of a full frame's block work an update of `changed` pixels would do if every
+    /// recomputed value changed (what an exact update does; an approximate one may stop
+    /// sooner).
+    fn planned_work(
+        &self,
+        cache: &SpadeFrameCache,
+        changed: &[bool],
+        approximation: Approximation,
+    ) -> f64 {
+        let full = (cache.seg.height, cache.seg.width);
+        let (mut done, mut total) = (0.0, 0.0);
+        let mut x_dirty = match self.latent_reads_map() {
+            true => {
+                let latent = &cache.inputs[0];
+                let size = (latent.height, latent.width);
+                level_changes(changed, full, size).map(|_| Rect::full(size.1, size.0))
+            }
+            false => None,
+        };
+        for (i, input) in cache.inputs.iter().enumerate() {
+            let (h, w) = (input.height, input.width);
+            let weight = self.blocks()[i].macs_per_pixel() as f64;
+            total += weight * (h * w) as f64;
+            let level_dirty = self.level_dirty(changed, full, (h, w), approximation);
+            x_dirty = self
+                .block_rects(x_dirty, level_dirty, (w, h))
+                .map(|(out_rect, window)| {
+                    done += weight * window.area() as f64;
+                    let factor = self.next_factor(i);
+                    out_rect.scaled(factor, factor)
+                });
+        }
+        if total > 0.0 {
+            done / total
+        } else {
+            0.0
+        }
+    }
+
+    /// The changed rectangle of the label map as a `size` level sees it; none where the
+    /// approximation keeps the level.
+    fn level_dirty(
+        &self,
+        changed: &[bool],
+        full: (usize, usize),
+        size: (usize, usize),
+        approximation: Approximation,
+    ) -> Option<Rect> {
+        match full.0 / size.0 >= approximation.frozen_from_factor {
+            true => None,
+            false => level_changes(changed, full, size),
+        }
+    }
+
+    /// For a block on a `size` (width, height) level whose input changed in `x_dirty` and
+    /// whose label map changed in `level_dirty`: the output rectangle that changes and the
+    /// window it is computed on (with a margin its cut edges cannot cross).
+    fn block_rects(
+        &self,
+        x_dirty: Option<Rect>,
+        level_dirty: Option<Rect>,
+        (w, h): (usize, usize),
+    ) -> Option<(Rect, Rect)> {
+        let seg_reach = 2 * self.radius() as u32 + 2;
+        let reach = Rect::merge(
+            x_dirty.map(|r| r.grow(X_REACH, w, h)),
+            level_dirty.map(|r| r.grow(seg_reach, w, h)),
+        )?;
+        Some((reach, reach.grow(seg_reach, w, h)))
+    }
+
+    /// How many times block `i + 1`'s level is finer than block `i`'s.
+    fn next_factor(&self, i: usize) -> u32 {
+        match self.blocks().get(i + 1).is_some_and(|b| b.upsample) {
+            true => 2,
+            false => 1,
+        }
     }
 
     /// Block `i` on `window` of its cached input and the matching part of the label map.
