@@ -1,7 +1,8 @@
 //! Incremental frames of the fast SPADE generator (`nets::fast::spade_incremental`): after
 //! random strokes, fills and undo, an exact incremental frame equals a full frame; the cache
 //! resets on a style or size change; an approximate (in-stroke) frame is followed by a full one
-//! when an exact frame is asked for; instance-norm models always run full frames.
+//! when an exact frame is asked for; instance-norm models always run full frames; edits planned
+//! at a full frame's work run one; pix2pix and pix2pixHD live frames are their full frames.
 #![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 use candle_core::Device;
 use rand::{Rng, SeedableRng};
@@ -119,7 +120,10 @@ fn strokes_fills_and_undo_equal_full_frames_for_batch_norm_spade() {
                 "step {step}: incremental differs from full by {diff:e} ({work:?})"
             );
             if step == 6 {
-                assert!(work.full, "a fill plans a full frame's work and runs one: {work:?}");
+                assert!(
+                    work.full,
+                    "a fill plans a full frame's work and runs one: {work:?}"
+                );
             }
             partial_frames += usize::from(!work.full);
         }
@@ -399,4 +403,67 @@ fn frozen_coarse_levels_recompute_less_than_an_exact_update() {
         "{}",
         mean_diff(&images[2], &images[0])
     );
+}
+
+/// pix2pix's U-Net and pix2pixHD's generators have no incremental frames: their receptive
+/// fields span the whole image at the bottleneck (and pix2pixHD normalises per instance), so
+/// an exact update is a full frame. The live preview runs them whole, and after strokes, a
+/// fill and an undo every live frame is the translated image.
+#[test]
+fn live_frames_of_pix2pix_and_pix2pixhd_are_full_frames() {
+    use scenepaint::labelmap::LabelMap;
+    use scenepaint::nets::bundle::{Model, ModelManifest, TranslateOptions};
+    use scenepaint::nets::live_frames::LiveFrames;
+    let families = [
+        (
+            NetKind::Pix2pixUnet,
+            json!({"input_nc": 9, "output_nc": 3, "num_downs": 5, "ngf": 4, "norm": "batch"}),
+        ),
+        (
+            NetKind::Pix2pixhdGlobal,
+            json!({"input_nc": 9, "ngf": 4, "n_downsample_global": 2, "n_blocks_global": 1}),
+        ),
+    ];
+    for (net, options) in families {
+        let (generator, varmap) = Generator::random(net, &options, &Device::Cpu).unwrap();
+        seed_weights(&varmap, 14);
+        let encoding = scenepaint::nets::encoding::InputEncoding::one_hot(9, false);
+        let manifest = ModelManifest::in_memory(net, options, "ycor", encoding);
+        let path = scenepaint::nets::fast::InferencePath::Auto;
+        let model = Model::from_generator(manifest, generator, &Device::Cpu, path).unwrap();
+        let ids: Vec<u16> = region_ids(64, 128, 9, 31)
+            .iter()
+            .map(|&i| i as u16)
+            .collect();
+        let mut map = LabelMap::from_ids(128, 64, ids).unwrap();
+        let before_fill = map.clone();
+        let style = TranslateOptions::default();
+        let mut frames = LiveFrames::default();
+        for event in 0..5 {
+            match event {
+                3 => map = LabelMap::from_ids(128, 64, vec![2; 128 * 64]).unwrap(),
+                4 => map = before_fill.clone(),
+                _ => {
+                    let at = [20.0 + 9.0 * event as f32, 30.0];
+                    scenepaint::paint::raster::brush_segment(
+                        &mut map,
+                        at,
+                        [at[0] + 5.0, at[1]],
+                        6,
+                        8,
+                    );
+                }
+            }
+            let (image, work) = frames
+                .frame(&model, &map, &style, Approximation::EXACT)
+                .unwrap();
+            assert!(work.is_none(), "{net:?} has no incremental frames");
+            let full = model.translate(&map, &style).unwrap();
+            assert!(
+                image == full,
+                "{net:?} event {event}: a live frame is the translated image"
+            );
+        }
+        assert_eq!(frames.cache_bytes(), 0, "{net:?} keeps no activations");
+    }
 }
