@@ -141,7 +141,11 @@ mod interrupt {
 }
 
 /// One progress line, rewritten in place.
-struct ConsoleObserver;
+#[derive(Default)]
+struct ConsoleObserver {
+    /// The dataset's classes, from the run's start (names the least visible class).
+    palette: Option<scenepaint::labels::Palette>,
+}
 
 impl Observer for ConsoleObserver {
     fn on_progress(&mut self, p: &Progress) {
@@ -166,7 +170,11 @@ impl Observer for ConsoleObserver {
             Event::Started {
                 resumed_from,
                 pairs,
-            } => eprintln!("training on {pairs} pairs from iteration {resumed_from}"),
+                palette,
+            } => {
+                eprintln!("training on {pairs} pairs from iteration {resumed_from}");
+                self.palette = Some(palette.clone());
+            }
             Event::Bundle(path) => eprintln!("\nmodel bundle: {}", path.display()),
             Event::Evaluation(r) => eprintln!(
                 "\nFID {:.2}  KID {:.5} at iteration {} ({} held-out pairs{}){}",
@@ -181,7 +189,8 @@ impl Observer for ConsoleObserver {
                 },
                 r.least_visible_class.map_or(String::new(), |c| format!(
                     "; least visible class {} at {:.2} of the photos' contrast",
-                    c.id, c.ratio
+                    scenepaint::train::evaluation::class_label(self.palette.as_ref(), c.id),
+                    c.ratio
                 ))
             ),
             Event::Skipped { file, why } => {
@@ -282,7 +291,7 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         }
     }
     interrupt::install();
-    match trainer::train(&request, &mut ConsoleObserver, &interrupt::STOP)? {
+    match trainer::train(&request, &mut ConsoleObserver::default(), &interrupt::STOP)? {
         Outcome::Finished { iteration } => eprintln!("\nfinished at iteration {iteration}"),
         Outcome::Stopped { iteration } => {
             eprintln!("\nstopped at iteration {iteration}; checkpoint saved, --resume continues")

@@ -426,9 +426,10 @@ fn a_typed_dataset_is_inspected_and_the_panel_is_docked() {
 
 /// A run that averages its generator is evaluated twice per `eval_every`: the FID plot draws
 /// the average and the current weights as two curves, and the summary says which one the best
-/// evaluation was.
+/// evaluation was, and names the class the bundle's images show least.
 #[test]
 fn the_fid_plot_tells_the_average_from_the_current_weights() {
+    use scenepaint::eval::classes::ClassRatio;
     use scenepaint::train::evaluation::EvalRecord;
     let record = |iteration, fid, current_weights| EvalRecord {
         iteration,
@@ -436,7 +437,10 @@ fn the_fid_plot_tells_the_average_from_the_current_weights() {
         kid: 0.1,
         pairs: 47,
         current_weights,
-        least_visible_class: None,
+        least_visible_class: Some(ClassRatio {
+            id: if current_weights { 2 } else { 4 },
+            ratio: fid / 1000.0,
+        }),
     };
     let records = vec![
         record(250, 268.0, false),
@@ -446,12 +450,25 @@ fn the_fid_plot_tells_the_average_from_the_current_weights() {
         record(750, 259.0, false),
         record(750, 249.0, true),
     ];
-    let mut h = Harness::new_ui(|ui| scenepaint::app::loss_plot::show_fid(ui, &records));
+    let ycor = scenepaint::labels::Palette::builtin("ycor").unwrap();
+    let mut h = Harness::new_ui(|ui| {
+        scenepaint::app::loss_plot::show_fid(ui, &records, Some(&ycor));
+    });
     h.run();
     h.get_by_label(scenepaint::app::loss_plot::FID_PLOT_LABEL);
     // The summary's latest value is the bundle's (the average); the best is the current weights'.
     h.get_by_label(
         "FID 259.0 at iteration 750 (KID 0.1000); best 241.0 at iteration 500 (current weights)",
+    );
+    h.get_by_label(
+        "Least visible class: non-traversable (id 4), 0.26 of the photos' contrast with its \
+         surroundings",
+    );
+    // Without a palette (a run not started yet) the id alone.
+    let mut bare = Harness::new_ui(|ui| scenepaint::app::loss_plot::show_fid(ui, &records, None));
+    bare.run();
+    bare.get_by_label(
+        "Least visible class: id 4, 0.26 of the photos' contrast with its surroundings",
     );
     if let Ok(dir) = std::env::var("SCENEPAINT_SCREENSHOTS") {
         std::fs::create_dir_all(&dir).unwrap();

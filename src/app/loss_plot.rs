@@ -6,7 +6,8 @@ use egui::Color32;
 use egui_plot::{Corner, Legend, Line, Plot, PlotPoints};
 use std::collections::BTreeMap;
 
-use crate::train::evaluation::{best, EvalRecord};
+use crate::labels::Palette;
+use crate::train::evaluation::{best, class_label, EvalRecord};
 
 /// Accessible name of the plot.
 pub const LOSS_PLOT_LABEL: &str = "Loss curves";
@@ -65,7 +66,7 @@ pub fn show(ui: &mut egui::Ui, losses: &BTreeMap<String, Vec<[f64; 2]>>) {
 /// FID against the iteration, with the best evaluation named; nothing before the first one.
 /// A run that averages its generator has two curves: the average its bundle ships and its
 /// current weights (`EvalRecord::current_weights`).
-pub fn show_fid(ui: &mut egui::Ui, evaluations: &[EvalRecord]) {
+pub fn show_fid(ui: &mut egui::Ui, evaluations: &[EvalRecord], palette: Option<&Palette>) {
     let Some(last) = evaluations.iter().rev().find(|r| !r.current_weights) else {
         return;
     };
@@ -114,4 +115,16 @@ pub fn show_fid(ui: &mut egui::Ui, evaluations: &[EvalRecord]) {
         "FID {:.1} at iteration {} (KID {:.4}); best {:.1} at iteration {}{}",
         last.fid, last.iteration, last.kid, best.fid, best.iteration, best_weights
     ));
+    if let Some(class) = last.least_visible_class {
+        ui.label(format!(
+            "Least visible class: {}, {:.2} of the photos' contrast with its surroundings",
+            class_label(palette, class.id),
+            class.ratio
+        ))
+        .on_hover_text(
+            "How much each class's colour stands out from an 8-pixel band around it in the \
+             generated images, as a share of the same in the photos (1 = as in the photos); \
+             the class with the smallest share (scenepaint evaluate --classes lists them all).",
+        );
+    }
 }

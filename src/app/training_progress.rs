@@ -62,7 +62,7 @@ impl TrainingPanel {
             );
         }
         super::loss_plot::show(ui, &run.losses);
-        super::loss_plot::show_fid(ui, &run.evaluations);
+        super::loss_plot::show_fid(ui, &run.evaluations, run.palette.as_ref());
         self.sample(ui);
         let Some(run) = &self.run else {
             return;

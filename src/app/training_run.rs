@@ -63,6 +63,8 @@ pub struct TrainingRun {
     pub evaluations: Vec<EvalRecord>,
     /// Pairs that could not be read and were replaced, "file: why", oldest first.
     pub skipped: Vec<String>,
+    /// The dataset's classes, once the run has started.
+    pub palette: Option<crate::labels::Palette>,
 }
 
 impl TrainingRun {
@@ -111,6 +113,7 @@ impl TrainingRun {
             outcome: None,
             evaluations: Vec::new(),
             skipped: Vec::new(),
+            palette: None,
         })
     }
 
@@ -163,7 +166,8 @@ impl TrainingRun {
                 Message::Event(Event::Skipped { file, why }) => {
                     self.skipped.push(format!("{}: {why}", file.display()));
                 }
-                Message::Event(Event::Started { .. } | Event::Removed(_)) => {}
+                Message::Event(Event::Started { palette, .. }) => self.palette = Some(palette),
+                Message::Event(Event::Removed(_)) => {}
                 Message::Done(outcome) => self.outcome = Some(outcome),
             }
         }

@@ -43,6 +43,14 @@ pub struct EvalRecord {
     pub least_visible_class: Option<ClassRatio>,
 }
 
+/// A class as a person reads it: its name in `palette` and its id, or the id alone.
+pub fn class_label(palette: Option<&Palette>, id: u16) -> String {
+    match palette.and_then(|p| p.class(id)) {
+        Some(class) => format!("{} (id {id})", class.name),
+        None => format!("id {id}"),
+    }
+}
+
 /// The lowest-FID record of `history`.
 pub fn best(history: &[EvalRecord]) -> Option<EvalRecord> {
     history

@@ -61,6 +61,8 @@ pub enum Event {
     Started {
         resumed_from: u64,
         pairs: usize,
+        /// The dataset's classes (what the evaluations' class ids name).
+        palette: crate::labels::Palette,
     },
     Sample(PathBuf),
     Checkpoint(PathBuf),
@@ -178,6 +180,7 @@ fn train_inner(
     observer.on_event(&Event::Started {
         resumed_from: iteration,
         pairs: dataset.len(),
+        palette: dataset.palette.clone(),
     });
     let augment = augment_of(&config);
     let started = Instant::now();
