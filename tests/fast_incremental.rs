@@ -72,14 +72,20 @@ fn max_abs_diff(a: &Planes, b: &Planes) -> f32 {
 #[test]
 fn strokes_fills_and_undo_equal_full_frames_for_batch_norm_spade() {
     let (height, width) = (64, 128);
-    let mut rng = ChaCha8Rng::seed_from_u64(3);
     for (generator, z) in [
         (
             spade("spectralspadesyncbatch3x3", true, 5),
             Some(vec![0.3f32; 16]),
         ),
         (spade("spadebatch3x3", false, 6), None),
+        // The windows' modulation without signature tables (a map of many distinct vectors).
+        (
+            spade("spectralspadesyncbatch3x3", true, 8).with_dense_modulation(),
+            Some(vec![-0.2f32; 16]),
+        ),
     ] {
+        // The same strokes for every generator.
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
         let mut ids = region_ids(height, width, CLASSES, 21);
         let mut cache = None;
         let (_, first) = generator

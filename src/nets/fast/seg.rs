@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use super::planes::Planes;
+use super::region::Rect;
 
 /// Above this many distinct vectors the map is treated as dense.
 const MAX_SIGNATURES: usize = 1024;
@@ -78,10 +79,14 @@ impl Signatures {
     }
 }
 
-/// The sparse description of one resolution (see the module header).
+/// The sparse description of one resolution (see the module header), or of a window of it:
+/// `sig`, `uniform_near`, `boundary`, `needed` and `slot` cover a raster `width` wide around
+/// the window (enough to find every window pixel's modulation), `runs` the window's pixels.
 #[derive(Debug, Clone)]
 pub(crate) struct SparseLevel {
     pub signature_count: usize,
+    /// Width of the raster `sig` and the pixel indices below refer to.
+    pub width: usize,
     /// Per pixel, its signature.
     pub sig: Vec<u16>,
     /// Per pixel: the k x k window around it is one signature and inside the image.
@@ -93,9 +98,10 @@ pub(crate) struct SparseLevel {
     pub needed: Vec<u32>,
     /// Per pixel, its index in `needed`, or -1.
     pub slot: Vec<i32>,
-    /// Each pixel's row in a norm's modulation table, as runs in pixel order (a norm then
-    /// reads its table by slices): its signature when the `(2 radius + 1)^2` window is
-    /// uniform, else `signature_count + i` for the i-th entry of `boundary`.
+    /// Each window pixel's row in a norm's modulation table, as runs in the window's pixel
+    /// order (a norm then reads its table by slices): its signature when the
+    /// `(2 radius + 1)^2` window is uniform, else `signature_count + i` for the i-th entry of
+    /// `boundary`.
     pub runs: Vec<TableRun>,
 }
 
@@ -136,11 +142,17 @@ fn table_runs(table_row: &[u32], signature_count: usize) -> Vec<TableRun> {
     runs
 }
 
-/// One resolution of the semantic map.
+/// One resolution of the semantic map, or a window of it (what the layers at that resolution
+/// compute), read from a map that reaches around it.
 #[derive(Debug, Clone)]
 pub(crate) struct Level {
     pub height: usize,
     pub width: usize,
+    /// The window inside the resized map `dense` (and the sparse raster) hold; the whole of
+    /// it unless the context is [`SegContext::windowed`].
+    pub inner: Rect,
+    /// (height, width) of that map.
+    raster: (usize, usize),
     /// The nearest-resized map, built only when some layer needs it dense.
     pub dense: Option<Planes>,
     pub sparse: Option<SparseLevel>,
@@ -188,11 +200,14 @@ fn dilate(mask: &[bool], height: usize, width: usize, radius: usize) -> Vec<bool
 }
 
 impl SparseLevel {
+    /// The level of `size` sampled from the full map's `signatures`, described for the
+    /// pixels of `inner` (the whole level: `Rect::full`).
     fn new(
         signatures: &Signatures,
         full: (usize, usize),
         size: (usize, usize),
         radius: usize,
+        inner: Rect,
     ) -> Self {
         let ((full_h, full_w), (height, width)) = (full, size);
         let mut sig = Vec::with_capacity(height * width);
@@ -204,17 +219,20 @@ impl SparseLevel {
         let uniform_far = uniform_window(&sig, height, width, 2 * radius);
         let signature_count = signatures.vectors.len();
         let mut boundary = Vec::new();
-        let table_row: Vec<u32> = (0..sig.len())
+        let mut not_far = vec![false; sig.len()];
+        let table_row: Vec<u32> = inner
+            .rows()
+            .flat_map(|y| inner.cols().map(move |x| y * width + x))
             .map(|p| {
                 if uniform_far[p] {
                     u32::from(sig[p])
                 } else {
                     boundary.push(p as u32);
+                    not_far[p] = true;
                     (signature_count + boundary.len() - 1) as u32
                 }
             })
             .collect();
-        let not_far: Vec<bool> = uniform_far.iter().map(|u| !u).collect();
         let need_mask = dilate(&not_far, height, width, radius);
         let mut needed = Vec::new();
         let slot = need_mask
@@ -232,6 +250,7 @@ impl SparseLevel {
         let runs = table_runs(&table_row, signature_count);
         Self {
             signature_count,
+            width,
             sig,
             uniform_near,
             boundary,
@@ -249,6 +268,8 @@ pub(crate) struct SegContext<'a> {
     signatures: Option<Signatures>,
     radius: usize,
     levels: Vec<Level>,
+    /// For [`Self::windowed`]: the window inside the level and the level's (height, width).
+    window: Option<(Rect, (usize, usize))>,
 }
 
 impl<'a> SegContext<'a> {
@@ -259,6 +280,7 @@ impl<'a> SegContext<'a> {
             signatures: if sparse { Signatures::find(seg) } else { None },
             radius,
             levels: Vec::new(),
+            window: None,
         }
     }
 
@@ -269,6 +291,24 @@ impl<'a> SegContext<'a> {
             signatures,
             radius,
             levels: Vec::new(),
+            window: None,
+        }
+    }
+
+    /// One level's window: `seg` covers a `level` (height, width) part of that level, which
+    /// reaches `2 radius` past the window `inner` wherever the level goes on, so that the
+    /// window's modulation is the whole level's. [`Self::prepare`] with the window's size
+    /// prepares it.
+    pub fn windowed(
+        seg: &'a Planes,
+        radius: usize,
+        signatures: Option<Signatures>,
+        inner: Rect,
+        level: (usize, usize),
+    ) -> Self {
+        Self {
+            window: Some((inner, level)),
+            ..Self::with_signatures(seg, radius, signatures)
         }
     }
 
@@ -287,13 +327,23 @@ impl<'a> SegContext<'a> {
             Some(i) => i,
             None => {
                 let full = (self.seg.height, self.seg.width);
+                let (inner, size) = match self.window {
+                    Some((inner, size))
+                        if (inner.height(), inner.width()) == (height as u32, width as u32) =>
+                    {
+                        (inner, size)
+                    }
+                    _ => (Rect::full(width, height), (height, width)),
+                };
                 let sparse = self
                     .signatures
                     .as_ref()
-                    .map(|s| SparseLevel::new(s, full, (height, width), self.radius));
+                    .map(|s| SparseLevel::new(s, full, size, self.radius, inner));
                 self.levels.push(Level {
                     height,
                     width,
+                    inner,
+                    raster: size,
                     dense: None,
                     sparse,
                 });
@@ -302,7 +352,8 @@ impl<'a> SegContext<'a> {
         };
         let level = &mut self.levels[index];
         if (dense || level.sparse.is_none()) && level.dense.is_none() {
-            level.dense = Some(super::ops::resize_nearest(self.seg, height, width));
+            let (h, w) = level.raster;
+            level.dense = Some(super::ops::resize_nearest(self.seg, h, w));
         }
         index
     }

@@ -305,7 +305,9 @@ impl FastSpade {
 
     /// For a block on a `size` (width, height) level whose input changed in `x_dirty` and
     /// whose label map changed in `level_dirty`: the output rectangle that changes and the
-    /// window it is computed on (with a margin its cut edges cannot cross).
+    /// window it is computed on (with a margin its cut edges cannot cross: the convolutions'
+    /// zero padding at the window's edges; the norms read the label map around the window,
+    /// see [`Self::block_window`]).
     fn block_rects(
         &self,
         x_dirty: Option<Rect>,
@@ -317,7 +319,7 @@ impl FastSpade {
             x_dirty.map(|r| r.grow(X_REACH, w, h)),
             level_dirty.map(|r| r.grow(seg_reach, w, h)),
         )?;
-        Some((reach, reach.grow(seg_reach, w, h)))
+        Some((reach, reach.grow(X_REACH, w, h)))
     }
 
     /// How many times block `i + 1`'s level is finer than block `i`'s.
@@ -336,15 +338,19 @@ impl FastSpade {
         window: Rect,
     ) -> Result<Planes, FastError> {
         let input = &cache.inputs[i];
+        // SPADE's gamma and beta at a pixel read the label map 2 radius around it.
+        let around = window.grow(2 * self.radius() as u32, input.width, input.height);
         let factor_x = (cache.seg.width / input.width) as u32;
         let factor_y = (cache.seg.height / input.height) as u32;
-        let seg_window = window.scaled(factor_x, factor_y);
+        let seg_window = around.scaled(factor_x, factor_y);
         let seg = region::crop(&cache.seg, seg_window);
         let signatures = cache
             .signatures
             .as_ref()
             .map(|s| s.crop(cache.seg.width, seg_window));
-        let mut context = SegContext::with_signatures(&seg, self.radius(), signatures);
+        let level = (around.height() as usize, around.width() as usize);
+        let inner = window.relative_to(around);
+        let mut context = SegContext::windowed(&seg, self.radius(), signatures, inner, level);
         let x = region::crop(input, window);
         let frozen = Some(&cache.stats[i]);
         let (out, _) =

@@ -12,6 +12,7 @@ use super::conv::{Activation, Conv2d, Epilogue, PadMode};
 use super::gemm::{sgemm, MatPtr, MatRef, SharedMut};
 use super::ops::ChannelNorm;
 use super::planes::Planes;
+use super::region::Rect;
 use super::seg::{Level, Signatures, SparseLevel, TableRun};
 use super::{batch_norm_from, conv_from, values, FastError};
 use crate::nets::spade::Spade;
@@ -132,7 +133,7 @@ impl FastSpadeNorm {
         }
         match (&level.sparse, signatures) {
             (Some(sparse), Some(signatures)) => {
-                let table = self.modulation_table(sparse, signatures, level.width);
+                let table = self.modulation_table(sparse, signatures, sparse.width);
                 let rows = sparse.signature_count + sparse.boundary.len();
                 Ok(modulate(x, affine, activation, |c| {
                     let gamma = &table[c * rows..(c + 1) * rows];
@@ -150,6 +151,10 @@ impl FastSpadeNorm {
                 let gb = self
                     .modulation
                     .forward(&actv, Epilogue::activation(Activation::Identity))?;
+                let gb = match level.inner == Rect::full(gb.width, gb.height) {
+                    true => gb,
+                    false => super::region::crop(&gb, level.inner),
+                };
                 Ok(modulate(x, affine, activation, |c| {
                     Source::Planes(gb.channel(c), gb.channel(self.norm_nc + c))
                 }))
