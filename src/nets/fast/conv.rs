@@ -291,8 +291,9 @@ pub(crate) fn tiled_product(
     debug_assert_eq!(weight.len(), m * k);
     let direct = rows.is_identity(x.height) && cols.is_identity(x.width);
     let tiles = plan_tiles(rows.out_len, cols.out_len, m, k);
-    tiles.par_iter().for_each(|tile| {
-        TILE_SCRATCH.with_borrow_mut(|(col, out)| {
+    tiles.par_iter().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(col, out), tile| {
             let nt = (tile.q1 - tile.q0) * cols.out_len;
             let rhs = if direct {
                 // A 1x1 stride-1 convolution reads its input as the matrix (channels x pixels).
@@ -316,17 +317,8 @@ pub(crate) fn tiled_product(
                 sgemm_into(out, lhs, rhs, false);
             }
             place(*tile, out);
-        })
-    });
-}
-
-thread_local! {
-    /// One pool thread's im2col columns and product of a tile, kept between products: a
-    /// fresh pair per rayon split was allocated and zeroed again and again (`memset` was 7 %
-    /// of a live-preview profile). Every tile overwrites what it reads, so no zeroing is
-    /// needed; nothing inside a tile runs on the pool, so a thread never re-enters it.
-    static TILE_SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<f32>)> =
-        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+        },
+    );
 }
 
 /// What happens to a convolution's raw output: bias, then an optional residual, then the
