@@ -15,7 +15,7 @@ fn resident_memory_is_flat_across_training_steps() {
         overrides: Some(r#"{"lambda_vgg": 0.0}"#),
     };
     let steps = 14;
-    let result = train_step(&case, Some(32), steps, &Device::Cpu).unwrap();
+    let result = train_step(&case, Some(32), steps, &Device::Cpu, None).unwrap();
     let rss = &result.rss_kib_per_step;
     assert_eq!(rss.len(), steps as usize);
     assert!(rss[0] > 0, "no /proc/self/status VmRSS: {rss:?}");

@@ -177,6 +177,22 @@ impl Conv2d {
 }
 
 impl Conv2d {
+    /// `[weight.flatten(), bias]` as one vector (detached under [`with_frozen_weights`]), the
+    /// form the fast path's fused SPADE modulation takes; None without a bias. `pixels` is
+    /// the output's size (N x H x W), for the benchmark's FLOP count (dense convolution MACs,
+    /// however few the fused op computes).
+    pub(crate) fn packed_for(&self, pixels: usize) -> Result<Option<Tensor>> {
+        let Some(bias) = &self.bias else {
+            return Ok(None);
+        };
+        record_conv_macs(pixels * self.weight.elem_count());
+        let packed = Tensor::cat(&[&self.weight.flatten_all()?, bias], 0)?;
+        Ok(Some(match WEIGHTS_FROZEN.with(std::cell::Cell::get) {
+            true => packed.detach(),
+            false => packed,
+        }))
+    }
+
     /// `leaky_relu(self.forward(x), slope)` (0: ReLU), one op when training on the fast path.
     pub fn forward_leaky(&self, x: &Tensor, slope: f64) -> Result<Tensor> {
         conv_bias_act(

@@ -10,6 +10,7 @@ use candle_core::{Module, ModuleT, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
+use super::fast::train_modulation;
 use super::fast::train_norm as fast;
 use super::layers::{
     instance_norm, leaky_relu, resize_nearest, BatchNorm2d, Conv2d, ConvGeometry,
@@ -429,13 +430,54 @@ impl Spade {
 
     /// The per-pixel scale and shift predicted from `seg` at `x`'s size.
     fn gamma_beta(&self, x: &Tensor, seg: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        let (_, _, h, w) = x.dims4()?;
+        let (n, _, h, w) = x.dims4()?;
+        let full_seg = seg;
         let seg = resize_nearest(seg, h, w)?;
+        if fast::fused_for(x) && !seg.track_op() {
+            if let Some(pair) = self.sparse_gamma_beta(full_seg, &seg, n * h * w)? {
+                return Ok(pair);
+            }
+        }
         let actv = self.mlp_shared.forward_leaky(&seg, 0.0)?;
         Ok((
             self.mlp_gamma.forward(&actv)?,
             self.mlp_beta.forward(&actv)?,
         ))
+    }
+}
+
+impl Spade {
+    /// Training on the fast path: gamma and beta computed per label neighbourhood
+    /// ([`train_modulation`]), when `seg` (`full_seg` at `x`'s size) has large enough
+    /// regions.
+    fn sparse_gamma_beta(
+        &self,
+        full_seg: &Tensor,
+        seg: &Tensor,
+        pixels: usize,
+    ) -> candle_core::Result<Option<(Tensor, Tensor)>> {
+        let g = self.mlp_gamma.geometry();
+        let Some(map) = train_modulation::SparseSeg::prepare_cached(full_seg, seg, g.kernel)?
+        else {
+            return Ok(None);
+        };
+        let shape = train_modulation::ModulationShape {
+            label_nc: self.mlp_shared.geometry().in_channels,
+            hidden: g.in_channels,
+            out: g.out_channels,
+            kernel: g.kernel,
+        };
+        let packed = |conv: &Conv2d| conv.packed_for(pixels);
+        let (Some(shared), Some(gamma), Some(beta)) = (
+            packed(&self.mlp_shared)?,
+            packed(&self.mlp_gamma)?,
+            packed(&self.mlp_beta)?,
+        ) else {
+            return Ok(None);
+        };
+        let modulation =
+            |output: &Tensor| train_modulation::modulation(&map, shape, &shared, output);
+        Ok(Some((modulation(&gamma)?, modulation(&beta)?)))
     }
 }
 

@@ -9,11 +9,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::build::build_family;
 use super::config::{preset, TrainConfig};
-use super::data::{Batch, Dataset, Layout};
+use super::data::{Augment, Batch, Dataset, Layout};
 use crate::error::{Error, Result};
 use crate::labels::Palette;
 
@@ -145,12 +145,14 @@ impl TrainCase {
 }
 
 /// Times `steps` training steps of `case` after 2 warm-up steps, at its crop size and batch
-/// (or `size` x `size` when given), on synthetic ycor-like data.
+/// (or `size` x `size` when given), on synthetic ycor-like data or on the first pairs of the
+/// dataset at `data`.
 pub fn train_step(
     case: &TrainCase,
     size: Option<u32>,
     steps: u64,
     device: &Device,
+    data: Option<&Path>,
 ) -> Result<StepBench> {
     let mut config = case.config()?;
     if let Some(size) = size {
@@ -158,25 +160,36 @@ pub fn train_step(
     }
     // The data is made at the crop size: no resize or crop to measure.
     (config.load_width, config.load_height) = (config.crop_width, config.crop_height);
-    let palette = Palette::builtin("ycor")?;
-    let dataset = Dataset {
-        layout: Layout::Ycor,
-        root: PathBuf::from("(synthetic)"),
-        pairs: Vec::new(),
-        label_channels: Layout::Ycor.label_channels(&palette),
-        palette,
+    let dataset = match data {
+        Some(root) => Dataset::open(root, None)?,
+        None => {
+            let palette = Palette::builtin("ycor")?;
+            Dataset {
+                layout: Layout::Ycor,
+                root: PathBuf::from("(synthetic)"),
+                pairs: Vec::new(),
+                label_channels: Layout::Ycor.label_channels(&palette),
+                palette,
+            }
+        }
     };
     let mut family = build_family(&config, &dataset, device)?;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let (width, height) = (config.crop_width as usize, config.crop_height as usize);
-    let classes = dataset.label_channels.channels as u32;
-    let batch = synthetic_batch(
-        (width, height),
-        config.batch_size,
-        classes,
-        device,
-        &mut rng,
-    )?;
+    let (width, height) = (config.crop_width, config.crop_height);
+    let batch = match data {
+        Some(_) => {
+            let indices: Vec<usize> = (0..config.batch_size).collect();
+            let aug = Augment::resize_only(width, height, false);
+            dataset.batch(&indices, &aug, &mut rng, device)?
+        }
+        None => synthetic_batch(
+            (width as usize, height as usize),
+            config.batch_size,
+            dataset.label_channels.channels as u32,
+            device,
+            &mut rng,
+        )?,
+    };
     let lr = config.learning_rates(0);
     let never_stop = std::sync::atomic::AtomicBool::new(false);
     for _ in 0..2 {

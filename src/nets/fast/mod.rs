@@ -32,6 +32,7 @@ mod train_conv_backward;
 mod train_conv_transpose;
 pub mod train_frozen;
 pub mod train_loss;
+pub mod train_modulation;
 pub mod train_norm;
 mod train_norm_planes;
 pub mod train_ops;

@@ -261,6 +261,22 @@ impl SparseLevel {
     }
 }
 
+/// The whole of `seg` (one sample's map at the size the layers compute) described for
+/// modulation convolutions of `radius`: the signatures' vectors and the sparse level. None
+/// when the map holds more than [`MAX_SIGNATURES`] distinct vectors.
+pub(crate) fn whole_level(seg: &Planes, radius: usize) -> Option<(Vec<Vec<f32>>, SparseLevel)> {
+    let signatures = Signatures::find(seg)?;
+    let size = (seg.height, seg.width);
+    let level = SparseLevel::new(
+        &signatures,
+        size,
+        size,
+        radius,
+        Rect::full(seg.width, seg.height),
+    );
+    Some((signatures.vectors, level))
+}
+
 /// The semantic map of one sample and its resolutions, built on demand.
 #[derive(Debug)]
 pub(crate) struct SegContext<'a> {
