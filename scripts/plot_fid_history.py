@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Held-out FID of the default model's chain of runs against iterations from scratch
-(weights/samples/ycor-spade-256-fid.png). The first two runs' folders are lost, so their
-evaluations are the ones recorded in weights/README.md; run r3's come from its losses.jsonl.
+(weights/samples/ycor-spade-256-fid.png). The folders of run 1, r2 and r3 are lost, so their
+evaluations are the ones recorded in weights/README.md; run r4's come from its losses.jsonl.
 
-usage: plot_fid_history.py RUN_DIR/losses.jsonl OUT.png   (needs matplotlib)
+usage: plot_fid_history.py runs/ycor-spade-256-r4/losses.jsonl OUT.png   (needs matplotlib)
 """
 import json
 import sys
@@ -17,29 +17,38 @@ import matplotlib.pyplot as plt
 RUN1 = [(250, 395.4), (500, 393.5), (750, 349.9), (1000, 266.6)]
 R2 = [(1000 + i, f) for i, f in [(250, 318.1), (500, 321.5), (750, 285.7), (1000, 236.4)]]
 R3_START = 2000  # r3 starts from r2's iteration 1000
+R3_AVERAGE = [(R3_START + i, f) for i, f in [
+    (250, 256.9), (500, 263.8), (750, 271.3), (1000, 275.7), (1250, 276.2), (1500, 275.5),
+    (1750, 272.1), (2000, 275.9), (2250, 281.1), (2500, 276.2), (2750, 263.7)]]
+R3_CURRENT = [(R3_START + i, f) for i, f in [(2000, 241.3), (2250, 232.2), (2500, 246.3),
+                                             (2750, 221.9)]]
+R4_START = R3_START + 2750  # r4 starts from r3's iteration 2750
 
 
-def r3_points(path):
+def run_points(path, start):
+    """(weight average, current weights) evaluations of a run's losses.jsonl."""
     average, current = [], []
     with open(path) as f:
         for line in f:
             record = json.loads(line)
             if "fid" not in record:
                 continue
-            point = (R3_START + record["iteration"], record["fid"])
+            point = (start + record["iteration"], record["fid"])
             (current if record.get("current_weights") else average).append(point)
     return average, current
 
 
 def main():
     losses, out = sys.argv[1], sys.argv[2]
-    average, current = r3_points(losses)
+    average, current = run_points(losses, R4_START)
     fig, ax = plt.subplots(figsize=(6.4, 3.2), dpi=100)
     for points, label, style in [
         (RUN1, "run 1 (from scratch)", "o-"),
         (R2, "r2 (fresh discriminators)", "s-"),
-        (average, "r3, weight average 0.999", "^--"),
-        (current, "r3, current weights", "D-"),
+        (R3_AVERAGE, "r3, weight average 0.999", "^--"),
+        (R3_CURRENT, "r3, current weights", "D-"),
+        (average, "r4, weight average 0.999", "v--"),
+        (current, "r4, current weights", "P-"),
     ]:
         if points:
             ax.plot(*zip(*points), style, label=label, markersize=4)

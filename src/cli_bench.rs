@@ -40,9 +40,9 @@ pub struct BenchArgs {
     /// Only the training-step cases (implies --train).
     #[arg(long)]
     pub train_only: bool,
-    /// Train on the first pairs of this dataset (resized to each case's size) instead of
-    /// synthetic blocky label maps: the fast path's SPADE modulation costs less on real
-    /// scenes' larger regions.
+    /// Train on the first pairs of this dataset folder (as `train --data`, with its layout's
+    /// palette; resized to each case's size) instead of synthetic blocky label maps: the fast
+    /// path's SPADE modulation costs less on real scenes' larger regions.
     #[arg(long, value_name = "DIR")]
     pub train_data: Option<std::path::PathBuf>,
     /// Also time an evaluation (FID network features of two image sets, FID and KID).

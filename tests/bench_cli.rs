@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 use std::process::Command;
 
+mod train_support;
+
 const CASE: &str = "preview default ngf16 h32 128x64";
 
 /// `scenepaint ARGS`' standard output, after checking it succeeded.
@@ -93,6 +95,51 @@ fn bench_train_reports_both_paths_images_per_second_and_memory_for_a_case() {
             );
         }
     }
+}
+
+#[test]
+fn bench_train_times_real_pairs_and_names_a_missing_folder() {
+    // The dataset's root, whose layout names its palette (YCOR's 9 classes, as the cases).
+    let ycor = train_support::ycor();
+    let dir = ycor.parent().unwrap().to_str().unwrap();
+    let text = scenepaint(&[
+        "bench",
+        "--train-only",
+        "--no-candle",
+        "--train-steps",
+        "1",
+        "--filter",
+        "spade-compact",
+        "--train-size",
+        "64",
+        "--train-data",
+        dir,
+        "--json",
+    ]);
+    let row: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(row["preset"], "spade-compact", "{text}");
+    assert!(
+        row["seconds_per_iter"].as_f64().is_some_and(|v| v > 0.0),
+        "{row}"
+    );
+
+    let scratch = tempfile::tempdir().unwrap();
+    let missing = scratch.path().join("no-such-dataset");
+    let out = Command::new(env!("CARGO_BIN_EXE_scenepaint"))
+        .args([
+            "bench",
+            "--train-only",
+            "--no-candle",
+            "--filter",
+            "spade-compact",
+        ])
+        .arg("--train-data")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("no-such-dataset"), "{stderr}");
 }
 
 #[test]
