@@ -217,8 +217,10 @@ fn run_stroke_bench(args: &BenchArgs) -> anyhow::Result<()> {
         let case = bench::default_spade_case((height, width), true);
         let mut options = case.options.clone();
         options["norm_G"] = norm_g.into();
-        let (generator, _) =
+        let (generator, weights) =
             scenepaint::nets::bundle::Generator::random(case.net, &options, &Device::Cpu)?;
+        // Seeded, so that the in-stroke error columns compare across runs and binaries.
+        scenepaint::nets::seeded::seed_weights(&weights, 0)?;
         let manifest = scenepaint::nets::bundle::ModelManifest::in_memory(
             case.net,
             options,

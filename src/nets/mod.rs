@@ -15,6 +15,7 @@ pub mod pix2pix;
 pub mod pix2pixhd;
 pub mod published;
 pub mod reference;
+pub mod seeded;
 pub mod semantic;
 pub mod sequential;
 pub mod spade;

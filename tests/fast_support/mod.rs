@@ -5,70 +5,9 @@ use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// Overwrites every weight with seeded values (Candle's own RNG cannot be seeded), in the
-/// ranges of PyTorch's init; batch-norm statistics and affine parameters are randomised too
-/// (their init, 0 and 1, would hide a wrong fold).
+/// The library's seeded init ([`scenepaint::nets::seeded::seed_weights`]).
 pub fn seed_weights(varmap: &candle_nn::VarMap, seed: u64) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let data = varmap.data().lock().unwrap();
-    let mut names: Vec<_> = data.keys().cloned().collect();
-    names.sort();
-    for name in names {
-        let var = &data[&name];
-        let dims = var.dims().to_vec();
-        let (lo, hi) = match dims.len() {
-            0 => continue,
-            1 if name.ends_with("running_var") || name.ends_with(".weight") => (0.5, 1.5),
-            1 if name.ends_with("weight_u") || name.ends_with("weight_v") => (-1.0, 1.0),
-            1 => (-0.3, 0.3),
-            _ => {
-                let bound = 1.0 / (dims[1..].iter().product::<usize>() as f32).sqrt();
-                (-bound, bound)
-            }
-        };
-        let n = var.elem_count();
-        let v: Vec<f32> = (0..n).map(|_| rng.random_range(lo..hi)).collect();
-        var.set(&Tensor::from_vec(v, dims, &Device::Cpu).unwrap())
-            .unwrap();
-    }
-    // Trained spectral-norm layers store converged power-iteration vectors: sigma is the
-    // largest singular value, never a near-zero u.(W v) that would make W / sigma explode.
-    for (name, weight) in data.iter().filter(|(n, _)| n.ends_with("weight_orig")) {
-        let prefix = name.trim_end_matches("weight_orig");
-        let w = weight.as_tensor().flatten_from(1).unwrap();
-        let mut v = data[&format!("{prefix}weight_v")].as_tensor().clone();
-        let normalize = |t: Tensor| {
-            (&t / t
-                .sqr()
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .sqrt()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap() as f64)
-                .unwrap()
-        };
-        let mut u = v.clone();
-        for _ in 0..20 {
-            u = normalize(
-                w.matmul(&v.unsqueeze(1).unwrap())
-                    .unwrap()
-                    .squeeze(1)
-                    .unwrap(),
-            );
-            v = normalize(
-                w.t()
-                    .unwrap()
-                    .matmul(&u.unsqueeze(1).unwrap())
-                    .unwrap()
-                    .squeeze(1)
-                    .unwrap(),
-            );
-        }
-        data[&format!("{prefix}weight_u")].set(&u).unwrap();
-        data[&format!("{prefix}weight_v")].set(&v).unwrap();
-    }
+    scenepaint::nets::seeded::seed_weights(varmap, seed).unwrap();
 }
 
 pub fn random_input(shape: (usize, usize, usize, usize), seed: u64) -> Tensor {
