@@ -124,10 +124,7 @@ impl SparseSeg {
         tap: usize,
         shape: &ModulationShape,
     ) -> Option<usize> {
-        let (ky, kx) = (tap / shape.kernel, tap % shape.kernel);
-        let yy = (y + ky).checked_sub(shape.radius())?;
-        let xx = (x + kx).checked_sub(shape.radius())?;
-        (yy < self.height && xx < self.width).then_some(yy * self.width + xx)
+        self.tap_offset(y, x, tap, shape, false)
     }
 
     /// The pixel whose kernel reads `(y, x)` through `tap`, if inside the image.
@@ -139,9 +136,25 @@ impl SparseSeg {
         tap: usize,
         shape: &ModulationShape,
     ) -> Option<usize> {
-        let (ky, kx) = (tap / shape.kernel, tap % shape.kernel);
-        let yy = (y + shape.radius()).checked_sub(ky)?;
-        let xx = (x + shape.radius()).checked_sub(kx)?;
+        self.tap_offset(y, x, tap, shape, true)
+    }
+
+    /// `(y, x)` moved by `tap`'s offset from the kernel's centre (against it: `reversed`).
+    #[inline(always)]
+    fn tap_offset(
+        &self,
+        y: usize,
+        x: usize,
+        tap: usize,
+        shape: &ModulationShape,
+        reversed: bool,
+    ) -> Option<usize> {
+        let (k, r) = (shape.kernel, shape.radius());
+        let (ky, kx) = (tap / k, tap % k);
+        let (yy, xx) = match reversed {
+            false => ((y + ky).checked_sub(r)?, (x + kx).checked_sub(r)?),
+            true => ((y + r).checked_sub(ky)?, (x + r).checked_sub(kx)?),
+        };
         (yy < self.height && xx < self.width).then_some(yy * self.width + xx)
     }
 }
