@@ -177,15 +177,19 @@ impl Conv2d {
 }
 
 impl Conv2d {
+    /// Counts this convolution's dense multiply-adds over `pixels` output pixels (N x H x W)
+    /// for the benchmark's FLOP count, when an op computes it with fewer (the fast path's
+    /// fused SPADE modulation).
+    pub(crate) fn record_dense_macs(&self, pixels: usize) {
+        record_conv_macs(pixels * self.weight.elem_count());
+    }
+
     /// `[weight.flatten(), bias]` as one vector (detached under [`with_frozen_weights`]), the
-    /// form the fast path's fused SPADE modulation takes; None without a bias. `pixels` is
-    /// the output's size (N x H x W), for the benchmark's FLOP count (dense convolution MACs,
-    /// however few the fused op computes).
-    pub(crate) fn packed_for(&self, pixels: usize) -> Result<Option<Tensor>> {
+    /// form the fast path's fused SPADE modulation takes; None without a bias.
+    pub(crate) fn packed(&self) -> Result<Option<Tensor>> {
         let Some(bias) = &self.bias else {
             return Ok(None);
         };
-        record_conv_macs(pixels * self.weight.elem_count());
         let packed = Tensor::cat(&[&self.weight.flatten_all()?, bias], 0)?;
         Ok(Some(match WEIGHTS_FROZEN.with(std::cell::Cell::get) {
             true => packed.detach(),

@@ -467,14 +467,13 @@ impl Spade {
             out: g.out_channels,
             kernel: g.kernel,
         };
-        let packed = |conv: &Conv2d| conv.packed_for(pixels);
-        let (Some(shared), Some(gamma), Some(beta)) = (
-            packed(&self.mlp_shared)?,
-            packed(&self.mlp_gamma)?,
-            packed(&self.mlp_beta)?,
-        ) else {
+        let convs = [&self.mlp_shared, &self.mlp_gamma, &self.mlp_beta];
+        let (Some(shared), Some(gamma), Some(beta)) =
+            (convs[0].packed()?, convs[1].packed()?, convs[2].packed()?)
+        else {
             return Ok(None);
         };
+        convs.iter().for_each(|c| c.record_dense_macs(pixels));
         let modulation =
             |output: &Tensor| train_modulation::modulation(&map, shape, &shared, output);
         Ok(Some((modulation(&gamma)?, modulation(&beta)?)))

@@ -14,7 +14,8 @@
 //! - the hidden activation's gradient (for `mlp_shared`'s weights): where a pixel's `radius`
 //!   window is one signature its hidden vector is that signature's, so only the sum of those
 //!   pixels' gradients is needed: box sums of the output gradient per signature and kernel tap
-//!   (prefix sums along rows); at the other pixels the transposed convolution as a GEMM.
+//!   (one vectorised sum per row run and kernel row, minus its ends); at the other pixels the
+//!   transposed convolution as a GEMM.
 //!
 //! The sums run in another order than a dense convolution's, so results equal Candle's
 //! convolutions up to rounding (tests below; `tests/fast_train.rs` for whole iterations).
