@@ -108,6 +108,11 @@ fn conv_forward_and_gradients_equal_candle_on_awkward_shapes() {
         ([2, 10, 70, 70], [8, 10, 7, 7], 0, 1),
         ([1, 16, 32, 32], [16, 16, 3, 3], 1, 2),
         ([2, 64, 40, 40], [64, 64, 3, 3], 1, 1),
+        // 3x3 stride 1 with enough tiles for Winograd's F(4x4, 3x3) (`fast::winograd`): odd
+        // sides, rows of more than 16 tiles, padding 0, 1 and 2.
+        ([3, 17, 23, 37], [19, 17, 3, 3], 1, 1),
+        ([2, 20, 30, 45], [16, 20, 3, 3], 0, 1),
+        ([1, 16, 33, 70], [24, 16, 3, 3], 2, 1),
         // pix2pixHD's discriminator: 4x4 stride 1 padding 2 (the map grows), one output channel.
         ([2, 64, 10, 10], [1, 64, 4, 4], 2, 1),
         ([2, 32, 5, 5], [64, 32, 4, 4], 2, 1),
@@ -357,7 +362,10 @@ struct Case {
 /// of the generated and the real image; where both are zero in one path and a rounding
 /// residue apart in the other, `|a - b|`'s gradient turns from 0 to +-1, so the generator's
 /// gradient may differ by up to a few 1e-3; measured: 5e-5 for SPADE with or without them,
-/// below 2e-5 for pix2pix, 5.6e-3 for pix2pixHD's generator (its discriminator: 6e-7).
+/// below 2e-5 for pix2pix, 5.6e-3 for pix2pixHD's generator (its discriminator: 6e-7). The
+/// VGG layers on Winograd's F(4x4, 3x3) round to about 1e-6 of their output instead of 1e-7,
+/// so more of those features flip: SPADE's generator 1.2e-3 (5e-5 with
+/// `SCENEPAINT_WINOGRAD=off`, every case of this file passing at its tolerance).
 fn assert_one_iteration_matches(case: Case) {
     let (preset, net) = (case.preset, case.net);
     let _ = net;
@@ -504,12 +512,13 @@ fn compare_weights(
 
 #[test]
 fn one_spade_iteration_on_the_fast_path_equals_the_plain_path() {
-    // Every loss on already agrees to 5e-5 (measured the same with the L1 terms off).
+    // Every loss on agrees to 5e-5 on the im2col convolutions (measured the same with the L1
+    // terms off) and to 1.2e-3 with VGG on Winograd's kernels (the L1 kinks above).
     assert_one_iteration_matches(Case {
         preset: "spade-tiny",
         net: "spade",
         smooth_losses_only: false,
-        gradient_tolerance: 1e-4,
+        gradient_tolerance: 2.5e-3,
         network: None,
     });
 }

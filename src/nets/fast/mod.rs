@@ -24,6 +24,7 @@ pub mod pix2pixhd;
 pub mod planes;
 pub mod region;
 mod seg;
+pub(crate) mod simd;
 pub mod spade_generator;
 pub mod spade_incremental;
 mod spade_norm;
@@ -42,6 +43,7 @@ mod train_storage;
 #[cfg(test)]
 pub(crate) mod train_testing;
 pub mod transpose;
+pub mod winograd;
 
 use candle_core::{Device, Tensor};
 

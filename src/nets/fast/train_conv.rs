@@ -18,6 +18,7 @@ use super::train_conv_backward::{transpose_par, BatchBackward, WeightGradLayout}
 pub use super::train_conv_transpose::{conv_transpose2d, conv_transpose2d_bias};
 use super::train_ops::{bias_gradient, leaky_relu_gradient};
 use super::train_storage::{storage_values, with_values};
+use super::winograd;
 
 /// Environment variable that keeps training on Candle's plain ops: `SCENEPAINT_TRAINING=candle`.
 pub const TRAINING_ENV: &str = "SCENEPAINT_TRAINING";
@@ -214,6 +215,17 @@ impl Geometry {
         })
     }
 
+    /// The Winograd kernels' description of `d`'s input (their convolutions are stride 1).
+    pub(super) fn input(&self, d: &Dims) -> super::winograd::Input {
+        super::winograd::Input {
+            n: d.n,
+            channels: d.c,
+            height: d.h,
+            width: d.w,
+            padding: self.padding,
+        }
+    }
+
     /// The row and column gather tables of `d`.
     fn tables(&self, d: &Dims) -> candle_core::Result<(AxisTable, AxisTable)> {
         let axis =
@@ -252,6 +264,11 @@ impl Geometry {
                 weight.len()
             )
         }
+        if d.k == 3 && self.stride == 1 {
+            if let Some(out) = winograd::forward(x, self.input(d), weight, bias, activation) {
+                return Ok(out);
+            }
+        }
         let mut out = vec![0f32; d.n * per_out];
         if per_out == 0 {
             return Ok(out);
@@ -284,6 +301,12 @@ impl Geometry {
         (want_dw, want_dx): (bool, bool),
     ) -> candle_core::Result<Gradients> {
         let want_dw = want_dw && x.is_some();
+        if want_dx && d.k == 3 && self.stride == 1 && grad.len() == d.n * d.o * d.oh * d.ow {
+            if let Some(dx) = winograd::input_gradient(grad, self.input(d), weight, d.o) {
+                let (dw, _) = self.backward(d, x, weight, grad, (want_dw, false))?;
+                return Ok((dw, Some(dx)));
+            }
+        }
         let (rows, cols) = self.tables(d)?;
         let kk = d.c * d.k * d.k;
         let (per_in, per_out) = (d.c * d.h * d.w, d.o * d.oh * d.ow);
