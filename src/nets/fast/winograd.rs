@@ -82,7 +82,7 @@ pub(crate) fn applies(
     inputs: usize,
     outputs: usize,
 ) -> bool {
-    const MIN_CHANNELS: usize = 16;
+    const MIN_CHANNELS: usize = 32;
     kernel == 3 && stride == 1 && padding <= 2 && inputs >= MIN_CHANNELS && outputs >= MIN_CHANNELS
 }
 

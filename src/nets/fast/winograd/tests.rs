@@ -185,4 +185,5 @@ fn only_3x3_stride_1_convolutions_with_enough_channels_apply() {
     assert!(!applies(4, 1, 1, 64, 64));
     assert!(!applies(3, 1, 3, 64, 64));
     assert!(!applies(3, 1, 1, 3, 64));
+    assert!(!applies(3, 1, 1, 64, 16));
 }
