@@ -106,10 +106,12 @@ const SHAPES: [(usize, usize, usize, usize, usize, usize); 7] = [
     (1, 18, 5, 131, 16, 0),
 ];
 
-#[test]
-fn forward_matches_the_definition_on_awkward_shapes() {
-    {
-        for (seed, &(n, channels, height, width, outputs, padding)) in SHAPES.iter().enumerate() {
+/// Each shape as (seed, input, output channels).
+fn cases() -> impl Iterator<Item = (u64, Input, usize)> {
+    SHAPES
+        .iter()
+        .enumerate()
+        .map(|(seed, &(n, channels, height, width, outputs, padding))| {
             let input = Input {
                 n,
                 channels,
@@ -117,64 +119,75 @@ fn forward_matches_the_definition_on_awkward_shapes() {
                 width,
                 padding,
             };
-            let x = uniform_values(seed as u64, n * channels * height * width, 1.0);
-            let w = uniform_values(100 + seed as u64, outputs * channels * 9, 0.3);
-            let bias = uniform_values(200 + seed as u64, outputs, 0.5);
-            let kernel = WinogradKernel::forward(&w, outputs, channels);
-            let (oh, ow) = input.output_size();
-            let mut out = vec![f32::NAN; n * outputs * oh * ow];
-            convolve(&kernel, &x, input, &bias, Activation::Identity, &mut out);
-            let mut expected = direct(&x, &w, input, outputs);
-            let plane = oh * ow;
-            for (i, e) in expected.iter_mut().enumerate() {
-                *e += bias[(i / plane) % outputs] as f64;
-            }
-            let rel = rel_l2(&out, &expected);
-            assert!(rel < 1e-5, "{input:?} -> {outputs}: rel L2 {rel:.2e}");
-            // The activation is applied after the bias.
-            let mut relu = vec![f32::NAN; out.len()];
-            convolve(&kernel, &x, input, &bias, Activation::Relu, &mut relu);
-            assert!(relu.iter().zip(&out).all(|(r, o)| *r == o.max(0.0)));
+            (seed as u64, input, outputs)
+        })
+}
+
+#[test]
+fn forward_matches_the_definition_on_awkward_shapes() {
+    for (seed, input, outputs) in cases() {
+        let Input {
+            n,
+            channels,
+            height,
+            width,
+            ..
+        } = input;
+        let x = uniform_values(seed, n * channels * height * width, 1.0);
+        let w = uniform_values(100 + seed, outputs * channels * 9, 0.3);
+        let bias = uniform_values(200 + seed, outputs, 0.5);
+        let kernel = WinogradKernel::forward(&w, outputs, channels);
+        let (oh, ow) = input.output_size();
+        let mut out = vec![f32::NAN; n * outputs * oh * ow];
+        convolve(&kernel, &x, input, &bias, Activation::Identity, &mut out);
+        let mut expected = direct(&x, &w, input, outputs);
+        let plane = oh * ow;
+        for (i, e) in expected.iter_mut().enumerate() {
+            *e += bias[(i / plane) % outputs] as f64;
         }
+        let rel = rel_l2(&out, &expected);
+        assert!(rel < 1e-5, "{input:?} -> {outputs}: rel L2 {rel:.2e}");
+        // The activation is applied after the bias.
+        let mut relu = vec![f32::NAN; out.len()];
+        convolve(&kernel, &x, input, &bias, Activation::Relu, &mut relu);
+        assert!(relu.iter().zip(&out).all(|(r, o)| *r == o.max(0.0)));
     }
 }
 
 #[test]
 fn input_gradient_matches_the_adjoint() {
-    {
-        for (seed, &(n, channels, height, width, outputs, padding)) in SHAPES.iter().enumerate() {
-            let input = Input {
-                n,
-                channels,
-                height,
-                width,
-                padding,
-            };
-            let (oh, ow) = input.output_size();
-            let g = uniform_values(300 + seed as u64, n * outputs * oh * ow, 1.0);
-            let w = uniform_values(400 + seed as u64, outputs * channels * 9, 0.3);
-            let kernel = WinogradKernel::input_gradient(&w, outputs, channels);
-            assert_eq!(kernel.outputs(), channels);
-            let grad_input = Input {
-                n,
-                channels: outputs,
-                height: oh,
-                width: ow,
-                padding: 2 - padding,
-            };
-            assert_eq!(grad_input.output_size(), (height, width));
-            let mut dx = vec![f32::NAN; n * channels * height * width];
-            convolve(
-                &kernel,
-                &g,
-                grad_input,
-                &vec![0.0; channels],
-                Activation::Identity,
-                &mut dx,
-            );
-            let rel = rel_l2(&dx, &direct_input_gradient(&g, &w, input, outputs));
-            assert!(rel < 1e-5, "dX of {input:?} -> {outputs}: rel L2 {rel:.2e}");
-        }
+    for (seed, input, outputs) in cases() {
+        let Input {
+            n,
+            channels,
+            height,
+            width,
+            padding,
+        } = input;
+        let (oh, ow) = input.output_size();
+        let g = uniform_values(300 + seed, n * outputs * oh * ow, 1.0);
+        let w = uniform_values(400 + seed, outputs * channels * 9, 0.3);
+        let kernel = WinogradKernel::input_gradient(&w, outputs, channels);
+        assert_eq!(kernel.outputs(), channels);
+        let grad_input = Input {
+            n,
+            channels: outputs,
+            height: oh,
+            width: ow,
+            padding: 2 - padding,
+        };
+        assert_eq!(grad_input.output_size(), (height, width));
+        let mut dx = vec![f32::NAN; n * channels * height * width];
+        convolve(
+            &kernel,
+            &g,
+            grad_input,
+            &vec![0.0; channels],
+            Activation::Identity,
+            &mut dx,
+        );
+        let rel = rel_l2(&dx, &direct_input_gradient(&g, &w, input, outputs));
+        assert!(rel < 1e-5, "dX of {input:?} -> {outputs}: rel L2 {rel:.2e}");
     }
 }
 

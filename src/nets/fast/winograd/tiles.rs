@@ -41,11 +41,42 @@ fn one_row(grid: Grid, first: usize, lanes: usize) -> bool {
     lanes == LANES && first % grid.tiles_x + LANES <= grid.tiles_x
 }
 
-/// The positions of a group's tiles (lanes past `lanes` keep their old values, unread).
+/// Up to 16 consecutive tiles of a task, one per lane.
+#[derive(Clone, Copy)]
+struct Group {
+    /// How many lanes hold a tile.
+    lanes: usize,
+    /// The first tile's column in the task's matrices.
+    column0: usize,
+    /// Whether all 16 lie in one tile row (read and written by row segments).
+    row_group: bool,
+}
+
+/// The task's groups, with `pos` filled for each before it is handled: the first tile's
+/// position for a row group, every tile's otherwise (lanes past the last keep old values).
 #[inline(always)]
-fn group_positions(grid: Grid, group: usize, lanes: usize, pos: &mut [TilePos; LANES]) {
-    for (l, p) in pos.iter_mut().enumerate().take(lanes) {
-        *p = grid.pos(group + l);
+fn for_each_group(
+    grid: Grid,
+    task: &Task,
+    pos: &mut [TilePos; LANES],
+    mut handle: impl FnMut(Group, &[TilePos; LANES]),
+) {
+    for first in (task.t0..task.t1).step_by(LANES) {
+        let lanes = (task.t1 - first).min(LANES);
+        let row_group = one_row(grid, first, lanes);
+        for (l, p) in pos
+            .iter_mut()
+            .enumerate()
+            .take(if row_group { 1 } else { lanes })
+        {
+            *p = grid.pos(first + l);
+        }
+        let group = Group {
+            lanes,
+            column0: first - task.t0,
+            row_group,
+        };
+        handle(group, pos);
     }
 }
 
@@ -67,11 +98,8 @@ simd_dispatch! {
         let mut rows = [[[0f32; LANES]; A]; A];
         let (mut column, mut transformed) = ([[0f32; LANES]; A], [[0f32; LANES]; A]);
         let mut pos = [TilePos::default(); LANES];
-        for group in (task.t0..task.t1).step_by(LANES) {
-            let lanes = (task.t1 - group).min(LANES);
-            let column0 = group - task.t0;
-            let row_group = one_row(grid, group, lanes);
-            group_positions(grid, group, if row_group { 1 } else { lanes }, &mut pos);
+        for_each_group(grid, task, &mut pos, |group, pos| {
+            let Group { lanes, column0, row_group } = group;
             if lanes < LANES {
                 for lane_values in d.iter_mut().flatten() {
                     lane_values[lanes..].fill(0.0);
@@ -101,7 +129,7 @@ simd_dispatch! {
                     }
                 }
             }
-        }
+        });
     }
 }
 
@@ -190,11 +218,8 @@ simd_dispatch! {
         let mut y = [[[0f32; LANES]; M]; M];
         let (mut column, mut column_out) = ([[0f32; LANES]; A], [[0f32; LANES]; M]);
         let mut pos = [TilePos::default(); LANES];
-        for group in (task.t0..task.t1).step_by(LANES) {
-            let lanes = (task.t1 - group).min(LANES);
-            let column0 = group - task.t0;
-            let row_group = one_row(grid, group, lanes);
-            group_positions(grid, group, if row_group { 1 } else { lanes }, &mut pos);
+        for_each_group(grid, task, &mut pos, |group, pos| {
+            let Group { lanes, column0, row_group } = group;
             for (r, o) in (task.o0..task.o1).enumerate() {
                 for (xi, row_out) in rows_out.iter_mut().enumerate() {
                     for (nu, lane_values) in product_row.iter_mut().enumerate() {
@@ -223,7 +248,7 @@ simd_dispatch! {
                     }
                 }
             }
-        }
+        });
     }
 }
 
