@@ -18,7 +18,6 @@
 //! 3x3)), so results differ from the direct product by a few 1e-6 relative (the tests bound
 //! it); float summation order differs anyway between our kernels and Candle's.
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::conv::Activation;
 use super::gemm::{sgemm_into, MatRef, SharedMut};
@@ -44,32 +43,14 @@ const G: [[f64; 3]; A] = [
 ];
 
 /// Environment variable that switches these kernels off: `SCENEPAINT_WINOGRAD=off` keeps the
-/// im2col product for every convolution (the comparison baseline of `scenepaint bench`).
+/// im2col product for every convolution (the baseline they were measured against: the same
+/// `scenepaint bench --train` with and without it).
 pub const WINOGRAD_ENV: &str = "SCENEPAINT_WINOGRAD";
 
-/// 0: from the environment; 1: on; 2: off.
-static OVERRIDE: AtomicU8 = AtomicU8::new(0);
-
-/// Overrides the environment for the whole process (`scenepaint bench --train` times both in
-/// one run); `None` goes back to the environment.
-pub fn set_enabled(enabled: Option<bool>) {
-    let code = match enabled {
-        None => 0,
-        Some(true) => 1,
-        Some(false) => 2,
-    };
-    OVERRIDE.store(code, Ordering::Relaxed);
-}
-
-/// Whether the kernels are in use: the override, else the environment (read once).
+/// Whether the kernels are in use (the environment, read once).
 pub fn enabled() -> bool {
     static FROM_ENV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    match OVERRIDE.load(Ordering::Relaxed) {
-        1 => true,
-        2 => false,
-        _ => *FROM_ENV
-            .get_or_init(|| !matches!(std::env::var(WINOGRAD_ENV).as_deref(), Ok("off") | Ok("0"))),
-    }
+    *FROM_ENV.get_or_init(|| !matches!(std::env::var(WINOGRAD_ENV).as_deref(), Ok("off") | Ok("0")))
 }
 
 /// Whether a convolution is one these kernels compute: 3x3, stride 1, zero padding of at most
