@@ -218,6 +218,12 @@ impl Input {
     }
 }
 
+/// Whether the kernels are on and take this convolution: one that pays ([`worth_it`]) of a
+/// 3x3 `weight` with `outputs` x `input.channels` kernels.
+fn takes(input: Input, weight: &[f32], outputs: usize) -> bool {
+    enabled() && worth_it(input, outputs) && weight.len() == outputs * input.channels * 9
+}
+
 /// `activation(conv(x, weight) + bias)` of a batch, `None` where the
 /// convolution is not one it computes (see [`applies`]). `weight` is (outputs, channels, 3, 3).
 pub(crate) fn forward(
@@ -228,10 +234,7 @@ pub(crate) fn forward(
     activation: Activation,
 ) -> Option<Vec<f32>> {
     let outputs = bias.len();
-    if !enabled() || !worth_it(input, outputs) {
-        return None;
-    }
-    if weight.len() != outputs * input.channels * 9 {
+    if !takes(input, weight, outputs) {
         return None;
     }
     let kernel = WinogradKernel::forward(weight, outputs, input.channels);
@@ -249,10 +252,7 @@ pub(crate) fn input_gradient(
     weight: &[f32],
     outputs: usize,
 ) -> Option<Vec<f32>> {
-    if !enabled() || !worth_it(input, outputs) {
-        return None;
-    }
-    if weight.len() != outputs * input.channels * 9 {
+    if !takes(input, weight, outputs) {
         return None;
     }
     let kernel = WinogradKernel::input_gradient(weight, outputs, input.channels);
