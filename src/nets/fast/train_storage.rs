@@ -41,6 +41,49 @@ pub(super) fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_
     Ok(f(&t.flatten_all()?.to_vec1::<f32>()?))
 }
 
+/// Runs `f` on `t`'s values, mutably, in place: `t` must be a contiguous f32 CPU tensor.
+/// Candle gives mutable access to a storage only inside an in-place op, one tensor per op;
+/// nesting these calls lets one pass update several tensors (Adam's parameter and moments).
+pub(super) fn with_values_mut<R: Send>(
+    t: &Tensor,
+    f: impl FnOnce(&mut [f32]) -> R + Send,
+) -> candle_core::Result<R> {
+    let access = MutAccess {
+        f: std::sync::Mutex::new(Some(f)),
+        out: std::sync::Mutex::new(None),
+    };
+    t.inplace_op1(&access)?;
+    let out = access.out.into_inner().ok().flatten();
+    out.ok_or_else(|| candle_core::Error::Msg("in-place access: the op did not run".into()))
+}
+
+/// The in-place op of [`with_values_mut`]: calls its closure once on the destination.
+struct MutAccess<F, R> {
+    f: std::sync::Mutex<Option<F>>,
+    out: std::sync::Mutex<Option<R>>,
+}
+
+impl<F: FnOnce(&mut [f32]) -> R + Send, R: Send> candle_core::InplaceOp1 for MutAccess<F, R> {
+    fn name(&self) -> &'static str {
+        "scenepaint-fast-values-mut"
+    }
+
+    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
+        let (CpuStorage::F32(data), Some((start, end))) = (storage, layout.contiguous_offsets())
+        else {
+            candle_core::bail!("in-place access: expected contiguous f32 values")
+        };
+        let lock = |e: &str| candle_core::Error::Msg(format!("in-place access: {e} lock poisoned"));
+        let f = self.f.lock().map_err(|_| lock("closure"))?.take();
+        let Some(f) = f else {
+            candle_core::bail!("in-place access: the op ran twice")
+        };
+        let result = f(&mut data[start..end]);
+        *self.out.lock().map_err(|_| lock("result"))? = Some(result);
+        Ok(())
+    }
+}
+
 /// `storage`'s values in `layout`'s order, borrowed when contiguous.
 pub(super) fn storage_values<'a>(
     storage: &'a CpuStorage,
