@@ -317,7 +317,6 @@ impl Geometry {
             )
         }
         let dw_layout = WeightGradLayout::for_pixels(d.n * d.oh * d.ow);
-        let mut dw_sum = vec![0.0f32; if want_dw { kk * d.o } else { 0 }];
         let mut dx = vec![0.0f32; if want_dx { d.n * per_in } else { 0 }];
         let job = BatchBackward {
             d,
@@ -327,12 +326,8 @@ impl Geometry {
             weight,
             grad,
         };
-        job.run(
-            x.filter(|_| want_dw),
-            &mut dw_sum,
-            want_dx.then_some(dx.as_mut_slice()),
-        );
-        let dw = want_dw.then(|| match dw_layout {
+        let dw_sum = job.run(x.filter(|_| want_dw), want_dx.then_some(dx.as_mut_slice()));
+        let dw = dw_sum.map(|dw_sum| match dw_layout {
             WeightGradLayout::Direct => dw_sum,
             WeightGradLayout::Transposed => {
                 let mut dw = Vec::new();

@@ -6,7 +6,7 @@
 //! zeroed and summed, were 3-5 % of a SPADE step).
 use rayon::prelude::*;
 
-use super::conv::{im2col, AxisTable, Tile};
+use super::conv::{im2col, scratch_slice, AxisTable, Tile};
 use super::gemm::{sgemm_into, MatRef};
 use super::planes::PlaneView;
 use super::train_conv::Dims;
@@ -57,7 +57,7 @@ impl BatchBackward<'_> {
     /// output rows ([`row_steps`]) of every sample, so its `dW` partial is summed once per
     /// batch; it adds `dX` straight into the input rows it owns ([`DxShare`]) and keeps the
     /// few rows its window shares with a neighbour aside, added at the end.
-    pub(super) fn run(&self, x: Option<&[f32]>, dw_sum: &mut [f32], dx_out: Option<&mut [f32]>) {
+    pub(super) fn run(&self, x: Option<&[f32]>, dx_out: Option<&mut [f32]>) -> Option<Vec<f32>> {
         let d = self.d;
         let kk = d.c * d.k * d.k;
         let per_in = d.c * d.h * d.w;
@@ -92,14 +92,20 @@ impl BatchBackward<'_> {
                 (dw, share.aside)
             })
             .collect();
-        if x.is_some() {
-            add_partials(dw_sum, partials.iter().map(|(dw, _)| dw.as_slice()));
-        }
+        let (dws, asides): (Vec<Vec<f32>>, Vec<AsideRows>) = partials.into_iter().unzip();
         if let Some(out) = dx_out {
-            for (_, aside) in &partials {
+            for aside in &asides {
                 aside.add_into(out, d);
             }
         }
+        // The first thread's partial holds the sum: no zeroed total and one pass fewer.
+        x.is_some().then(|| {
+            let mut dws = dws.into_iter();
+            let mut sum = dws.next().unwrap_or_else(|| vec![0.0; kk * d.o]);
+            let rest: Vec<Vec<f32>> = dws.collect();
+            add_partials(&mut sum, rest.iter().map(Vec::as_slice));
+            sum
+        })
     }
 
     /// One step of sample `i`: its `dW` into `dw`, its `dX` into `share`.
@@ -124,14 +130,13 @@ impl BatchBackward<'_> {
             col_stride: 1,
         };
         if let Some(x) = x {
-            scratch.col.resize(kk * nt, 0.0);
-            im2col(x, self.rows, self.cols, tile.q0, tile.q1, &mut scratch.col);
-            let col = MatRef::row_major(&scratch.col, kk, nt);
+            let col = scratch_slice(&mut scratch.col, kk * nt);
+            im2col(x, self.rows, self.cols, tile.q0, tile.q1, col);
+            let col = MatRef::row_major(col, kk, nt);
             match self.dw_layout {
                 WeightGradLayout::Direct => sgemm_into(dw, g, col.transposed(), true),
                 WeightGradLayout::Transposed => {
-                    transpose_into(g, &mut scratch.g_t);
-                    let g_t = MatRef::row_major(&scratch.g_t, nt, d.o);
+                    let g_t = MatRef::row_major(transpose_into(g, &mut scratch.g_t), nt, d.o);
                     sgemm_into(dw, col, g_t, true)
                 }
             }
@@ -144,10 +149,10 @@ impl BatchBackward<'_> {
                 row_stride: 1,
                 col_stride: kk,
             };
-            scratch.dcol.resize(kk * nt, 0.0);
-            sgemm_into(&mut scratch.dcol, w_t, g, false);
+            let dcol = scratch_slice(&mut scratch.dcol, kk * nt);
+            sgemm_into(dcol, w_t, g, false);
             col2im_add(
-                &scratch.dcol,
+                dcol,
                 i,
                 d.c,
                 self.rows,
@@ -374,10 +379,10 @@ fn add_partials<'a>(total: &mut [f32], partials: impl Iterator<Item = &'a [f32]>
 
 /// `m`'s transpose (m.cols x m.rows) as a dense row-major matrix in `out`, in square blocks so
 /// that the reads and the writes both stay in cache.
-pub(super) fn transpose_into(m: MatRef, out: &mut Vec<f32>) {
-    out.clear();
-    out.resize(m.rows * m.cols, 0.0);
+pub(super) fn transpose_into<'a>(m: MatRef, out: &'a mut Vec<f32>) -> &'a [f32] {
+    let out = scratch_slice(out, m.rows * m.cols);
     transpose_rows(m, 0, out);
+    out
 }
 
 /// [`transpose_into`] with bands of output rows on the rayon pool: the summed `dW^T` of a
