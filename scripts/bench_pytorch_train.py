@@ -20,6 +20,10 @@ it:
 pix2pix needs only `models/networks.py`, `models/pix2pix_model.py`, `models/base_model.py`
 and `util/image_pool.py` of its checkout; its options are given here directly (an
 `argparse.Namespace` with the published defaults pix2pix sets), not through its option parser.
+Where the whole repository cannot be cloned (it is about 3 GB with its history), those files
+at a known commit are enough: the first two as published, `BaseModel` reduced to what
+`Pix2PixModel` calls (its device and `set_requires_grad`) and `ImagePool` to pool size 0, which
+returns its input (neither does tensor work in the published code at these options).
 
 pix2pixHD's code calls `.cuda()` and `torch.cuda.FloatTensor` throughout; here they stay on
 the CPU (the calls return their tensor or module unchanged), and its VGG19 is the VGG16 below,
@@ -196,15 +200,17 @@ def build_pix2pixhd(hd_dir, case, workdir):
 
 class Pix2pixSteps:
     """One `optimize_parameters` of the published Pix2PixModel (its D step, then its G step)
-    on the synthetic batch: the one-hot label map is its A, the photo its B."""
+    on the synthetic batch: the label map drawn in 9 colours (3 channels, as scenepaint's
+    pix2pix reads it and as the published aligned datasets store it) is its A, the photo its B."""
 
     def __init__(self, model):
         self.model = model
 
     def step(self, data):
-        label = data["label"].long()
-        one_hot = torch.zeros(label.shape[0], 9, *label.shape[2:]).scatter_(1, label, 1.0)
-        self.model.set_input({"A": one_hot, "B": data["image"], "A_paths": data["path"],
+        label = data["label"].long()[:, 0]
+        palette = torch.linspace(-1.0, 1.0, 27).reshape(9, 3)
+        colours = palette[label].permute(0, 3, 1, 2).contiguous()
+        self.model.set_input({"A": colours, "B": data["image"], "A_paths": data["path"],
                               "B_paths": data["path"]})
         self.model.optimize_parameters()
 
@@ -216,7 +222,7 @@ def build_pix2pix(p2p_dir, case):
     # The published options pix2pix trains with (base/train options and the defaults
     # Pix2PixModel.modify_commandline_options sets), with the case's sizes.
     opt = argparse.Namespace(
-        isTrain=True, gpu_ids=[], input_nc=9, output_nc=3, norm="batch", no_dropout=False,
+        isTrain=True, gpu_ids=[], input_nc=3, output_nc=3, norm="batch", no_dropout=False,
         init_type="normal", init_gain=0.02, netD="basic", n_layers_D=3, pool_size=0,
         gan_mode="vanilla", lambda_L1=100.0, lr=0.0002, beta1=0.5, direction="AtoB",
         **case["options"])
