@@ -234,6 +234,23 @@ fn stop_and_resume_equals_an_uninterrupted_run() {
     );
 }
 
+static STOP_AUGMENTED: AtomicBool = AtomicBool::new(false);
+
+/// DiffAugment draws its transforms from the run's random stream: a resumed run must draw
+/// the same ones (the transforms themselves: `train::diff_augment`'s unit tests).
+#[test]
+fn a_diff_augment_run_resumes_exactly() {
+    let augmented = |iters| TrainConfig {
+        diff_augment: Some("color,translation,cutout".into()),
+        ..tiny_config(iters)
+    };
+    let names = assert_resume_equals_straight(&augmented, 3, &STOP_AUGMENTED);
+    assert!(
+        names.iter().any(|n| n.starts_with("optD.exp_avg.")),
+        "D's moments compared"
+    );
+}
+
 static STOP_PIX2PIX: AtomicBool = AtomicBool::new(false);
 
 /// pix2pix-tiny at 64x64 for a few iterations: every step logged, no checkpoint, sample or

@@ -7,6 +7,7 @@ pub mod build;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod diff_augment;
 pub mod evaluation;
 pub mod family;
 pub mod init;

@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::config::TrainConfig;
 use super::data::Batch;
+use super::diff_augment::{Draws, Policy};
 use super::family::{adam_config, adam_over, discriminator_step, scalar, Family, Losses};
 use super::init::{
     init_varmap, load_matching, load_pretrained_discriminator, pretrained_generator_file,
@@ -100,10 +101,14 @@ impl SpadeNets {
         fake: &Tensor,
         real: &Tensor,
         train: bool,
+        augment: Option<&Draws>,
     ) -> Result<(DiscriminatorOutputs, DiscriminatorOutputs)> {
         let fake_concat = Tensor::cat(&[seg, fake], 1)?;
         let real_concat = Tensor::cat(&[seg, real], 1)?;
-        let both = Tensor::cat(&[fake_concat, real_concat], 0)?;
+        let mut both = Tensor::cat(&[fake_concat, real_concat], 0)?;
+        if let Some(draws) = augment {
+            both = draws.apply(&both, seg.dim(1)?)?;
+        }
         split_fake_real(self.discriminator.forward_t(&both, train)?)
     }
 
@@ -143,8 +148,8 @@ impl SpadeNets {
         train: bool,
     ) -> Result<SpadeStep> {
         let (fake_image, stats) = self.generate(seg, real, eps, train)?;
-        let (d_fake, d_real) = self.discriminator_losses(seg, &fake_image, real, train)?;
-        let (pred_fake, pred_real) = self.discriminate(seg, &fake_image, real, train)?;
+        let (d_fake, d_real) = self.discriminator_losses(seg, &fake_image, real, train, None)?;
+        let (pred_fake, pred_real) = self.discriminate(seg, &fake_image, real, train, None)?;
         let (g_gan, g_feat) = self.generator_gan_losses(&pred_fake, &pred_real, lambda_feat)?;
         let kld = match &stats {
             Some((mu, logvar)) => Some((kl_divergence(mu, logvar)? * lambda_kld)?),
@@ -169,8 +174,10 @@ impl SpadeNets {
         fake: &Tensor,
         real: &Tensor,
         train: bool,
+        augment: Option<&Draws>,
     ) -> Result<(Tensor, Tensor)> {
-        let (pred_fake, pred_real) = self.discriminate(seg, &fake.detach(), real, train)?;
+        let (pred_fake, pred_real) =
+            self.discriminate(seg, &fake.detach(), real, train, augment)?;
         let mode = self.gan_mode;
         Ok((
             d_loss_multiscale(&pred_fake, false, mode, ScaleReduce::Mean)?,
@@ -203,6 +210,8 @@ pub struct SpadeFamily {
     opt_g: Adam,
     opt_d: Adam,
     vgg: Option<Vgg>,
+    /// `diff_augment`'s policy, parsed.
+    augment: Option<Policy>,
     config: TrainConfig,
     device: Device,
 }
@@ -238,7 +247,13 @@ impl SpadeFamily {
             adam_config(config, lr_g),
         )?;
         let opt_d = adam_over(&[("D.", &d_vars)], adam_config(config, lr_d))?;
+        let augment = config
+            .diff_augment
+            .as_deref()
+            .map(Policy::parse)
+            .transpose()?;
         Ok(Self {
+            augment,
             nets,
             g_vars,
             e_vars,
@@ -303,12 +318,23 @@ impl Family for SpadeFamily {
         let (fake, stats) = self.nets.generate(&seg, real, eps.as_ref(), true)?;
         let mut losses = Losses::new();
 
-        let (d_fake, d_real) = self.nets.discriminator_losses(&seg, &fake, real, true)?;
+        // DiffAugment draws afresh for each discriminator pass, as the paper does.
+        let (pairs, height, width) = (real.dim(0)?, real.dim(2)?, real.dim(3)?);
+        let draw = |rng: &mut ChaCha8Rng| {
+            self.augment
+                .map(|policy| Draws::sample(policy, pairs, (height, width), rng))
+        };
+        let d_draws = draw(rng);
+        let (d_fake, d_real) =
+            self.nets
+                .discriminator_losses(&seg, &fake, real, true, d_draws.as_ref())?;
         discriminator_step(&mut self.opt_d, &d_fake, &d_real, 1.0, &mut losses, stop)?;
 
         // D's weights are constants here: the G step needs gradients for the fake only.
+        let g_draws = draw(rng);
         let (pred_fake, pred_real) = crate::nets::layers::with_frozen_weights(|| {
-            self.nets.discriminate(&seg, &fake, real, true)
+            self.nets
+                .discriminate(&seg, &fake, real, true, g_draws.as_ref())
         })?;
         let (g_gan, g_feat) =
             self.nets

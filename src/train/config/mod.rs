@@ -122,6 +122,9 @@ pub struct TrainConfig {
     pub fid_network: Option<PathBuf>,
     /// Keep a copy of the bundle with the lowest FID so far in `RUN_DIR/best/`.
     pub keep_best_fid: bool,
+    /// DiffAugment before the discriminator (`train::diff_augment`), a comma-separated
+    /// policy of `color`, `translation`, `cutout`; none: the images as they are. SPADE only.
+    pub diff_augment: Option<String>,
 }
 
 impl Default for TrainConfig {
@@ -162,6 +165,7 @@ impl Default for TrainConfig {
             eval_size: None,
             fid_network: None,
             keep_best_fid: false,
+            diff_augment: None,
         }
     }
 }
@@ -462,6 +466,12 @@ impl TrainConfig {
         }
         if self.keep_best_fid && self.eval_every == 0 {
             return fail("keep_best_fid needs eval_every > 0");
+        }
+        if let Some(policy) = &self.diff_augment {
+            crate::train::diff_augment::Policy::parse(policy)?;
+            if self.net != NetFamily::Spade {
+                return fail("diff_augment is implemented for the SPADE family only");
+            }
         }
         Ok(())
     }
