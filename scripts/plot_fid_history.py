@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Held-out FID of the default model's chain of runs against iterations from scratch
 (weights/samples/ycor-spade-256-fid.png). The folders of run 1, r2 and r3 are lost, so their
-evaluations are the ones recorded in weights/README.md; run r4's come from its losses.jsonl.
+evaluations are the ones recorded in weights/README.md; run r4's and r5's come from their
+losses.jsonl.
 
-usage: plot_fid_history.py runs/ycor-spade-256-r4/losses.jsonl OUT.png   (needs matplotlib)
+usage: plot_fid_history.py runs/ycor-spade-256-r4/losses.jsonl OUT.png \
+           [runs/ycor-spade-256-r5/losses.jsonl]   (needs matplotlib)
 """
 import json
 import sys
@@ -23,6 +25,7 @@ R3_AVERAGE = [(R3_START + i, f) for i, f in [
 R3_CURRENT = [(R3_START + i, f) for i, f in [(2000, 241.3), (2250, 232.2), (2500, 246.3),
                                              (2750, 221.9)]]
 R4_START = R3_START + 2750  # r4 starts from r3's iteration 2750
+R5_START = R4_START + 2000  # r5 starts from r4's iteration 2000 (learning rate decaying)
 
 
 def run_points(path, start):
@@ -41,6 +44,7 @@ def run_points(path, start):
 def main():
     losses, out = sys.argv[1], sys.argv[2]
     average, current = run_points(losses, R4_START)
+    r5_average, r5_current = run_points(sys.argv[3], R5_START) if len(sys.argv) > 3 else ([], [])
     fig, ax = plt.subplots(figsize=(6.4, 3.2), dpi=100)
     for points, label, style in [
         (RUN1, "run 1 (from scratch)", "o-"),
@@ -49,6 +53,8 @@ def main():
         (R3_CURRENT, "r3, current weights", "D-"),
         (average, "r4, weight average 0.999", "v--"),
         (current, "r4, current weights", "P-"),
+        (r5_average, "r5 (rate decaying), weight average", "x--"),
+        (r5_current, "r5 (rate decaying), current weights", "*-"),
     ]:
         if points:
             ax.plot(*zip(*points), style, label=label, markersize=4)
