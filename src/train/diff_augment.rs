@@ -189,6 +189,10 @@ mod tests {
         Tensor::from_vec(values, (n, c, h, w), &Device::Cpu).unwrap()
     }
 
+    fn values(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    }
+
     fn only(policy: &str, draw: Draw) -> Draws {
         Draws {
             policy: Policy::parse(policy).unwrap(),
@@ -230,10 +234,7 @@ mod tests {
             },
         );
         let y = draws.apply(&x, 1).unwrap();
-        let (xs, ys) = (
-            x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-            y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-        );
+        let (xs, ys) = (values(&x), values(&y));
         for c in 0..3 {
             for r in 0..5 {
                 for q in 0..6 {
@@ -263,23 +264,9 @@ mod tests {
             },
         );
         let y = draws.apply(&x, 2).unwrap();
-        let label = |t: &Tensor| {
-            t.narrow(1, 0, 2)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-        };
-        assert_eq!(label(&x), label(&y));
-        let image = |t: &Tensor| {
-            t.narrow(1, 2, 2)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-        };
+        let channels = |t: &Tensor, from| values(&t.narrow(1, from, 2).unwrap());
+        assert_eq!(channels(&x, 0), channels(&y, 0));
+        let image = |t: &Tensor| channels(t, 2);
         let (before, after) = (image(&x), image(&y));
         let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
         // Brightness moves the mean; saturation and contrast keep it.
@@ -300,14 +287,7 @@ mod tests {
         let half = ramp(2, 2, 8, 8);
         let x = Var::from_tensor(&Tensor::cat(&[&half, &half], 0).unwrap()).unwrap();
         let y = draws.apply(x.as_tensor(), 1).unwrap();
-        let rows = |t: &Tensor, i| {
-            t.narrow(0, i, 1)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-        };
+        let rows = |t: &Tensor, i| values(&t.narrow(0, i, 1).unwrap());
         assert_eq!(rows(&y, 0), rows(&y, 2));
         assert_eq!(rows(&y, 1), rows(&y, 3));
         assert_ne!(rows(&y, 0), rows(&y, 1));
@@ -326,7 +306,7 @@ mod tests {
             .backward()
             .unwrap();
         let g = grads.get(x.as_tensor()).unwrap().narrow(0, 0, 1).unwrap();
-        let g = g.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let g = values(&g);
         for (p, v) in g.iter().enumerate() {
             let (r, q) = ((p / 8) % 8, p % 8);
             let cut = (1..5).contains(&r) && (2..6).contains(&q);
