@@ -113,6 +113,11 @@ fn conv_forward_and_gradients_equal_candle_on_awkward_shapes() {
         ([3, 33, 23, 37], [35, 33, 3, 3], 1, 1),
         ([2, 32, 30, 45], [32, 32, 3, 3], 0, 1),
         ([1, 32, 33, 70], [40, 32, 3, 3], 2, 1),
+        // At least 64 output channels and 32 Ki weights: the weight gradient split by columns
+        // (odd sizes and channel counts, stride 2, batch > 1, the discriminator's 4x4 p2).
+        ([2, 29, 13, 11], [67, 29, 5, 5], 2, 2),
+        ([1, 130, 9, 9], [65, 130, 4, 4], 2, 1),
+        ([3, 41, 7, 12], [97, 41, 3, 3], 0, 1),
         // pix2pixHD's discriminator: 4x4 stride 1 padding 2 (the map grows), one output channel.
         ([2, 64, 10, 10], [1, 64, 4, 4], 2, 1),
         ([2, 32, 5, 5], [64, 32, 4, 4], 2, 1),
@@ -139,6 +144,8 @@ fn conv_gradients_do_not_depend_on_the_thread_count() {
         ([2, 32, 5, 5], [64, 32, 4, 4], 2, 1),
         ([1, 4, 3, 9], [6, 4, 3, 3], 1, 1),
         ([2, 6, 20, 8], [5, 6, 5, 5], 2, 1),
+        // The weight gradient split by columns: 29 * 25 of them among the threads.
+        ([2, 29, 13, 11], [67, 29, 5, 5], 2, 2),
     ];
     for threads in [3, 7] {
         let pool = rayon::ThreadPoolBuilder::new()
@@ -164,6 +171,8 @@ fn transposed_conv_forward_and_gradients_equal_candle_on_awkward_shapes() {
         ([3, 3, 6, 6], [3, 2, 5, 5], (2, 1, 2)),
         // Enough pixels (2 x 12 x 12) for the weight gradient's transposed sum.
         ([2, 4, 12, 12], [4, 6, 4, 4], (1, 0, 2)),
+        // A weight gradient split by columns (96 x 70 x 4 x 4 weights).
+        ([2, 96, 5, 7], [96, 70, 4, 4], (1, 0, 2)),
     ];
     for (i, (x, w, g)) in cases.into_iter().enumerate() {
         compare_transpose(x, w, g, 100 + i as u64);

@@ -217,20 +217,30 @@ pub(crate) fn im2col(
     q1: usize,
     col: &mut [f32],
 ) {
+    let taps = 0..x.channels * rows.taps * cols.taps;
+    im2col_taps(x, rows, cols, (q0, q1), taps, col);
+}
+
+/// [`im2col`]'s rows `taps` only (a range of (channel, row tap, column tap) indices).
+pub(crate) fn im2col_taps(
+    x: PlaneView,
+    rows: &AxisTable,
+    cols: &AxisTable,
+    (q0, q1): (usize, usize),
+    taps: std::ops::Range<usize>,
+    col: &mut [f32],
+) {
     let (w_in, w_out) = (x.width, cols.out_len);
+    let per_channel = rows.taps * cols.taps;
     let tile = (q1 - q0) * w_out;
-    let mut chunks = col.chunks_exact_mut(tile);
-    for c in 0..x.channels {
+    for (r, dst_row) in taps.zip(col.chunks_exact_mut(tile.max(1))) {
+        let (c, t) = (r / per_channel, r % per_channel);
+        let (ty, tx) = (t / cols.taps, t % cols.taps);
         let plane = x.channel(c);
-        for ty in 0..rows.taps {
-            for tx in 0..cols.taps {
-                let Some(dst_row) = chunks.next() else { return };
-                for (q, dst) in (q0..q1).zip(dst_row.chunks_exact_mut(w_out)) {
-                    match rows.at(ty, q) {
-                        None => dst.fill(0.0),
-                        Some(iy) => cols.gather(tx, &plane[iy * w_in..(iy + 1) * w_in], dst),
-                    }
-                }
+        for (q, dst) in (q0..q1).zip(dst_row.chunks_exact_mut(w_out)) {
+            match rows.at(ty, q) {
+                None => dst.fill(0.0),
+                Some(iy) => cols.gather(tx, &plane[iy * w_in..(iy + 1) * w_in], dst),
             }
         }
     }

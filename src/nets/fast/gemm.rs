@@ -46,7 +46,7 @@ impl<'a> MatRef<'a> {
     }
 
     /// The largest index the view touches (None when it is empty).
-    fn last_index(&self) -> Option<usize> {
+    pub(super) fn last_index(&self) -> Option<usize> {
         (self.rows > 0 && self.cols > 0)
             .then(|| (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride)
     }

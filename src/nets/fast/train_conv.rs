@@ -12,10 +12,10 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::conv::{convolve_into, Activation, AxisTable, Epilogue, PadMode};
-use super::gemm::MatRef;
 use super::planes::PlaneView;
-use super::train_conv_backward::{transpose_par, BatchBackward, WeightGradLayout};
+use super::train_conv_backward::{BatchBackward, WeightGradLayout};
 pub use super::train_conv_transpose::{conv_transpose2d, conv_transpose2d_bias};
+use super::train_conv_weight_grad::{splits_by_columns, weight_gradient};
 use super::train_ops::{bias_gradient, leaky_relu_gradient};
 use super::train_storage::{storage_values, with_values};
 use super::winograd;
@@ -308,7 +308,6 @@ impl Geometry {
             }
         }
         let (rows, cols) = self.tables(d)?;
-        let kk = d.c * d.k * d.k;
         let (per_in, per_out) = (d.c * d.h * d.w, d.o * d.oh * d.ow);
         if grad.len() != d.n * per_out || x.is_some_and(|x| x.len() != d.n * per_in) {
             candle_core::bail!(
@@ -316,25 +315,27 @@ impl Geometry {
                 grad.len()
             )
         }
-        let dw_layout = WeightGradLayout::for_pixels(d.n * d.oh * d.ow);
+        let by_columns = want_dw && splits_by_columns(d);
+        let dw_by_columns = match x {
+            Some(x) if by_columns => Some(weight_gradient(d, &rows, &cols, x, grad)),
+            _ => None,
+        };
         let mut dx = vec![0.0f32; if want_dx { d.n * per_in } else { 0 }];
         let job = BatchBackward {
             d,
-            dw_layout,
+            dw_layout: WeightGradLayout::for_pixels(d.n * d.oh * d.ow),
             rows: &rows,
             cols: &cols,
             weight,
             grad,
         };
-        let dw_sum = job.run(x.filter(|_| want_dw), want_dx.then_some(dx.as_mut_slice()));
-        let dw = dw_sum.map(|dw_sum| match dw_layout {
-            WeightGradLayout::Direct => dw_sum,
-            WeightGradLayout::Transposed => {
-                let mut dw = Vec::new();
-                transpose_par(MatRef::row_major(&dw_sum, kk, d.o), &mut dw);
-                dw
-            }
-        });
+        let x_for_tiles = x.filter(|_| want_dw && !by_columns);
+        let dw_by_tiles = if x_for_tiles.is_some() || want_dx {
+            job.run(x_for_tiles, want_dx.then_some(dx.as_mut_slice()))
+        } else {
+            None
+        };
+        let dw = dw_by_columns.or(dw_by_tiles);
         Ok((dw, want_dx.then_some(dx)))
     }
 }

@@ -3,11 +3,14 @@
 //! adjoint of im2col. Each thread of the rayon pool takes one contiguous range of output rows
 //! of every sample; it writes `dX` straight into the input rows it owns and keeps aside only
 //! the few rows its window shares with a neighbour (per-thread copies of the whole `dX`,
-//! zeroed and summed, were 3-5 % of a SPADE step).
+//! zeroed and summed, were 3-5 % of a SPADE step), and sums its own `dW` partial, added to the
+//! others' at the end. Layers with a large `dW` and many output channels compute it split by
+//! columns instead, with no partials (`train_conv_weight_grad.rs`).
 use rayon::prelude::*;
 
 use super::conv::{im2col, scratch_slice, AxisTable, Tile};
 use super::gemm::{sgemm_into, MatRef};
+use super::mat_transpose::{transpose_into, transpose_sum_par};
 use super::planes::PlaneView;
 use super::train_conv::Dims;
 
@@ -23,7 +26,7 @@ use super::train_conv::Dims;
 pub(super) enum WeightGradLayout {
     /// Summed as (o x kk).
     Direct,
-    /// Summed as (kk x o), transposed at the end.
+    /// Summed as (kk x o), transposed as the threads' partials are added.
     Transposed,
 }
 
@@ -52,8 +55,8 @@ pub(super) struct BatchBackward<'a> {
 }
 
 impl BatchBackward<'_> {
-    /// Adds the batch's `dW` (when `x`, every sample, is given; in `self.dw_layout`) to
-    /// `dw_sum` and adds its `dX` into `dx_out`. Each thread of the pool takes one range of
+    /// Returns the batch's `dW` (o x kk, when `x`, every sample, is given) and adds its `dX`
+    /// into `dx_out`. Each thread of the pool takes one range of
     /// output rows ([`row_steps`]) of every sample, so its `dW` partial is summed once per
     /// batch; it adds `dX` straight into the input rows it owns ([`DxShare`]) and keeps the
     /// few rows its window shares with a neighbour aside, added at the end.
@@ -98,14 +101,32 @@ impl BatchBackward<'_> {
                 aside.add_into(out, d);
             }
         }
-        // The first thread's partial holds the sum: no zeroed total and one pass fewer.
-        x.is_some().then(|| {
-            let mut dws = dws.into_iter();
-            let mut sum = dws.next().unwrap_or_else(|| vec![0.0; kk * d.o]);
-            let rest: Vec<Vec<f32>> = dws.collect();
-            add_partials(&mut sum, rest.iter().map(Vec::as_slice));
-            sum
-        })
+        x.is_some().then(|| self.sum_weight_grads(dws))
+    }
+
+    /// The batch's `dW` (o x kk) from the threads' partials (in `self.dw_layout`).
+    fn sum_weight_grads(&self, partials: Vec<Vec<f32>>) -> Vec<f32> {
+        let kk = self.d.c * self.d.k * self.d.k;
+        match self.dw_layout {
+            WeightGradLayout::Direct => {
+                // The first thread's partial holds the sum: no zeroed total, one pass fewer.
+                let mut partials = partials.into_iter();
+                let mut sum = partials.next().unwrap_or_else(|| vec![0.0; kk * self.d.o]);
+                let rest: Vec<Vec<f32>> = partials.collect();
+                add_partials(&mut sum, rest.iter().map(Vec::as_slice));
+                sum
+            }
+            WeightGradLayout::Transposed => {
+                let parts: Vec<MatRef> = partials
+                    .iter()
+                    .map(|p| MatRef::row_major(p, kk, self.d.o))
+                    .collect();
+                if parts.is_empty() {
+                    return vec![0.0; kk * self.d.o];
+                }
+                transpose_sum_par(&parts)
+            }
+        }
     }
 
     /// One step of sample `i`: its `dW` into `dw`, its `dX` into `share`.
@@ -375,45 +396,6 @@ fn add_partials<'a>(total: &mut [f32], partials: impl Iterator<Item = &'a [f32]>
                 chunk.iter_mut().zip(part).for_each(|(a, b)| *a += b);
             }
         });
-}
-
-/// `m`'s transpose (m.cols x m.rows) as a dense row-major matrix in `out`, in square blocks so
-/// that the reads and the writes both stay in cache.
-pub(super) fn transpose_into<'a>(m: MatRef, out: &'a mut Vec<f32>) -> &'a [f32] {
-    let out = scratch_slice(out, m.rows * m.cols);
-    transpose_rows(m, 0, out);
-    out
-}
-
-/// [`transpose_into`] with bands of output rows on the rayon pool: the summed `dW^T` of a
-/// large layer (2304 x 256 values in pix2pixHD's residual blocks) was transposed on the
-/// calling thread while the pool waited.
-pub(super) fn transpose_par(m: MatRef, out: &mut Vec<f32>) {
-    out.clear();
-    out.resize(m.rows * m.cols, 0.0);
-    if m.rows == 0 {
-        return;
-    }
-    out.par_chunks_mut(TRANSPOSE_BLOCK * m.rows)
-        .enumerate()
-        .for_each(|(band, rows)| transpose_rows(m, band * TRANSPOSE_BLOCK, rows));
-}
-
-const TRANSPOSE_BLOCK: usize = 32;
-
-/// Output rows `j0..` of `m`'s transpose (columns `j0..` of `m`) into `out`, which holds
-/// whole rows of `m.rows` values.
-fn transpose_rows(m: MatRef, j0: usize, out: &mut [f32]) {
-    let cols = out.len() / m.rows.max(1);
-    for i0 in (0..m.rows).step_by(TRANSPOSE_BLOCK) {
-        for jb in (0..cols).step_by(TRANSPOSE_BLOCK) {
-            for i in i0..(i0 + TRANSPOSE_BLOCK).min(m.rows) {
-                for j in jb..(jb + TRANSPOSE_BLOCK).min(cols) {
-                    out[j * m.rows + i] = m.data[i * m.row_stride + (j0 + j) * m.col_stride];
-                }
-            }
-        }
-    }
 }
 
 /// The adjoint of [`im2col`]: adds each column value of output rows `[q0, q1)` of sample
