@@ -118,6 +118,13 @@ fn conv_forward_and_gradients_equal_candle_on_awkward_shapes() {
         ([2, 29, 13, 11], [67, 29, 5, 5], 2, 2),
         ([1, 130, 9, 9], [65, 130, 4, 4], 2, 1),
         ([3, 41, 7, 12], [97, 41, 3, 3], 0, 1),
+        // At most 4 output channels at stride 1: sums of shifted rows (train_conv_few.rs):
+        // pix2pixHD's 7x7 output layer, a discriminator's last layer, no padding, padding
+        // wider than the kernel (output columns no tap reaches).
+        ([2, 7, 9, 11], [3, 7, 7, 7], 3, 1),
+        ([1, 19, 5, 6], [1, 19, 4, 4], 2, 1),
+        ([2, 3, 10, 8], [2, 3, 7, 7], 0, 1),
+        ([1, 4, 3, 5], [4, 4, 3, 3], 3, 1),
         // pix2pixHD's discriminator: 4x4 stride 1 padding 2 (the map grows), one output channel.
         ([2, 64, 10, 10], [1, 64, 4, 4], 2, 1),
         ([2, 32, 5, 5], [64, 32, 4, 4], 2, 1),
@@ -144,6 +151,8 @@ fn conv_gradients_do_not_depend_on_the_thread_count() {
         ([2, 32, 5, 5], [64, 32, 4, 4], 2, 1),
         ([1, 4, 3, 9], [6, 4, 3, 3], 1, 1),
         ([2, 6, 20, 8], [5, 6, 5, 5], 2, 1),
+        // Few output channels: rows of the output and of dX, kernels of dW among the threads.
+        ([2, 7, 9, 11], [3, 7, 7, 7], 3, 1),
         // The weight gradient split by columns: 29 * 25 of them among the threads.
         ([2, 29, 13, 11], [67, 29, 5, 5], 2, 2),
     ];

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use super::conv::{convolve_into, Activation, AxisTable, Epilogue, PadMode};
 use super::planes::PlaneView;
 use super::train_conv_backward::{BatchBackward, WeightGradLayout};
+use super::train_conv_few as few;
 pub use super::train_conv_transpose::{conv_transpose2d, conv_transpose2d_bias};
 use super::train_conv_weight_grad::{splits_by_columns, weight_gradient};
 use super::train_ops::{bias_gradient, leaky_relu_gradient};
@@ -264,6 +265,9 @@ impl Geometry {
                 weight.len()
             )
         }
+        if few::takes_forward(d, self.stride) {
+            return Ok(few::forward(d, self.padding, (x, weight, bias), activation));
+        }
         if d.k == 3 && self.stride == 1 {
             if let Some(out) = winograd::forward(x, self.input(d), weight, bias, activation) {
                 return Ok(out);
@@ -315,28 +319,38 @@ impl Geometry {
                 grad.len()
             )
         }
-        let by_columns = want_dw && splits_by_columns(d);
-        let dw_by_columns = match x {
-            Some(x) if by_columns => Some(weight_gradient(d, &rows, &cols, x, grad)),
+        let dw_whole = match x {
+            Some(x) if want_dw && few::takes_weight_gradient(d, self.stride) => {
+                Some(few::weight_gradient(d, self.padding, x, grad))
+            }
+            Some(x) if want_dw && splits_by_columns(d) => {
+                Some(weight_gradient(d, &rows, &cols, x, grad))
+            }
             _ => None,
         };
-        let mut dx = vec![0.0f32; if want_dx { d.n * per_in } else { 0 }];
-        let job = BatchBackward {
-            d,
-            dw_layout: WeightGradLayout::for_pixels(d.n * d.oh * d.ow),
-            rows: &rows,
-            cols: &cols,
-            weight,
-            grad,
-        };
-        let x_for_tiles = x.filter(|_| want_dw && !by_columns);
-        let dw_by_tiles = if x_for_tiles.is_some() || want_dx {
-            job.run(x_for_tiles, want_dx.then_some(dx.as_mut_slice()))
-        } else {
-            None
-        };
-        let dw = dw_by_columns.or(dw_by_tiles);
-        Ok((dw, want_dx.then_some(dx)))
+        let mut dx = (want_dx && few::takes_input_gradient(d, self.stride))
+            .then(|| few::input_gradient(d, self.padding, weight, grad));
+        let (tiles_dw, tiles_dx) = (want_dw && dw_whole.is_none(), want_dx && dx.is_none());
+        let mut dw_by_tiles = None;
+        if tiles_dw || tiles_dx {
+            let job = BatchBackward {
+                d,
+                dw_layout: WeightGradLayout::for_pixels(d.n * d.oh * d.ow),
+                rows: &rows,
+                cols: &cols,
+                weight,
+                grad,
+            };
+            let mut dx_tiles = vec![0.0f32; if tiles_dx { d.n * per_in } else { 0 }];
+            dw_by_tiles = job.run(
+                x.filter(|_| tiles_dw),
+                tiles_dx.then_some(&mut dx_tiles[..]),
+            );
+            if tiles_dx {
+                dx = Some(dx_tiles);
+            }
+        }
+        Ok((dw_whole.or(dw_by_tiles), dx))
     }
 }
 
