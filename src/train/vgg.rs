@@ -38,6 +38,8 @@ pub enum VggInput {
 pub struct Vgg {
     /// Convolutions grouped per block; each block ends where a 2x2 max pool follows.
     blocks: Vec<Vec<Conv2d>>,
+    /// Per convolution, its flipped kernels for the fast path's input gradient.
+    flipped: Vec<Vec<frozen::FlippedKernels>>,
     input: VggInput,
 }
 
@@ -110,7 +112,20 @@ impl Vgg {
             }
             blocks.push(convs);
         }
-        Ok(Self { blocks, input })
+        let flipped = blocks
+            .iter()
+            .map(|convs| {
+                convs
+                    .iter()
+                    .map(|_| frozen::FlippedKernels::default())
+                    .collect()
+            })
+            .collect();
+        Ok(Self {
+            blocks,
+            flipped,
+            input,
+        })
     }
 
     fn preprocess(&self, image: &Tensor) -> Result<Tensor> {
@@ -144,7 +159,7 @@ impl Vgg {
     fn taps_on(&self, image: &Tensor, fused: bool) -> Result<Vec<Tensor>> {
         let mut x = self.preprocess(image)?;
         let mut taps = Vec::with_capacity(5);
-        for (block, convs) in self.blocks.iter().enumerate() {
+        for (block, (convs, flipped)) in self.blocks.iter().zip(&self.flipped).enumerate() {
             if block > 0 {
                 x = if fused {
                     frozen::max_pool2x2(&x)?
@@ -152,9 +167,11 @@ impl Vgg {
                     max_pool2x2(&x)?
                 };
             }
-            for (i, conv) in convs.iter().enumerate() {
+            for (i, (conv, flipped)) in convs.iter().zip(flipped).enumerate() {
                 x = match (fused, conv.bias()) {
-                    (true, Some(bias)) => frozen::conv_bias_relu(&x, conv.weight(), bias, 1)?,
+                    (true, Some(bias)) => {
+                        frozen::conv_bias_relu(&x, (conv.weight(), bias, flipped), 1)?
+                    }
                     _ => {
                         // Frozen weights: the fast CPU op computes only the input gradient.
                         let y = crate::nets::fast::train_conv::conv2d(&x, conv.weight(), 1, 1)?;
