@@ -68,6 +68,21 @@ impl Layer<'_> {
     }
 }
 
+/// Calls `fill((sample, channel, row), values)` for every row of `data`, (n, channels, height,
+/// width), the rows spread over the rayon pool.
+fn for_each_row(
+    data: &mut [f32],
+    (channels, height, width): (usize, usize, usize),
+    fill: impl Fn((usize, usize, usize), &mut [f32]) + Sync,
+) {
+    data.par_chunks_mut(width.max(1))
+        .enumerate()
+        .for_each(|(r, row)| {
+            let (plane, y) = (r / height, r % height);
+            fill((plane / channels, plane % channels, y), row);
+        });
+}
+
 /// `activation(conv(x, weight) + bias)`, (n, o, oh, ow).
 pub(super) fn forward(
     d: &Dims,
@@ -77,15 +92,11 @@ pub(super) fn forward(
 ) -> Vec<f32> {
     let layer = Layer { d, pad };
     let mut out = vec![0f32; d.n * d.o * layer.plane_out()];
-    out.par_chunks_mut(d.ow.max(1))
-        .enumerate()
-        .for_each(|(r, row)| {
-            let (plane, oy) = (r / d.oh, r % d.oh);
-            let (i, o) = (plane / d.o, plane % d.o);
-            row.fill(bias[o]);
-            forward_row(&layer, x, weight, (i, o, oy), row);
-            activation.apply_slice(row);
-        });
+    for_each_row(&mut out, (d.o, d.oh, d.ow), |(i, o, oy), row| {
+        row.fill(bias[o]);
+        forward_row(&layer, x, weight, (i, o, oy), row);
+        activation.apply_slice(row);
+    });
     out
 }
 
@@ -119,13 +130,9 @@ simd_dispatch! {
 pub(super) fn input_gradient(d: &Dims, pad: usize, weight: &[f32], grad: &[f32]) -> Vec<f32> {
     let layer = Layer { d, pad };
     let mut dx = vec![0f32; d.n * d.c * layer.plane_in()];
-    dx.par_chunks_mut(d.w.max(1))
-        .enumerate()
-        .for_each(|(r, row)| {
-            let (plane, iy) = (r / d.h, r % d.h);
-            let (i, c) = (plane / d.c, plane % d.c);
-            input_gradient_row(&layer, weight, grad, (i, c, iy), row);
-        });
+    for_each_row(&mut dx, (d.c, d.h, d.w), |at, row| {
+        input_gradient_row(&layer, weight, grad, at, row);
+    });
     dx
 }
 
