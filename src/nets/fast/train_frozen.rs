@@ -66,9 +66,7 @@ impl FrozenConvRelu {
             flipped,
         }
     }
-}
 
-impl FrozenConvRelu {
     /// `dX` for the output gradient `grad` (already masked by the ReLU): the convolution of
     /// `grad` with the kernels flipped and their channels swapped, padded by `k - 1 - padding`,
     /// on the forward's kernels (im2col tiles, or Winograd's where they apply). The generic
