@@ -134,6 +134,12 @@ fn conv_forward_and_gradients_equal_candle_on_awkward_shapes() {
         ([1, 5, 15, 17], [3, 5, 3, 3], 1, 1),
         ([1, 5, 16, 16], [3, 5, 3, 3], 1, 1),
         ([1, 5, 16, 17], [3, 5, 3, 3], 1, 1),
+        // At least 64 channels each way on at most 1024 output pixels, stride 1: the input
+        // gradient split by input channels (train_conv_input_grad.rs): pix2pixHD's residual
+        // block (padding 0), channel counts that leave a short last block, batch > 1.
+        ([2, 67, 9, 11], [64, 67, 3, 3], 0, 1),
+        ([3, 70, 6, 5], [66, 70, 4, 4], 2, 1),
+        ([1, 257, 12, 10], [64, 257, 3, 3], 1, 1),
     ];
     for (i, (x, w, padding, stride)) in cases.into_iter().enumerate() {
         compare(x, w, padding, stride, i as u64);
@@ -155,8 +161,12 @@ fn conv_gradients_do_not_depend_on_the_thread_count() {
         ([2, 7, 9, 11], [3, 7, 7, 7], 3, 1),
         // The weight gradient split by columns: 29 * 25 of them among the threads.
         ([2, 29, 13, 11], [67, 29, 5, 5], 2, 2),
+        // The input gradient split by input channels; on one thread its 30-channel blocks'
+        // column gradient (270 x 1024 values) is cut into two pixel steps.
+        ([2, 67, 9, 11], [64, 67, 3, 3], 0, 1),
+        ([1, 240, 32, 32], [64, 240, 3, 3], 1, 1),
     ];
-    for threads in [3, 7] {
+    for threads in [1, 3, 7] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()

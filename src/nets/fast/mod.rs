@@ -32,6 +32,7 @@ mod spade_norm;
 pub mod train_conv;
 mod train_conv_backward;
 mod train_conv_few;
+mod train_conv_input_grad;
 mod train_conv_transpose;
 mod train_conv_weight_grad;
 pub mod train_frozen;

@@ -15,6 +15,7 @@ use super::conv::{convolve_into, Activation, AxisTable, Epilogue, PadMode};
 use super::planes::PlaneView;
 use super::train_conv_backward::{BatchBackward, WeightGradLayout};
 use super::train_conv_few as few;
+use super::train_conv_input_grad::{input_gradient, splits_by_channels};
 pub use super::train_conv_transpose::{conv_transpose2d, conv_transpose2d_bias};
 use super::train_conv_weight_grad::{splits_by_columns, weight_gradient};
 use super::train_ops::{bias_gradient, leaky_relu_gradient};
@@ -328,8 +329,15 @@ impl Geometry {
             }
             _ => None,
         };
-        let mut dx = (want_dx && few::takes_input_gradient(d, self.stride))
-            .then(|| few::input_gradient(d, self.padding, weight, grad));
+        let mut dx = if !want_dx {
+            None
+        } else if few::takes_input_gradient(d, self.stride) {
+            Some(few::input_gradient(d, self.padding, weight, grad))
+        } else if self.stride == 1 && splits_by_channels(d) {
+            Some(input_gradient(d, &rows, &cols, weight, grad))
+        } else {
+            None
+        };
         let (tiles_dw, tiles_dx) = (want_dw && dw_whole.is_none(), want_dx && dx.is_none());
         let mut dw_by_tiles = None;
         if tiles_dw || tiles_dx {

@@ -5,7 +5,8 @@
 //! the few rows its window shares with a neighbour (per-thread copies of the whole `dX`,
 //! zeroed and summed, were 3-5 % of a SPADE step), and sums its own `dW` partial, added to the
 //! others' at the end. Layers with a large `dW` and many output channels compute it split by
-//! columns instead, with no partials (`train_conv_weight_grad.rs`).
+//! columns instead, with no partials (`train_conv_weight_grad.rs`), and layers with many
+//! channels on few pixels compute `dX` split by input channels (`train_conv_input_grad.rs`).
 use rayon::prelude::*;
 
 use super::conv::{im2col, scratch_slice, AxisTable, Tile};

@@ -74,9 +74,9 @@ impl FrozenConvRelu {
     /// pixel and streams the whole weight per step of pixels: VGG's 512 -> 512 layer at 16x16
     /// (a 9.4 MB weight) took 8.0-8.2 ms that way against 3.5-3.6 ms here plus the flip
     /// (minimum of 21 runs, 2 threads, Intel Xeon), the flip kept from the first call
-    /// ([`FlippedKernels`]). The trained layers keep the generic
-    /// backward, measured as fast or faster there (pix2pixHD's 256 -> 256 at 16x16: 1.4-1.5
-    /// ms either way, before the flip).
+    /// ([`FlippedKernels`]). The trained layers keep `Geometry::backward`, whose split by
+    /// input channels (`train_conv_input_grad.rs`) measured 4.1-4.8 ms on that layer, still
+    /// above this path's forward product, and needs no flipped copy.
     fn input_gradient(
         &self,
         d: &Dims,

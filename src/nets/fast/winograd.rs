@@ -72,9 +72,13 @@ pub(crate) fn applies(
 /// Measured on the VGG loss at batch 4, 256x128 (fake and real forward, the fake's backward;
 /// 2 threads, Intel Xeon, interleaved): from 1.45 to 1.05 s with every layer of at least 64
 /// tiles (VGG's conv5_1 has 32), 1.26 s with 256 (conv4's 128-tile layers stay im2col), 1.38 s
-/// with 1024.
+/// with 1024. Later, at batch 1, VGG's 256 -> 256 layer at 32x32 (64 tiles) took 9.2-9.7 ms
+/// here against 3.5-3.6 ms as im2col tiles (minimum of 21); whole `pix2pixhd-compact` steps
+/// 0.33-0.35 s with 64 tiles, 0.31 s with 128 and 0.31-0.34 s with 256, while
+/// `ycor-spade-256`'s steps took 2.49-2.58 s with 128 and 2.74-2.83 s with 256 (two
+/// alternating rounds each), hence 128.
 fn worth_it(input: Input, outputs: usize) -> bool {
-    const MIN_TILES: usize = 64;
+    const MIN_TILES: usize = 128;
     let (oh, ow) = input.output_size();
     applies(3, 1, input.padding, input.channels, outputs)
         && input.n * oh.div_ceil(M) * ow.div_ceil(M) >= MIN_TILES
