@@ -52,31 +52,26 @@ struct Group {
     row_group: bool,
 }
 
-/// The task's groups, with `pos` filled for each before it is handled: the first tile's
-/// position for a row group, every tile's otherwise (lanes past the last keep old values).
+/// The group of up to 16 tiles of `task` starting at tile `first`, with `pos` filled: the
+/// first tile's position for a row group, every tile's otherwise (lanes past the last keep
+/// old values). The callers loop over the groups themselves rather than passing a closure:
+/// a closure is its own function, compiled without the `simd_dispatch!` body's target
+/// features unless inlined, and these loops were not (SSE code in an AVX-512 transform).
 #[inline(always)]
-fn for_each_group(
-    grid: Grid,
-    task: &Task,
-    pos: &mut [TilePos; LANES],
-    mut handle: impl FnMut(Group, &[TilePos; LANES]),
-) {
-    for first in (task.t0..task.t1).step_by(LANES) {
-        let lanes = (task.t1 - first).min(LANES);
-        let row_group = one_row(grid, first, lanes);
-        for (l, p) in pos
-            .iter_mut()
-            .enumerate()
-            .take(if row_group { 1 } else { lanes })
-        {
-            *p = grid.pos(first + l);
-        }
-        let group = Group {
-            lanes,
-            column0: first - task.t0,
-            row_group,
-        };
-        handle(group, pos);
+fn group_at(grid: Grid, task: &Task, first: usize, pos: &mut [TilePos; LANES]) -> Group {
+    let lanes = (task.t1 - first).min(LANES);
+    let row_group = one_row(grid, first, lanes);
+    for (l, p) in pos
+        .iter_mut()
+        .enumerate()
+        .take(if row_group { 1 } else { lanes })
+    {
+        *p = grid.pos(first + l);
+    }
+    Group {
+        lanes,
+        column0: first - task.t0,
+        row_group,
     }
 }
 
@@ -98,8 +93,8 @@ simd_dispatch! {
         let mut rows = [[[0f32; LANES]; A]; A];
         let (mut column, mut transformed) = ([[0f32; LANES]; A], [[0f32; LANES]; A]);
         let mut pos = [TilePos::default(); LANES];
-        for_each_group(grid, task, &mut pos, |group, pos| {
-            let Group { lanes, column0, row_group } = group;
+        for first in (task.t0..task.t1).step_by(LANES) {
+            let Group { lanes, column0, row_group } = group_at(grid, task, first, &mut pos);
             if lanes < LANES {
                 for lane_values in d.iter_mut().flatten() {
                     lane_values[lanes..].fill(0.0);
@@ -129,7 +124,7 @@ simd_dispatch! {
                     }
                 }
             }
-        });
+        }
     }
 }
 
@@ -218,8 +213,8 @@ simd_dispatch! {
         let mut y = [[[0f32; LANES]; M]; M];
         let (mut column, mut column_out) = ([[0f32; LANES]; A], [[0f32; LANES]; M]);
         let mut pos = [TilePos::default(); LANES];
-        for_each_group(grid, task, &mut pos, |group, pos| {
-            let Group { lanes, column0, row_group } = group;
+        for first in (task.t0..task.t1).step_by(LANES) {
+            let Group { lanes, column0, row_group } = group_at(grid, task, first, &mut pos);
             for (r, o) in (task.o0..task.o1).enumerate() {
                 for (xi, row_out) in rows_out.iter_mut().enumerate() {
                     for (nu, lane_values) in product_row.iter_mut().enumerate() {
@@ -248,7 +243,7 @@ simd_dispatch! {
                     }
                 }
             }
-        });
+        }
     }
 }
 
