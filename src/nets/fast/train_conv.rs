@@ -12,6 +12,7 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::conv::{convolve_into, Activation, AxisTable, Epilogue, PadMode};
+use super::gemm::MatRef;
 use super::planes::PlaneView;
 use super::train_conv_backward::{BatchBackward, WeightGradLayout};
 use super::train_conv_few as few;
@@ -171,6 +172,40 @@ pub(super) struct Dims {
 }
 
 impl Dims {
+    /// A sample's output rows cut into steps of at most `budget` values of a buffer holding
+    /// `per_pixel` values per output pixel (at least one row each), as equal as can be: 16
+    /// rows under a budget of 14 as 8 + 8, not 14 + 2.
+    pub(super) fn output_row_steps(
+        &self,
+        per_pixel: usize,
+        budget: usize,
+    ) -> impl Iterator<Item = (usize, usize)> {
+        let oh = self.oh;
+        let most_rows = (budget / (per_pixel * self.ow).max(1)).clamp(1, oh.max(1));
+        let per_step = oh.div_ceil(oh.div_ceil(most_rows)).max(1);
+        (0..oh)
+            .step_by(per_step)
+            .map(move |q0| (q0, (q0 + per_step).min(oh)))
+    }
+
+    /// Output rows `[q0, q1)` of sample `i` of `grad` (n, o, oh, ow) as an (o x pixels)
+    /// matrix.
+    pub(super) fn output_rows<'a>(
+        &self,
+        grad: &'a [f32],
+        i: usize,
+        (q0, q1): (usize, usize),
+    ) -> MatRef<'a> {
+        let plane_out = self.oh * self.ow;
+        MatRef {
+            data: &grad[i * self.o * plane_out + q0 * self.ow..],
+            rows: self.o,
+            cols: (q1 - q0) * self.ow,
+            row_stride: plane_out,
+            col_stride: 1,
+        }
+    }
+
     /// One input sample of these shapes, borrowed.
     pub(super) fn view<'a>(&self, sample: &'a [f32]) -> PlaneView<'a> {
         PlaneView {
@@ -360,6 +395,16 @@ impl Geometry {
         }
         Ok((dw_whole.or(dw_by_tiles), dx))
     }
+}
+
+/// `0..len` cut into `parts` contiguous ranges (fewer when `len` is smaller), for the tasks
+/// of a split over the rayon pool.
+pub(super) fn split_ranges(len: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
+    let per_part = len.div_ceil(parts.clamp(1, len.max(1))).max(1);
+    (0..len)
+        .step_by(per_part)
+        .map(|start| start..(start + per_part).min(len))
+        .collect()
 }
 
 /// The custom op: arguments (input (N, C, H, W), weight (O, C, k, k)) and, as a `CustomOp3`,

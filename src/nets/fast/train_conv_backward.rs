@@ -142,15 +142,8 @@ impl BatchBackward<'_> {
     ) {
         let d = self.d;
         let kk = d.c * d.k * d.k;
-        let plane_out = d.oh * d.ow;
         let nt = (tile.q1 - tile.q0) * d.ow;
-        let g = MatRef {
-            data: &self.grad[i * d.o * plane_out + tile.q0 * d.ow..],
-            rows: d.o,
-            cols: nt,
-            row_stride: plane_out,
-            col_stride: 1,
-        };
+        let g = d.output_rows(self.grad, i, (tile.q0, tile.q1));
         if let Some(x) = x {
             let col = scratch_slice(&mut scratch.col, kk * nt);
             im2col(x, self.rows, self.cols, tile.q0, tile.q1, col);

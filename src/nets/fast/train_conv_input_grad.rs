@@ -25,7 +25,7 @@ use rayon::prelude::*;
 
 use super::conv::{scratch_slice, AxisTable};
 use super::gemm::{sgemm_into, MatRef, SharedMut};
-use super::train_conv::Dims;
+use super::train_conv::{split_ranges, Dims};
 
 /// The most column-gradient values one step of a task writes (its pixel rows are cut to
 /// fit): 256 Ki values, 1 MiB, half this machine's L2.
@@ -75,7 +75,7 @@ pub(super) fn input_gradient(
                     channels.len() * plane_in,
                 )
             };
-            for (q0, q1) in pixel_steps(d, channels.len()) {
+            for (q0, q1) in d.output_row_steps(channels.len() * d.k * d.k, STEP_VALUES) {
                 scatter_step(
                     d,
                     (rows, cols),
@@ -103,7 +103,7 @@ fn scatter_step(
     dcol: &mut Vec<f32>,
 ) {
     let (kk, taps) = (d.c * d.k * d.k, d.k * d.k);
-    let (plane_out, nt) = (d.oh * d.ow, (q1 - q0) * d.ow);
+    let nt = (q1 - q0) * d.ow;
     let height = channels.len() * taps;
     let w_t = MatRef {
         data: &weight[channels.start * taps..],
@@ -112,13 +112,7 @@ fn scatter_step(
         row_stride: 1,
         col_stride: kk,
     };
-    let g = MatRef {
-        data: &grad[i * d.o * plane_out + q0 * d.ow..],
-        rows: d.o,
-        cols: nt,
-        row_stride: plane_out,
-        col_stride: 1,
-    };
+    let g = d.output_rows(grad, i, (q0, q1));
     let dcol = scratch_slice(dcol, height * nt);
     sgemm_into(dcol, w_t, g, false);
     let mut sources = dcol.chunks_exact(nt);
@@ -140,23 +134,8 @@ fn scatter_step(
 /// when there are too few channels for [`MIN_CHANNELS_PER_TASK`] each).
 fn channel_ranges(channels: usize) -> Vec<Range<usize>> {
     let most = (channels / MIN_CHANNELS_PER_TASK).max(1);
-    let tasks = (TASKS_PER_THREAD * rayon::current_num_threads()).clamp(1, most);
-    let per_task = channels.div_ceil(tasks);
-    (0..channels)
-        .step_by(per_task)
-        .map(|start| start..(start + per_task).min(channels))
-        .collect()
-}
-
-/// A sample's output rows cut into steps of at most [`STEP_VALUES`] column-gradient values
-/// for `channels` input channels, as equal as can be (at least one output row each).
-fn pixel_steps(d: &Dims, channels: usize) -> impl Iterator<Item = (usize, usize)> {
-    let height = channels * d.k * d.k;
-    let most_rows = (STEP_VALUES / (height * d.ow).max(1)).clamp(1, d.oh.max(1));
-    // Steps of equal size: 16 rows under a budget of 14 as 8 + 8, not 14 + 2.
-    let per_step = d.oh.div_ceil(d.oh.div_ceil(most_rows)).max(1);
-    let oh = d.oh;
-    (0..oh)
-        .step_by(per_step)
-        .map(move |q0| (q0, (q0 + per_step).min(oh)))
+    split_ranges(
+        channels,
+        (TASKS_PER_THREAD * rayon::current_num_threads()).min(most),
+    )
 }

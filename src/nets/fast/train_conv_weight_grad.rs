@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use super::conv::{im2col_taps, scratch_slice, AxisTable};
 use super::gemm::{sgemm, MatPtr, MatRef, SharedMut};
-use super::train_conv::Dims;
+use super::train_conv::{split_ranges, Dims};
 
 /// The most im2col values one step of a task gathers (its pixel rows are cut to fit): 1 MiB,
 /// half this machine's L2.
@@ -53,30 +53,32 @@ pub(super) fn weight_gradient(
         return dw;
     }
     let out = SharedMut(dw.as_mut_ptr());
-    column_ranges(kk).into_par_iter().for_each(|taps| {
-        let mut col = Vec::new();
-        let dst = MatPtr {
-            // SAFETY: `taps.start < kk`, inside `dw` (o x kk values).
-            ptr: unsafe { out.ptr().add(taps.start) },
-            row_stride: kk,
-            col_stride: 1,
-        };
-        for i in 0..d.n {
-            for (q0, q1) in pixel_steps(d, taps.len()) {
-                let first = i == 0 && q0 == 0;
-                add_step(
-                    d,
-                    (rows, cols),
-                    (x, grad),
-                    (i, q0, q1),
-                    taps.clone(),
-                    dst,
-                    first,
-                    &mut col,
-                );
+    split_ranges(kk, rayon::current_num_threads())
+        .into_par_iter()
+        .for_each(|taps| {
+            let mut col = Vec::new();
+            let dst = MatPtr {
+                // SAFETY: `taps.start < kk`, inside `dw` (o x kk values).
+                ptr: unsafe { out.ptr().add(taps.start) },
+                row_stride: kk,
+                col_stride: 1,
+            };
+            for i in 0..d.n {
+                for (q0, q1) in d.output_row_steps(taps.len(), STEP_VALUES) {
+                    let first = i == 0 && q0 == 0;
+                    add_step(
+                        d,
+                        (rows, cols),
+                        (x, grad),
+                        (i, q0, q1),
+                        taps.clone(),
+                        dst,
+                        first,
+                        &mut col,
+                    );
+                }
             }
-        }
-    });
+        });
     dw
 }
 
@@ -93,7 +95,7 @@ fn add_step(
     first: bool,
     col: &mut Vec<f32>,
 ) {
-    let (per_in, plane_out) = (d.c * d.h * d.w, d.oh * d.ow);
+    let per_in = d.c * d.h * d.w;
     let nt = (q1 - q0) * d.ow;
     let width = taps.len();
     let col = scratch_slice(col, width * nt);
@@ -105,35 +107,9 @@ fn add_step(
         taps,
         col,
     );
-    let g = MatRef {
-        data: &grad[i * d.o * plane_out + q0 * d.ow..],
-        rows: d.o,
-        cols: nt,
-        row_stride: plane_out,
-        col_stride: 1,
-    };
+    let g = d.output_rows(grad, i, (q0, q1));
     let rhs = MatRef::row_major(col, width, nt).transposed();
     // SAFETY: `dst` is this task's `width` columns of every one of the o rows of the result,
-    // which no other task touches (`column_ranges` are disjoint).
+    // which no other task touches (`split_ranges` are disjoint).
     unsafe { sgemm(dst, g, rhs, !first) };
-}
-
-/// `kk` cut into one contiguous range per thread of the pool (fewer when `kk` is smaller).
-fn column_ranges(kk: usize) -> Vec<Range<usize>> {
-    let tasks = rayon::current_num_threads().clamp(1, kk.max(1));
-    let per_task = kk.div_ceil(tasks);
-    (0..kk)
-        .step_by(per_task)
-        .map(|start| start..(start + per_task).min(kk))
-        .collect()
-}
-
-/// A sample's output rows cut into steps of at most [`STEP_VALUES`] im2col values for `width`
-/// im2col rows (at least one output row each).
-fn pixel_steps(d: &Dims, width: usize) -> impl Iterator<Item = (usize, usize)> {
-    let per_step = (STEP_VALUES / (width * d.ow).max(1)).clamp(1, d.oh.max(1));
-    let oh = d.oh;
-    (0..oh)
-        .step_by(per_step)
-        .map(move |q0| (q0, (q0 + per_step).min(oh)))
 }
