@@ -125,6 +125,11 @@ fn conv_forward_and_gradients_equal_candle_on_awkward_shapes() {
         ([1, 19, 5, 6], [1, 19, 4, 4], 2, 1),
         ([2, 3, 10, 8], [2, 3, 7, 7], 0, 1),
         ([1, 4, 3, 5], [4, 4, 3, 3], 3, 1),
+        // Two to four output channels: forward and dX as direct convolutions over blocks of 64
+        // columns (train_conv_direct.rs): more than one block with a short last one, a
+        // 5x5 kernel, batch 2.
+        ([1, 5, 9, 70], [3, 5, 3, 3], 1, 1),
+        ([2, 6, 5, 130], [4, 6, 5, 5], 2, 1),
         // pix2pixHD's discriminator: 4x4 stride 1 padding 2 (the map grows), one output channel.
         ([2, 64, 10, 10], [1, 64, 4, 4], 2, 1),
         ([2, 32, 5, 5], [64, 32, 4, 4], 2, 1),

@@ -31,6 +31,7 @@ pub mod spade_incremental;
 mod spade_norm;
 pub mod train_conv;
 mod train_conv_backward;
+mod train_conv_direct;
 mod train_conv_few;
 mod train_conv_input_grad;
 mod train_conv_transpose;

@@ -15,6 +15,7 @@ use super::conv::{convolve_into, Activation, AxisTable, Epilogue, PadMode};
 use super::gemm::MatRef;
 use super::planes::PlaneView;
 use super::train_conv_backward::{BatchBackward, WeightGradLayout};
+use super::train_conv_direct as direct;
 use super::train_conv_few as few;
 use super::train_conv_input_grad::{input_gradient, splits_by_channels};
 pub use super::train_conv_transpose::{conv_transpose2d, conv_transpose2d_bias};
@@ -304,6 +305,14 @@ impl Geometry {
         if few::takes_forward(d, self.stride) {
             return Ok(few::forward(d, self.padding, (x, weight, bias), activation));
         }
+        if direct::takes_forward(d, self.stride) {
+            return Ok(direct::forward(
+                d,
+                self.padding,
+                (x, weight, bias),
+                activation,
+            ));
+        }
         if d.k == 3 && self.stride == 1 {
             if let Some(out) = winograd::forward(x, self.input(d), weight, bias, activation) {
                 return Ok(out);
@@ -368,6 +377,8 @@ impl Geometry {
             None
         } else if few::takes_input_gradient(d, self.stride) {
             Some(few::input_gradient(d, self.padding, weight, grad))
+        } else if direct::takes_input_gradient(d, self.stride, self.padding) {
+            Some(direct::input_gradient(d, self.padding, weight, grad))
         } else if self.stride == 1 && splits_by_channels(d) {
             Some(input_gradient(d, &rows, &cols, weight, grad))
         } else {

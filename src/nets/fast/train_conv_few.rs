@@ -22,7 +22,7 @@ use super::train_conv::Dims;
 /// or faster (minimum of 21 runs, 2 threads, Intel Xeon: 16 -> 3 3x3 at 128x128 forward 0.27
 /// against 0.39-0.55 ms; 32 -> 3 7x7 at 128x128 `dX` 4.1 against 4.3-4.9 ms), while the
 /// discriminators' 4x4 256 -> 1 at 18x18 went 0.42 -> 0.27-0.29 ms forward and 0.55 ->
-/// 0.29-0.31 ms `dX`.
+/// 0.29-0.31 ms `dX`. Two to four output channels now go to `train_conv_direct.rs`.
 pub(super) fn takes_forward(d: &Dims, stride: usize) -> bool {
     stride == 1 && d.o == 1
 }
