@@ -3,6 +3,12 @@
 //! `gemm` crate dispatches at run time, our loops did not. [`simd_dispatch!`] compiles a
 //! function's body three times (AVX-512, AVX2 + FMA, baseline) and picks one per call from the
 //! CPU's features (cached by the standard library), so the same binary runs everywhere.
+//!
+//! Keep a dispatched function's hot loops in its body: a closure written there (say, one
+//! passed to a helper that loops) is a function of its own, compiled for the baseline unless
+//! LLVM inlines it, and the Winograd transforms ran as SSE code that way until session 11
+//! (`winograd/tiles.rs`, `group_at`). `perf report` names such code `body::{{closure}}` instead
+//! of `::avx512`.
 
 /// Whether the CPU has AVX-512 (F, VL) and AVX2 + FMA.
 #[cfg(target_arch = "x86_64")]
