@@ -25,6 +25,7 @@ use super::conv::Activation;
 use super::gemm::SharedMut;
 use super::simd::simd_dispatch;
 use super::train_conv::Dims;
+use super::train_frozen::flip_kernels;
 
 /// Output channels computed together.
 const BLOCK_OUT: usize = 4;
@@ -214,16 +215,7 @@ pub(super) fn forward(
 /// `dX` (n, c, h, w) of `conv(x, weight)` for the output gradient `grad` (n, o, oh, ow):
 /// `grad` padded by `k - 1 - padding`, convolved with the kernels turned and transposed.
 pub(super) fn input_gradient(d: &Dims, padding: usize, weight: &[f32], grad: &[f32]) -> Vec<f32> {
-    let taps = d.k * d.k;
-    let mut turned = vec![0f32; weight.len()];
-    for (o, kernels) in weight.chunks_exact(d.c * taps).enumerate() {
-        for (c, kernel) in kernels.chunks_exact(taps).enumerate() {
-            let dst = &mut turned[(c * d.o + o) * taps..][..taps];
-            dst.iter_mut()
-                .zip(kernel.iter().rev())
-                .for_each(|(a, &b)| *a = b);
-        }
-    }
+    let turned = flip_kernels(weight, d);
     let input = Padded::new(grad, (d.n, d.o, d.oh, d.ow), d.k - 1 - padding);
     valid_conv(&input, d.n, &turned, (d.c, d.k))
 }

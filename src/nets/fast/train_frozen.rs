@@ -106,7 +106,7 @@ impl FrozenConvRelu {
 
 /// `weight` (o, c, k, k) as (c, o, k, k) with each kernel turned by 180 degrees, in blocks of
 /// input channels so that both the reads and the writes run along rows.
-fn flip_kernels(weight: &[f32], d: &Dims) -> Vec<f32> {
+pub(super) fn flip_kernels(weight: &[f32], d: &Dims) -> Vec<f32> {
     const BLOCK: usize = 16;
     let taps = d.k * d.k;
     let mut flipped = vec![0f32; weight.len()];
