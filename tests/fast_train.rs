@@ -302,6 +302,84 @@ fn conv_with_bias_equals_conv_then_add() {
     }
 }
 
+/// One-hot label maps of `classes` classes in 4 x 5 blocks, with pix2pixHD's instance-edge
+/// channel after them when `edges` (1 where the class changes to the right or below).
+fn label_maps(
+    n: usize,
+    (classes, edges): (usize, bool),
+    (h, w): (usize, usize),
+    rng: &mut ChaCha8Rng,
+) -> Tensor {
+    let channels = classes + usize::from(edges);
+    let mut values = vec![0f32; n * channels * h * w];
+    for sample in values.chunks_exact_mut(channels * h * w) {
+        let blocks: Vec<usize> = (0..h.div_ceil(4) * w.div_ceil(5))
+            .map(|_| rng.random_range(0..classes))
+            .collect();
+        let class = |y: usize, x: usize| blocks[(y / 4) * w.div_ceil(5) + x / 5];
+        for (y, x) in (0..h).flat_map(|y| (0..w).map(move |x| (y, x))) {
+            sample[(class(y, x) * h + y) * w + x] = 1.0;
+            let changes = (x + 1 < w && class(y, x + 1) != class(y, x))
+                || (y + 1 < h && class(y + 1, x) != class(y, x));
+            if edges && changes {
+                sample[(classes * h + y) * w + x] = 1.0;
+            }
+        }
+    }
+    Tensor::from_vec(values, (n, channels, h, w), &Device::Cpu).unwrap()
+}
+
+/// Convolutions over one-hot label maps (pix2pixHD's first 7x7 layer over a padded map, SPADE's
+/// mlp_shared) take their dW as scatter-adds by signature (`train_conv_lookup.rs`); with bias
+/// and activation they equal Candle's conv then add, on batch > 1, zero padding 0 to 3, an
+/// edge channel, 32 output channels (whole 16-lane blocks) and 3, 5 or 13 (element-wise).
+#[test]
+fn label_map_convolutions_equal_candle() {
+    let cases = [
+        (2, (8, true), (22, 19), [32, 9, 7, 7], 0, Some(0.0)),
+        (1, (9, false), (17, 31), [13, 9, 3, 3], 1, Some(0.2)),
+        (2, (6, false), (16, 20), [3, 6, 7, 7], 3, None),
+        (3, (7, true), (12, 29), [5, 8, 5, 5], 2, None),
+    ];
+    for (i, (n, labels, size, w_shape, pad, slope)) in cases.into_iter().enumerate() {
+        let mut rng = ChaCha8Rng::seed_from_u64(700 + i as u64);
+        let x = label_maps(n, labels, size, &mut rng);
+        let (w0, b0) = (random(&w_shape, &mut rng), random(&[w_shape[0]], &mut rng));
+        let run = |fast: bool| {
+            let (w, b) = (
+                Var::from_tensor(&w0).unwrap(),
+                Var::from_tensor(&b0).unwrap(),
+            );
+            let (wt, bt) = (w.as_tensor(), b.as_tensor());
+            let y = if fast {
+                train_conv::conv2d_bias_act(&x, wt, Some(bt), (pad, 1), slope).unwrap()
+            } else {
+                let y = x.conv2d(wt, pad, 1, 1, 1).unwrap();
+                let y = y
+                    .broadcast_add(&bt.reshape((1, (), 1, 1)).unwrap())
+                    .unwrap();
+                match slope {
+                    Some(0.0) => y.relu().unwrap(),
+                    Some(s) => y.maximum(&(&y * s).unwrap()).unwrap(),
+                    None => y,
+                }
+            };
+            let r = random(y.dims(), &mut ChaCha8Rng::seed_from_u64(800 + i as u64));
+            let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let got = |t: &Tensor| grads.get(t).unwrap().clone();
+            [y.clone(), got(wt), got(bt)]
+        };
+        let (fast, plain) = (run(true), run(false));
+        for (j, name) in ["output", "dW", "db"].iter().enumerate() {
+            let rel = rel_l2(&fast[j], &plain[j]);
+            assert!(
+                rel < 1e-5,
+                "case {i} ({w_shape:?}): {name} differs, rel L2 {rel:.2e}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_strided_input_and_a_frozen_weight() {
     let mut rng = ChaCha8Rng::seed_from_u64(9);

@@ -17,13 +17,10 @@ use super::seg::Signatures;
 use super::FastError;
 
 impl Conv2d {
-    /// True when the lookup pays for an input of `height x width` pixels with
-    /// `signature_count` distinct vectors: building the table (`signatures * in_channels`
-    /// products per tap and output channel) plus one addition per pixel, tap and output
-    /// channel must cost well under the dense `in_channels` multiply-adds.
+    /// [`lookup_pays`] for an input of `height x width` pixels with `signature_count`
+    /// distinct vectors.
     pub(crate) fn lookup_pays(&self, signature_count: usize, height: usize, width: usize) -> bool {
-        let (pixels, c) = (height * width, self.in_channels);
-        4 * (signature_count * c + pixels) < pixels * c
+        lookup_pays(self.in_channels, signature_count, height * width)
     }
 
     /// `self` applied to the input whose pixels carry `signatures` (a `height x width` map).
@@ -116,6 +113,14 @@ impl Conv2d {
         }
         Ok(table)
     }
+}
+
+/// Whether a lookup over `signature_count` distinct vectors of `in_channels` values pays
+/// for `pixels` input pixels: building the table (`signatures * in_channels` products per tap
+/// and output channel) plus one addition per pixel, tap and output channel must cost well
+/// under the dense `in_channels` multiply-adds.
+pub(crate) fn lookup_pays(in_channels: usize, signature_count: usize, pixels: usize) -> bool {
+    4 * (signature_count * in_channels + pixels) < pixels * in_channels
 }
 
 #[cfg(test)]

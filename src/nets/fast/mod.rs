@@ -34,6 +34,7 @@ mod train_conv_backward;
 mod train_conv_direct;
 mod train_conv_few;
 mod train_conv_input_grad;
+mod train_conv_lookup;
 mod train_conv_transpose;
 mod train_conv_weight_grad;
 pub mod train_frozen;

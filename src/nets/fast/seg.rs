@@ -25,15 +25,22 @@ pub(crate) struct Signatures {
 impl Signatures {
     /// None when the map has more than [`MAX_SIGNATURES`] distinct vectors.
     pub fn find(seg: &Planes) -> Option<Self> {
-        let plane = seg.plane_len();
+        Self::find_in(&seg.data, seg.channels, seg.plane_len())
+    }
+
+    /// [`Self::find`] of `channels` planes of `plane` values each, read where they lie.
+    pub fn find_in(data: &[f32], channels: usize, plane: usize) -> Option<Self> {
+        if data.len() != channels * plane {
+            return None;
+        }
         let mut lookup: HashMap<Vec<u32>, u16> = HashMap::new();
         let mut vectors = Vec::new();
         let mut ids = Vec::with_capacity(plane);
-        let mut key = vec![0u32; seg.channels];
+        let mut key = vec![0u32; channels];
         let mut previous: Option<(Vec<u32>, u16)> = None;
         for p in 0..plane {
             for (c, k) in key.iter_mut().enumerate() {
-                *k = seg.data[c * plane + p].to_bits();
+                *k = data[c * plane + p].to_bits();
             }
             if let Some((prev_key, id)) = &previous {
                 if *prev_key == key {

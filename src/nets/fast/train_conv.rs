@@ -18,6 +18,7 @@ use super::train_conv_backward::{BatchBackward, WeightGradLayout};
 use super::train_conv_direct as direct;
 use super::train_conv_few as few;
 use super::train_conv_input_grad::{input_gradient, splits_by_channels};
+use super::train_conv_lookup as lookup;
 pub use super::train_conv_transpose::{conv_transpose2d, conv_transpose2d_bias};
 use super::train_conv_weight_grad::{splits_by_columns, weight_gradient};
 use super::train_ops::{bias_gradient, leaky_relu_gradient};
@@ -364,7 +365,13 @@ impl Geometry {
                 grad.len()
             )
         }
+        let label_signatures = x
+            .filter(|_| want_dw)
+            .and_then(|x| lookup::label_signatures(d, self.stride, x));
         let dw_whole = match x {
+            Some(_) if label_signatures.is_some() => label_signatures
+                .as_deref()
+                .map(|s| lookup::weight_gradient(d, self.padding, s, grad)),
             Some(x) if want_dw && few::takes_weight_gradient(d, self.stride) => {
                 Some(few::weight_gradient(d, self.padding, x, grad))
             }

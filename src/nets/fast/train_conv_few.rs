@@ -41,7 +41,7 @@ pub(super) fn takes_weight_gradient(d: &Dims, stride: usize) -> bool {
 }
 
 /// One axis of a tap: output `q` reads input `q + tap - pad`, for `q` in the returned range.
-fn reach(out_len: usize, in_len: usize, tap: usize, pad: usize) -> (usize, usize) {
+pub(super) fn reach(out_len: usize, in_len: usize, tap: usize, pad: usize) -> (usize, usize) {
     let lo = pad.saturating_sub(tap).min(out_len);
     let hi = (in_len + pad).saturating_sub(tap).min(out_len);
     (lo, hi.max(lo))
