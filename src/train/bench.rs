@@ -154,6 +154,17 @@ pub fn train_step(
     device: &Device,
     data: Option<&Path>,
 ) -> Result<StepBench> {
+    // As `scenepaint train` runs.
+    crate::nets::fast::on_pool_worker(|| time_steps(case, size, steps, device, data))
+}
+
+fn time_steps(
+    case: &TrainCase,
+    size: Option<u32>,
+    steps: u64,
+    device: &Device,
+    data: Option<&Path>,
+) -> Result<StepBench> {
     let mut config = case.config()?;
     if let Some(size) = size {
         (config.crop_width, config.crop_height) = (size, size);

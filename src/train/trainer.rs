@@ -27,6 +27,7 @@ pub use super::run_files::{TrainState, CHECKPOINT_FILE, CONFIG_FILE, HOLDOUT_FIL
 use super::schedule::{augment_of, batch_indices, step_rng};
 use crate::error::{Error, Result};
 use crate::labels::Palette;
+use crate::nets::fast::on_pool_worker;
 
 /// One reported iteration.
 #[derive(Debug, Clone, Serialize)]
@@ -78,8 +79,9 @@ pub enum Event {
     },
 }
 
-/// Receives progress; the CLI prints it, the GUI forwards it over a channel.
-pub trait Observer {
+/// Receives progress; the CLI prints it, the GUI forwards it over a channel. `Send`: the run
+/// goes on a worker of the rayon pool ([`on_pool_worker`]).
+pub trait Observer: Send {
     fn on_progress(&mut self, progress: &Progress);
     fn on_event(&mut self, _event: &Event) {}
 }
@@ -129,7 +131,7 @@ pub fn train(
     observer: &mut dyn Observer,
     stop: &AtomicBool,
 ) -> Result<Outcome> {
-    let outcome = match train_inner(request, observer, stop) {
+    let outcome = match on_pool_worker(|| train_inner(request, observer, stop)) {
         Err(Error::Diverged(message)) => Ok(Outcome::Diverged { message }),
         other => other,
     };

@@ -60,6 +60,17 @@ pub use planes::Planes;
 /// Errors of the fast path (defined with the crate's other errors).
 pub use crate::error::FastError;
 
+/// Runs `work` on a worker of the current rayon pool (the global one for the CLI; inline when
+/// the caller is already a worker, as the training panel's thread is). Why: a parallel loop
+/// started from outside the pool is handed to the pool while the caller sleeps until it ends,
+/// two thread switches per loop and a core's worth of waiting; started on a worker, that
+/// worker takes part. pix2pixhd-compact, `bench --train` (AMD EPYC, 2 threads): 27-30 K
+/// context switches per run against 5.1-5.3 K, 0.36-0.37 against 0.32-0.35 s per step
+/// (`docs/bench/train-lookup-2026-12-06-s12.txt`).
+pub fn on_pool_worker<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| work())
+}
+
 /// Which implementation runs a generator's inference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum InferencePath {
@@ -224,4 +235,34 @@ fn fold_norm(
         Some(Norm2d::Instance) => NormStep::Instance,
         Some(Norm2d::Identity) | None => NormStep::Folded,
     })
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::on_pool_worker;
+
+    #[test]
+    fn work_runs_on_a_pool_worker_and_inline_on_one() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("a rayon pool");
+        let outside = std::thread::current().id();
+        let (on_worker, thread) = pool.install(|| {
+            let caller = rayon::current_thread_index();
+            let inner =
+                on_pool_worker(|| (rayon::current_thread_index(), std::thread::current().id()));
+            (caller == inner.0, inner.1)
+        });
+        assert!(
+            on_worker,
+            "inside a pool the work stays on the calling worker"
+        );
+        assert_ne!(thread, outside);
+        let index = on_pool_worker(rayon::current_thread_index);
+        assert!(
+            index.is_some(),
+            "from outside the pool the work goes to a worker"
+        );
+    }
 }
