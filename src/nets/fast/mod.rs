@@ -60,15 +60,31 @@ pub use planes::Planes;
 /// Errors of the fast path (defined with the crate's other errors).
 pub use crate::error::FastError;
 
-/// Runs `work` on a worker of the current rayon pool (the global one for the CLI; inline when
-/// the caller is already a worker, as the training panel's thread is). Why: a parallel loop
-/// started from outside the pool is handed to the pool while the caller sleeps until it ends,
-/// two thread switches per loop and a core's worth of waiting; started on a worker, that
-/// worker takes part. pix2pixhd-compact, `bench --train` (AMD EPYC, 2 threads): 27-30 K
-/// context switches per run against 5.1-5.3 K, 0.36-0.37 against 0.32-0.35 s per step
-/// (`docs/bench/train-lookup-2026-12-06-s12.txt`).
+/// Runs `work` on a worker of a rayon pool of its own, as many threads as the current pool
+/// has (the global one, `RAYON_NUM_THREADS`, from the CLI); inline when the caller is already
+/// a pool worker (the training panel's thread runs in the panel's own pool). Why a worker: a
+/// parallel loop started from outside a pool is handed to the pool while the caller sleeps
+/// until it ends, two thread switches per loop and a core's worth of waiting; started on a
+/// worker, that worker takes part. pix2pixhd-compact, `bench --train` (AMD EPYC, 2 threads):
+/// 27-30 K context switches per run against 5.1-5.3 K, 0.353 against 0.326 s per step
+/// (`docs/bench/train-lookup-2026-12-06-s12.txt`). Why a pool of its own: a worker waiting
+/// inside a parallel loop runs other jobs of its pool, and in a shared pool that can be a
+/// whole other run, which would then see this thread's thread-locals (the discriminator's
+/// frozen weights during the generator step: two trainers in one test process on the global
+/// pool did not resume exactly).
 pub fn on_pool_worker<R: Send>(work: impl FnOnce() -> R + Send) -> R {
-    rayon::scope(|_| work())
+    if rayon::current_thread_index().is_some() {
+        return work();
+    }
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(rayon::current_num_threads())
+        .thread_name(|i| format!("scenepaint-run-{i}"))
+        .build()
+    {
+        Ok(pool) => pool.install(work),
+        // No threads to be had: the calling thread, as before.
+        Err(_) => work(),
+    }
 }
 
 /// Which implementation runs a generator's inference.
@@ -259,10 +275,26 @@ mod pool_tests {
             "inside a pool the work stays on the calling worker"
         );
         assert_ne!(thread, outside);
-        let index = on_pool_worker(rayon::current_thread_index);
+        let (index, threads, name) = on_pool_worker(|| {
+            let name = std::thread::current().name().map(str::to_owned);
+            (
+                rayon::current_thread_index(),
+                rayon::current_num_threads(),
+                name,
+            )
+        });
         assert!(
             index.is_some(),
-            "from outside the pool the work goes to a worker"
+            "from outside a pool the work goes to a worker"
+        );
+        assert_eq!(
+            threads,
+            rayon::current_num_threads(),
+            "as many threads as before"
+        );
+        assert!(
+            name.is_some_and(|n| n.starts_with("scenepaint-run-")),
+            "a pool of its own, not the global one"
         );
     }
 }
