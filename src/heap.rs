@@ -5,8 +5,11 @@
 //! model's training paid about a million page faults and the kernel's zeroing of every page:
 //! 15 % of the iteration's samples under `perf`. Served from the heap instead (no mmap, no
 //! trimming below [`TRIM_THRESHOLD_BYTES`]), a freed buffer is reused by the next one of its
-//! size (a worker thread's own arena still maps blocks over its 64 MiB heap afresh; Candle's
-//! and our ops allocate their outputs on the calling thread, the main one): ycor-spade-256 went from 4.15-4.37 to 3.9-4.0 s per iteration
+//! size. One arena for every thread (`M_ARENA_MAX` 1): a thread's own arena maps blocks over
+//! its 64 MiB heap afresh, and since session 12 the trainer runs on a pool worker
+//! (`nets::fast::on_pool_worker`), where its own arena raised ycor-spade-256's peak from
+//! 1.13-1.15 to 1.27-1.56 GiB; with one arena 1.11-1.12 GiB
+//! (`docs/bench/train-lookup-2026-12-06-s12.txt`). ycor-spade-256 went from 4.15-4.37 to 3.9-4.0 s per iteration
 //! with the same peak memory, and inference frames of the large generators by 7-10 %
 //! (`docs/bench/train-2026-12-04-heap.txt`).
 //!
@@ -45,7 +48,9 @@ fn glibc_keep_large_blocks_in_heap() -> bool {
     // SAFETY: mallopt only changes the allocator's parameters; it is called before any other
     // thread exists.
     unsafe {
-        libc::mallopt(libc::M_MMAP_MAX, 0) == 1 && libc::mallopt(libc::M_TRIM_THRESHOLD, trim) == 1
+        libc::mallopt(libc::M_MMAP_MAX, 0) == 1
+            && libc::mallopt(libc::M_TRIM_THRESHOLD, trim) == 1
+            && libc::mallopt(libc::M_ARENA_MAX, 1) == 1
     }
 }
 
