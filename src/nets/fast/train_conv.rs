@@ -365,13 +365,11 @@ impl Geometry {
                 grad.len()
             )
         }
-        let label_signatures = x
+        let dw_by_labels = x
             .filter(|_| want_dw)
-            .and_then(|x| lookup::label_signatures(d, self.stride, x));
-        let dw_whole = match x {
-            Some(_) if label_signatures.is_some() => label_signatures
-                .as_deref()
-                .map(|s| lookup::weight_gradient(d, self.padding, s, grad)),
+            .and_then(|x| lookup::label_signatures(d, self.stride, x))
+            .map(|s| lookup::weight_gradient(d, self.padding, &s, grad));
+        let dw_whole = dw_by_labels.or_else(|| match x {
             Some(x) if want_dw && few::takes_weight_gradient(d, self.stride) => {
                 Some(few::weight_gradient(d, self.padding, x, grad))
             }
@@ -379,7 +377,7 @@ impl Geometry {
                 Some(weight_gradient(d, &rows, &cols, x, grad))
             }
             _ => None,
-        };
+        });
         let mut dx = if !want_dx {
             None
         } else if few::takes_input_gradient(d, self.stride) {

@@ -6,7 +6,7 @@
 //! `dW`: per signature and tap, the output gradient summed over the pixels whose input at that
 //! tap carries the signature, then `dW[o][c][tap] = sum_s vector_s[c] * G[s][tap][o]`.
 //! pix2pixHD's first layer (9 one-hot classes -> 32, 7x7, 128x128 output, AMD EPYC Zen 4, 2
-//! threads): backward 2.0-2.2 ms (min of 201) against 3.3-3.4 through the dense kernels. The
+//! threads): backward 1.57-1.72 ms (min of 201) against 3.44-3.56 through the dense kernels. The
 //! forward stays dense: the inference path's lookup (`lookup.rs`), tried here with the table
 //! rows summed in registers, took 2.5-5.0 ms (min) against the dense kernels' 2.6-3.0 ms,
 //! which run near the CPU's peak on 441-long sums (`docs/bench/train-lookup-2026-12-06-s12.txt`).
