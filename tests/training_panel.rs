@@ -478,3 +478,51 @@ fn the_fid_plot_tells_the_average_from_the_current_weights() {
             .unwrap();
     }
 }
+
+/// The small-data aids (DiffAugment, the generator's weight average) are switched on in the
+/// panel, reach the run's configuration, and DiffAugment is offered for SPADE only.
+#[test]
+fn the_small_data_aids_reach_the_run_and_diffaugment_is_for_spade_only() {
+    let data = tempfile::tempdir().unwrap();
+    small_ycor(data.path(), 3);
+    let runs = tempfile::tempdir().unwrap();
+    let opts = options(64, 48, ScriptedDialogs::new([data.path().to_path_buf()]));
+    let mut h = open_training_panel(opts, &runs.path().join("run"), |panel| {
+        panel.iters = 2;
+        panel.checkpoint_every = 100;
+    });
+    assert!(!h.state().training.diff_augment && !h.state().training.average_weights);
+    click_in_panel(&mut h, "DiffAugment");
+    click_in_panel(&mut h, "Average the generator's weights");
+    h.run_steps(1);
+    click_in_panel(&mut h, "Start");
+    h.run_steps(1);
+    run_until(&mut h, "the two-iteration run to finish", 300, |app| {
+        app.training.run.as_ref().unwrap().outcome.is_some()
+    });
+    let run = h.state().training.run.as_ref().unwrap();
+    assert!(matches!(run.outcome, Some(Ok(_))), "{:?}", run.outcome);
+    let saved: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            runs.path()
+                .join("run")
+                .join(scenepaint::train::trainer::CONFIG_FILE),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["diff_augment"], "color,translation,cutout", "{saved}");
+    assert_eq!(saved["average_decay"], 0.999, "{saved}");
+
+    // pix2pix has no DiffAugment: the switch is greyed out and the run would not get it.
+    click_in_panel(&mut h, "Network");
+    h.run_steps(2);
+    h.get_by_label("Pix2pix").click();
+    h.run_steps(2);
+    let panel = &h.state().training;
+    assert_eq!(panel.net, scenepaint::train::config::NetFamily::Pix2pix);
+    use egui_kittest::kittest::NodeT as _;
+    assert!(h.get_by_label("DiffAugment").accesskit_node().is_disabled());
+    h.state_mut().training.diff_augment = true;
+    assert_eq!(h.state().training.config().unwrap().diff_augment, None);
+}

@@ -1,6 +1,7 @@
 //! The training panel's options: the dataset (typed or chosen) and its palette, network and
 //! preset (each with its one-line description; choosing one fills in its iterations, batch,
-//! crop and VGG weight), intervals, FID, the output folder and the device.
+//! crop and VGG weight), the small-data aids (DiffAugment, a weight average), intervals, FID,
+//! the output folder and the device.
 use super::training_panel::{TrainingEvents, TrainingPanel};
 use crate::device::DeviceChoice;
 use crate::train::config::{self, NetFamily};
@@ -15,6 +16,8 @@ impl TrainingPanel {
             self.batch_size = preset.batch_size;
             self.crop_px = preset.crop_width;
             self.lambda_vgg = preset.lambda_vgg;
+            self.diff_augment = preset.diff_augment.is_some();
+            self.average_weights = preset.average_decay.is_some();
         }
     }
 
@@ -116,6 +119,7 @@ impl TrainingPanel {
             ui.label("VGG loss weight");
             ui.add(egui::DragValue::new(&mut self.lambda_vgg).range(0.0..=100.0));
         });
+        self.small_data_options(ui);
         ui.horizontal_wrapped(|ui| {
             ui.label("FID every").on_hover_text(
                 "FID and KID on held-out pairs (0 = off); the preset's held-out pairs, else \
@@ -141,6 +145,28 @@ impl TrainingPanel {
             .on_disabled_hover_text("no checkpoint in this folder yet");
         });
         self.device_options(ui);
+    }
+
+    /// The aids for datasets of a few hundred pairs that the default model's runs used.
+    fn small_data_options(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            let spade = self.net == NetFamily::Spade;
+            ui.add_enabled(
+                spade,
+                egui::Checkbox::new(&mut self.diff_augment, "DiffAugment"),
+            )
+            .on_hover_text(
+                "The discriminators see real and generated images through the same random \
+                 colour, shift and cutout, so they cannot memorise a small dataset",
+            )
+            .on_disabled_hover_text("implemented for SPADE only");
+            ui.checkbox(&mut self.average_weights, "Average the generator's weights")
+                .on_hover_text(format!(
+                    "The bundle gets a running average of the generator's weights (decay {}), \
+                     usually smoother than the last step's; with FID on, both are scored",
+                    crate::train::average::USUAL_DECAY
+                ));
+        });
     }
 
     fn device_options(&mut self, ui: &mut egui::Ui) {

@@ -49,6 +49,10 @@ pub struct TrainingPanel {
     pub eval_every: u64,
     /// Keep the bundle of the best FID in the run's `best/` folder.
     pub keep_best_fid: bool,
+    /// DiffAugment's full policy before the discriminators (SPADE only).
+    pub diff_augment: bool,
+    /// Ship a running average of the generator's weights (`train::average::USUAL_DECAY`).
+    pub average_weights: bool,
     /// Palette of the dataset's labels; `None` = what the layout implies.
     pub palette: Option<String>,
     pub run_dir: PathBuf,
@@ -92,6 +96,8 @@ impl Default for TrainingPanel {
             lambda_vgg: 0.0,
             eval_every: 0,
             keep_best_fid: false,
+            diff_augment: false,
+            average_weights: false,
             palette: None,
             run_dir: default_run_dir(),
             resume: false,
@@ -161,6 +167,9 @@ impl TrainingPanel {
             "lambda_vgg": self.lambda_vgg,
             "eval_every": self.eval_every,
             "keep_best_fid": self.keep_best_fid && self.eval_every > 0,
+            "diff_augment": (self.diff_augment && self.net == NetFamily::Spade)
+                .then_some(crate::train::diff_augment::ALL_POLICIES),
+            "average_decay": self.average_weights.then_some(crate::train::average::USUAL_DECAY),
         });
         if self.eval_every > 0 && base.holdout_every == 0 {
             fields["holdout_every"] = EVAL_HOLDOUT_EVERY.into();
