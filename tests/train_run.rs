@@ -401,6 +401,53 @@ fn resuming_names_the_requested_settings_it_ignores() {
 
 /// SPADE with the VAE style encoder (the shipped default's setup): the KL term is trained,
 /// the encoder is checkpointed under `E.` and bundled, and the bundle encodes a photo style.
+/// The class-balanced L1 (`lambda_class_l1`) is logged every step as its weight times the
+/// loss, and changes what the generator learns: the same seed without it ends elsewhere.
+#[test]
+fn a_class_balanced_l1_run_logs_its_term_and_moves_the_generator() {
+    let data = tempfile::tempdir().unwrap();
+    small_ycor(data.path(), 2);
+    let (plain_run, balanced_run) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (outcome, plain) = train_fresh(data.path(), plain_run.path(), tiny_config(2));
+    assert_eq!(outcome, Outcome::Finished { iteration: 2 });
+    let balanced = TrainConfig {
+        lambda_class_l1: 5.0,
+        ..tiny_config(2)
+    };
+    let (outcome, recorder) = train_fresh(data.path(), balanced_run.path(), balanced);
+    assert_eq!(outcome, Outcome::Finished { iteration: 2 });
+    for (step, plain_step) in recorder.steps.iter().zip(&plain.steps) {
+        let term = step.losses.get("g_class_l1").copied();
+        // Five times a mean absolute difference of images in [-1, 1] with weights of mean 1.
+        assert!(
+            term.is_some_and(|v| v > 0.0 && v < 5.0 * 2.0 * 9.0),
+            "{:?}",
+            step.losses
+        );
+        assert!(!plain_step.losses.contains_key("g_class_l1"));
+    }
+    let first = |run: &std::path::Path| {
+        checkpoint_tensors(run)
+            .into_iter()
+            .find(|(name, _)| name.starts_with("G.") && !name.contains("running"))
+            .unwrap()
+    };
+    let (name, plain_g) = first(plain_run.path());
+    let (same_name, balanced_g) = first(balanced_run.path());
+    assert_eq!(name, same_name);
+    assert_ne!(
+        plain_g, balanced_g,
+        "{name} is the same with and without the term"
+    );
+
+    let refused = TrainConfig {
+        lambda_class_l1: 1.0,
+        ..short_pix2pix(2, 1)
+    };
+    let message = refused.validate().unwrap_err().to_string();
+    assert!(message.contains("lambda_class_l1"), "{message}");
+}
+
 #[test]
 fn a_vae_run_trains_and_bundles_the_style_encoder() {
     let data = tempfile::tempdir().unwrap();

@@ -114,6 +114,35 @@ pub fn l1(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     crate::nets::fast::train_loss::l1_mean(a, b)
 }
 
+/// Per-pixel weights that give every channel id present in a `(N, 1, H, W)` u32 label batch
+/// the same total weight (OASIS's class balancing, Schönfeld et al., "You Only Need
+/// Adversarial Supervision for Semantic Image Synthesis", ICLR 2021, there for its
+/// segmentation discriminator): a class on `count` of `total` pixels, one of `present`
+/// classes, weighs `total / (present * count)` per pixel. The weights average to 1, and a
+/// batch of one class weighs every pixel 1.
+pub fn class_balance_weights(label: &Tensor) -> Result<Tensor> {
+    let ids = label.flatten_all()?.to_vec1::<u32>()?;
+    let mut counts = std::collections::HashMap::<u32, usize>::new();
+    for &id in &ids {
+        *counts.entry(id).or_default() += 1;
+    }
+    let scale = ids.len() as f32 / counts.len().max(1) as f32;
+    let weights: Vec<f32> = ids
+        .iter()
+        .map(|id| scale / counts.get(id).copied().unwrap_or(1) as f32)
+        .collect();
+    Tensor::from_vec(weights, label.shape(), label.device())
+}
+
+/// Class-balanced L1 between generated and real images `(N, C, H, W)`: the mean over pixels
+/// and channels of `|fake - real|` weighted by [`class_balance_weights`] of the label batch,
+/// so a class on a few pixels (ycor's puddles, 0.15 % of them) pulls towards its photo
+/// colours as hard as the forest around it.
+pub fn class_balanced_l1(fake: &Tensor, real: &Tensor, label: &Tensor) -> Result<Tensor> {
+    let weights = class_balance_weights(label)?.to_device(fake.device())?;
+    (fake - real)?.abs()?.broadcast_mul(&weights)?.mean_all()
+}
+
 /// Discriminator feature matching: for every discriminator i and every layer j but the last,
 /// `L1(fake_ij, real_ij.detach()) * layer_weight * lambda_feat / num_D`. SPADE uses
 /// `layer_weight = 1`; pix2pixHD uses `4 / (n_layers_D + 1)`.
@@ -255,5 +284,68 @@ mod tests {
         // mu = 1, logvar = 0: 0.5 per element.
         let kl = scalar(kl_divergence(&t(&[1.0, 1.0]), &zeros).unwrap());
         assert!((kl - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn class_balance_gives_each_present_class_the_same_total_weight() {
+        // Batch of two 2x2 maps: class 0 on 5 pixels, class 3 on 2, class 7 on 1.
+        let ids = [0u32, 0, 0, 3, 0, 0, 7, 3];
+        let label = Tensor::from_vec(ids.to_vec(), (2, 1, 2, 2), &Device::Cpu).unwrap();
+        let weights = class_balance_weights(&label).unwrap();
+        assert_eq!(weights.dims(), [2, 1, 2, 2]);
+        let w = weights.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for class in [0u32, 3, 7] {
+            let total: f32 = ids
+                .iter()
+                .zip(&w)
+                .filter(|(id, _)| **id == class)
+                .map(|(_, w)| w)
+                .sum();
+            assert!((total - 8.0 / 3.0).abs() < 1e-5, "class {class}: {total}");
+        }
+        let mean = w.iter().sum::<f32>() / w.len() as f32;
+        assert!((mean - 1.0).abs() < 1e-6, "{mean}");
+        let one_class = Tensor::from_vec(vec![4u32; 6], (1, 1, 2, 3), &Device::Cpu).unwrap();
+        let ones = class_balance_weights(&one_class).unwrap();
+        assert_eq!(
+            ones.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            vec![1.0; 6]
+        );
+    }
+
+    #[test]
+    fn class_balanced_l1_weighs_the_rare_class_and_its_gradient_follows() {
+        // One 1x4 map: class 1 on a single pixel of four (weight 2), class 0 on three (2/3).
+        let label = Tensor::from_vec(vec![0u32, 0, 0, 1], (1, 1, 1, 4), &Device::Cpu).unwrap();
+        let fake = Var::from_vec(
+            vec![0.5f32, -0.5, 0.0, 1.0, 0.0, 0.0, 0.0, -1.0],
+            (1, 2, 1, 4),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let real = Tensor::zeros((1, 2, 1, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let loss = class_balanced_l1(fake.as_tensor(), &real, &label).unwrap();
+        // Channel 0: (0.5 + 0.5 + 0) * 2/3 + 1 * 2; channel 1: 1 * 2; over 8 values.
+        let expected = ((1.0 * 2.0 / 3.0) + 2.0 + 2.0) / 8.0;
+        assert!(
+            (scalar(loss.clone()) - expected).abs() < 1e-6,
+            "{}",
+            scalar(loss.clone())
+        );
+        let grad = loss.backward().unwrap();
+        let g = grad
+            .get(&fake)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let (common, rare) = (2.0 / 3.0 / 8.0, 2.0 / 8.0);
+        let expected = [common, -common, 0.0, rare, 0.0, 0.0, 0.0, -rare];
+        for (got, want) in g.iter().zip(expected) {
+            if want != 0.0 {
+                assert!((got - want).abs() < 1e-6, "{g:?}");
+            }
+        }
     }
 }

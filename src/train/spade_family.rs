@@ -350,6 +350,12 @@ impl Family for SpadeFamily {
             losses.insert("g_vgg".into(), scalar(&term)?);
             g_total = (g_total + term)?;
         }
+        if self.config.lambda_class_l1 > 0.0 {
+            let term = (super::losses::class_balanced_l1(&fake, real, &batch.label)?
+                * self.config.lambda_class_l1)?;
+            losses.insert("g_class_l1".into(), scalar(&term)?);
+            g_total = (g_total + term)?;
+        }
         if let Some((mu, logvar)) = &stats {
             let kld = (kl_divergence(mu, logvar)? * self.config.lambda_kld)?;
             losses.insert("kld".into(), scalar(&kld)?);

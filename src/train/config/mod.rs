@@ -82,6 +82,10 @@ pub struct TrainConfig {
     pub lambda_kld: f64,
     /// Weight of pix2pix's L1 loss to the photo.
     pub lambda_l1: f64,
+    /// SPADE: weight of a class-balanced L1 to the photo (`train::losses::class_balanced_l1`:
+    /// each class in the batch weighs the same in total, so rare classes take their photo's
+    /// colour); 0 is the published SPADE, without it.
+    pub lambda_class_l1: f64,
     /// VGG16/VGG19 `features.*` safetensors; default: the shared VGG16 file.
     pub vgg_weights: Option<PathBuf>,
     /// How images are normalised before the VGG (as each published loss does).
@@ -150,6 +154,7 @@ impl Default for TrainConfig {
             lambda_vgg: 10.0,
             lambda_kld: 0.05,
             lambda_l1: 0.0,
+            lambda_class_l1: 0.0,
             vgg_weights: None,
             vgg_input: VggInput::CaffeBgr,
             niter_fix_global: 0,
@@ -442,6 +447,7 @@ impl TrainConfig {
             ("lambda_vgg", self.lambda_vgg),
             ("lambda_kld", self.lambda_kld),
             ("lambda_l1", self.lambda_l1),
+            ("lambda_class_l1", self.lambda_class_l1),
         ] {
             if !(weight.is_finite() && weight >= 0.0) {
                 return fail(&format!("{name} is {weight}; it must be 0 or more"));
@@ -472,6 +478,9 @@ impl TrainConfig {
             if self.net != NetFamily::Spade {
                 return fail("diff_augment is implemented for the SPADE family only");
             }
+        }
+        if self.lambda_class_l1 > 0.0 && self.net != NetFamily::Spade {
+            return fail("lambda_class_l1 is implemented for the SPADE family only");
         }
         Ok(())
     }
