@@ -18,11 +18,11 @@ use super::optim::Adam;
 use crate::error::{Error, Result};
 use crate::nets::layers::is_buffer_name;
 
-/// The averaged networks: (the network's checkpoint prefix, the average's).
 /// The decay the shipped runs and the training panel's switch use (an average over about the
 /// last thousand iterations).
 pub const USUAL_DECAY: f64 = 0.999;
 
+/// The averaged networks: (the network's checkpoint prefix, the average's).
 const AVERAGED: [(&str, &str); 2] = [("G.", "avgG."), ("E.", "avgE.")];
 
 /// A family whose generator (and style encoder) weights are also averaged.

@@ -44,10 +44,10 @@ impl Policy {
     }
 }
 
-/// Translation reaches this fraction of a side; cutout zeroes this fraction of each side.
 /// The paper's full policy, which its small-data results used (the training panel's switch).
 pub const ALL_POLICIES: &str = "color,translation,cutout";
 
+/// Translation reaches this fraction of a side; cutout zeroes this fraction of each side.
 const TRANSLATION_RATIO: f64 = 0.125;
 const CUTOUT_RATIO: f64 = 0.5;
 
