@@ -151,8 +151,11 @@ impl LiveTranslation {
         }
     }
 
-    /// Called every frame: submits the map when it changed (throttled during a stroke) and
-    /// collects a finished image. Returns seconds until a throttled submission is due.
+    /// Called every frame after painting: submits the map when it changed (throttled during a
+    /// stroke). Returns seconds until a throttled submission is due. Finished images are taken
+    /// by [`Self::collect`] before the frame draws, never here: one that arrived while the
+    /// frame drew waits for the next frame (the worker's notification asks for it), so a
+    /// collected image is always the one the frame shows.
     pub fn tick(
         &mut self,
         map: &LabelMap,
@@ -160,7 +163,6 @@ impl LiveTranslation {
         in_stroke: bool,
         now_s: f64,
     ) -> Option<f64> {
-        self.collect();
         let waiting = self.paused || self.held_by_training || self.foreign_palette.is_some();
         let done = self.submitted_generation == Some(generation)
             && (in_stroke || !self.submitted_in_stroke);
