@@ -225,6 +225,8 @@ fn settings_round_trip_and_open_recent_reopens_a_project() {
     h.key_press(Key::CloseBracket);
     h.run_steps(1);
     h.state_mut().training.iters = 1234;
+    h.state_mut().training.crop_height = 96;
+    h.state_mut().training.diff_augment = true;
     h.state_mut().preview.split = 0.65;
     h.state_mut().preview.swapped = true;
     h.get_by_label("File").click();
@@ -250,6 +252,8 @@ fn settings_round_trip_and_open_recent_reopens_a_project() {
         "the brush size was changed and kept"
     );
     assert_eq!(h2.state().training.iters, 1234);
+    assert_eq!(h2.state().training.crop_height, 96);
+    assert!(h2.state().training.diff_augment);
     assert_eq!(h2.state().preview.split, 0.65);
     assert!(h2.state().preview.swapped);
     h2.get_by_label("File").click();
@@ -259,6 +263,22 @@ fn settings_round_trip_and_open_recent_reopens_a_project() {
     h2.get_by_label("remembered.scenepaint").click();
     h2.run_steps(2);
     assert_eq!(h2.state().project_path.as_deref(), Some(project.as_path()));
+
+    // Settings stored before non-square crops and the small-data switches still load.
+    let mut old: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    let fields = old["training"].as_object_mut().unwrap();
+    let width = fields.remove("crop_width").unwrap();
+    fields.insert("crop_px".into(), width.clone());
+    for gone in ["crop_height", "diff_augment", "average_weights"] {
+        fields.remove(gone).unwrap();
+    }
+    let older = scenepaint::app::settings::Settings::from_stored(Some(&old.to_string()));
+    let training = older.training.expect("the older training fields load");
+    assert_eq!(
+        (training.crop_width, training.crop_height),
+        (width.as_u64().unwrap() as u32, None)
+    );
+    assert_eq!(training.iters, 1234);
 
     let garbage = scenepaint::app::settings::Settings::from_stored(Some("{not json"));
     assert_eq!(garbage, scenepaint::app::settings::Settings::default());

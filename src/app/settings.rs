@@ -46,12 +46,21 @@ pub struct TrainingFields {
     pub preset: String,
     pub iters: u64,
     pub batch_size: usize,
-    pub crop_px: u32,
+    /// The crop's width (stored as `crop_px` when crops were square).
+    #[serde(alias = "crop_px")]
+    pub crop_width: u32,
+    /// None in settings stored when crops were square: the width.
+    #[serde(default)]
+    pub crop_height: Option<u32>,
     pub sample_every: u64,
     pub checkpoint_every: u64,
     pub lambda_vgg: f64,
     pub eval_every: u64,
     pub keep_best_fid: bool,
+    #[serde(default)]
+    pub diff_augment: bool,
+    #[serde(default)]
+    pub average_weights: bool,
     pub palette: Option<String>,
     pub run_dir: PathBuf,
 }
@@ -64,12 +73,15 @@ impl TrainingFields {
             preset: panel.preset.clone(),
             iters: panel.iters,
             batch_size: panel.batch_size,
-            crop_px: panel.crop_px,
+            crop_width: panel.crop_width,
+            crop_height: Some(panel.crop_height),
             sample_every: panel.sample_every,
             checkpoint_every: panel.checkpoint_every,
             lambda_vgg: panel.lambda_vgg,
             eval_every: panel.eval_every,
             keep_best_fid: panel.keep_best_fid,
+            diff_augment: panel.diff_augment,
+            average_weights: panel.average_weights,
             palette: panel.palette.clone(),
             run_dir: panel.run_dir.clone(),
         }
@@ -83,12 +95,15 @@ impl TrainingFields {
         panel.preset = self.preset;
         panel.iters = self.iters;
         panel.batch_size = self.batch_size;
-        panel.crop_px = self.crop_px;
+        panel.crop_width = self.crop_width;
+        panel.crop_height = self.crop_height.unwrap_or(self.crop_width);
         panel.sample_every = self.sample_every;
         panel.checkpoint_every = self.checkpoint_every;
         panel.lambda_vgg = self.lambda_vgg;
         panel.eval_every = self.eval_every;
         panel.keep_best_fid = self.keep_best_fid;
+        panel.diff_augment = self.diff_augment;
+        panel.average_weights = self.average_weights;
         panel.palette = self.palette;
         panel.run_dir = self.run_dir;
     }

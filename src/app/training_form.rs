@@ -14,7 +14,8 @@ impl TrainingPanel {
             self.net = preset.net;
             self.iters = preset.iters;
             self.batch_size = preset.batch_size;
-            self.crop_px = preset.crop_width;
+            self.crop_width = preset.crop_width;
+            self.crop_height = preset.crop_height;
             self.lambda_vgg = preset.lambda_vgg;
             self.diff_augment = preset.diff_augment.is_some();
             self.average_weights = preset.average_decay.is_some();
@@ -108,8 +109,13 @@ impl TrainingPanel {
             ui.add(egui::DragValue::new(&mut self.iters).range(1..=10_000_000));
             ui.label("Batch");
             ui.add(egui::DragValue::new(&mut self.batch_size).range(1..=64));
-            ui.label("Crop px");
-            ui.add(egui::DragValue::new(&mut self.crop_px).range(16..=1024));
+            ui.label("Crop");
+            ui.add(egui::DragValue::new(&mut self.crop_width).range(16..=2048))
+                .on_hover_text("width, pixels");
+            ui.label("×");
+            ui.add(egui::DragValue::new(&mut self.crop_height).range(16..=2048))
+                .on_hover_text("height, pixels");
+            ui.label("px");
         });
         ui.horizontal_wrapped(|ui| {
             ui.label("Sample every");
@@ -201,10 +207,27 @@ mod tests {
         let preset = config::preset("pix2pixhd-compact").unwrap();
         assert_eq!(panel.net, NetFamily::Pix2pixhd);
         assert_eq!(
-            (panel.iters, panel.batch_size, panel.crop_px),
-            (preset.iters, preset.batch_size, preset.crop_width)
+            (
+                panel.iters,
+                panel.batch_size,
+                panel.crop_width,
+                panel.crop_height
+            ),
+            (
+                preset.iters,
+                preset.batch_size,
+                preset.crop_width,
+                preset.crop_height
+            )
         );
         assert_eq!(panel.config().unwrap().crop_width, preset.crop_width);
+        // A crop of the data's shape keeps the preset's margin: 286 loads for 256 crops.
+        panel.preset = "spade-compact".to_string();
+        panel.apply_preset();
+        (panel.crop_width, panel.crop_height) = (256, 128);
+        let config = panel.config().unwrap();
+        assert_eq!((config.crop_width, config.crop_height), (256, 128));
+        assert_eq!((config.load_width, config.load_height), (286, 143));
         let run_dir = super::super::training_panel::default_run_dir();
         assert!(
             run_dir.ends_with("gui") && run_dir.is_absolute(),

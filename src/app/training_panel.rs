@@ -39,7 +39,9 @@ pub struct TrainingPanel {
     pub preset: String,
     pub iters: u64,
     pub batch_size: usize,
-    pub crop_px: u32,
+    /// The training crop, pixels: non-square for data such as ycor's (1.88:1).
+    pub crop_width: u32,
+    pub crop_height: u32,
     pub sample_every: u64,
     /// Iterations between checkpoints; each also refreshes the bundle "Use in painter" copies.
     pub checkpoint_every: u64,
@@ -70,6 +72,14 @@ pub struct TrainingPanel {
     inspect_job: Option<Job<String>>,
 }
 
+/// The size photos load at before a random crop of `crop` pixels: the preset's margin
+/// (e.g. 286 for 256) scaled to the crop, so a crop of another size or shape keeps the
+/// preset's share of the image rather than cropping a small window out of its load size.
+pub fn load_for_crop(preset_load: u32, preset_crop: u32, crop: u32) -> u32 {
+    let scaled = u64::from(crop) * u64::from(preset_load) / u64::from(preset_crop.max(1));
+    u32::try_from(scaled).unwrap_or(u32::MAX).max(crop)
+}
+
 /// The run folder the panel suggests: in the user's data folder, never the working directory
 /// (which may be a source checkout, or not writable).
 pub fn default_run_dir() -> PathBuf {
@@ -90,7 +100,8 @@ impl Default for TrainingPanel {
             preset: "spade-tiny".into(),
             iters: 1000,
             batch_size: 1,
-            crop_px: 64,
+            crop_width: 64,
+            crop_height: 64,
             sample_every: 10,
             checkpoint_every: 100,
             lambda_vgg: 0.0,
@@ -157,10 +168,10 @@ impl TrainingPanel {
         let mut fields = serde_json::json!({
             "iters": self.iters,
             "batch_size": self.batch_size,
-            "crop_width": self.crop_px,
-            "crop_height": self.crop_px,
-            "load_width": base.load_width.max(self.crop_px),
-            "load_height": base.load_height.max(self.crop_px),
+            "crop_width": self.crop_width,
+            "crop_height": self.crop_height,
+            "load_width": load_for_crop(base.load_width, base.crop_width, self.crop_width),
+            "load_height": load_for_crop(base.load_height, base.crop_height, self.crop_height),
             "sample_every": self.sample_every.max(1),
             "checkpoint_every": self.checkpoint_every.max(1),
             "log_every": 1,
