@@ -56,6 +56,11 @@ pub struct EvaluateArgs {
     /// surroundings in the translations against the photos (with --model).
     #[arg(long, requires = "model")]
     classes: bool,
+    /// Also score the held-out photos against as many other photos of --data: the level real
+    /// photos reach at this many pairs, which a model's FID is read against (with --model and
+    /// the held-out pairs).
+    #[arg(long, requires = "model")]
+    real_reference: bool,
     /// Print one JSON object instead of a sentence.
     #[arg(long)]
     json: bool,
@@ -69,6 +74,7 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
     let mut progress = terminal_progress();
     let mut style = None;
     let mut classes = None;
+    let mut reference = None;
     let scores = match (&args.model, &args.data, &args.real, &args.fake) {
         (Some(bundle), Some(data), None, None) => {
             let model = Model::load(bundle, &candle_core::Device::Cpu)
@@ -101,6 +107,30 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
                     &mut progress,
                 )?);
             }
+            if args.real_reference {
+                if matches!(choice, PairChoice::All) {
+                    bail!("--real-reference needs pairs left over: use it with the held-out pairs");
+                }
+                let eval_size = eval::eval_size(&dataset, &choice, size)?;
+                let photos =
+                    eval::photo_features(&network, &dataset, &choice, eval_size, &mut progress)?;
+                reference = Some(
+                    eval::reference::real_reference(
+                        &network,
+                        &dataset,
+                        &choice,
+                        &photos,
+                        eval_size,
+                        &mut progress,
+                    )?
+                    .with_context(|| {
+                        format!(
+                            "{}: fewer other pairs than held-out ones to score real photos against",
+                            data.display()
+                        )
+                    })?,
+                );
+            }
             eval::evaluate_model(&network, &model, &dataset, &choice, size, &mut progress)?
         }
         (None, None, Some(real), Some(fake)) => {
@@ -129,6 +159,13 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
         if let Some(classes) = &classes {
             report["classes"] = classes_json(classes);
         }
+        if let Some(reference) = &reference {
+            report["real_reference"] = serde_json::json!({
+                "fid": reference.fid,
+                "kid": reference.kid,
+                "images": reference.generated_images,
+            });
+        }
         println!("{report}");
     } else {
         println!("{scores}");
@@ -137,6 +174,13 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
         }
         if let Some(classes) = &classes {
             print!("{classes}");
+        }
+        if let Some(reference) = &reference {
+            println!(
+                "real photos: FID {:.2}  KID {:.5} (the held-out photos against {} other photos \
+                 of the data: the level of real photos at this many pairs)",
+                reference.fid, reference.kid, reference.generated_images
+            );
         }
     }
     Ok(())

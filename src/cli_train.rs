@@ -193,6 +193,11 @@ impl Observer for ConsoleObserver {
                     c.ratio
                 ))
             ),
+            Event::RealReference(r) => eprintln!(
+                "real photos against {} other photos of the data: FID {:.2}  KID {:.5} (the \
+                 level a model's FID is read against at this many held-out pairs)",
+                r.pairs, r.fid, r.kid
+            ),
             Event::Skipped { file, why } => {
                 eprintln!(
                     "\nskipped {} (the next pair took its place): {why}",

@@ -341,3 +341,76 @@ fn evaluate_cli_reports_each_class_contrast_with_its_surroundings() {
         "the translations' contrasts come from the model: {spade:?} {pix2pix:?}"
     );
 }
+
+/// `evaluate --real-reference`: the held-out photos against as many other photos of the data,
+/// beside the model's scores; refused with every pair (none left over). The bundle is the
+/// shipped default with its held-out list cut to 2 of 4 small pairs.
+#[test]
+fn evaluate_cli_scores_real_photos_against_other_real_photos() {
+    let data = tempfile::tempdir().unwrap();
+    train_support::small_ycor(data.path(), 4);
+    let bundle = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/ycor-spade-256");
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, bundle.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let mut keys: Vec<String> = std::fs::read_dir(data.path().join("images"))
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    keys.sort();
+    let manifest_path = bundle.path().join("model.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    manifest["training"]["held_out"] = serde_json::json!([keys[0], keys[2]]);
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+
+    let run = |pairs: &str| {
+        Command::new(binary())
+            .args([
+                "evaluate",
+                "--json",
+                "--real-reference",
+                "--size",
+                "128x64",
+                "--pairs",
+                pairs,
+            ])
+            .arg("--inception")
+            .arg(network_path())
+            .arg("--model")
+            .arg(bundle.path())
+            .arg("--data")
+            .arg(data.path())
+            .output()
+            .expect("run scenepaint evaluate")
+    };
+    let out = run("held-out");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let reference = &report["real_reference"];
+    assert_eq!(reference["images"], 2, "{report}");
+    assert!(reference["fid"].as_f64().unwrap() > 0.0, "{report}");
+    assert_ne!(
+        reference["fid"], report["fid"],
+        "photos, not the model's images"
+    );
+
+    let refused = run("all");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("held-out pairs"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

@@ -129,6 +129,44 @@ fn a_run_evaluates_fid_on_its_held_out_pairs_and_keeps_the_best_bundle() {
     .unwrap();
     assert!(last.least_visible_class.is_some(), "{last:?}");
     assert_eq!(last.least_visible_class, classes.least_visible());
+
+    // Real photos against real photos: once per run, in the bundle, equal to the held-out
+    // photos scored against the 3 other photos `eval::reference` picks.
+    let references: Vec<&String> = recorder
+        .events
+        .iter()
+        .filter(|e| e.contains("RealReference"))
+        .collect();
+    assert_eq!(references.len(), 1, "{:?}", recorder.events);
+    let reference = &manifest["training"]["real_reference"];
+    assert_eq!(reference["pairs"], 3, "{manifest}");
+    let held_out =
+        PairChoice::Keys(scenepaint::train::validate::held_out_keys(&model, &bundle).unwrap());
+    let photos = eval::photo_features(
+        &fid_network,
+        &dataset,
+        &held_out,
+        (64, 64),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    let expected = eval::reference::real_reference(
+        &fid_network,
+        &dataset,
+        &held_out,
+        &photos,
+        (64, 64),
+        &mut |_, _, _| {},
+    )
+    .unwrap()
+    .unwrap();
+    let fid = reference["fid"].as_f64().unwrap();
+    assert!(
+        fid > 0.0 && (fid - expected.fid).abs() < 1e-6 * fid,
+        "{fid} vs {}",
+        expected.fid
+    );
+    assert!((reference["kid"].as_f64().unwrap() - expected.kid).abs() < 1e-9);
 }
 
 #[test]

@@ -352,12 +352,18 @@ fn a_run_with_fid_evaluation_plots_fid_beside_the_losses() {
     );
     let iterations: Vec<u64> = run.evaluations.iter().map(|r| r.iteration).collect();
     assert_eq!(iterations, [2, 4], "FID at every 2nd iteration");
+    assert_eq!(
+        run.real_reference.map(|r| r.pairs),
+        Some(2),
+        "the 2 held-out photos against 2 others"
+    );
     assert!(
         runs.path().join("run/best/model.json").is_file(),
         "keep best"
     );
     h.get_by_label(scenepaint::app::loss_plot::FID_PLOT_LABEL);
     h.get_by_label(scenepaint::app::training_panel::LOSS_PLOT_LABEL);
+    h.get_by_label_contains("Real photos score FID");
     if let Ok(dir) = std::env::var("SCENEPAINT_SCREENSHOTS") {
         h.get_by_label(scenepaint::app::loss_plot::FID_PLOT_LABEL)
             .scroll_to_me();
@@ -451,8 +457,13 @@ fn the_fid_plot_tells_the_average_from_the_current_weights() {
         record(750, 249.0, true),
     ];
     let ycor = scenepaint::labels::Palette::builtin("ycor").unwrap();
+    let reference = Some(scenepaint::train::evaluation::RealReference {
+        fid: 110.5,
+        kid: 0.0012,
+        pairs: 47,
+    });
     let mut h = Harness::new_ui(|ui| {
-        scenepaint::app::loss_plot::show_fid(ui, &records, Some(&ycor));
+        scenepaint::app::loss_plot::show_fid(ui, &records, Some(&ycor), reference);
     });
     h.run();
     h.get_by_label(scenepaint::app::loss_plot::FID_PLOT_LABEL);
@@ -464,11 +475,17 @@ fn the_fid_plot_tells_the_average_from_the_current_weights() {
         "Least visible class: non-traversable (id 4), 0.26 of the photos' contrast with its \
          surroundings",
     );
+    h.get_by_label("Real photos score FID 110.5 (KID 0.0012) against 47 other photos of the data");
     // Without a palette (a run not started yet) the id alone.
-    let mut bare = Harness::new_ui(|ui| scenepaint::app::loss_plot::show_fid(ui, &records, None));
+    let mut bare =
+        Harness::new_ui(|ui| scenepaint::app::loss_plot::show_fid(ui, &records, None, None));
     bare.run();
     bare.get_by_label(
         "Least visible class: id 4, 0.26 of the photos' contrast with its surroundings",
+    );
+    assert!(
+        bare.query_by_label_contains("Real photos score").is_none(),
+        "no reference, no line"
     );
     if let Ok(dir) = std::env::var("SCENEPAINT_SCREENSHOTS") {
         std::fs::create_dir_all(&dir).unwrap();

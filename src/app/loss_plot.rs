@@ -3,11 +3,11 @@
 //! matching and VGG sit near 10, the GAN terms near 1), zoom and drag, double click to reset;
 //! and beside them the FID of the held-out pairs at each evaluation (`eval_every`).
 use egui::Color32;
-use egui_plot::{Corner, Legend, Line, Plot, PlotPoints};
+use egui_plot::{Corner, HLine, Legend, Line, LineStyle, Plot, PlotPoints};
 use std::collections::BTreeMap;
 
 use crate::labels::Palette;
-use crate::train::evaluation::{best, class_label, EvalRecord};
+use crate::train::evaluation::{best, class_label, EvalRecord, RealReference};
 
 /// Accessible name of the plot.
 pub const LOSS_PLOT_LABEL: &str = "Loss curves";
@@ -63,10 +63,21 @@ pub fn show(ui: &mut egui::Ui, losses: &BTreeMap<String, Vec<[f64; 2]>>) {
     });
 }
 
+/// The legend name of the real-photo level in the FID plot.
+pub const REFERENCE_NAME: &str = "real photos vs real photos";
+
 /// FID against the iteration, with the best evaluation named; nothing before the first one.
 /// A run that averages its generator has two curves: the average its bundle ships and its
-/// current weights (`EvalRecord::current_weights`).
-pub fn show_fid(ui: &mut egui::Ui, evaluations: &[EvalRecord], palette: Option<&Palette>) {
+/// current weights (`EvalRecord::current_weights`). `reference`, the held-out photos against
+/// other real photos at the same count, is drawn as a dashed level: FID on a few dozen images
+/// is far above 0 even for real photos, and that level is what a person reads the curve
+/// against.
+pub fn show_fid(
+    ui: &mut egui::Ui,
+    evaluations: &[EvalRecord],
+    palette: Option<&Palette>,
+    reference: Option<RealReference>,
+) {
     let Some(last) = evaluations.iter().rev().find(|r| !r.current_weights) else {
         return;
     };
@@ -84,7 +95,7 @@ pub fn show_fid(ui: &mut egui::Ui, evaluations: &[EvalRecord], palette: Option<&
         .height(FID_PLOT_HEIGHT_PX)
         .y_axis_label("FID")
         .allow_scroll(false);
-    if averaged {
+    if averaged || reference.is_some() {
         plot = plot.legend(Legend::default().position(Corner::RightTop));
     }
     let response = plot
@@ -102,6 +113,13 @@ pub fn show_fid(ui: &mut egui::Ui, evaluations: &[EvalRecord], palette: Option<&
                         .width(1.5),
                 );
             }
+            if let Some(reference) = reference {
+                plot.hline(
+                    HLine::new(REFERENCE_NAME, reference.fid)
+                        .color(COLOURS[3])
+                        .style(LineStyle::dashed_loose()),
+                );
+            }
         })
         .response;
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, FID_PLOT_LABEL));
@@ -115,6 +133,17 @@ pub fn show_fid(ui: &mut egui::Ui, evaluations: &[EvalRecord], palette: Option<&
         "FID {:.1} at iteration {} (KID {:.4}); best {:.1} at iteration {}{}",
         last.fid, last.iteration, last.kid, best.fid, best.iteration, best_weights
     ));
+    if let Some(reference) = reference {
+        ui.label(format!(
+            "Real photos score FID {:.1} (KID {:.4}) against {} other photos of the data",
+            reference.fid, reference.kid, reference.pairs
+        ))
+        .on_hover_text(
+            "The held-out photos against as many other real photos: with a few dozen images \
+             FID is far above 0 even for real photos, so this, not 0, is the level to read the \
+             model's FID against. KID has no such bias: real photos score about 0.",
+        );
+    }
     if let Some(class) = last.least_visible_class {
         ui.label(format!(
             "Least visible class: {}, {:.2} of the photos' contrast with its surroundings",

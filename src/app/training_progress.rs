@@ -62,7 +62,12 @@ impl TrainingPanel {
             );
         }
         super::loss_plot::show(ui, &run.losses);
-        super::loss_plot::show_fid(ui, &run.evaluations, run.palette.as_ref());
+        super::loss_plot::show_fid(
+            ui,
+            &run.evaluations,
+            run.palette.as_ref(),
+            run.real_reference,
+        );
         self.sample(ui);
         let Some(run) = &self.run else {
             return;

@@ -2,7 +2,7 @@
 //! calls) on its own thread inside its own rayon pool, reporting over a channel. Pause blocks
 //! the training thread between iterations; stop raises the trainer's flag, which saves a
 //! checkpoint and the model bundle before returning.
-use crate::train::evaluation::EvalRecord;
+use crate::train::evaluation::{EvalRecord, RealReference};
 use crate::train::trainer::{self, Event, Observer, Outcome, Progress, TrainRequest};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -61,6 +61,8 @@ pub struct TrainingRun {
     pub outcome: Option<Result<Outcome, String>>,
     /// FID/KID on the held-out pairs, oldest first (`eval_every`).
     pub evaluations: Vec<EvalRecord>,
+    /// Real photos against real photos at the held-out count (`eval::reference`).
+    pub real_reference: Option<RealReference>,
     /// Pairs that could not be read and were replaced, "file: why", oldest first.
     pub skipped: Vec<String>,
     /// The dataset's classes, once the run has started.
@@ -112,6 +114,7 @@ impl TrainingRun {
             bundle_iteration: None,
             outcome: None,
             evaluations: Vec::new(),
+            real_reference: None,
             skipped: Vec::new(),
             palette: None,
         })
@@ -161,6 +164,9 @@ impl TrainingRun {
                 }
                 Message::Event(Event::Evaluation(record)) => {
                     self.evaluations.push(record);
+                }
+                Message::Event(Event::RealReference(reference)) => {
+                    self.real_reference = Some(reference);
                 }
                 // Housekeeping the panel has no place for; the CLI prints it.
                 Message::Event(Event::Skipped { file, why }) => {

@@ -10,6 +10,7 @@
 //! SPADE VAE models draw image `i`'s style from seed `i`.
 pub mod bench;
 pub mod classes;
+pub mod reference;
 pub mod stats;
 pub mod style;
 

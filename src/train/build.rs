@@ -149,6 +149,8 @@ pub struct RunRecord {
     pub held_out: Vec<String>,
     /// FID/KID evaluations so far (`eval_every`), oldest first.
     pub evaluations: Vec<super::evaluation::EvalRecord>,
+    /// Real photos against real photos at the held-out count (with `eval_every`).
+    pub real_reference: Option<super::evaluation::RealReference>,
 }
 
 /// Writes `RUN_DIR/model/` in the bundle format of `nets::bundle` (docs/bundle.md):
@@ -253,6 +255,9 @@ fn write_bundle_to(
     if !run.evaluations.is_empty() {
         training["evaluations"] = json!(run.evaluations);
         training["best_fid"] = json!(super::evaluation::best(&run.evaluations));
+    }
+    if let Some(reference) = run.real_reference {
+        training["real_reference"] = json!(reference);
     }
     let manifest = ModelManifest {
         format_version: FORMAT_VERSION,

@@ -8,7 +8,9 @@
 //! generator ships the average in `model/`; its current weights are scored too
 //! (`RUN_DIR/current/`, records with `"current_weights": true`), and `best/` keeps whichever
 //! bundle scored lowest, because the average lags the weights it averages by about
-//! `1/(1-decay)` iterations.
+//! `1/(1-decay)` iterations. Once per run the held-out photos are also scored against as
+//! many other photos of the data (`eval::reference`), the level real photos reach at this
+//! many pairs, which the panel draws beside the FID curve.
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -41,6 +43,15 @@ pub struct EvalRecord {
     /// (`eval::classes`, issue 15's "every class shows"); absent in older logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub least_visible_class: Option<ClassRatio>,
+}
+
+/// Real photos against real photos (`eval::reference`): the held-out photos against `pairs`
+/// other photos of the data, the score a perfect model could not beat by much at this count.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RealReference {
+    pub fid: f64,
+    pub kid: f64,
+    pub pairs: usize,
 }
 
 /// A class as a person reads it: its name in `palette` and its id, or the id alone.
@@ -79,6 +90,9 @@ pub struct RunEvaluator {
     photos: FeatureSet,
     /// The photos' class contrasts (`eval::classes`), like their features computed once.
     class_photos: PhotoContrasts,
+    /// The held-out photos against as many other photos of the data (`eval::reference`): the
+    /// score of real photos at this many pairs; `None` when the data has too few others.
+    real_reference: Option<RealReference>,
 }
 
 impl RunEvaluator {
@@ -108,6 +122,19 @@ impl RunEvaluator {
         let photos = eval::photo_features(&network, &dataset, &choice, size, &mut |_, _, _| {})?;
         let class_photos =
             photo_contrasts(&dataset.palette, &dataset, &choice, size, &mut |_, _, _| {})?;
+        let real_reference = eval::reference::real_reference(
+            &network,
+            &dataset,
+            &choice,
+            &photos,
+            size,
+            &mut |_, _, _| {},
+        )?
+        .map(|scores| RealReference {
+            fid: scores.fid,
+            kid: scores.kid,
+            pairs: scores.real_images,
+        });
         Ok(Some(Self {
             network,
             dataset,
@@ -115,7 +142,13 @@ impl RunEvaluator {
             size,
             photos,
             class_photos,
+            real_reference,
         }))
+    }
+
+    /// FID and KID of real photos against real photos at this run's held-out count.
+    pub fn real_reference(&self) -> Option<RealReference> {
+        self.real_reference
     }
 
     /// FID and KID of the bundle in `bundle_dir` at `iteration`, and its least visible class.

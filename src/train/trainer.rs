@@ -17,7 +17,7 @@ use super::build::RunRecord;
 use super::checkpoint;
 use super::config::TrainConfig;
 use super::data::Dataset;
-use super::evaluation::{self, EvalRecord, RunEvaluator};
+use super::evaluation::{self, EvalRecord, RealReference, RunEvaluator};
 use super::family::{BufferSnapshot, Family, Losses};
 use super::run_files::{
     append_log, load_checkpoint, run_config, save_checkpoint, truncate_log, write_holdout,
@@ -70,6 +70,9 @@ pub enum Event {
     Bundle(PathBuf),
     /// FID and KID of the run's bundle on the held-out pairs (`eval_every`).
     Evaluation(EvalRecord),
+    /// Real photos against real photos at the held-out count, once at the start (with
+    /// `eval_every`): what the evaluations are read against.
+    RealReference(RealReference),
     /// A temporary file or folder a killed run left behind, removed at the start.
     Removed(PathBuf),
     /// A pair that could not be read this iteration; the next readable one took its place.
@@ -178,12 +181,16 @@ fn train_inner(
         elapsed_s: earlier_s + started.elapsed().as_secs_f64(),
         held_out: held_out.clone(),
         evaluations: evaluations.to_vec(),
+        real_reference: evaluator.as_ref().and_then(RunEvaluator::real_reference),
     };
     observer.on_event(&Event::Started {
         resumed_from: iteration,
         pairs: dataset.len(),
         palette: dataset.palette.clone(),
     });
+    if let Some(reference) = evaluator.as_ref().and_then(RunEvaluator::real_reference) {
+        observer.on_event(&Event::RealReference(reference));
+    }
     let augment = augment_of(&config);
     let started = Instant::now();
     let start_iteration = iteration;

@@ -303,6 +303,28 @@ pub fn batch_from_samples(samples: &[Sample], device: &Device) -> Result<Batch> 
     })
 }
 
+/// A dataset of `keys` whose files are never read (ycor's palette), for tests of pair choices.
+#[cfg(test)]
+pub(crate) fn dataset_of(keys: &[&str]) -> Dataset {
+    let pairs = keys
+        .iter()
+        .map(|key| PairFiles {
+            key: key.to_string(),
+            image: PathBuf::from(format!("images/{key}.jpg")),
+            label: PathBuf::from(format!("labels/{key}.png")),
+            instance: None,
+        })
+        .collect();
+    let palette = Palette::builtin("ycor").unwrap_or_else(|e| panic!("{e}"));
+    Dataset {
+        layout: Layout::Paired,
+        root: PathBuf::from("data"),
+        pairs,
+        label_channels: Layout::Paired.label_channels(&palette),
+        palette,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,26 +363,6 @@ mod tests {
                 });
                 assert_eq!(by_training, by_painter, "{layout:?} id {id}");
             }
-        }
-    }
-
-    fn dataset_of(keys: &[&str]) -> Dataset {
-        let pairs = keys
-            .iter()
-            .map(|key| PairFiles {
-                key: key.to_string(),
-                image: PathBuf::from(format!("images/{key}.jpg")),
-                label: PathBuf::from(format!("labels/{key}.png")),
-                instance: None,
-            })
-            .collect();
-        let palette = Palette::builtin("ycor").unwrap();
-        Dataset {
-            layout: Layout::Paired,
-            root: PathBuf::from("data"),
-            pairs,
-            label_channels: Layout::Paired.label_channels(&palette),
-            palette,
         }
     }
 
