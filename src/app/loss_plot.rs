@@ -95,8 +95,14 @@ pub fn show_fid(
         .height(FID_PLOT_HEIGHT_PX)
         .y_axis_label("FID")
         .allow_scroll(false);
+    // The real-photo level sits far below the curves: the legend goes in the gap above it.
+    let corner = if reference.is_some() {
+        Corner::RightBottom
+    } else {
+        Corner::RightTop
+    };
     if averaged || reference.is_some() {
-        plot = plot.legend(Legend::default().position(Corner::RightTop));
+        plot = plot.legend(Legend::default().position(corner));
     }
     let response = plot
         .show(ui, |plot| {
