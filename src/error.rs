@@ -109,11 +109,13 @@ pub enum LabelMapError {
         palette: String,
         colours: Vec<([u8; 3], usize)>,
     },
-    #[error("{}: {} id(s) are not classes of palette '{palette}': {}", path.display(), ids.len(), list_ids(ids))]
+    #[error("{}: {} id(s) are not classes of palette '{palette}': {}{}", path.display(), ids.len(), list_ids(ids), fitting_hint(fitting))]
     IdsOutsidePalette {
         path: PathBuf,
         palette: String,
         ids: Vec<(u16, usize)>,
+        /// Built-in palettes that have every id of the map.
+        fitting: Vec<String>,
     },
 }
 
@@ -130,6 +132,17 @@ fn lossy_hint(path: &Path) -> &'static str {
     } else {
         ""
     }
+}
+
+fn fitting_hint(fitting: &[String]) -> String {
+    if fitting.is_empty() {
+        return String::new();
+    }
+    format!(
+        ". Built-in palettes with all of this map's ids: {}; choose one (`--palette NAME`, or \
+         the training panel's Dataset palette)",
+        fitting.join(", ")
+    )
 }
 
 fn list_colours(colours: &[([u8; 3], usize)]) -> String {

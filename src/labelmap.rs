@@ -307,18 +307,28 @@ fn unpack_row(row: &[u8], depth: u8, count: usize) -> Vec<u16> {
 }
 
 fn check_ids(path: &Path, map: &LabelMap, palette: &Palette) -> Result<()> {
-    let outside: Vec<(u16, usize)> = map
-        .histogram()
-        .into_iter()
-        .filter(|(id, _)| !palette.contains(*id))
+    let histogram = map.histogram();
+    let outside: Vec<(u16, usize)> = histogram
+        .iter()
+        .filter(|(id, _)| !palette.contains(**id))
+        .map(|(id, count)| (*id, *count))
         .collect();
     if outside.is_empty() {
         return Ok(());
     }
+    let fitting = Palette::builtin_names()
+        .into_iter()
+        .filter(|name| *name != palette.name)
+        .filter(|name| {
+            Palette::builtin(name).is_ok_and(|p| histogram.keys().all(|id| p.contains(*id)))
+        })
+        .map(String::from)
+        .collect();
     Err(LabelMapError::IdsOutsidePalette {
         path: path.to_path_buf(),
         palette: palette.name.clone(),
         ids: outside,
+        fitting,
     }
     .into())
 }

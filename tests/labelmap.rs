@@ -139,6 +139,31 @@ fn ids_outside_palette_are_an_error() {
     );
 }
 
+/// A map of ycor ids read with the default palette names the built-in palettes that fit it.
+#[test]
+fn ids_outside_the_palette_name_the_palettes_that_fit() {
+    let landscape = Palette::builtin("landscape").unwrap();
+    let ycor = Palette::builtin("ycor").unwrap();
+    let mut img = image::GrayImage::from_pixel(4, 2, image::Luma([0]));
+    for (x, id) in [(1, 2), (2, 7), (3, 8)] {
+        img.put_pixel(x, 1, image::Luma([id]));
+    }
+    assert!([0, 2, 7, 8].iter().any(|&id| !landscape.contains(id)));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trail.png");
+    img.save(&path).unwrap();
+    let err = read_label_map(&path, &landscape).unwrap_err().to_string();
+    let hint = err
+        .split("Built-in palettes with all of this map's ids: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no hint: {err}"));
+    assert!(
+        hint.contains("ycor") && !hint.contains("landscape"),
+        "{err}"
+    );
+    assert!(read_label_map(&path, &ycor).is_ok());
+}
+
 /// Writes a palette-mode PNG with the given bit depth (the form YCOR labels use).
 fn write_palette_png(
     path: &Path,
