@@ -355,18 +355,7 @@ fn evaluate_cli_scores_real_photos_against_other_real_photos() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, bundle.path().join(path.file_name().unwrap())).unwrap();
     }
-    let mut keys: Vec<String> = std::fs::read_dir(data.path().join("images"))
-        .unwrap()
-        .map(|e| {
-            e.unwrap()
-                .path()
-                .file_stem()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    keys.sort();
+    let keys = train_support::sorted_stems(&data.path().join("images"));
     let manifest_path = bundle.path().join("model.json");
     let mut manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();

@@ -24,9 +24,9 @@ pub fn ycor() -> PathBuf {
 
 /// A paired folder with the first `count` ycor pairs, already at 64x64 (as `dataset prepare`
 /// would write it) so that a step costs no JPEG decoding at full size.
-pub fn small_ycor(root: &Path, count: usize) {
-    let source = ycor();
-    let mut stems: Vec<String> = std::fs::read_dir(source.join("images"))
+/// The file stems of `dir`'s entries, sorted.
+pub fn sorted_stems(dir: &Path) -> Vec<String> {
+    let mut stems: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| {
             e.unwrap()
@@ -38,6 +38,12 @@ pub fn small_ycor(root: &Path, count: usize) {
         })
         .collect();
     stems.sort();
+    stems
+}
+
+pub fn small_ycor(root: &Path, count: usize) {
+    let source = ycor();
+    let stems = sorted_stems(&source.join("images"));
     let palette = Palette::builtin("ycor").unwrap();
     for dir in ["images", "labels"] {
         std::fs::create_dir_all(root.join(dir)).unwrap();
