@@ -160,11 +160,7 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
             report["classes"] = classes_json(classes);
         }
         if let Some(reference) = &reference {
-            report["real_reference"] = serde_json::json!({
-                "fid": reference.fid,
-                "kid": reference.kid,
-                "images": reference.generated_images,
-            });
+            report["real_reference"] = serde_json::json!(reference);
         }
         println!("{report}");
     } else {
@@ -179,7 +175,7 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
             println!(
                 "real photos: FID {:.2}  KID {:.5} (the held-out photos against {} other photos \
                  of the data: the level of real photos at this many pairs)",
-                reference.fid, reference.kid, reference.generated_images
+                reference.fid, reference.kid, reference.pairs
             );
         }
     }

@@ -388,7 +388,7 @@ fn evaluate_cli_scores_real_photos_against_other_real_photos() {
     let report: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
     let reference = &report["real_reference"];
-    assert_eq!(reference["images"], 2, "{report}");
+    assert_eq!(reference["pairs"], 2, "{report}");
     assert!(reference["fid"].as_f64().unwrap() > 0.0, "{report}");
     assert_ne!(
         reference["fid"], report["fid"],

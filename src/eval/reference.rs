@@ -4,9 +4,20 @@
 //! held-out pairs, disjoint sets of real photos score FID 104-118 and KID -0.004 to 0.005
 //! (`docs/bench/fid-floor-2026-12-06-s13.txt`). A model's FID is read against this floor,
 //! not against 0; KID is unbiased, so real photos score about 0 there.
-use super::{photo_features, scores, FeatureSet, FidNetwork, PairChoice, Progress, Scores};
+use serde::{Deserialize, Serialize};
+
+use super::{photo_features, scores, FeatureSet, FidNetwork, PairChoice, Progress};
 use crate::error::Result;
 use crate::train::data::Dataset;
+
+/// Real photos against real photos: the held-out photos against `pairs` other photos of the
+/// data, the level a perfect model could not beat by much at this count.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RealReference {
+    pub fid: f64,
+    pub kid: f64,
+    pub pairs: usize,
+}
 
 /// `count` keys of `dataset`'s pairs outside `held_out`, spread evenly over them (sorted by
 /// key, as the dataset lists them); `None` when fewer than `count` are left.
@@ -36,7 +47,7 @@ pub fn real_reference(
     held_out_photos: &FeatureSet,
     size: (u32, u32),
     progress: Progress,
-) -> Result<Option<Scores>> {
+) -> Result<Option<RealReference>> {
     let PairChoice::Keys(keys) = held_out else {
         return Ok(None);
     };
@@ -44,7 +55,12 @@ pub fn real_reference(
         return Ok(None);
     };
     let other_photos = photo_features(network, dataset, &PairChoice::Keys(others), size, progress)?;
-    scores(held_out_photos, &other_photos, size).map(Some)
+    let scores = scores(held_out_photos, &other_photos, size)?;
+    Ok(Some(RealReference {
+        fid: scores.fid,
+        kid: scores.kid,
+        pairs: scores.generated_images,
+    }))
 }
 
 #[cfg(test)]

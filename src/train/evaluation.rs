@@ -19,6 +19,7 @@ use super::config::TrainConfig;
 use super::data::Dataset;
 use crate::error::{Error, Result};
 use crate::eval::classes::{class_contrasts_against, photo_contrasts, ClassRatio, PhotoContrasts};
+pub use crate::eval::reference::RealReference;
 use crate::eval::{self, FeatureSet, FidNetwork, PairChoice};
 use crate::labels::Palette;
 use crate::nets::bundle::Model;
@@ -43,15 +44,6 @@ pub struct EvalRecord {
     /// (`eval::classes`, issue 15's "every class shows"); absent in older logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub least_visible_class: Option<ClassRatio>,
-}
-
-/// Real photos against real photos (`eval::reference`): the held-out photos against `pairs`
-/// other photos of the data, the score a perfect model could not beat by much at this count.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct RealReference {
-    pub fid: f64,
-    pub kid: f64,
-    pub pairs: usize,
 }
 
 /// A class as a person reads it: its name in `palette` and its id, or the id alone.
@@ -129,12 +121,7 @@ impl RunEvaluator {
             &photos,
             size,
             &mut |_, _, _| {},
-        )?
-        .map(|scores| RealReference {
-            fid: scores.fid,
-            kid: scores.kid,
-            pairs: scores.real_images,
-        });
+        )?;
         Ok(Some(Self {
             network,
             dataset,
