@@ -26,6 +26,9 @@ R3_AVERAGE = [(R3_START + i, f) for i, f in [
     (1750, 272.1), (2000, 275.9), (2250, 281.1), (2500, 276.2), (2750, 263.7)]]
 R3_CURRENT = [(R3_START + i, f) for i, f in [(2000, 241.3), (2250, 232.2), (2500, 246.3),
                                              (2750, 221.9)]]
+# The held-out photos against 47 other ycor photos (`evaluate --real-reference`,
+# docs/bench/fid-floor-2026-12-06-s13.txt): the level of real photos at this many pairs.
+REAL_PHOTOS = 114.5
 R4_START = R3_START + 2750  # r4 starts from r3's iteration 2750
 R4_AVERAGE = [(R4_START + i, f) for i, f in [
     (0, 221.9), (250, 224.0), (500, 240.0), (750, 239.3), (1000, 231.8), (1250, 231.0),
@@ -81,6 +84,9 @@ def main():
         if points:
             ax.plot(*zip(*points), style, label=label, markersize=4)
     ax.axhline(120, color="grey", linestyle=":", label="issue 15's target (120)")
+    ax.axhline(REAL_PHOTOS, color="black", linestyle="--", linewidth=0.8,
+               label=f"real photos vs other real photos ({REAL_PHOTOS})")
+    ax.set_ylim(bottom=100)
     ax.set_xlabel("iterations from scratch (batch 4)")
     ax.set_ylabel("held-out FID, 512x272")
     ax.legend(fontsize=6, ncol=2)
