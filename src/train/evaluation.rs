@@ -114,6 +114,8 @@ impl RunEvaluator {
         let photos = eval::photo_features(&network, &dataset, &choice, size, &mut |_, _, _| {})?;
         let class_photos =
             photo_contrasts(&dataset.palette, &dataset, &choice, size, &mut |_, _, _| {})?;
+        // A training photo that cannot be read skips the reference, not the run (training
+        // itself skips such a pair and reports it).
         let real_reference = eval::reference::real_reference(
             &network,
             &dataset,
@@ -121,7 +123,9 @@ impl RunEvaluator {
             &photos,
             size,
             &mut |_, _, _| {},
-        )?;
+        )
+        .ok()
+        .flatten();
         Ok(Some(Self {
             network,
             dataset,
