@@ -394,6 +394,42 @@ fn evaluate_cli_scores_real_photos_against_other_real_photos() {
         reference["fid"], report["fid"],
         "photos, not the model's images"
     );
+    // The same number through the folder comparison: the held-out photos (keys 0 and 2)
+    // against the other two, which is what an even spread of 2 over 2 picks.
+    let (held_out, others) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for (i, key) in keys.iter().enumerate() {
+        let folder = if i % 2 == 0 { &held_out } else { &others };
+        let name = format!("{key}.png");
+        std::fs::copy(
+            data.path().join("images").join(&name),
+            folder.path().join(&name),
+        )
+        .unwrap();
+    }
+    let folders = Command::new(binary())
+        .args(["evaluate", "--json", "--size", "128x64", "--real"])
+        .arg(held_out.path())
+        .arg("--fake")
+        .arg(others.path())
+        .arg("--inception")
+        .arg(network_path())
+        .output()
+        .expect("run scenepaint evaluate");
+    assert!(
+        folders.status.success(),
+        "{}",
+        String::from_utf8_lossy(&folders.stderr)
+    );
+    let folders: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&folders.stdout).trim()).unwrap();
+    let (direct, through_folders) = (
+        reference["fid"].as_f64().unwrap(),
+        folders["fid"].as_f64().unwrap(),
+    );
+    assert!(
+        (direct - through_folders).abs() < 1e-6 * direct,
+        "{direct} vs {through_folders}"
+    );
 
     let refused = run("all");
     assert!(!refused.status.success());
