@@ -1,6 +1,7 @@
 //! GAN and reconstruction losses of pix2pix (Isola et al. 2017), pix2pixHD (Wang et al. 2018) and
 //! SPADE (Park et al. 2019), following `models/networks/loss.py` of NVlabs/SPADE and
-//! `models/networks.py` of NVIDIA/pix2pixHD.
+//! `models/networks.py` of NVIDIA/pix2pixHD; and an optional class-balanced L1 with OASIS's
+//! class weights (Schönfeld et al. 2021), ours, for rare classes.
 //!
 //! Discriminator outputs are nested like the published multi-scale discriminators return them:
 //! one `Vec<Tensor>` per discriminator, intermediate features first, the prediction last.
