@@ -107,10 +107,13 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
                     &mut progress,
                 )?);
             }
-            if args.real_reference {
+            if !args.real_reference {
+                eval::evaluate_model(&network, &model, &dataset, &choice, size, &mut progress)?
+            } else {
                 if matches!(choice, PairChoice::All) {
                     bail!("--real-reference needs pairs left over: use it with the held-out pairs");
                 }
+                // The held-out photos' features serve both the model's score and the level.
                 let eval_size = eval::eval_size(&dataset, &choice, size)?;
                 let photos =
                     eval::photo_features(&network, &dataset, &choice, eval_size, &mut progress)?;
@@ -130,8 +133,16 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
                         )
                     })?,
                 );
+                eval::score_model(
+                    &network,
+                    &model,
+                    &dataset,
+                    &choice,
+                    eval_size,
+                    &photos,
+                    &mut progress,
+                )?
             }
-            eval::evaluate_model(&network, &model, &dataset, &choice, size, &mut progress)?
         }
         (None, None, Some(real), Some(fake)) => {
             eval::evaluate_folders(&network, real, fake, size, &mut progress)?

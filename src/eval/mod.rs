@@ -292,8 +292,22 @@ pub fn evaluate_model(
 ) -> Result<Scores> {
     let size = eval_size(dataset, choice, size)?;
     let real = photo_features(network, dataset, choice, size, progress)?;
+    score_model(network, model, dataset, choice, size, &real, progress)
+}
+
+/// FID and KID of `model` on `dataset`'s chosen pairs against their photos' features `real`,
+/// computed once by a caller that needs them for more (a training run, the real-photo level).
+pub fn score_model(
+    network: &FidNetwork,
+    model: &Model,
+    dataset: &Dataset,
+    choice: &PairChoice,
+    size: (u32, u32),
+    real: &FeatureSet,
+    progress: Progress,
+) -> Result<Scores> {
     let fake = translation_features(network, model, dataset, choice, size, progress)?;
-    scores(&real, &fake, size)
+    scores(real, &fake, size)
 }
 
 /// The image files of `dir` (not recursive), sorted by name.

@@ -145,15 +145,15 @@ impl RunEvaluator {
     /// FID and KID of the bundle in `bundle_dir` at `iteration`, and its least visible class.
     pub fn evaluate(&self, bundle_dir: &Path, iteration: u64) -> Result<EvalRecord> {
         let model = Model::load(bundle_dir, &candle_core::Device::Cpu)?;
-        let generated = eval::translation_features(
+        let scores = eval::score_model(
             &self.network,
             &model,
             &self.dataset,
             &self.choice,
             self.size,
+            &self.photos,
             &mut |_, _, _| {},
         )?;
-        let scores = eval::scores(&self.photos, &generated, self.size)?;
         let classes = class_contrasts_against(&model, &self.class_photos, &mut |_, _, _| {})?;
         Ok(EvalRecord {
             current_weights: false,

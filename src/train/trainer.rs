@@ -174,6 +174,7 @@ fn train_inner(
         truncate_log(&losses_path, iteration)?;
         evaluations = evaluation::logged(&losses_path);
     }
+    let real_reference = evaluator.as_ref().and_then(RunEvaluator::real_reference);
     let record = |iteration: u64, started: &Instant, evaluations: &[EvalRecord]| RunRecord {
         command: request.command.clone(),
         device: crate::device::device_name(&request.device),
@@ -181,14 +182,14 @@ fn train_inner(
         elapsed_s: earlier_s + started.elapsed().as_secs_f64(),
         held_out: held_out.clone(),
         evaluations: evaluations.to_vec(),
-        real_reference: evaluator.as_ref().and_then(RunEvaluator::real_reference),
+        real_reference,
     };
     observer.on_event(&Event::Started {
         resumed_from: iteration,
         pairs: dataset.len(),
         palette: dataset.palette.clone(),
     });
-    if let Some(reference) = evaluator.as_ref().and_then(RunEvaluator::real_reference) {
+    if let Some(reference) = real_reference {
         observer.on_event(&Event::RealReference(reference));
     }
     let augment = augment_of(&config);
