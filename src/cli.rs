@@ -42,6 +42,17 @@ pub struct BundleArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct StyleColoursArgs {
+    /// The SPADE VAE bundle to give `style_colours.json`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The dataset it was trained on: its photos, less the held-out pairs that model.json
+    /// records, are what random styles take their colour and light from.
+    #[arg(long)]
+    pub data: PathBuf,
+}
+
+#[derive(Args, Debug)]
 pub struct TranslateArgs {
     /// Bundle directory (model.json + generator.safetensors); default: the shipped
     /// `weights/ycor-spade`, found in the data folders (`scenepaint --help`).
@@ -65,6 +76,10 @@ pub struct TranslateArgs {
     /// A photo whose style to copy (SPADE VAE models).
     #[arg(long)]
     pub style: Option<PathBuf>,
+    /// Keep the generator's own colours: a style (seed or --style photo) does not set the
+    /// image's colour and light from a photo (`style_colours.json`).
+    #[arg(long)]
+    pub generator_colours: bool,
 }
 
 #[derive(Args, Debug)]
@@ -260,6 +275,7 @@ pub fn run_translate(args: &TranslateArgs) -> anyhow::Result<()> {
     let options = TranslateOptions {
         seed: args.seed,
         style,
+        generator_colours: args.generator_colours,
     };
     let jobs = translate_jobs(&args.input, &args.output)?;
     scenepaint::outputs::check_output_files(&jobs, args.force)?;
@@ -300,5 +316,41 @@ pub fn run_translate(args: &TranslateArgs) -> anyhow::Result<()> {
             failures.join(", ")
         );
     }
+    Ok(())
+}
+
+/// `scenepaint style-colours`: measures the training photos of a bundle's dataset and writes
+/// `style_colours.json` into the bundle (for bundles written before training did it).
+pub fn run_style_colours(args: &StyleColoursArgs) -> anyhow::Result<()> {
+    use scenepaint::nets::style_colours::{StyleColours, STYLE_COLOURS_FILE};
+    use scenepaint::train::{data::Dataset, validate};
+    let model = Model::load(&args.model, &Device::Cpu)
+        .with_context(|| format!("loading model {}", args.model.display()))?;
+    if !model.uses_style() {
+        bail!(
+            "{}: the model has no styles (only SPADE models with a VAE style encoder do)",
+            args.model.display()
+        );
+    }
+    let held_out = validate::held_out_keys(&model, &args.model)?;
+    let dataset = Dataset::open(&args.data, Some(model.palette.clone()))?;
+    let photos: Vec<(String, PathBuf)> = dataset
+        .pairs
+        .iter()
+        .filter(|pair| !held_out.contains(&pair.key))
+        .map(|pair| (pair.key.clone(), pair.image.clone()))
+        .collect();
+    let (bank, unreadable) = StyleColours::of_photos(&photos)?;
+    for (path, why) in &unreadable {
+        eprintln!("left out {}: {why}", path.display());
+    }
+    bank.write(&args.model)?;
+    println!(
+        "{}: colours of {} training photo(s) of {} ({} held-out pair(s) left out)",
+        args.model.join(STYLE_COLOURS_FILE).display(),
+        bank.photos.len(),
+        args.data.display(),
+        dataset.len() - photos.len()
+    );
     Ok(())
 }

@@ -61,6 +61,10 @@ pub struct EvaluateArgs {
     /// the held-out pairs).
     #[arg(long, requires = "model")]
     real_reference: bool,
+    /// Random styles keep the generator's own colours, as if the bundle had no
+    /// style_colours.json (with --model).
+    #[arg(long, requires = "model")]
+    generator_colours: bool,
     /// Print one JSON object instead of a sentence.
     #[arg(long)]
     json: bool,
@@ -77,8 +81,11 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
     let mut reference = None;
     let scores = match (&args.model, &args.data, &args.real, &args.fake) {
         (Some(bundle), Some(data), None, None) => {
-            let model = Model::load(bundle, &candle_core::Device::Cpu)
+            let mut model = Model::load(bundle, &candle_core::Device::Cpu)
                 .with_context(|| format!("loading model {}", bundle.display()))?;
+            if args.generator_colours {
+                model.set_style_colours(None);
+            }
             let dataset = Dataset::open(data, Some(model.palette.clone()))?;
             let choice = match args.pairs {
                 Pairs::HeldOut => {

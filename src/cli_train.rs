@@ -344,7 +344,7 @@ pub fn run_validate(args: ValidateArgs) -> anyhow::Result<()> {
     let keys = validate::held_out_keys(&model, &args.model)?;
     let options = TranslateOptions {
         seed: args.seed,
-        style: None,
+        ..TranslateOptions::default()
     };
     let result = validate::validate(
         &model,

@@ -24,6 +24,8 @@ pub struct Style {
     pub seed: u64,
     /// A photo whose style the encoder copies; takes precedence over the seed.
     pub photo: Option<Arc<RgbImage>>,
+    /// Keep the generator's own colours instead of the style's (`nets::style_colours`).
+    pub generator_colours: bool,
 }
 
 /// A loaded generator, owned by the worker thread.
@@ -48,6 +50,8 @@ pub struct ModelInfo {
     pub has_encoder: bool,
     /// Why "Style from photo" is unavailable for a model with styles (its tooltip).
     pub style_photo_unavailable: Option<String>,
+    /// Random styles take a training photo's colours (the bundle has `style_colours.json`).
+    pub has_style_colours: bool,
 }
 
 /// One request to the worker.

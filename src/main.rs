@@ -37,6 +37,8 @@ enum Command {
     Validate(cli_train::ValidateArgs),
     /// Turn label maps into images with a model bundle.
     Translate(cli::TranslateArgs),
+    /// Give a SPADE VAE bundle its training photos' colours, which random styles take.
+    StyleColours(cli::StyleColoursArgs),
     /// Run the published networks' reference cases (../shared/reference) on a device.
     Reference(cli::ReferenceArgs),
     /// FID and KID of a model on a dataset's pairs, or of one image folder against another.
@@ -77,6 +79,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Bundle(args)) => cli::run_bundle(&args),
         Some(Command::Validate(args)) => cli_train::run_validate(args),
         Some(Command::Translate(args)) => cli::run_translate(&args),
+        Some(Command::StyleColours(args)) => cli::run_style_colours(&args),
         Some(Command::Bench(args)) => cli_bench::run_bench(&args),
         Some(Command::Evaluate(args)) => cli_eval::run_evaluate(args),
         Some(Command::Reference(args)) => cli::run_reference(&args),

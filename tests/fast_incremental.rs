@@ -290,6 +290,7 @@ fn live_frames_of_a_model_equal_translate() {
     use scenepaint::labelmap::LabelMap;
     use scenepaint::nets::bundle::{Model, ModelManifest, TranslateOptions};
     use scenepaint::nets::live_frames::LiveFrames;
+    use scenepaint::nets::style_colours::{ColourStats, PhotoColours, StyleColours};
     let options = json!({"ngf": 4, "label_nc": 9, "norm_G": "spectralspadesyncbatch3x3",
         "spade_hidden_nc": 8, "no_instance": true, "contain_dontcare_label": false,
         "use_vae": true, "z_dim": 16, "crop_size": 128, "aspect_ratio": 2.0});
@@ -301,13 +302,26 @@ fn live_frames_of_a_model_equal_translate() {
         "ycor",
         scenepaint::nets::encoding::InputEncoding::one_hot(9, false),
     );
-    let model = Model::from_generator(
+    let mut model = Model::from_generator(
         manifest,
         generator,
         &Device::Cpu,
         scenepaint::nets::fast::InferencePath::Auto,
     )
     .unwrap();
+    // Random styles take a photo's colours, after the generator on both paths.
+    let photo = |rgb| PhotoColours {
+        key: format!("{rgb:?}"),
+        stats: ColourStats {
+            std: [0.4, 0.1, 0.1],
+            ..ColourStats::of_photo(&image::RgbImage::from_pixel(2, 2, image::Rgb(rgb))).unwrap()
+        },
+    };
+    let bank = StyleColours {
+        space: "test".into(),
+        photos: vec![photo([200, 90, 40]), photo([40, 90, 200])],
+    };
+    model.set_style_colours(Some(bank));
     let ids: Vec<u16> = region_ids(64, 128, 9, 26)
         .iter()
         .map(|&i| i as u16)
@@ -315,7 +329,7 @@ fn live_frames_of_a_model_equal_translate() {
     let mut map = LabelMap::from_ids(128, 64, ids).unwrap();
     let style = TranslateOptions {
         seed: 4,
-        style: None,
+        ..TranslateOptions::default()
     };
     let mut frames = LiveFrames::default();
     // Small dabs between the sample points of the 1/16 and 1/32 levels (multiples of 16
@@ -342,6 +356,16 @@ fn live_frames_of_a_model_equal_translate() {
         );
     }
     assert!(frames.cache_bytes() > 0);
+    // The colour switch reaches a live frame at once (the cached style is remade).
+    let own = TranslateOptions {
+        generator_colours: true,
+        ..style.clone()
+    };
+    let (image, _) = frames
+        .frame(&model, &map, &own, Approximation::EXACT)
+        .unwrap();
+    assert_eq!(image, model.translate(&map, &own).unwrap());
+    assert_ne!(image, model.translate(&map, &style).unwrap());
 }
 
 /// Keeping the coarse levels cuts the work of a change that covers coarse sample points; the

@@ -264,34 +264,40 @@ fn evaluate_json(model: &str, data: &Path, extra: &[&str]) -> serde_json::Value 
 }
 
 /// `evaluate --styles` beside FID: a batch-norm SPADE VAE model's styles move the mean colour
-/// (ycor-spade-256), a model without styles does not (ycor-pix2pix), and the photos' own spread
-/// is the same for both.
+/// (ycor-spade-256), further with the style colours than with `--generator-colours`; a model
+/// without styles does not (ycor-pix2pix), and the photos' own spread is the same for both.
 #[test]
 fn evaluate_cli_reports_how_far_styles_move_the_colour() {
     let data = tempfile::tempdir().unwrap();
     train_support::small_ycor(data.path(), 3);
-    let spread_of = |model: &str| {
-        let report = evaluate_json(model, data.path(), &["--styles", "3"]);
+    let spread_of = |model: &str, extra: &[&str]| {
+        let args = [&["--styles", "8"], extra].concat();
+        let report = evaluate_json(model, data.path(), &args);
         assert!(report["fid"].as_f64().unwrap() > 0.0);
         let spread = report["style_spread"].clone();
         assert_eq!(
             (spread["styles"].as_u64(), spread["label_maps"].as_u64()),
-            (Some(3), Some(3))
+            (Some(8), Some(3))
         );
         (
             spread["style_spread"].as_f64().unwrap(),
             spread["photo_spread"].as_f64().unwrap(),
         )
     };
-    let (styled, photos) = spread_of("ycor-spade-256");
-    let (unstyled, photos_again) = spread_of("ycor-pix2pix");
+    let (styled, photos) = spread_of("ycor-spade-256", &[]);
+    let (own_colours, _) = spread_of("ycor-spade-256", &["--generator-colours"]);
+    let (unstyled, photos_again) = spread_of("ycor-pix2pix", &[]);
     assert!(
         photos > 0.01 && photos == photos_again,
         "{photos} vs {photos_again}"
     );
     assert!(
-        styled > 0.002,
-        "the VAE model's styles move the colour: {styled}"
+        own_colours > 0.002,
+        "the VAE model's style codes move the colour: {own_colours}"
+    );
+    assert!(
+        styled > 1.3 * own_colours,
+        "the style colours move it further: {styled} against the generator's {own_colours}"
     );
     assert!(unstyled < 1e-12, "pix2pix has no styles: {unstyled}");
 }

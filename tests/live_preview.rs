@@ -300,13 +300,13 @@ fn strokes_are_throttled_pause_stops_updates_and_style_retranslates() {
     live.held_by_training = false;
     live.set_style(Style {
         seed: 3,
-        photo: None,
+        ..Style::default()
     });
     live.tick(&LabelMap::new(8, 8, 3), 3, false, 102.0);
     assert!(live.wait(Duration::from_secs(5)));
     let style = Style {
         seed: 3,
-        photo: None,
+        ..Style::default()
     };
     let generated = live.latest.as_ref().unwrap();
     assert_eq!(generated.style, style);
@@ -550,6 +550,32 @@ fn style_controls_roll_lock_recall_and_read_a_photo() {
     h.run_steps(2);
     assert_eq!(seed_of(&h), first, "the recent strip restores a style");
 
+    // The colour switch: on by default; off, the worker is asked for the generator's own
+    // colours, and the dice and the recent strip keep it off.
+    let switch = scenepaint::app::preview::STYLE_COLOURS_LABEL;
+    let generator_colours =
+        |h: &Harness<'_, PainterApp>| h.state().live.as_ref().unwrap().style.generator_colours;
+    assert!(!generator_colours(&h));
+    h.get_by_label(switch).click();
+    h.run_steps(2);
+    assert!(generator_colours(&h) && seed_of(&h) == first);
+    run_until(&mut h, "an image with the generator's colours", |app| {
+        let live = app.live.as_ref().unwrap();
+        live.latest
+            .as_ref()
+            .is_some_and(|r| r.style.generator_colours)
+    });
+    h.get_by_label("Lock").click();
+    h.run_steps(2);
+    h.get_by_label("Random style (dice)").click();
+    h.run_steps(2);
+    assert!(generator_colours(&h), "the dice keeps the switch");
+    let recent_seed = h.state().preview.recent_styles[0].style.seed;
+    h.get_by_label(&format!("recent: seed {recent_seed}"))
+        .click();
+    h.run_steps(2);
+    assert!(generator_colours(&h), "a recent style keeps the switch");
+
     h.get_by_label("Style from photo…").click();
     h.run_steps(2);
     let style = h.state().live.as_ref().unwrap().style.clone();
@@ -567,6 +593,9 @@ fn models_without_style_hide_the_controls_and_without_encoder_hide_the_photo() {
     );
     assert!(h.query_by_label("Random style (dice)").is_none());
     assert!(h.query_by_label("Style from photo…").is_none());
+    assert!(h
+        .query_by_label(scenepaint::app::preview::STYLE_COLOURS_LABEL)
+        .is_none());
     drop(h);
 
     let (h, _weights) = style_harness(

@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use candle_core::Device;
 use scenepaint::app::files::ScriptedDialogs;
 use scenepaint::app::AppOptions;
+use scenepaint::eval::style::{mean_colour, spread};
 use scenepaint::labelmap::{read_label_map, LabelMap};
 use scenepaint::nets::bundle::{Model, TranslateOptions};
+use scenepaint::nets::style_colours::StyleColours;
 use scenepaint::shipped::{find_or_given, DEFAULT_MODEL, EXAMPLE_SCENE};
 use scenepaint::train::validate::mean_abs_difference;
 
@@ -97,10 +99,17 @@ fn the_default_model_follows_the_painting_and_the_style() {
         "the default is SPADE with a VAE"
     );
     let scene = example_scene(&model);
-    let seed = |seed| TranslateOptions { seed, style: None };
+    // The generator's own colours: what the network does with the painting and the style
+    // code (the style's colours are the next test's).
+    let seed = |seed| TranslateOptions {
+        seed,
+        style: None,
+        generator_colours: true,
+    };
     let photo = |stem| TranslateOptions {
         seed: 1,
         style: Some(held_out_photo(stem)),
+        generator_colours: true,
     };
     let first = model.translate(&scene, &seed(1)).unwrap();
     let again = model.translate(&scene, &seed(1)).unwrap();
@@ -125,6 +134,71 @@ fn the_default_model_follows_the_painting_and_the_style() {
     let reseeded = model.translate(&scene, &seed(3)).unwrap();
     let by_seed = mean_abs_difference(&first, &reseeded);
     assert!(by_seed > 0.003, "seeds 1 and 3 differ by only {by_seed:.4}");
+}
+
+/// Mean luma (BT.601) of an image, 0..1.
+fn mean_luma(image: &image::RgbImage) -> f64 {
+    let [r, g, b] = mean_colour(image);
+    0.299 * r + 0.587 * g + 0.114 * b
+}
+
+/// Issue 15's styles that visibly work: the default's random styles move the image's mean
+/// colour by at least three quarters as much as its training photos' mean colours differ
+/// (measured: about as much), half as much again as the generator alone does; a style photo's light carries over to the image.
+#[test]
+fn the_default_models_styles_set_the_colour_and_light() {
+    let dir = find_or_given(DEFAULT_MODEL);
+    let model = Model::load(&dir, &Device::Cpu).unwrap();
+    assert!(
+        model.has_style_colours(),
+        "{} has no style_colours.json",
+        dir.display()
+    );
+    let bank = StyleColours::read(&dir).unwrap().unwrap();
+    let photo_colours: Vec<[f64; 3]> = bank
+        .photos
+        .iter()
+        .map(|p| p.stats.mean_rgb().map(|v| f64::from(v + 1.0) / 2.0))
+        .collect();
+    let photo_spread = spread(&photo_colours);
+    let scene = example_scene(&model);
+    let spread_of_seeds = |generator_colours| {
+        let colours: Vec<[f64; 3]> = (0..8)
+            .map(|seed| {
+                let options = TranslateOptions {
+                    seed,
+                    style: None,
+                    generator_colours,
+                };
+                mean_colour(&model.translate(&scene, &options).unwrap())
+            })
+            .collect();
+        spread(&colours)
+    };
+    let styled = spread_of_seeds(false);
+    let generator_only = spread_of_seeds(true);
+    assert!(
+        styled > 0.75 * photo_spread && styled > 1.5 * generator_only,
+        "8 styles spread the mean colour by {styled:.4}, the generator alone by \
+         {generator_only:.4}, the {} training photos by {photo_spread:.4}",
+        bank.photos.len()
+    );
+    // A bright and a dull held-out photo: the image follows their light.
+    let (bright, dull) = (held_out_photo("iid000065"), held_out_photo("iid000200"));
+    let photos_differ = mean_luma(&bright) - mean_luma(&dull);
+    let with_style = |photo: &image::RgbImage| {
+        let options = TranslateOptions {
+            seed: 1,
+            style: Some(photo.clone()),
+            generator_colours: false,
+        };
+        mean_luma(&model.translate(&scene, &options).unwrap())
+    };
+    let images_differ = with_style(&bright) - with_style(&dull);
+    assert!(
+        photos_differ > 0.05 && images_differ > 0.5 * photos_differ,
+        "the photos' mean luma differs by {photos_differ:.3}, the images' by {images_differ:.3}"
+    );
 }
 
 #[test]

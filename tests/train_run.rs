@@ -7,6 +7,7 @@ mod train_support;
 
 use std::sync::atomic::AtomicBool;
 
+use scenepaint::nets::style_colours::{ColourStats, StyleColours};
 use scenepaint::train::config::{preset, TrainConfig};
 use scenepaint::train::trainer::{self, Outcome};
 use train_support::{
@@ -146,6 +147,12 @@ fn pix2pix_learns_on_real_ycor_pairs_and_writes_a_colour_image_bundle() {
     assert_eq!(manifest["input_encoding"]["kind"], "colour_image");
     assert_eq!(manifest["options"]["num_downs"], 6);
     assert_eq!(manifest["options"]["use_dropout"], true);
+    // No styles, so no style colours.
+    assert!(!run
+        .path()
+        .join("model")
+        .join(scenepaint::nets::style_colours::STYLE_COLOURS_FILE)
+        .exists());
 }
 
 /// pix2pix's hierarchical U-Net on real pairs: the global U-Net trains alone for
@@ -476,7 +483,18 @@ fn a_vae_run_trains_and_bundles_the_style_encoder() {
     );
     let bundle = run.path().join("model");
     let model = scenepaint::nets::bundle::Model::load(&bundle, &candle_core::Device::Cpu).unwrap();
-    assert!(model.has_encoder() && model.uses_style());
+    assert!(model.has_encoder() && model.uses_style() && model.has_style_colours());
+    // The colours random styles take are the training photos', each measured as a photo is.
+    let bank = StyleColours::read(&bundle).unwrap().unwrap();
+    let mut keys: Vec<&str> = bank.photos.iter().map(|p| p.key.as_str()).collect();
+    keys.sort_unstable();
+    let stems = train_support::sorted_stems(&data.path().join("images"));
+    assert_eq!(keys, stems.iter().map(String::as_str).collect::<Vec<_>>());
+    let first = image::open(data.path().join("images").join(format!("{}.png", stems[0])))
+        .unwrap()
+        .to_rgb8();
+    let measured = bank.photos.iter().find(|p| p.key == stems[0]).unwrap();
+    assert_eq!(measured.stats, ColourStats::of_photo(&first).unwrap());
     let map = scenepaint::labelmap::LabelMap::new(64, 64, 8);
     let photo = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, 90]));
     let image = model
@@ -485,6 +503,7 @@ fn a_vae_run_trains_and_bundles_the_style_encoder() {
             &scenepaint::nets::bundle::TranslateOptions {
                 seed: 0,
                 style: Some(photo),
+                generator_colours: false,
             },
         )
         .unwrap();

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use candle_core::{Device, Tensor};
+use scenepaint::eval::style::mean_colour;
 use scenepaint::labelmap::{write_colour_png, write_index_png, LabelMap};
 use scenepaint::labels::Palette;
 use scenepaint::nets::bundle::{
@@ -13,6 +14,7 @@ use scenepaint::nets::bundle::{
     FORMAT_VERSION,
 };
 use scenepaint::nets::encoding::InputEncoding;
+use scenepaint::nets::style_colours::{ColourStats, PhotoColours, StyleColours};
 
 fn scenepaint(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_scenepaint"))
@@ -498,17 +500,98 @@ fn bundle_takes_the_style_encoder_beside_a_vae_generator() {
             map.set(x, y, 4);
         }
     }
-    let style = |colour: [u8; 3]| TranslateOptions {
+    let style = |colour: [u8; 3], generator_colours| TranslateOptions {
         seed: 0,
         style: Some(image::RgbImage::from_fn(96, 64, |x, y| {
             let shade = ((x + y) % 32) as u8 * 4;
             image::Rgb([colour[0] / 2 + shade, colour[1] / 2 + shade, colour[2] / 2])
         })),
+        generator_colours,
     };
-    let reddish = model.translate(&map, &style([240, 20, 20])).unwrap();
-    let bluish = model.translate(&map, &style([20, 20, 240])).unwrap();
+    // Through the encoder alone (the generator's colours).
+    let reddish = model.translate(&map, &style([240, 20, 20], true)).unwrap();
+    let bluish = model.translate(&map, &style([20, 20, 240], true)).unwrap();
     assert_eq!(reddish.dimensions(), (128, 64));
     assert_ne!(reddish, bluish, "the photo's style reaches the image");
+    // With the style's colours (no style_colours.json needed for a photo): the image takes
+    // the photo's tint.
+    let [red_r, _, red_b] =
+        mean_colour(&model.translate(&map, &style([240, 20, 20], false)).unwrap());
+    let [blue_r, _, blue_b] =
+        mean_colour(&model.translate(&map, &style([20, 20, 240], false)).unwrap());
+    assert!(
+        red_r - red_b > 0.15 && blue_b - blue_r > 0.15,
+        "reddish style: r {red_r:.3} b {red_b:.3}; bluish: r {blue_r:.3} b {blue_b:.3}"
+    );
+
+    // A bank of two photos' colours: random styles take one of them, drawn by the seed;
+    // translate's --generator-colours keeps the network's own.
+    let stats = |rgb: [u8; 3]| ColourStats {
+        std: [0.3, 0.1, 0.1],
+        ..ColourStats::of_photo(&image::RgbImage::from_pixel(4, 4, image::Rgb(rgb))).unwrap()
+    };
+    let (red, blue) = (stats([200, 60, 40]), stats([40, 60, 200]));
+    let bank = StyleColours {
+        space: "test".into(),
+        photos: [("red", red), ("blue", blue)]
+            .map(|(key, stats)| PhotoColours {
+                key: key.into(),
+                stats,
+            })
+            .to_vec(),
+    };
+    bank.write(&out).unwrap();
+    let model = Model::load(&out, &Device::Cpu).unwrap();
+    assert!(model.has_style_colours());
+    let seed_for = |wanted: &ColourStats| {
+        (0..64)
+            .find(|&seed| bank.for_seed(seed) == Some(wanted))
+            .unwrap()
+    };
+    let seeded = |seed, generator_colours| TranslateOptions {
+        seed,
+        style: None,
+        generator_colours,
+    };
+    let red_seed = seed_for(&red);
+    let red_image = model.translate(&map, &seeded(red_seed, false)).unwrap();
+    let [r, _, b] = mean_colour(&red_image);
+    let [blue_r, _, blue_b] = mean_colour(
+        &model
+            .translate(&map, &seeded(seed_for(&blue), false))
+            .unwrap(),
+    );
+    assert!(
+        r - b > 0.15 && blue_b - blue_r > 0.15,
+        "red seed: r {r:.3} b {b:.3}; blue seed: r {blue_r:.3} b {blue_b:.3}"
+    );
+    let painting = tmp.path().join("trail.png");
+    write_colour_png(&painting, &map, &model.palette).unwrap();
+    let red_seed_arg = red_seed.to_string();
+    for (extra, generator_colours) in [(None, false), (Some("--generator-colours"), true)] {
+        let written = tmp.path().join(format!("seeded-{generator_colours}.png"));
+        let mut args = vec!["--seed", red_seed_arg.as_str()];
+        args.extend(extra);
+        let run = translate(&out, &painting, &written, &args);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let expected = model
+            .translate(&map, &seeded(red_seed, generator_colours))
+            .unwrap();
+        assert_eq!(
+            image::open(&written).unwrap().to_rgb8(),
+            expected,
+            "{extra:?}"
+        );
+    }
+    assert_ne!(
+        red_image,
+        model.translate(&map, &seeded(red_seed, true)).unwrap(),
+        "the bank's colours change the image"
+    );
 
     // A generator without a VAE has no use for an encoder: said, not ignored.
     let plain = reference_dir().join("spade_generator_seg.weights.safetensors");

@@ -42,6 +42,7 @@ impl ModelLoader for BundleLoader {
             uses_style: model.uses_style(),
             has_encoder: model.has_encoder(),
             style_photo_unavailable: model.style_photo_unavailable().map(str::to_owned),
+            has_style_colours: model.has_style_colours(),
         };
         let live = LiveModel {
             model,
@@ -62,6 +63,7 @@ impl Translator for LiveModel {
         let options = TranslateOptions {
             seed: style.seed,
             style: style.photo.as_ref().map(|photo| photo.as_ref().clone()),
+            generator_colours: style.generator_colours,
         };
         let approximation = match in_stroke {
             true => STROKE_APPROXIMATION,

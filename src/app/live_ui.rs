@@ -127,8 +127,8 @@ impl PainterApp {
         ) {
             Ok(photo) => {
                 let style = Style {
-                    seed: live.style.seed,
                     photo: Some(std::sync::Arc::new(photo.to_rgb8())),
+                    ..live.style.clone()
                 };
                 self.preview.choose_style(live, style);
                 self.message = Some(format!("style from {}", path.display()));

@@ -229,6 +229,7 @@ mod tests {
                 uses_style: false,
                 has_encoder: false,
                 style_photo_unavailable: None,
+                has_style_colours: false,
             };
             Ok((info, Box::new(Blank)))
         }

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 /// Accessible name of the generated image.
 pub const PREVIEW_IMAGE_LABEL: &str = "Generated image";
+/// The switch between the style's colours and the generator's own.
+pub const STYLE_COLOURS_LABEL: &str = "Colour and light from the style";
 /// How many recent styles the strip keeps.
 pub const RECENT_STYLES: usize = 8;
 
@@ -241,7 +243,12 @@ impl PreviewPanel {
                 .on_disabled_hover_text("The seed is locked: untick Lock to draw a new style");
             if dice.clicked() {
                 let seed = rand::random::<u32>() as u64;
-                self.choose_style(live, Style { seed, photo: None });
+                let style = Style {
+                    seed,
+                    photo: None,
+                    ..live.style.clone()
+                };
+                self.choose_style(live, style);
             }
             ui.label(format!("seed {}", live.style.seed));
             ui.checkbox(&mut self.seed_locked, "Lock");
@@ -253,6 +260,22 @@ impl PreviewPanel {
                     .on_disabled_hover_text(why.as_str());
             }
         });
+        let mut photo_colours = !live.style.generator_colours;
+        let hint = match live.info.has_style_colours {
+            true => "The style sets the image's colour and light: those of the style photo, or for a random style those of a training photo",
+            false => "The style photo sets the image's colour and light (this model has no training photos' colours for random styles)",
+        };
+        if ui
+            .checkbox(&mut photo_colours, STYLE_COLOURS_LABEL)
+            .on_hover_text(hint)
+            .changed()
+        {
+            let style = Style {
+                generator_colours: !photo_colours,
+                ..live.style.clone()
+            };
+            live.set_style(style);
+        }
         if self.recent_styles.is_empty() {
             return;
         }
@@ -270,7 +293,12 @@ impl PreviewPanel {
             }
         });
         if let Some(style) = chosen {
-            live.set_style(style);
+            // The colour switch is the preview's, not the remembered style's.
+            let generator_colours = live.style.generator_colours;
+            live.set_style(Style {
+                generator_colours,
+                ..style
+            });
         }
     }
 
@@ -283,7 +311,9 @@ impl PreviewPanel {
             .as_ref()
             .filter(|generated| generated.style == previous)
             .map(|generated| thumbnail_of(&generated.image));
-        self.recent_styles.retain(|s| s.style != previous);
+        // The colour switch is the preview's: styles that differ only in it are one style.
+        let same = |s: &Style| s.seed == previous.seed && s.photo == previous.photo;
+        self.recent_styles.retain(|s| !same(&s.style));
         self.recent_styles.insert(
             0,
             RecentStyle {

@@ -274,7 +274,7 @@ pub fn translation_features(
             let labels = read_label_map(&pair.label, &model.palette)?;
             let options = TranslateOptions {
                 seed: i as u64,
-                style: None,
+                ..TranslateOptions::default()
             };
             model.translate(&labels, &options)
         },

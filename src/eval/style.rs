@@ -110,7 +110,10 @@ pub fn style_spread(
         let labels = read_label_map(&pair.label, &model.palette)?;
         let colours = (0..styles as u64)
             .map(|seed| {
-                let options = TranslateOptions { seed, style: None };
+                let options = TranslateOptions {
+                    seed,
+                    ..TranslateOptions::default()
+                };
                 Ok(mean_colour(&model.translate(&labels, &options)?))
             })
             .collect::<Result<Vec<_>>>()?;

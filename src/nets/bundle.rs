@@ -12,6 +12,7 @@ use super::encoding::{self, InputEncoding};
 use super::fast::{FastGenerator, InferencePath};
 use super::spade_encoder::{reparameterize, ConvEncoder};
 use super::spade_generator::gaussian_z;
+use super::style_colours::{match_colours, ColourStats, StyleColours};
 use super::weights;
 use crate::labelmap::LabelMap;
 use crate::labels::Palette;
@@ -126,6 +127,9 @@ pub struct TranslateOptions {
     pub seed: u64,
     /// A photo whose style a SPADE VAE model copies (its encoder must be in the bundle).
     pub style: Option<image::RgbImage>,
+    /// Keep the generator's own colours: no style colours (`nets::style_colours`) even where
+    /// the model has them.
+    pub generator_colours: bool,
 }
 
 /// A bundle loaded for inference.
@@ -140,6 +144,8 @@ pub struct Model {
     encoder: Option<ConvEncoder>,
     /// Why style from a photo is unavailable, when the model has styles but no encoder.
     no_style_photo: Option<String>,
+    /// The training photos' colour statistics random styles take (`style_colours.json`).
+    style_colours: Option<StyleColours>,
     device: Device,
 }
 
@@ -177,6 +183,10 @@ impl Model {
                 dir.display()
             )
         });
+        let style_colours = match uses_style {
+            true => StyleColours::read(dir)?,
+            false => None,
+        };
         let mut model = Self {
             manifest,
             palette,
@@ -184,6 +194,7 @@ impl Model {
             fast: None,
             encoder,
             no_style_photo,
+            style_colours,
             device: device.clone(),
         };
         model.set_inference_path(inference)?;
@@ -205,6 +216,7 @@ impl Model {
             fast: None,
             encoder: None,
             no_style_photo: None,
+            style_colours: None,
             device: device.clone(),
         };
         model.set_inference_path(path)?;
@@ -244,6 +256,55 @@ impl Model {
     /// True when the output depends on a style seed (SPADE VAE models).
     pub fn uses_style(&self) -> bool {
         self.generator.spade_options().is_some_and(|o| o.use_vae)
+    }
+
+    /// Replaces the colours random styles take (`style_colours.json`'s); `None`: random styles
+    /// keep the generator's colours (`evaluate --generator-colours` compares the two).
+    pub fn set_style_colours(&mut self, bank: Option<StyleColours>) {
+        self.style_colours = bank;
+    }
+
+    /// True when random styles set the image's colour and light from the training photos
+    /// (the bundle has `style_colours.json`).
+    pub fn has_style_colours(&self) -> bool {
+        self.style_colours.is_some()
+    }
+
+    /// The colour statistics the image is given (`nets::style_colours`): the style photo's,
+    /// else the bank's photo for the seed; `None` for a model without styles, a seed of a
+    /// model without a bank, or with `generator_colours`.
+    pub fn style_colour_target(&self, options: &TranslateOptions) -> Result<Option<ColourStats>> {
+        if options.generator_colours || !self.uses_style() {
+            return Ok(None);
+        }
+        match &options.style {
+            Some(photo) => ColourStats::of_photo(photo).map(Some),
+            None => Ok(self
+                .style_colours
+                .as_ref()
+                .and_then(|bank| bank.for_seed(options.seed))
+                .copied()),
+        }
+    }
+
+    /// A generator output (1 x 3 x H x W) as the image of a `width` x `height` label map: given
+    /// the style's colours (`target`) and resized (bilinear).
+    pub fn output_image(
+        &self,
+        output: &Tensor,
+        target: Option<&ColourStats>,
+        (width, height): (usize, usize),
+    ) -> Result<image::RgbImage> {
+        let coloured;
+        let output = match target {
+            Some(target) => {
+                coloured = match_colours(output, target)?;
+                &coloured
+            }
+            None => output,
+        };
+        let resized = super::layers::resize_bilinear(output, height, width)?;
+        encoding::to_rgb_image(&resized)
     }
 
     /// The (width, height) the network runs at for a label map of `width` x `height`.
@@ -331,8 +392,8 @@ impl Model {
             Some(fast) => fast.forward(&input, z.as_ref())?,
             None => self.generator.forward(&input, z.as_ref())?,
         };
-        let resized = super::layers::resize_bilinear(&output, height, width)?;
-        encoding::to_rgb_image(&resized)
+        let target = self.style_colour_target(options)?;
+        self.output_image(&output, target.as_ref(), (width, height))
     }
 }
 

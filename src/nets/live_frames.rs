@@ -2,14 +2,15 @@
 //! reuses the last one's activations where the label map did not change
 //! (`nets::fast::spade_incremental`: exact for batch-norm SPADE, in-stroke frames only for
 //! instance-norm SPADE); every other model runs [`Model::translate`].
-//! The style code is kept between frames too, so a style photo goes through the encoder once.
+//! The style code and the style's colours are kept between frames too, so a style photo goes
+//! through the encoder and is measured once.
 use candle_core::Device;
 use image::RgbImage;
 
 use super::bundle::{Model, TranslateOptions};
-use super::encoding;
 use super::fast::spade_incremental::{Approximation, FrameWork, SpadeFrameCache};
 use super::fast::Planes;
+use super::style_colours::ColourStats;
 use crate::labelmap::LabelMap;
 use crate::Result;
 
@@ -24,12 +25,29 @@ pub const STROKE_APPROXIMATION: Approximation = Approximation {
     frozen_from_factor: 8,
 };
 
-/// One model's frame cache and style code.
+/// One model's frame cache and style.
 #[derive(Debug, Default)]
 pub struct LiveFrames {
     cache: Option<SpadeFrameCache>,
-    /// The options the style code was made for, and the code.
-    style: Option<(u64, Option<RgbImage>, Option<Vec<f32>>)>,
+    style: Option<CachedStyle>,
+}
+
+/// The options a style was made for, its code and its colours.
+#[derive(Debug)]
+struct CachedStyle {
+    seed: u64,
+    photo: Option<RgbImage>,
+    generator_colours: bool,
+    code: Option<Vec<f32>>,
+    colours: Option<ColourStats>,
+}
+
+impl CachedStyle {
+    fn made_for(&self, options: &TranslateOptions) -> bool {
+        self.seed == options.seed
+            && self.photo == options.style
+            && self.generator_colours == options.generator_colours
+    }
 }
 
 impl LiveFrames {
@@ -61,30 +79,37 @@ impl LiveFrames {
         let (width, height) = (labels.width as usize, labels.height as usize);
         let input = model.encode_labels(labels, model.network_size(width, height)?)?;
         let seg = Planes::from_batch(&input)?.swap_remove(0);
-        let z = self.style_code(model, options)?;
-        let (planes, work) =
-            spade.forward_incremental(&seg, z.as_deref(), &mut self.cache, approximation)?;
+        let style = cached_style(&mut self.style, model, options)?;
+        let (planes, work) = spade.forward_incremental(
+            &seg,
+            style.code.as_deref(),
+            &mut self.cache,
+            approximation,
+        )?;
         let output = Planes::to_batch(vec![planes], &Device::Cpu)?;
-        let resized = super::layers::resize_bilinear(&output, height, width)?;
-        Ok((encoding::to_rgb_image(&resized)?, Some(work)))
+        let image = model.output_image(&output, style.colours.as_ref(), (width, height))?;
+        Ok((image, Some(work)))
     }
+}
 
-    fn style_code(
-        &mut self,
-        model: &Model,
-        options: &TranslateOptions,
-    ) -> Result<Option<Vec<f32>>> {
-        let same = |(seed, photo, _): &(u64, Option<RgbImage>, Option<Vec<f32>>)| {
-            *seed == options.seed && *photo == options.style
-        };
-        if let Some((_, _, code)) = self.style.as_ref().filter(|s| same(s)) {
-            return Ok(code.clone());
-        }
-        let code = match model.style_code(options)? {
-            Some(z) => Some(z.flatten_all()?.to_vec1::<f32>()?),
-            None => None,
-        };
-        self.style = Some((options.seed, options.style.clone(), code.clone()));
-        Ok(code)
-    }
+/// The style in `cache` when it was made for `options`, else a new one put there.
+fn cached_style<'a>(
+    cache: &'a mut Option<CachedStyle>,
+    model: &Model,
+    options: &TranslateOptions,
+) -> Result<&'a CachedStyle> {
+    let style = match cache.take() {
+        Some(cached) if cached.made_for(options) => cached,
+        _ => CachedStyle {
+            seed: options.seed,
+            photo: options.style.clone(),
+            generator_colours: options.generator_colours,
+            code: match model.style_code(options)? {
+                Some(z) => Some(z.flatten_all()?.to_vec1::<f32>()?),
+                None => None,
+            },
+            colours: model.style_colour_target(options)?,
+        },
+    };
+    Ok(cache.insert(style))
 }

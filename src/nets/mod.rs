@@ -22,5 +22,6 @@ pub mod spade;
 pub mod spade_discriminator;
 pub mod spade_encoder;
 pub mod spade_generator;
+pub mod style_colours;
 pub mod torchscript;
 pub mod weights;

@@ -23,6 +23,7 @@ use crate::nets::bundle::{
     GENERATOR_FILE,
 };
 use crate::nets::encoding::InputEncoding;
+use crate::nets::style_colours::{StyleColours, STYLE_COLOURS_FILE};
 
 /// The VGG network when the config uses the perceptual loss.
 pub fn load_vgg(config: &TrainConfig, device: &Device) -> Result<Option<Vgg>> {
@@ -151,6 +152,27 @@ pub struct RunRecord {
     pub evaluations: Vec<super::evaluation::EvalRecord>,
     /// Real photos against real photos at the held-out count (with `eval_every`).
     pub real_reference: Option<super::evaluation::RealReference>,
+    /// The training photos' colours random styles take (SPADE VAE models), written beside the
+    /// weights as `style_colours.json`.
+    pub style_colours: Option<std::sync::Arc<StyleColours>>,
+}
+
+/// For a model with styles (SPADE with `use_vae`), the colours of `dataset`'s photos (its
+/// training pairs, once the held-out ones are taken out). Photos that cannot be read are left
+/// out: training reports those pairs when it meets them.
+pub fn training_style_colours(
+    family: &dyn Family,
+    dataset: &Dataset,
+) -> Result<Option<StyleColours>> {
+    if family.generator_options()["use_vae"].as_bool() != Some(true) {
+        return Ok(None);
+    }
+    let photos: Vec<(String, PathBuf)> = dataset
+        .pairs
+        .iter()
+        .map(|pair| (pair.key.clone(), pair.image.clone()))
+        .collect();
+    StyleColours::of_photos(&photos).map(|(bank, _unreadable)| Some(bank))
 }
 
 /// Writes `RUN_DIR/model/` in the bundle format of `nets::bundle` (docs/bundle.md):
@@ -267,6 +289,18 @@ fn write_bundle_to(
         input_encoding,
         training,
     };
+    match &run.style_colours {
+        Some(bank) => bank.write(&dir)?,
+        None => remove_stale(&dir.join(STYLE_COLOURS_FILE))?,
+    }
     manifest.write(&dir)?;
     Ok(dir)
+}
+
+/// Removes a file an earlier bundle in the same folder left (absent is fine).
+fn remove_stale(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+        _ => Ok(()),
+    }
 }

@@ -175,6 +175,8 @@ fn train_inner(
         evaluations = evaluation::logged(&losses_path);
     }
     let real_reference = evaluator.as_ref().and_then(RunEvaluator::real_reference);
+    let style_colours =
+        super::build::training_style_colours(family.as_ref(), &dataset)?.map(std::sync::Arc::new);
     let record = |iteration: u64, started: &Instant, evaluations: &[EvalRecord]| RunRecord {
         command: request.command.clone(),
         device: crate::device::device_name(&request.device),
@@ -183,6 +185,7 @@ fn train_inner(
         held_out: held_out.clone(),
         evaluations: evaluations.to_vec(),
         real_reference,
+        style_colours: style_colours.clone(),
     };
     observer.on_event(&Event::Started {
         resumed_from: iteration,

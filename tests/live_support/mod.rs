@@ -65,6 +65,7 @@ impl TinyModel {
             style_photo_unavailable: (manifest["style"].as_bool().unwrap()
                 && !manifest["encoder"].as_bool().unwrap())
             .then(|| "no encoder.safetensors: style from a photo is unavailable".to_string()),
+            has_style_colours: false,
         };
         let weight = tensors["conv.weight"].clone();
         (
