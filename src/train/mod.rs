@@ -18,6 +18,7 @@ pub mod pix2pixhd_family;
 pub mod run_files;
 pub mod samples;
 pub mod schedule;
+pub mod segmentation_loss;
 pub mod spade_family;
 pub mod trainer;
 pub mod validate;

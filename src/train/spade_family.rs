@@ -21,11 +21,12 @@ use super::losses::{
     d_loss_multiscale, feature_matching, g_loss_multiscale, kl_divergence, GanMode, ScaleReduce,
 };
 use super::optim::Adam;
+use super::segmentation_loss::segmentation_loss_multiscale;
 use super::vgg::Vgg;
 use crate::error::{Error, Result};
 use crate::nets::semantic::semantic_input;
 use crate::nets::spade::SpadeOptions;
-use crate::nets::spade_discriminator::MultiscaleDiscriminator;
+use crate::nets::spade_discriminator::{DiscriminatorTask, MultiscaleDiscriminator};
 use crate::nets::spade_encoder::{reparameterize, ConvEncoder};
 use crate::nets::spade_generator::SpadeGenerator;
 
@@ -74,9 +75,21 @@ pub fn split_fake_real(
 }
 
 impl SpadeNets {
-    /// Builds the networks under `G`, `E`, `D` of the given var builders.
+    /// Builds the networks under `G`, `E`, `D` of the given var builders (the published
+    /// conditional discriminator).
     pub fn new(
         options: &SpadeOptions,
+        g: VarBuilder,
+        e: VarBuilder,
+        d: VarBuilder,
+    ) -> Result<Self> {
+        Self::with_task(options, DiscriminatorTask::Conditional, g, e, d)
+    }
+
+    /// [`Self::new`] with the discriminator doing `task`.
+    pub fn with_task(
+        options: &SpadeOptions,
+        task: DiscriminatorTask,
         g: VarBuilder,
         e: VarBuilder,
         d: VarBuilder,
@@ -89,12 +102,14 @@ impl SpadeNets {
             } else {
                 None
             },
-            discriminator: MultiscaleDiscriminator::new(options, d)?,
+            discriminator: MultiscaleDiscriminator::for_task(options, task, d)?,
             gan_mode: GanMode::Hinge,
         })
     }
 
-    /// `pix2pix_model.discriminate`: D on cat(fake ++ real) in one batch.
+    /// `pix2pix_model.discriminate`: D on cat(fake ++ real) in one batch. A segmentation
+    /// discriminator sees the images alone, and the label batch (class ids, `(N, 1, H, W)`, as
+    /// augmented with the images) is returned for its loss.
     pub fn discriminate(
         &self,
         seg: &Tensor,
@@ -102,14 +117,25 @@ impl SpadeNets {
         real: &Tensor,
         train: bool,
         augment: Option<&Draws>,
-    ) -> Result<(DiscriminatorOutputs, DiscriminatorOutputs)> {
+    ) -> Result<(DiscriminatorOutputs, DiscriminatorOutputs, Option<Tensor>)> {
         let fake_concat = Tensor::cat(&[seg, fake], 1)?;
         let real_concat = Tensor::cat(&[seg, real], 1)?;
         let mut both = Tensor::cat(&[fake_concat, real_concat], 0)?;
+        let seg_nc = seg.dim(1)?;
         if let Some(draws) = augment {
-            both = draws.apply(&both, seg.dim(1)?)?;
+            both = draws.apply(&both, seg_nc)?;
         }
-        split_fake_real(self.discriminator.forward_t(&both, train)?)
+        let (input, labels) = match self.discriminator.task() {
+            DiscriminatorTask::Conditional => (both, None),
+            DiscriminatorTask::Segmentation { classes } => {
+                // A pair's fake and real get the same draw: the first half's labels are both's.
+                let one_hot = both.narrow(0, 0, seg.dim(0)?)?.narrow(1, 0, classes)?;
+                let image = both.narrow(1, seg_nc, both.dim(1)? - seg_nc)?;
+                (image, Some(one_hot.argmax_keepdim(1)?))
+            }
+        };
+        let (fake, real) = split_fake_real(self.discriminator.forward_t(&input, train)?)?;
+        Ok((fake, real, labels))
     }
 
     /// Generator forward: with the encoder, `z = eps * exp(logvar / 2) + mu` from the photo.
@@ -149,8 +175,10 @@ impl SpadeNets {
     ) -> Result<SpadeStep> {
         let (fake_image, stats) = self.generate(seg, real, eps, train)?;
         let (d_fake, d_real) = self.discriminator_losses(seg, &fake_image, real, train, None)?;
-        let (pred_fake, pred_real) = self.discriminate(seg, &fake_image, real, train, None)?;
-        let (g_gan, g_feat) = self.generator_gan_losses(&pred_fake, &pred_real, lambda_feat)?;
+        let (pred_fake, pred_real, labels) =
+            self.discriminate(seg, &fake_image, real, train, None)?;
+        let (g_gan, g_feat) =
+            self.generator_gan_losses(&pred_fake, &pred_real, labels.as_ref(), lambda_feat)?;
         let kld = match &stats {
             Some((mu, logvar)) => Some((kl_divergence(mu, logvar)? * lambda_kld)?),
             None => None,
@@ -176,8 +204,14 @@ impl SpadeNets {
         train: bool,
         augment: Option<&Draws>,
     ) -> Result<(Tensor, Tensor)> {
-        let (pred_fake, pred_real) =
+        let (pred_fake, pred_real, labels) =
             self.discriminate(seg, &fake.detach(), real, train, augment)?;
+        if let Some(labels) = labels {
+            return Ok((
+                segmentation_loss_multiscale(&pred_fake, &labels, false)?,
+                segmentation_loss_multiscale(&pred_real, &labels, true)?,
+            ));
+        }
         let mode = self.gan_mode;
         Ok((
             d_loss_multiscale(&pred_fake, false, mode, ScaleReduce::Mean)?,
@@ -185,13 +219,19 @@ impl SpadeNets {
         ))
     }
 
+    /// G's adversarial loss (towards "real", or for a segmentation D towards the `labels`) and
+    /// the feature matching.
     fn generator_gan_losses(
         &self,
         pred_fake: &[Vec<Tensor>],
         pred_real: &[Vec<Tensor>],
+        labels: Option<&Tensor>,
         lambda_feat: f64,
     ) -> Result<(Tensor, Option<Tensor>)> {
-        let g_gan = g_loss_multiscale(pred_fake, self.gan_mode, ScaleReduce::Mean)?;
+        let g_gan = match labels {
+            Some(labels) => segmentation_loss_multiscale(pred_fake, labels, true)?,
+            None => g_loss_multiscale(pred_fake, self.gan_mode, ScaleReduce::Mean)?,
+        };
         let g_feat = if self.options.no_gan_feat_loss {
             None
         } else {
@@ -227,8 +267,15 @@ impl SpadeFamily {
     ) -> Result<Self> {
         let (g_vars, e_vars, d_vars) = (VarMap::new(), VarMap::new(), VarMap::new());
         let dtype = candle_core::DType::F32;
-        let mut nets = SpadeNets::new(
+        let task = match config.segmentation_d {
+            true => DiscriminatorTask::Segmentation {
+                classes: options.semantic().label_channels(),
+            },
+            false => DiscriminatorTask::Conditional,
+        };
+        let mut nets = SpadeNets::with_task(
             &options,
+            task,
             VarBuilder::from_varmap(&g_vars, dtype, device),
             VarBuilder::from_varmap(&e_vars, dtype, device),
             VarBuilder::from_varmap(&d_vars, dtype, device),
@@ -332,13 +379,16 @@ impl Family for SpadeFamily {
 
         // D's weights are constants here: the G step needs gradients for the fake only.
         let g_draws = draw(rng);
-        let (pred_fake, pred_real) = crate::nets::layers::with_frozen_weights(|| {
+        let (pred_fake, pred_real, labels) = crate::nets::layers::with_frozen_weights(|| {
             self.nets
                 .discriminate(&seg, &fake, real, true, g_draws.as_ref())
         })?;
-        let (g_gan, g_feat) =
-            self.nets
-                .generator_gan_losses(&pred_fake, &pred_real, self.config.lambda_feat)?;
+        let (g_gan, g_feat) = self.nets.generator_gan_losses(
+            &pred_fake,
+            &pred_real,
+            labels.as_ref(),
+            self.config.lambda_feat,
+        )?;
         losses.insert("g_gan".into(), scalar(&g_gan)?);
         let mut g_total = g_gan;
         if let Some(feat) = g_feat {

@@ -86,6 +86,10 @@ pub struct TrainConfig {
     /// each class in the batch weighs the same in total, so rare classes take their photo's
     /// colour); 0 is the published SPADE, without it.
     pub lambda_class_l1: f64,
+    /// SPADE: OASIS's segmentation discriminator (`train::segmentation_loss`): D sees the image
+    /// alone and labels each patch with its class or "fake"; a class-balanced cross-entropy
+    /// replaces the GAN loss (`gan_mode` is not used). False: the published conditional D.
+    pub segmentation_d: bool,
     /// VGG16/VGG19 `features.*` safetensors; default: the shared VGG16 file.
     pub vgg_weights: Option<PathBuf>,
     /// How images are normalised before the VGG (as each published loss does).
@@ -155,6 +159,7 @@ impl Default for TrainConfig {
             lambda_kld: 0.05,
             lambda_l1: 0.0,
             lambda_class_l1: 0.0,
+            segmentation_d: false,
             vgg_weights: None,
             vgg_input: VggInput::CaffeBgr,
             niter_fix_global: 0,
@@ -481,6 +486,9 @@ impl TrainConfig {
         }
         if self.lambda_class_l1 > 0.0 && self.net != NetFamily::Spade {
             return fail("lambda_class_l1 is implemented for the SPADE family only");
+        }
+        if self.segmentation_d && self.net != NetFamily::Spade {
+            return fail("segmentation_d is implemented for the SPADE family only");
         }
         Ok(())
     }
