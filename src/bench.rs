@@ -18,6 +18,7 @@ use crate::nets::encoding::{self, InputEncoding};
 use crate::nets::fast::{FastGenerator, InferencePath};
 use crate::nets::layers::count_conv_flops;
 use crate::nets::spade_generator::gaussian_z;
+use crate::nets::style_colours::{ColourStats, PhotoColours, StyleColours};
 use crate::Result;
 
 /// What a case feeds the generator.
@@ -127,6 +128,21 @@ pub fn default_spade_case((height, width): (usize, usize), preview: bool) -> Ben
         input_chw: (9, height, width),
         input: BenchInput::LabelRegions { classes: 9 },
         preview,
+    }
+}
+
+/// One photo's colour statistics (a typical ycor photo's), so that a preview frame of a
+/// model with styles includes the colour transfer as the painter's does.
+fn bench_style_colours() -> StyleColours {
+    StyleColours {
+        space: "bench".into(),
+        photos: vec![PhotoColours {
+            key: "bench".into(),
+            stats: ColourStats {
+                mean: [-0.15, -0.02, -0.01],
+                std: [0.5, 0.04, 0.04],
+            },
+        }],
     }
 }
 
@@ -258,13 +274,17 @@ pub fn run_case(
             "landscape",
             InputEncoding::one_hot(c, false),
         );
-        let fast = Model::from_generator(
+        let mut fast = Model::from_generator(
             manifest.clone(),
             generator.clone(),
             device,
             InferencePath::Auto,
         )?;
-        let plain = Model::from_generator(manifest, generator, device, InferencePath::Candle)?;
+        let mut plain = Model::from_generator(manifest, generator, device, InferencePath::Candle)?;
+        // A frame of a model with styles includes giving it the style's colours.
+        for model in [&mut fast, &mut plain] {
+            model.set_style_colours(Some(bench_style_colours()));
+        }
         let (l1, l2) = (labels.clone(), labels);
         let options = TranslateOptions::default();
         let o2 = options.clone();
