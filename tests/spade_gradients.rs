@@ -207,3 +207,39 @@ fn discriminator_trains_every_parameter() -> Result<()> {
     }
     Ok(())
 }
+
+/// A segmentation discriminator's labels move with DiffAugment's translation and cutout: they
+/// are the class ids of the augmented semantic maps, not of the maps as painted.
+#[test]
+fn segmentation_labels_follow_the_augmented_maps() -> Result<()> {
+    use scenepaint::nets::spade_discriminator::DiscriminatorTask;
+    use scenepaint::train::diff_augment::{Draws, Policy};
+    use scenepaint::train::spade_family::SpadeNets;
+    let options = small_options("spectralspadeinstance3x3", false);
+    let classes = options.semantic().label_channels();
+    let (g, e, d) = (VarMap::new(), VarMap::new(), VarMap::new());
+    let vb = |m: &VarMap| VarBuilder::from_varmap(m, DType::F32, &Device::Cpu);
+    let task = DiscriminatorTask::Segmentation { classes };
+    let nets = SpadeNets::with_task(&options, task, vb(&g), vb(&e), vb(&d))?;
+    let seg = semantics(&options, 32, 48, 6)?;
+    let (fake, real) = (uniform(&[2, 3, 32, 48], 1)?, uniform(&[2, 3, 32, 48], 2)?);
+    let draws = Draws::sample(
+        Policy::parse("translation,cutout")?,
+        2,
+        (32, 48),
+        &mut rand_chacha::ChaCha8Rng::seed_from_u64(3),
+    );
+    let (_, _, labels) = nets.discriminate(&seg, &fake, &real, false, Some(&draws))?;
+    let labels = labels.context("a segmentation discriminator returns its labels")?;
+    let ids = |t: &Tensor| -> Result<Vec<u32>> {
+        Ok(t.narrow(1, 0, classes)?
+            .argmax_keepdim(1)?
+            .flatten_all()?
+            .to_vec1()?)
+    };
+    let moved = draws.apply(&Tensor::cat(&[&seg, &real], 1)?, seg.dim(1)?)?;
+    let expected = ids(&moved)?;
+    ensure!(expected != ids(&seg)?, "the draws moved the maps");
+    ensure!(labels.flatten_all()?.to_vec1::<u32>()? == expected);
+    Ok(())
+}
