@@ -119,7 +119,7 @@ case "$scene" in
   training)
     # The training panel is docked at the left; Start is found by its
     # position below the options (measured on a 1280x800 screen).
-    xdotool mousemove $((X + ${START_X:-30})) $((Y + ${START_Y:-355})); sleep 0.3
+    xdotool mousemove $((X + ${START_X:-30})) $((Y + ${START_Y:-401})); sleep 0.3
     xdotool click 1
     sleep "${TRAIN_SECONDS:-25}"
     ;;

@@ -227,6 +227,9 @@ fn settings_round_trip_and_open_recent_reopens_a_project() {
     h.state_mut().training.iters = 1234;
     h.state_mut().training.crop_height = 96;
     h.state_mut().training.diff_augment = true;
+    h.state_mut().training.lr = 5e-5;
+    h.state_mut().training.decay_start = 321;
+    h.state_mut().training.start_from = "weights/ycor-spade-256".into();
     h.state_mut().preview.split = 0.65;
     h.state_mut().preview.swapped = true;
     h.get_by_label("File").click();
@@ -254,6 +257,9 @@ fn settings_round_trip_and_open_recent_reopens_a_project() {
     assert_eq!(h2.state().training.iters, 1234);
     assert_eq!(h2.state().training.crop_height, 96);
     assert!(h2.state().training.diff_augment);
+    assert_eq!(h2.state().training.lr, 5e-5);
+    assert_eq!(h2.state().training.decay_start, 321);
+    assert_eq!(h2.state().training.start_from, "weights/ycor-spade-256");
     assert_eq!(h2.state().preview.split, 0.65);
     assert!(h2.state().preview.swapped);
     h2.get_by_label("File").click();
@@ -269,7 +275,15 @@ fn settings_round_trip_and_open_recent_reopens_a_project() {
     let fields = old["training"].as_object_mut().unwrap();
     let width = fields.remove("crop_width").unwrap();
     fields.insert("crop_px".into(), width.clone());
-    for gone in ["crop_height", "diff_augment", "average_weights"] {
+    let gone_fields = [
+        "crop_height",
+        "diff_augment",
+        "average_weights",
+        "lr",
+        "decay_start",
+        "start_from",
+    ];
+    for gone in gone_fields {
         fields.remove(gone).unwrap();
     }
     let older = scenepaint::app::settings::Settings::from_stored(Some(&old.to_string()));
@@ -279,6 +293,7 @@ fn settings_round_trip_and_open_recent_reopens_a_project() {
         (width.as_u64().unwrap() as u32, None)
     );
     assert_eq!(training.iters, 1234);
+    assert_eq!((training.lr, training.decay_start), (None, None));
 
     let garbage = scenepaint::app::settings::Settings::from_stored(Some("{not json"));
     assert_eq!(garbage, scenepaint::app::settings::Settings::default());

@@ -543,3 +543,58 @@ fn the_small_data_aids_reach_the_run_and_diffaugment_is_for_spade_only() {
     h.state_mut().training.diff_augment = true;
     assert_eq!(h.state().training.config().unwrap().diff_augment, None);
 }
+
+/// The learning rate, the iteration its decay starts from and the model a run starts from
+/// (chosen with "Choose model…", an earlier run's bundle) reach the run's configuration, and
+/// the run that loads that model finishes.
+#[test]
+fn the_learning_rate_its_decay_and_the_model_to_start_from_reach_the_run() {
+    let data = tempfile::tempdir().unwrap();
+    small_ycor(data.path(), 3);
+    let runs = tempfile::tempdir().unwrap();
+    let first = runs.path().join("first");
+    let answers = [data.path().to_path_buf(), first.join("model")];
+    let opts = options(64, 48, ScriptedDialogs::new(answers));
+    let mut h = open_training_panel(opts, &first, |panel| {
+        panel.iters = 2;
+        panel.checkpoint_every = 100;
+    });
+    // "Start" without scrolling to it: a click during the scroll's animation is dropped.
+    let finish = |h: &mut Harness<'_, PainterApp>| {
+        h.get_by_label("Start").click();
+        h.run_steps(1);
+        run_until(h, "the two-iteration run to finish", 300, |app| {
+            app.training.run.as_ref().unwrap().outcome.is_some()
+        });
+        let run = h.state().training.run.as_ref().unwrap();
+        assert!(matches!(run.outcome, Some(Ok(_))), "{:?}", run.outcome);
+    };
+    finish(&mut h);
+    h.get_by_label("Learning rate");
+    h.get_by_label("Decay from iteration");
+    let second = runs.path().join("second");
+    {
+        let panel = &mut h.state_mut().training;
+        panel.run_dir = second.clone();
+        panel.lr = 3e-4;
+        panel.decay_start = 1;
+    }
+    click_in_panel(&mut h, "Choose model…");
+    h.run_steps(2);
+    assert_eq!(
+        h.state().training.start_from,
+        first.join("model").display().to_string()
+    );
+    finish(&mut h);
+    let saved: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(second.join(scenepaint::train::trainer::CONFIG_FILE)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["lr"], 3e-4, "{saved}");
+    assert_eq!(saved["decay_start"], 1, "{saved}");
+    assert_eq!(
+        saved["load_pretrain"],
+        first.join("model").display().to_string(),
+        "{saved}"
+    );
+}

@@ -78,6 +78,7 @@ impl PainterApp {
             FilePurpose::ImportCheckpoint => self.open_checkpoint_import(path),
             FilePurpose::PublishedOptions => self.use_import_options(path),
             FilePurpose::Dataset => self.training.set_dataset(path),
+            FilePurpose::StartFrom => self.training.start_from = path.display().to_string(),
         }
     }
 

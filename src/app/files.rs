@@ -25,6 +25,8 @@ pub enum FilePurpose {
     ImportCheckpoint,
     /// The published options (`opt.txt` or JSON) of a checkpoint being imported.
     PublishedOptions,
+    /// The model bundle a training run starts from.
+    StartFrom,
     /// A training dataset folder.
     Dataset,
 }
@@ -45,6 +47,7 @@ impl FilePurpose {
             FilePurpose::ImportCheckpoint => "Import published checkpoint",
             FilePurpose::PublishedOptions => "Options of the checkpoint (opt.txt)",
             FilePurpose::Dataset => "Choose dataset folder",
+            FilePurpose::StartFrom => "Choose a model to start training from",
         }
     }
 
@@ -60,7 +63,10 @@ impl FilePurpose {
     }
 
     pub fn is_folder(self) -> bool {
-        matches!(self, FilePurpose::ModelFolder | FilePurpose::Dataset)
+        matches!(
+            self,
+            FilePurpose::ModelFolder | FilePurpose::Dataset | FilePurpose::StartFrom
+        )
     }
 
     /// (filter name, extensions)
@@ -77,7 +83,9 @@ impl FilePurpose {
             FilePurpose::ExportImage | FilePurpose::ExportSideBySide | FilePurpose::StylePhoto => {
                 ("image", &["png", "jpg", "jpeg"])
             }
-            FilePurpose::ModelFolder | FilePurpose::Dataset => ("folder", &[]),
+            FilePurpose::ModelFolder | FilePurpose::Dataset | FilePurpose::StartFrom => {
+                ("folder", &[])
+            }
             FilePurpose::ImportCheckpoint => ("checkpoint", &["pth", "safetensors"]),
             FilePurpose::PublishedOptions => ("options", &["txt", "json"]),
         }

@@ -192,6 +192,9 @@ impl PainterApp {
         if events.pick_dataset {
             self.ask_for_path(FilePurpose::Dataset, "");
         }
+        if events.pick_start_from {
+            self.ask_for_path(FilePurpose::StartFrom, "");
+        }
         if let Some((bundle, copy)) = events.use_in_painter {
             let notify_ctx = ctx.clone();
             let target = copy.clone();

@@ -61,6 +61,13 @@ pub struct TrainingFields {
     pub diff_augment: bool,
     #[serde(default)]
     pub average_weights: bool,
+    /// None in settings stored before the panel had them: the preset's.
+    #[serde(default)]
+    pub lr: Option<f64>,
+    #[serde(default)]
+    pub decay_start: Option<u64>,
+    #[serde(default)]
+    pub start_from: String,
     pub palette: Option<String>,
     pub run_dir: PathBuf,
 }
@@ -82,6 +89,9 @@ impl TrainingFields {
             keep_best_fid: panel.keep_best_fid,
             diff_augment: panel.diff_augment,
             average_weights: panel.average_weights,
+            lr: Some(panel.lr),
+            decay_start: Some(panel.decay_start),
+            start_from: panel.start_from.clone(),
             palette: panel.palette.clone(),
             run_dir: panel.run_dir.clone(),
         }
@@ -104,6 +114,13 @@ impl TrainingFields {
         panel.keep_best_fid = self.keep_best_fid;
         panel.diff_augment = self.diff_augment;
         panel.average_weights = self.average_weights;
+        if let Some(lr) = self.lr {
+            panel.lr = lr;
+        }
+        if let Some(decay_start) = self.decay_start {
+            panel.decay_start = decay_start;
+        }
+        panel.start_from = self.start_from;
         panel.palette = self.palette;
         panel.run_dir = self.run_dir;
     }

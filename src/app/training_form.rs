@@ -1,7 +1,7 @@
 //! The training panel's options: the dataset (typed or chosen) and its palette, network and
 //! preset (each with its one-line description; choosing one fills in its iterations, batch,
-//! crop and VGG weight), the small-data aids (DiffAugment, a weight average), intervals, FID,
-//! the output folder and the device.
+//! crop, VGG weight, learning rate and its decay), the model a run starts from, the small-data
+//! aids (DiffAugment, a weight average), intervals, FID, the output folder and the device.
 use super::training_panel::{TrainingEvents, TrainingPanel};
 use crate::device::DeviceChoice;
 use crate::train::config::{self, NetFamily};
@@ -19,6 +19,8 @@ impl TrainingPanel {
             self.lambda_vgg = preset.lambda_vgg;
             self.diff_augment = preset.diff_augment.is_some();
             self.average_weights = preset.average_decay.is_some();
+            self.lr = preset.lr;
+            self.decay_start = preset.decay_start.unwrap_or(preset.iters / 2);
         }
     }
 
@@ -75,7 +77,7 @@ impl TrainingPanel {
         }
     }
 
-    pub(super) fn options(&mut self, ui: &mut egui::Ui) {
+    pub(super) fn options(&mut self, ui: &mut egui::Ui, events: &mut TrainingEvents) {
         ui.horizontal_wrapped(|ui| {
             egui::ComboBox::from_label("Network")
                 .selected_text(format!("{:?}", self.net))
@@ -125,6 +127,7 @@ impl TrainingPanel {
             ui.label("VGG loss weight");
             ui.add(egui::DragValue::new(&mut self.lambda_vgg).range(0.0..=100.0));
         });
+        self.schedule_options(ui, events);
         self.small_data_options(ui);
         ui.horizontal_wrapped(|ui| {
             ui.label("FID every").on_hover_text(
@@ -151,6 +154,39 @@ impl TrainingPanel {
             .on_disabled_hover_text("no checkpoint in this folder yet");
         });
         self.device_options(ui);
+    }
+
+    /// The learning rate, where it starts to decay, and the model a run starts from (how the
+    /// default model's later runs continued from a bundle with a decaying rate).
+    fn schedule_options(&mut self, ui: &mut egui::Ui, events: &mut TrainingEvents) {
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Learning rate");
+            ui.add(
+                egui::DragValue::new(&mut self.lr)
+                    .range(1e-6..=1e-2)
+                    .speed(1e-5)
+                    .max_decimals(6),
+            )
+            .on_hover_text("Adam's rate for the generator; with TTUR (SPADE) D's is 4x");
+            ui.label("Decay from iteration");
+            ui.add(egui::DragValue::new(&mut self.decay_start).range(0..=self.iters))
+                .on_hover_text(
+                    "From here the learning rates fall linearly to 0 at the last iteration",
+                );
+        });
+        ui.horizontal(|ui| {
+            ui.label("Start from model");
+            let edit = egui::TextEdit::singleline(&mut self.start_from)
+                .hint_text("none: fresh weights")
+                .desired_width(ui.available_width() - 120.0);
+            ui.add(edit).on_hover_text(
+                "A model folder whose generator (and style encoder and discriminators, where \
+                 they fit) start the run",
+            );
+            if ui.button("Choose model…").clicked() {
+                events.pick_start_from = true;
+            }
+        });
     }
 
     /// The aids for datasets of a few hundred pairs that the default model's runs used.

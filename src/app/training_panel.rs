@@ -17,6 +17,8 @@ use std::path::PathBuf;
 #[derive(Default)]
 pub struct TrainingEvents {
     pub pick_dataset: bool,
+    /// Choose the model bundle a run starts from.
+    pub pick_start_from: bool,
     /// (the run's bundle, a new folder): copy the bundle there (never sharing the trainer's
     /// files) and load the copy as the live model.
     pub use_in_painter: Option<(PathBuf, PathBuf)>,
@@ -55,6 +57,12 @@ pub struct TrainingPanel {
     pub diff_augment: bool,
     /// Ship a running average of the generator's weights (`train::average::USUAL_DECAY`).
     pub average_weights: bool,
+    /// Adam's learning rate (the generator's; with TTUR the discriminator's is 4x).
+    pub lr: f64,
+    /// Iteration from which the learning rates decay linearly to 0.
+    pub decay_start: u64,
+    /// A model bundle whose weights start the run (`load_pretrain`); empty: fresh weights.
+    pub start_from: String,
     /// Palette of the dataset's labels; `None` = what the layout implies.
     pub palette: Option<String>,
     pub run_dir: PathBuf,
@@ -109,6 +117,9 @@ impl Default for TrainingPanel {
             keep_best_fid: false,
             diff_augment: false,
             average_weights: false,
+            lr: 2e-4,
+            decay_start: 500,
+            start_from: String::new(),
             palette: None,
             run_dir: default_run_dir(),
             resume: false,
@@ -181,7 +192,13 @@ impl TrainingPanel {
             "diff_augment": (self.diff_augment && self.net == NetFamily::Spade)
                 .then_some(crate::train::diff_augment::ALL_POLICIES),
             "average_decay": self.average_weights.then_some(crate::train::average::USUAL_DECAY),
+            "lr": self.lr,
+            "decay_start": self.decay_start.min(self.iters),
         });
+        let start_from = self.start_from.trim();
+        if !start_from.is_empty() {
+            fields["load_pretrain"] = start_from.into();
+        }
         if self.eval_every > 0 && base.holdout_every == 0 {
             fields["holdout_every"] = EVAL_HOLDOUT_EVERY.into();
         }
@@ -298,7 +315,7 @@ impl TrainingPanel {
     fn contents(&mut self, ui: &mut egui::Ui, events: &mut TrainingEvents) {
         let running = self.is_training();
         self.dataset_row(ui, events);
-        ui.add_enabled_ui(!running, |ui| self.options(ui));
+        ui.add_enabled_ui(!running, |ui| self.options(ui, events));
         ui.horizontal(|ui| {
             self.controls(ui);
             self.use_in_painter(ui, events);
