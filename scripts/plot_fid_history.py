@@ -4,7 +4,8 @@
 evaluations are the ones recorded in weights/README.md; later runs come from their
 losses.jsonl, each given as LABEL=PATH@START (START: the chain's iteration it started from).
 
-usage: plot_fid_history.py OUT.png [LABEL=runs/RUN/losses.jsonl@START ...]   (needs matplotlib)
+usage: plot_fid_history.py [--runs-only] OUT.png [LABEL=runs/RUN/losses.jsonl@START ...]
+  (needs matplotlib; --runs-only: the given runs alone, e.g. the pix2pix baseline)
   e.g. plot_fid_history.py weights/samples/ycor-spade-256-fid.png \
            "r7 (second decay)=runs/ycor-spade-256-r7/losses.jsonl@8250" \
            "r8 (r7 + class-balanced L1)=runs/ycor-spade-256-r8/losses.jsonl@8250"
@@ -61,8 +62,12 @@ def run_points(path, start):
 
 
 def main():
-    out = sys.argv[1]
-    recorded = [
+    args = sys.argv[1:]
+    runs_only = args[:1] == ["--runs-only"]
+    if runs_only:
+        args = args[1:]
+    out = args[0]
+    recorded = [] if runs_only else [
         (RUN1, "run 1 (from scratch)", "o-"),
         (R2, "r2 (fresh discriminators)", "s-"),
         (R3_AVERAGE, "r3, weight average 0.999", "^--"),
@@ -73,10 +78,13 @@ def main():
         (R5_CURRENT, "r5 (rate decaying), current weights", "*-"),
     ]
     later = []
-    for spec, markers in zip(sys.argv[2:], ["h", "d", "p", "<", ">"]):
+    for spec, markers in zip(args[1:], ["h", "d", "p", "<", ">"]):
         label, rest = spec.split("=", 1)
         path, start = rest.rsplit("@", 1)
         average, current = run_points(path, int(start))
+        if not current:  # no weight average: the bundle's weights are the current ones
+            later.append((average, label, markers + "-"))
+            continue
         later += [(average, f"{label}, weight average", markers + "--"),
                   (current, f"{label}, current weights", markers + "-")]
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
@@ -87,7 +95,7 @@ def main():
     ax.axhline(REAL_PHOTOS, color="black", linestyle="--", linewidth=0.8,
                label=f"real photos vs other real photos ({REAL_PHOTOS})")
     ax.set_ylim(bottom=100)
-    ax.set_xlabel("iterations from scratch (batch 4)")
+    ax.set_xlabel("iterations" if runs_only else "iterations from scratch (batch 4)")
     ax.set_ylabel("held-out FID, 512x272")
     ax.legend(fontsize=6, ncol=2)
     ax.grid(alpha=0.3)
