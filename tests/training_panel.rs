@@ -129,10 +129,11 @@ fn open_training_panel(
     h
 }
 
-/// Scrolls the training window to the widget labelled `label` (as a user would), then clicks it.
+/// Scrolls the training window to the widget labelled `label` (as a user would), then clicks it
+/// once the scroll's animation has ended (egui drops a click on a widget still moving).
 fn click_in_panel(h: &mut Harness<'_, PainterApp>, label: &str) {
     h.get_by_label(label).scroll_to_me();
-    h.run_steps(2);
+    h.run_steps(30);
     h.get_by_label(label).click();
 }
 
@@ -559,9 +560,8 @@ fn the_learning_rate_its_decay_and_the_model_to_start_from_reach_the_run() {
         panel.iters = 2;
         panel.checkpoint_every = 100;
     });
-    // "Start" without scrolling to it: a click during the scroll's animation is dropped.
     let finish = |h: &mut Harness<'_, PainterApp>| {
-        h.get_by_label("Start").click();
+        click_in_panel(h, "Start");
         h.run_steps(1);
         run_until(h, "the two-iteration run to finish", 300, |app| {
             app.training.run.as_ref().unwrap().outcome.is_some()
