@@ -20,6 +20,7 @@ pub mod palette_panel;
 pub mod preview;
 pub mod settings;
 pub mod shortcuts;
+pub mod style_controls;
 pub mod system_dialogs;
 pub mod toolbar;
 pub mod training_form;
