@@ -47,16 +47,24 @@ work=$(mktemp -d)
 chmod 700 "$work"
 cleanup() {
   [ -n "${app_pid:-}" ] && kill "$app_pid" 2>/dev/null || true
-  [ -n "${xvfb_pid:-}" ] && kill "$xvfb_pid" 2>/dev/null || true
+  # Wait for the server to go: the next run reuses the display number.
+  [ -n "${xvfb_pid:-}" ] && { kill "$xvfb_pid" 2>/dev/null; wait "$xvfb_pid" 2>/dev/null; } || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 # SCREENSHOT_SIZE (default 1280x800) is the screen and the window size.
 size="${SCREENSHOT_SIZE:-1280x800}"
+number="${display#:}"
+# A server of an earlier run that is still shutting down holds the display's lock.
+for _ in $(seq 50); do [ -e "/tmp/.X${number}-lock" ] || break; sleep 0.1; done
 Xvfb "$display" -screen 0 "${size}x24" -nolisten tcp >"$work/xvfb.log" 2>&1 &
 xvfb_pid=$!
-sleep 1
+for _ in $(seq 100); do
+  [ -S "/tmp/.X11-unix/X${number}" ] && break
+  kill -0 "$xvfb_pid" 2>/dev/null || { echo "Xvfb did not start:" >&2; cat "$work/xvfb.log" >&2; exit 1; }
+  sleep 0.1
+done
 export DISPLAY="$display"
 unset WAYLAND_DISPLAY
 # SCREENSHOT_DATA_HOME keeps autosaves between runs (to see the restore dialog).
