@@ -27,6 +27,7 @@ pub mod training_form;
 pub mod training_panel;
 pub mod training_progress;
 pub mod training_run;
+pub mod window_error;
 pub mod workspace;
 
 use crate::labelmap;
@@ -159,7 +160,7 @@ pub fn run_painter(options: AppOptions) -> Result<()> {
             Ok(Box::new(app))
         }),
     )
-    .map_err(|e| crate::Error::msg(format!("cannot open the painter window: {e}")))
+    .map_err(|e| crate::Error::msg(window_error::window_error_message(&e)))
 }
 
 impl PainterApp {
