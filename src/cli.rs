@@ -334,13 +334,11 @@ pub fn run_style_colours(args: &StyleColoursArgs) -> anyhow::Result<()> {
     }
     let held_out = validate::held_out_keys(&model, &args.model)?;
     let dataset = Dataset::open(&args.data, Some(model.palette.clone()))?;
-    let photos: Vec<(String, PathBuf)> = dataset
-        .pairs
-        .iter()
-        .filter(|pair| !held_out.contains(&pair.key))
-        .map(|pair| (pair.key.clone(), pair.image.clone()))
+    let photos: Vec<(&str, &Path)> = dataset
+        .photos()
+        .filter(|(key, _)| !held_out.iter().any(|held| held == key))
         .collect();
-    let (bank, unreadable) = StyleColours::of_photos(&photos)?;
+    let (bank, unreadable) = StyleColours::of_photos(photos.iter().copied())?;
     for (path, why) in &unreadable {
         eprintln!("left out {}: {why}", path.display());
     }

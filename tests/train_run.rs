@@ -7,7 +7,7 @@ mod train_support;
 
 use std::sync::atomic::AtomicBool;
 
-use scenepaint::nets::style_colours::{ColourStats, StyleColours};
+use scenepaint::nets::style_colours::{ColourStats, StyleColours, STYLE_COLOURS_FILE};
 use scenepaint::train::config::{preset, TrainConfig};
 use scenepaint::train::trainer::{self, Outcome};
 use train_support::{
@@ -148,11 +148,7 @@ fn pix2pix_learns_on_real_ycor_pairs_and_writes_a_colour_image_bundle() {
     assert_eq!(manifest["options"]["num_downs"], 6);
     assert_eq!(manifest["options"]["use_dropout"], true);
     // No styles, so no style colours.
-    assert!(!run
-        .path()
-        .join("model")
-        .join(scenepaint::nets::style_colours::STYLE_COLOURS_FILE)
-        .exists());
+    assert!(!run.path().join("model").join(STYLE_COLOURS_FILE).exists());
 }
 
 /// pix2pix's hierarchical U-Net on real pairs: the global U-Net trains alone for
@@ -543,6 +539,35 @@ fn a_vae_run_trains_and_bundles_the_style_encoder() {
         .to_rgb8();
     let measured = bank.photos.iter().find(|p| p.key == stems[0]).unwrap();
     assert_eq!(measured.stats, ColourStats::of_photo(&first).unwrap());
+    // `scenepaint style-colours` gives an older bundle the same file, less the pairs its
+    // model.json says were held out.
+    std::fs::remove_file(bundle.join(STYLE_COLOURS_FILE)).unwrap();
+    let manifest_path = bundle.join("model.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    manifest["training"]["held_out"] = serde_json::json!([stems[0]]);
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_scenepaint"))
+        .args(["style-colours", "--model"])
+        .arg(&bundle)
+        .arg("--data")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        cli.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert!(said.contains("1 held-out pair(s) left out"), "{said}");
+    let from_cli = StyleColours::read(&bundle).unwrap().unwrap();
+    let trained_without_held_out: Vec<_> = bank.photos[1..].to_vec();
+    assert_eq!(
+        bank.photos[0].key, stems[0],
+        "the bank keeps the data's order"
+    );
+    assert_eq!(from_cli.photos, trained_without_held_out);
     let map = scenepaint::labelmap::LabelMap::new(64, 64, 8);
     let photo = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, 90]));
     let image = model

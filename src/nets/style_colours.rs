@@ -186,13 +186,17 @@ pub struct StyleColours {
 }
 
 impl StyleColours {
-    /// The bank of `photos` (pair key, photo path), each read and measured; photos that cannot
-    /// be read are left out and returned with why (training skips those pairs too). An error
-    /// when none can be read.
-    pub fn of_photos(photos: &[(String, PathBuf)]) -> Result<(Self, Vec<(PathBuf, Error)>)> {
-        let mut measured = Vec::with_capacity(photos.len());
+    /// The bank of `photos` (pair key, photo path; `Dataset::photos` lists a dataset's), each
+    /// read and measured; photos that cannot be read are left out and returned with why
+    /// (training skips those pairs too). An error when none can be read.
+    pub fn of_photos<'a>(
+        photos: impl IntoIterator<Item = (&'a str, &'a Path)>,
+    ) -> Result<(Self, Vec<(PathBuf, Error)>)> {
+        let mut measured = Vec::new();
         let mut unreadable = Vec::new();
+        let mut count = 0;
         for (key, path) in photos {
+            count += 1;
             let stats = crate::image_limits::open_limited(
                 path,
                 "photo",
@@ -201,16 +205,15 @@ impl StyleColours {
             .and_then(|photo| ColourStats::of_photo(&photo.to_rgb8()));
             match stats {
                 Ok(stats) => measured.push(PhotoColours {
-                    key: key.clone(),
+                    key: key.to_string(),
                     stats,
                 }),
-                Err(e) => unreadable.push((path.clone(), e)),
+                Err(e) => unreadable.push((path.to_path_buf(), e)),
             }
         }
         if measured.is_empty() {
             return Err(Error::msg(format!(
-                "style colours: none of {} photo(s) could be read{}",
-                photos.len(),
+                "style colours: none of {count} photo(s) could be read{}",
                 unreadable
                     .first()
                     .map(|(path, e)| format!(" ({}: {e})", path.display()))
@@ -459,8 +462,8 @@ mod tests {
             .unwrap();
         let bad = dir.path().join("bad.jpg");
         std::fs::write(&bad, b"not a jpeg").unwrap();
-        let photos = [("good".to_string(), good), ("bad".to_string(), bad.clone())];
-        let (bank, unreadable) = StyleColours::of_photos(&photos).unwrap();
+        let photos = [("good", good.as_path()), ("bad", bad.as_path())];
+        let (bank, unreadable) = StyleColours::of_photos(photos).unwrap();
         assert_eq!(bank.photos.len(), 1);
         assert_eq!(bank.photos[0].key, "good");
         assert!(
@@ -470,7 +473,7 @@ mod tests {
         );
         assert_eq!(unreadable.len(), 1);
         assert_eq!(unreadable[0].0, bad);
-        let err = StyleColours::of_photos(&photos[1..])
+        let err = StyleColours::of_photos(photos[1..].iter().copied())
             .unwrap_err()
             .to_string();
         assert!(err.contains("bad.jpg"), "{err}");

@@ -167,12 +167,7 @@ pub fn training_style_colours(
     if family.generator_options()["use_vae"].as_bool() != Some(true) {
         return Ok(None);
     }
-    let photos: Vec<(String, PathBuf)> = dataset
-        .pairs
-        .iter()
-        .map(|pair| (pair.key.clone(), pair.image.clone()))
-        .collect();
-    StyleColours::of_photos(&photos).map(|(bank, _unreadable)| Some(bank))
+    StyleColours::of_photos(dataset.photos()).map(|(bank, _unreadable)| Some(bank))
 }
 
 /// Writes `RUN_DIR/model/` in the bundle format of `nets::bundle` (docs/bundle.md):

@@ -112,6 +112,13 @@ pub fn read_instance(path: &Path) -> Result<(u32, u32, Vec<u32>)> {
 }
 
 impl Dataset {
+    /// Each pair's key and photo path, in the dataset's order.
+    pub fn photos(&self) -> impl Iterator<Item = (&str, &Path)> + '_ {
+        self.pairs
+            .iter()
+            .map(|pair| (pair.key.as_str(), pair.image.as_path()))
+    }
+
     /// Scans `root` (split `train`), failing on an empty dataset or on any unpaired file.
     /// `palette` overrides the layout's built-in palette.
     pub fn open(root: &Path, palette: Option<Palette>) -> Result<Self> {
