@@ -277,6 +277,7 @@ pub fn run_translate(args: &TranslateArgs) -> anyhow::Result<()> {
         style,
         generator_colours: args.generator_colours,
     };
+    let style = model.prepare_style(&options)?;
     let jobs = translate_jobs(&args.input, &args.output)?;
     scenepaint::outputs::check_output_files(&jobs, args.force)?;
     // Every file that can be translated is; the failures are reported together at the end.
@@ -292,7 +293,7 @@ pub fn run_translate(args: &TranslateArgs) -> anyhow::Result<()> {
             .map_err(anyhow::Error::from)
             .and_then(|labels| {
                 model
-                    .translate(&labels, &options)
+                    .translate_with(&labels, &style)
                     .with_context(|| format!("translating {}", input.display()))
             })
             .and_then(|image| {

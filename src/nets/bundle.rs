@@ -10,13 +10,15 @@ use serde::{Deserialize, Serialize};
 
 use super::encoding::{self, InputEncoding};
 use super::fast::{FastGenerator, InferencePath};
-use super::spade_encoder::{reparameterize, ConvEncoder};
-use super::spade_generator::gaussian_z;
+use super::spade_encoder::ConvEncoder;
 use super::style_colours::{match_colours, ColourStats, StyleColours};
+
+mod style;
 use super::weights;
 use crate::labelmap::LabelMap;
 use crate::labels::Palette;
 use crate::{Error, Result};
+pub use style::PreparedStyle;
 
 pub use super::generator::{Generator, NetKind};
 
@@ -258,35 +260,6 @@ impl Model {
         self.generator.spade_options().is_some_and(|o| o.use_vae)
     }
 
-    /// Replaces the colours random styles take (`style_colours.json`'s); `None`: random styles
-    /// keep the generator's colours (`evaluate --generator-colours` compares the two).
-    pub fn set_style_colours(&mut self, bank: Option<StyleColours>) {
-        self.style_colours = bank;
-    }
-
-    /// True when random styles set the image's colour and light from the training photos
-    /// (the bundle has `style_colours.json`).
-    pub fn has_style_colours(&self) -> bool {
-        self.style_colours.is_some()
-    }
-
-    /// The colour statistics the image is given (`nets::style_colours`): the style photo's,
-    /// else the bank's photo for the seed; `None` for a model without styles, a seed of a
-    /// model without a bank, or with `generator_colours`.
-    pub fn style_colour_target(&self, options: &TranslateOptions) -> Result<Option<ColourStats>> {
-        if options.generator_colours || !self.uses_style() {
-            return Ok(None);
-        }
-        match &options.style {
-            Some(photo) => ColourStats::of_photo(photo).map(Some),
-            None => Ok(self
-                .style_colours
-                .as_ref()
-                .and_then(|bank| bank.for_seed(options.seed))
-                .copied()),
-        }
-    }
-
     /// A generator output (1 x 3 x H x W) as the image of a `width` x `height` label map: given
     /// the style's colours (`target`) and resized (bilinear).
     pub fn output_image(
@@ -344,35 +317,6 @@ impl Model {
         )
     }
 
-    /// The style code: from the photo through the encoder, else standard normal from the seed.
-    pub fn style_code(&self, options: &TranslateOptions) -> Result<Option<Tensor>> {
-        let Some(spade) = self.generator.spade_options().filter(|o| o.use_vae) else {
-            return Ok(None);
-        };
-        let noise = gaussian_z(1, spade.z_dim, options.seed, &self.device)?;
-        let Some(photo) = &options.style else {
-            return Ok(Some(noise));
-        };
-        let encoder = self.encoder.as_ref().ok_or_else(|| {
-            Error::msg(
-                "style from a photo needs the bundle's encoder.safetensors, which is missing",
-            )
-        })?;
-        let (mu, logvar) =
-            encoder.forward_t(&encoding::from_rgb_image(photo, &self.device)?, false)?;
-        Ok(Some(reparameterize(&mu, &logvar, &noise)?))
-    }
-
-    /// A style photo for a model that cannot take one is an error that says why.
-    pub fn check_style(&self, options: &TranslateOptions) -> Result<()> {
-        if options.style.is_some() && self.encoder.is_none() {
-            return Err(Error::msg(self.no_style_photo.clone().unwrap_or_else(|| {
-                "style from a photo needs a SPADE VAE model with an encoder; this model has no styles".into()
-            })));
-        }
-        Ok(())
-    }
-
     pub fn generator(&self) -> &Generator {
         &self.generator
     }
@@ -384,16 +328,23 @@ impl Model {
         labels: &LabelMap,
         options: &TranslateOptions,
     ) -> Result<image::RgbImage> {
-        self.check_style(options)?;
+        self.translate_with(labels, &self.prepare_style(options)?)
+    }
+
+    /// [`Model::translate`] with a style prepared once ([`Model::prepare_style`]), for many
+    /// label maps in the same style.
+    pub fn translate_with(
+        &self,
+        labels: &LabelMap,
+        style: &PreparedStyle,
+    ) -> Result<image::RgbImage> {
         let (width, height) = (labels.width as usize, labels.height as usize);
         let input = self.encode_labels(labels, self.network_size(width, height)?)?;
-        let z = self.style_code(options)?;
         let output = match &self.fast {
-            Some(fast) => fast.forward(&input, z.as_ref())?,
-            None => self.generator.forward(&input, z.as_ref())?,
+            Some(fast) => fast.forward(&input, style.code.as_ref())?,
+            None => self.generator.forward(&input, style.code.as_ref())?,
         };
-        let target = self.style_colour_target(options)?;
-        self.output_image(&output, target.as_ref(), (width, height))
+        self.output_image(&output, style.colours.as_ref(), (width, height))
     }
 }
 

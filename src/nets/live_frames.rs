@@ -75,7 +75,6 @@ impl LiveFrames {
             self.cache = None;
             return Ok((model.translate(labels, options)?, None));
         };
-        model.check_style(options)?;
         let (width, height) = (labels.width as usize, labels.height as usize);
         let input = model.encode_labels(labels, model.network_size(width, height)?)?;
         let seg = Planes::from_batch(&input)?.swap_remove(0);
@@ -100,16 +99,19 @@ fn cached_style<'a>(
 ) -> Result<&'a CachedStyle> {
     let style = match cache.take() {
         Some(cached) if cached.made_for(options) => cached,
-        _ => CachedStyle {
-            seed: options.seed,
-            photo: options.style.clone(),
-            generator_colours: options.generator_colours,
-            code: match model.style_code(options)? {
-                Some(z) => Some(z.flatten_all()?.to_vec1::<f32>()?),
-                None => None,
-            },
-            colours: model.style_colour_target(options)?,
-        },
+        _ => {
+            let prepared = model.prepare_style(options)?;
+            CachedStyle {
+                seed: options.seed,
+                photo: options.style.clone(),
+                generator_colours: options.generator_colours,
+                code: match prepared.code {
+                    Some(z) => Some(z.flatten_all()?.to_vec1::<f32>()?),
+                    None => None,
+                },
+                colours: prepared.colours,
+            }
+        }
     };
     Ok(cache.insert(style))
 }

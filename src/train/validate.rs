@@ -54,6 +54,7 @@ pub fn validate(
     let mut rows = Vec::new();
     let mut used = Vec::new();
     let mut l1_sum = 0.0;
+    let style = model.prepare_style(options)?;
     for key in keys.iter().take(count) {
         let pair = dataset
             .pairs
@@ -77,7 +78,7 @@ pub fn validate(
                 labels.height
             )));
         }
-        let generated = model.translate(&labels, options)?;
+        let generated = model.translate_with(&labels, &style)?;
         l1_sum += mean_abs_difference(&generated, &photo);
         rows.push(grid_row(&labels, &generated, &photo, model, thumb_width));
         used.push(key.clone());
