@@ -847,3 +847,32 @@ fn the_preview_follows_import_undo_and_a_new_canvas() {
     );
     shows(&mut h, background, "the new canvas's image");
 }
+
+/// In a narrow work area (a small window with the training panel open) the preview's view
+/// controls move under its title instead of drawing over it (or over the training panel), and
+/// stay in the window.
+#[test]
+fn the_preview_header_wraps_instead_of_overlapping_in_a_narrow_window() {
+    let (mut h, _weights) = live_harness("ycor", 32, ScriptedDialogs::default());
+    load_tiny(&mut h);
+    let name = h.state().live.as_ref().unwrap().info.name.clone();
+    h.get_by_label("Training").click();
+    h.run_steps(3);
+    for (width, one_row) in [(1400.0, true), (760.0, false), (1400.0, true)] {
+        h.set_size(egui::vec2(width, 720.0));
+        h.run_steps(4);
+        let title = h.get_by_label(&name).rect();
+        for control in ["Pause", "Swap sides", "Full size"] {
+            let at = h.get_by_label(control).rect();
+            assert!(
+                !at.intersects(title) && at.min.x >= title.min.x - 8.0 && at.max.x <= width,
+                "{width} wide: {control:?} at {at:?}, the title at {title:?}"
+            );
+            let beside = (at.center().y - title.center().y).abs() < 4.0;
+            assert_eq!(
+                beside, one_row,
+                "{width} wide: {control:?} at {at:?}, {title:?}"
+            );
+        }
+    }
+}

@@ -57,7 +57,9 @@ pub fn show(ui: &mut egui::Ui, losses: &BTreeMap<String, Vec<[f64; 2]>>) {
         for (index, (name, series)) in losses.iter().enumerate() {
             if let Some([_, value]) = series.last() {
                 let colour = COLOURS[index % COLOURS.len()];
-                ui.colored_label(colour, format!("{name} {value:.3}"));
+                // Kept whole: the row wraps between terms, never inside one.
+                let text = egui::RichText::new(format!("{name} {value:.3}")).color(colour);
+                ui.add(egui::Label::new(text).wrap_mode(egui::TextWrapMode::Extend));
             }
         }
     });

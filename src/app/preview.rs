@@ -125,41 +125,83 @@ impl PreviewPanel {
         warnings(ui, live, area);
     }
 
-    fn view_row(&mut self, ui: &mut egui::Ui, live: Option<&mut LiveTranslation>) {
+    /// The model's name and latency on the left, the view controls on the right; where the
+    /// area is too narrow for both (a small window with the training panel open), the
+    /// controls take a second row instead of drawing over the name.
+    fn view_row(&mut self, ui: &mut egui::Ui, mut live: Option<&mut LiveTranslation>) {
+        let width_id = ui.scope_id().with("preview-controls-width");
+        let controls_width = ui
+            .ctx()
+            .data(|d| d.get_temp::<f32>(width_id))
+            .unwrap_or(CONTROLS_WIDTH_GUESS);
+        let mut beside_status = 0.0;
         ui.horizontal(|ui| {
             ui.set_min_height(HEADER_HEIGHT);
             ui.add_space(HEADER_PADDING);
-            match &live {
-                Some(live) => {
-                    ui.label(RichText::new(&live.info.name).strong());
-                    match &live.latest {
-                        Some(g) if g.in_stroke => ui
-                            .label(format!("stroke {:.0} ms", g.latency_ms))
-                            .on_hover_text(
-                                "An update while painting: only what the stroke changed is \
-                                 recomputed where the model allows; the stroke's end is exact",
-                            ),
-                        Some(g) => ui.label(format!("{:.0} ms", g.latency_ms)),
-                        None => ui.label("– ms"),
-                    };
-                    if live.is_busy() {
-                        ui.add(egui::Spinner::new()).on_hover_text("translating");
-                    }
+            status(ui, live.as_deref());
+            beside_status = ui.available_size_before_wrap().x;
+            if beside_status >= controls_width {
+                self.controls(ui, live.as_deref_mut(), Some(width_id));
+            }
+        });
+        let fits = beside_status >= controls_width;
+        if !fits {
+            self.controls(ui, live, None);
+        }
+        let measured = ui.ctx().data(|d| d.get_temp::<f32>(width_id));
+        if measured.is_some_and(|width| (beside_status >= width) != fits) {
+            ui.ctx()
+                .request_discard("the preview's controls were laid out for another width");
+        }
+    }
+
+    /// Pause, placement, swap sides and full size: right-aligned beside the status, measured
+    /// into `width_id` for the next frame's choice, or (`None`) on a row of their own that
+    /// wraps.
+    fn controls(
+        &mut self,
+        ui: &mut egui::Ui,
+        mut live: Option<&mut LiveTranslation>,
+        width_id: Option<egui::Id>,
+    ) {
+        let Some(width_id) = width_id else {
+            ui.horizontal_wrapped(|ui| {
+                ui.add_space(HEADER_PADDING);
+                for control in ViewControl::IN_READING_ORDER {
+                    self.control(ui, live.as_deref_mut(), control);
                 }
-                None => {
-                    ui.label(RichText::new("Preview").strong());
+            });
+            return;
+        };
+        let response = ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
+            ui.add_space(HEADER_PADDING);
+            for control in ViewControl::IN_READING_ORDER.into_iter().rev() {
+                self.control(ui, live.as_deref_mut(), control);
+            }
+        });
+        let width = response.response.rect.width();
+        ui.ctx().data_mut(|d| d.insert_temp(width_id, width));
+    }
+
+    fn control(
+        &mut self,
+        ui: &mut egui::Ui,
+        live: Option<&mut LiveTranslation>,
+        control: ViewControl,
+    ) {
+        match control {
+            ViewControl::Pause => {
+                if let Some(live) = live {
+                    let pause_label = if live.paused { "Paused" } else { "Pause" };
+                    ui.toggle_value(&mut live.paused, pause_label)
+                        .on_hover_text(if live.paused {
+                            "Live updates are paused: click to resume"
+                        } else {
+                            "Pause live updates"
+                        });
                 }
             }
-            ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
-                ui.add_space(HEADER_PADDING);
-                let full = if self.full_size {
-                    "Back to canvas"
-                } else {
-                    "Full size"
-                };
-                ui.toggle_value(&mut self.full_size, full)
-                    .on_hover_text("The generated image fills the window");
-                ui.toggle_value(&mut self.swapped, "Swap sides");
+            ViewControl::Placement => {
                 egui::ComboBox::from_id_salt("preview-placement")
                     .selected_text(placement_name(self.placement))
                     .width(110.0)
@@ -171,17 +213,20 @@ impl PreviewPanel {
                     })
                     .response
                     .on_hover_text("Follow the canvas's zoom and pan, or fit the whole image");
-                if let Some(live) = live {
-                    let pause_label = if live.paused { "Paused" } else { "Pause" };
-                    ui.toggle_value(&mut live.paused, pause_label)
-                        .on_hover_text(if live.paused {
-                            "Live updates are paused: click to resume"
-                        } else {
-                            "Pause live updates"
-                        });
-                }
-            });
-        });
+            }
+            ViewControl::SwapSides => {
+                ui.toggle_value(&mut self.swapped, "Swap sides");
+            }
+            ViewControl::FullSize => {
+                let full = if self.full_size {
+                    "Back to canvas"
+                } else {
+                    "Full size"
+                };
+                ui.toggle_value(&mut self.full_size, full)
+                    .on_hover_text("The generated image fills the window");
+            }
+        }
     }
 
     fn export_row(
@@ -291,6 +336,52 @@ impl PreviewPanel {
         }
     }
 }
+
+/// The model's name, its last frame's time and whether one is on its way.
+fn status(ui: &mut egui::Ui, live: Option<&LiveTranslation>) {
+    match live {
+        Some(live) => {
+            ui.label(RichText::new(&live.info.name).strong());
+            match &live.latest {
+                Some(g) if g.in_stroke => ui
+                    .label(format!("stroke {:.0} ms", g.latency_ms))
+                    .on_hover_text(
+                        "An update while painting: only what the stroke changed is \
+                         recomputed where the model allows; the stroke's end is exact",
+                    ),
+                Some(g) => ui.label(format!("{:.0} ms", g.latency_ms)),
+                None => ui.label("– ms"),
+            };
+            if live.is_busy() {
+                ui.add(egui::Spinner::new()).on_hover_text("translating");
+            }
+        }
+        None => {
+            ui.label(RichText::new("Preview").strong());
+        }
+    }
+}
+
+/// The preview's view controls.
+#[derive(Debug, Clone, Copy)]
+enum ViewControl {
+    Pause,
+    Placement,
+    SwapSides,
+    FullSize,
+}
+
+impl ViewControl {
+    const IN_READING_ORDER: [Self; 4] = [
+        Self::Pause,
+        Self::Placement,
+        Self::SwapSides,
+        Self::FullSize,
+    ];
+}
+
+/// The view controls' width before the first frame measures it, in points.
+const CONTROLS_WIDTH_GUESS: f32 = 330.0;
 
 /// Height of the view-control rows above the canvas and the preview (they line up).
 pub const HEADER_HEIGHT: f32 = 24.0;

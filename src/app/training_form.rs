@@ -107,43 +107,61 @@ impl TrainingPanel {
         });
         ui.weak(config::preset_description(&self.preset));
         ui.horizontal_wrapped(|ui| {
-            ui.label("Iterations");
-            ui.add(egui::DragValue::new(&mut self.iters).range(1..=10_000_000));
-            ui.label("Batch");
-            ui.add(egui::DragValue::new(&mut self.batch_size).range(1..=64));
-            ui.label("Crop");
-            ui.add(egui::DragValue::new(&mut self.crop_width).range(16..=2048))
-                .on_hover_text("width, pixels");
-            ui.label("×");
-            ui.add(egui::DragValue::new(&mut self.crop_height).range(16..=2048))
-                .on_hover_text("height, pixels");
-            ui.label("px");
+            labelled(ui, "Iterations", |ui, label| {
+                ui.add(egui::DragValue::new(&mut self.iters).range(1..=10_000_000))
+                    .labelled_by(label)
+            });
+            labelled(ui, "Batch", |ui, label| {
+                ui.add(egui::DragValue::new(&mut self.batch_size).range(1..=64))
+                    .labelled_by(label)
+            });
+            labelled(ui, "Crop", |ui, label| {
+                ui.add(egui::DragValue::new(&mut self.crop_width).range(16..=2048))
+                    .labelled_by(label)
+                    .on_hover_text("width, pixels");
+                ui.label("×");
+                ui.add(egui::DragValue::new(&mut self.crop_height).range(16..=2048))
+                    .labelled_by(label)
+                    .on_hover_text("height, pixels");
+                ui.label("px")
+            });
         });
         ui.horizontal_wrapped(|ui| {
-            ui.label("Sample every");
-            ui.add(egui::DragValue::new(&mut self.sample_every).range(1..=100_000));
-            ui.label("Checkpoint every");
-            ui.add(egui::DragValue::new(&mut self.checkpoint_every).range(1..=100_000));
-            ui.label("VGG loss weight");
-            ui.add(egui::DragValue::new(&mut self.lambda_vgg).range(0.0..=100.0));
+            labelled(ui, "Sample every", |ui, label| {
+                ui.add(egui::DragValue::new(&mut self.sample_every).range(1..=100_000))
+                    .labelled_by(label)
+            });
+            labelled(ui, "Checkpoint every", |ui, label| {
+                ui.add(egui::DragValue::new(&mut self.checkpoint_every).range(1..=100_000))
+                    .labelled_by(label)
+            });
+            labelled(ui, "VGG loss weight", |ui, label| {
+                ui.add(egui::DragValue::new(&mut self.lambda_vgg).range(0.0..=100.0))
+                    .labelled_by(label)
+            });
         });
         self.schedule_options(ui, events);
         self.small_data_options(ui);
         ui.horizontal_wrapped(|ui| {
-            ui.label("FID every").on_hover_text(
+            let label = ui.label("FID every").on_hover_text(
                 "FID and KID on held-out pairs (0 = off); the preset's held-out pairs, else \
                  every 10th",
             );
-            ui.add(egui::DragValue::new(&mut self.eval_every).range(0..=1_000_000));
+            ui.add(egui::DragValue::new(&mut self.eval_every).range(0..=1_000_000))
+                .labelled_by(label.id);
             ui.add_enabled(
                 self.eval_every > 0,
                 egui::Checkbox::new(&mut self.keep_best_fid, "keep best"),
             );
         });
         ui.horizontal_wrapped(|ui| {
-            ui.label("Output folder");
+            let label = ui.label("Output folder");
             let mut text = self.run_dir.display().to_string();
-            if ui.text_edit_singleline(&mut text).changed() {
+            if ui
+                .text_edit_singleline(&mut text)
+                .labelled_by(label.id)
+                .changed()
+            {
                 self.run_dir = PathBuf::from(text);
             }
             let can_resume = self.has_checkpoint();
@@ -160,19 +178,24 @@ impl TrainingPanel {
     /// default model's later runs continued from a bundle with a decaying rate).
     fn schedule_options(&mut self, ui: &mut egui::Ui, events: &mut TrainingEvents) {
         ui.horizontal_wrapped(|ui| {
-            ui.label("Learning rate");
-            ui.add(
-                egui::DragValue::new(&mut self.lr)
-                    .range(1e-6..=1e-2)
-                    .speed(1e-5)
-                    .max_decimals(6),
-            )
-            .on_hover_text("Adam's rate for the generator; with TTUR (SPADE) D's is 4x");
-            ui.label("Decay from iteration");
-            ui.add(egui::DragValue::new(&mut self.decay_start).range(0..=self.iters))
-                .on_hover_text(
-                    "From here the learning rates fall linearly to 0 at the last iteration",
-                );
+            labelled(ui, "Learning rate", |ui, label| {
+                ui.add(
+                    egui::DragValue::new(&mut self.lr)
+                        .range(1e-6..=1e-2)
+                        .speed(1e-5)
+                        .max_decimals(6),
+                )
+                .labelled_by(label)
+                .on_hover_text("Adam's rate for the generator; with TTUR (SPADE) D's is 4x")
+            });
+            let iters = self.iters;
+            labelled(ui, "Decay from iteration", |ui, label| {
+                ui.add(egui::DragValue::new(&mut self.decay_start).range(0..=iters))
+                    .labelled_by(label)
+                    .on_hover_text(
+                        "From here the learning rates fall linearly to 0 at the last iteration",
+                    )
+            });
         });
         ui.horizontal(|ui| {
             ui.label("Start from model");
@@ -231,6 +254,49 @@ impl TrainingPanel {
     }
 }
 
+/// A label and its field(s) in a wrapping row, moved to the next line together when they do
+/// not fit, so a row never ends on a label whose field is below it. A nested `ui.horizontal`
+/// would keep them together too, but the wrapping row cannot move it and the panel widens.
+/// The width is the last frame's (first frame: the label and one field's default width;
+/// a guess that splits them discards the pass, so the split is never shown).
+/// `add` gets the label's id for its fields' `labelled_by` (their name for a screen reader).
+fn labelled<R>(
+    ui: &mut egui::Ui,
+    label: &str,
+    add: impl FnOnce(&mut egui::Ui, egui::Id) -> R,
+) -> R {
+    let id = ui.scope_id().with(("labelled", label));
+    let label_width = egui::WidgetText::from(label)
+        .into_galley(
+            ui,
+            Some(egui::TextWrapMode::Extend),
+            f32::INFINITY,
+            egui::TextStyle::Body,
+        )
+        .size()
+        .x;
+    let guess = label_width + ui.spacing().item_spacing.x + ui.spacing().interact_size.x;
+    let width = ui.ctx().data(|d| d.get_temp::<f32>(id)).unwrap_or(guess);
+    let mut at_row_start = ui.cursor().min.x <= ui.max_rect().min.x + 0.5;
+    if !at_row_start && ui.available_size_before_wrap().x < width {
+        ui.end_row();
+        at_row_start = true;
+    }
+    let start = ui.cursor().min;
+    let label_id = ui.label(label).id;
+    let inner = add(ui, label_id);
+    let end = ui.cursor().min;
+    if end.y == start.y {
+        ui.ctx().data_mut(|d| d.insert_temp(id, end.x - start.x));
+    } else if !at_row_start {
+        // Split across rows: start the next pass on a row of its own, where it is measured.
+        ui.ctx().data_mut(|d| d.insert_temp(id, f32::INFINITY));
+        ui.ctx()
+            .request_discard("a label and its field split across rows");
+    }
+    inner
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +336,45 @@ mod tests {
             "{run_dir:?}"
         );
         assert_ne!(run_dir, std::env::current_dir().unwrap().join("runs/gui"));
+    }
+
+    #[test]
+    fn a_wrapping_row_keeps_each_label_beside_its_field() {
+        use egui::accesskit::Role;
+        use egui_kittest::kittest::{By, Queryable};
+        let labels = [
+            ("Iterations", 1),
+            ("Batch", 1),
+            ("Crop", 2),
+            ("Sample every", 1),
+            ("Checkpoint every", 1),
+            ("VGG loss weight", 1),
+            ("Learning rate", 1),
+            ("Decay from iteration", 1),
+            ("FID every", 1),
+        ];
+        for width in (260..=560).step_by(15) {
+            let mut panel = TrainingPanel::default();
+            let mut h = egui_kittest::Harness::builder()
+                .with_size(egui::vec2(width as f32, 700.0))
+                .build_ui(move |ui| panel.options(ui, &mut TrainingEvents::default()));
+            // Every field has an accessible name (the harness checks), its label's.
+            h.run();
+            for (label, count) in labels {
+                let at = h
+                    .get(By::new().label(label).role(Role::Label).include_labels())
+                    .rect();
+                let fields: Vec<egui::Rect> = h
+                    .get_all(By::new().label(label).role(Role::SpinButton))
+                    .map(|node| node.rect())
+                    .collect();
+                assert_eq!(fields.len(), count, "fields named {label:?}");
+                let first = fields[0];
+                assert!(
+                    (first.center().y - at.center().y).abs() < 4.0 && first.left() >= at.right(),
+                    "{width} points wide: {label:?} at {at:?}, its field at {first:?}"
+                );
+            }
+        }
     }
 }
