@@ -92,15 +92,33 @@ pub fn describe_roots() -> String {
 /// The error text for a shipped file found under no root.
 pub fn not_found(relative: &str, what: &str) -> String {
     format!(
-        "{what} not found: {relative} is under none of the data folders\n{}\n\
-         (copy the project's weights/ and assets/ into one of them, or set {HOME_ENV})",
+        "{what} not found: {relative} is under none of the data folders (copy the project's \
+         weights/ and assets/ into one of them, or set {HOME_ENV}):\n{}",
         describe_roots()
     )
+}
+
+/// [`not_found`] on one line (the painter's status bar).
+pub fn not_found_line(relative: &str, what: &str) -> String {
+    let text = not_found(relative, what);
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    lines.join(" ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_file_names_every_folder_and_the_remedy_on_one_line() {
+        let line = not_found_line("weights/nothing-here", "the default model");
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.starts_with("the default model not found: weights/nothing-here"));
+        for root in data_roots() {
+            assert!(line.contains(&root.display().to_string()), "{line}");
+        }
+        assert!(line.contains(HOME_ENV), "{line}");
+    }
 
     #[test]
     fn the_embedded_example_scene_is_the_shipped_file() {

@@ -481,3 +481,14 @@ fn the_status_bar_names_the_class_id_and_its_key() {
         "the key the status bar names picks the class"
     );
 }
+
+/// A shipped file missing at start (`AppOptions::with_shipped_content` says which and where it
+/// looked) is shown in the status bar.
+#[test]
+fn a_startup_message_shows_in_the_status_bar() {
+    let text = scenepaint::shipped::not_found_line("weights/gone", "the default model");
+    let mut opts = options(64, 48, ScriptedDialogs::default());
+    opts.startup_message = Some(text.clone());
+    let h = harness_with(opts);
+    h.get_by_label(&text);
+}

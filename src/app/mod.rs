@@ -68,20 +68,31 @@ pub struct AppOptions {
     pub default_model: Option<PathBuf>,
     /// A dataset folder the training panel opens with (inspected at start).
     pub training_dataset: Option<PathBuf>,
+    /// A line for the status bar at start: a shipped file that was not found, and where to
+    /// put it.
+    pub startup_message: Option<String>,
 }
 
 impl AppOptions {
     /// What `scenepaint` opens with: the example ycor scene painted, the default model loading,
     /// bundles from `weights/`.
     pub fn with_shipped_content() -> Self {
+        let mut startup_message = None;
+        let example_scene = Palette::builtin("ycor")
+            .and_then(|palette| shipped::example_scene(&palette))
+            .map_err(|e| startup_message = Some(format!("the example scene is not opened: {e}")))
+            .ok();
+        let default_model = shipped::find(shipped::DEFAULT_MODEL);
+        if default_model.is_none() {
+            let missing = shipped::not_found_line(shipped::DEFAULT_MODEL, "the default model");
+            startup_message = Some(format!("Error: {missing}"));
+        }
         AppOptions {
             palette: "ycor".to_string(),
-            example_scene: Palette::builtin("ycor")
-                .and_then(|palette| shipped::example_scene(&palette))
-                .map_err(|e| eprintln!("scenepaint: the example scene is not opened: {e}"))
-                .ok(),
-            default_model: Some(shipped::find_or_given(shipped::DEFAULT_MODEL)),
+            example_scene,
+            default_model,
             model_folders: shipped::find_all(shipped::MODELS_DIR),
+            startup_message,
             ..AppOptions::default()
         }
     }
@@ -100,6 +111,7 @@ impl Default for AppOptions {
             example_scene: None,
             default_model: None,
             training_dataset: None,
+            startup_message: None,
         }
     }
 }
@@ -165,7 +177,7 @@ pub fn run_painter(options: AppOptions) -> Result<()> {
 
 impl PainterApp {
     pub fn new(options: AppOptions) -> Self {
-        let mut message = None;
+        let mut message = options.startup_message;
         let palette = Palette::builtin(&options.palette).unwrap_or_else(|e| {
             message = Some(e.to_string());
             Palette::builtin("landscape").unwrap_or_else(|_| fallback_palette())
@@ -327,7 +339,8 @@ impl PainterApp {
             ui.toggle_value(&mut self.training.open, "Training");
             if let Some(message) = &self.message {
                 ui.separator();
-                ui.label(message.as_str());
+                // A long message is cut at the window's edge (egui shows all of it on hover).
+                ui.add(egui::Label::new(message.as_str()).truncate());
             }
         });
     }

@@ -19,6 +19,7 @@ pub fn options(width: u32, height: u32, dialogs: ScriptedDialogs) -> AppOptions 
         example_scene: None,
         default_model: None,
         training_dataset: None,
+        startup_message: None,
     }
 }
 
