@@ -107,14 +107,8 @@ impl TrainingPanel {
         });
         ui.weak(config::preset_description(&self.preset));
         ui.horizontal_wrapped(|ui| {
-            labelled(ui, "Iterations", |ui, label| {
-                ui.add(egui::DragValue::new(&mut self.iters).range(1..=10_000_000))
-                    .labelled_by(label)
-            });
-            labelled(ui, "Batch", |ui, label| {
-                ui.add(egui::DragValue::new(&mut self.batch_size).range(1..=64))
-                    .labelled_by(label)
-            });
+            labelled_number(ui, "Iterations", &mut self.iters, 1..=10_000_000);
+            labelled_number(ui, "Batch", &mut self.batch_size, 1..=64);
             labelled(ui, "Crop", |ui, label| {
                 ui.add(egui::DragValue::new(&mut self.crop_width).range(16..=2048))
                     .labelled_by(label)
@@ -127,18 +121,14 @@ impl TrainingPanel {
             });
         });
         ui.horizontal_wrapped(|ui| {
-            labelled(ui, "Sample every", |ui, label| {
-                ui.add(egui::DragValue::new(&mut self.sample_every).range(1..=100_000))
-                    .labelled_by(label)
-            });
-            labelled(ui, "Checkpoint every", |ui, label| {
-                ui.add(egui::DragValue::new(&mut self.checkpoint_every).range(1..=100_000))
-                    .labelled_by(label)
-            });
-            labelled(ui, "VGG loss weight", |ui, label| {
-                ui.add(egui::DragValue::new(&mut self.lambda_vgg).range(0.0..=100.0))
-                    .labelled_by(label)
-            });
+            labelled_number(ui, "Sample every", &mut self.sample_every, 1..=100_000);
+            labelled_number(
+                ui,
+                "Checkpoint every",
+                &mut self.checkpoint_every,
+                1..=100_000,
+            );
+            labelled_number(ui, "VGG loss weight", &mut self.lambda_vgg, 0.0..=100.0);
         });
         self.schedule_options(ui, events);
         self.small_data_options(ui);
@@ -295,6 +285,19 @@ fn labelled<R>(
             .request_discard("a label and its field split across rows");
     }
     inner
+}
+
+/// [`labelled`] with one number field.
+fn labelled_number<N: egui::emath::Numeric>(
+    ui: &mut egui::Ui,
+    label: &str,
+    value: &mut N,
+    range: std::ops::RangeInclusive<N>,
+) -> egui::Response {
+    labelled(ui, label, |ui, label| {
+        ui.add(egui::DragValue::new(value).range(range))
+            .labelled_by(label)
+    })
 }
 
 #[cfg(test)]
