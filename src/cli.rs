@@ -268,7 +268,8 @@ pub fn run_translate(args: &TranslateArgs) -> anyhow::Result<()> {
                 "style photo",
                 scenepaint::image_limits::MAX_PHOTO_SIDE,
             )?
-            .to_rgb8(),
+            .to_rgb8()
+            .into(),
         ),
         None => None,
     };

@@ -108,7 +108,7 @@ fn the_default_model_follows_the_painting_and_the_style() {
     };
     let photo = |stem| TranslateOptions {
         seed: 1,
-        style: Some(held_out_photo(stem)),
+        style: Some(held_out_photo(stem).into()),
         generator_colours: true,
     };
     let first = model.translate(&scene, &seed(1)).unwrap();
@@ -189,7 +189,7 @@ fn the_default_models_styles_set_the_colour_and_light() {
     let with_style = |photo: &image::RgbImage| {
         let options = TranslateOptions {
             seed: 1,
-            style: Some(photo.clone()),
+            style: Some(photo.clone().into()),
             generator_colours: false,
         };
         mean_luma(&model.translate(&scene, &options).unwrap())

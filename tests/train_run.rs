@@ -575,7 +575,7 @@ fn a_vae_run_trains_and_bundles_the_style_encoder() {
             &map,
             &scenepaint::nets::bundle::TranslateOptions {
                 seed: 0,
-                style: Some(photo),
+                style: Some(photo.into()),
                 generator_colours: false,
             },
         )

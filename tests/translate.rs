@@ -502,10 +502,13 @@ fn bundle_takes_the_style_encoder_beside_a_vae_generator() {
     }
     let style = |colour: [u8; 3], generator_colours| TranslateOptions {
         seed: 0,
-        style: Some(image::RgbImage::from_fn(96, 64, |x, y| {
-            let shade = ((x + y) % 32) as u8 * 4;
-            image::Rgb([colour[0] / 2 + shade, colour[1] / 2 + shade, colour[2] / 2])
-        })),
+        style: Some(
+            image::RgbImage::from_fn(96, 64, |x, y| {
+                let shade = ((x + y) % 32) as u8 * 4;
+                image::Rgb([colour[0] / 2 + shade, colour[1] / 2 + shade, colour[2] / 2])
+            })
+            .into(),
+        ),
         generator_colours,
     };
     // Through the encoder alone (the generator's colours).

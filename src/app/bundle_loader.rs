@@ -62,7 +62,7 @@ impl Translator for LiveModel {
     fn translate(&mut self, labels: &LabelMap, style: &Style, in_stroke: bool) -> Result<RgbImage> {
         let options = TranslateOptions {
             seed: style.seed,
-            style: style.photo.as_ref().map(|photo| photo.as_ref().clone()),
+            style: style.photo.clone(),
             generator_colours: style.generator_colours,
         };
         let approximation = match in_stroke {

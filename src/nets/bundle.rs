@@ -127,8 +127,9 @@ impl ModelManifest {
 pub struct TranslateOptions {
     /// Seed of the random style code (SPADE VAE models); other families are deterministic.
     pub seed: u64,
-    /// A photo whose style a SPADE VAE model copies (its encoder must be in the bundle).
-    pub style: Option<image::RgbImage>,
+    /// A photo whose style a SPADE VAE model copies (its encoder must be in the bundle);
+    /// shared, as the painter passes the same photo with every frame.
+    pub style: Option<std::sync::Arc<image::RgbImage>>,
     /// Keep the generator's own colours: no style colours (`nets::style_colours`) even where
     /// the model has them.
     pub generator_colours: bool,

@@ -36,7 +36,7 @@ pub struct LiveFrames {
 #[derive(Debug)]
 struct CachedStyle {
     seed: u64,
-    photo: Option<RgbImage>,
+    photo: Option<std::sync::Arc<RgbImage>>,
     generator_colours: bool,
     code: Option<Vec<f32>>,
     colours: Option<ColourStats>,
