@@ -165,11 +165,14 @@ impl PreviewPanel {
         width_id: Option<egui::Id>,
     ) {
         let Some(width_id) = width_id else {
-            ui.horizontal_wrapped(|ui| {
-                ui.add_space(HEADER_PADDING);
-                for control in ViewControl::IN_READING_ORDER {
-                    self.control(ui, live.as_deref_mut(), control);
-                }
+            // Every row, not only the first, keeps the header's padding.
+            let padding = egui::Margin::symmetric(HEADER_PADDING as i8, 0);
+            egui::Frame::NONE.inner_margin(padding).show(ui, |ui| {
+                ui.horizontal_wrapped(|ui| {
+                    for control in ViewControl::IN_READING_ORDER {
+                        self.control(ui, live.as_deref_mut(), control);
+                    }
+                });
             });
             return;
         };
