@@ -135,18 +135,19 @@ impl PreviewPanel {
             .data(|d| d.get_temp::<f32>(width_id))
             .unwrap_or(CONTROLS_WIDTH_GUESS);
         let mut beside_status = 0.0;
+        let mut fits = false;
         ui.horizontal(|ui| {
             ui.set_min_height(HEADER_HEIGHT);
             ui.add_space(HEADER_PADDING);
             status(ui, live.as_deref());
             beside_status = ui.available_size_before_wrap().x;
-            if beside_status >= controls_width {
-                self.controls(ui, live.as_deref_mut(), Some(width_id));
+            fits = beside_status >= controls_width;
+            if fits {
+                self.controls_beside_status(ui, live.as_deref_mut(), width_id);
             }
         });
-        let fits = beside_status >= controls_width;
         if !fits {
-            self.controls(ui, live, None);
+            self.controls_on_own_rows(ui, live);
         }
         let measured = ui.ctx().data(|d| d.get_temp::<f32>(width_id));
         if measured.is_some_and(|width| (beside_status >= width) != fits) {
@@ -155,27 +156,14 @@ impl PreviewPanel {
         }
     }
 
-    /// Pause, placement, swap sides and full size: right-aligned beside the status, measured
-    /// into `width_id` for the next frame's choice, or (`None`) on a row of their own that
-    /// wraps.
-    fn controls(
+    /// Pause, placement, swap sides and full size, right-aligned beside the status; their
+    /// width goes to `width_id` for the next frame's choice of rows.
+    fn controls_beside_status(
         &mut self,
         ui: &mut egui::Ui,
         mut live: Option<&mut LiveTranslation>,
-        width_id: Option<egui::Id>,
+        width_id: egui::Id,
     ) {
-        let Some(width_id) = width_id else {
-            // Every row, not only the first, keeps the header's padding.
-            let padding = egui::Margin::symmetric(HEADER_PADDING as i8, 0);
-            egui::Frame::NONE.inner_margin(padding).show(ui, |ui| {
-                ui.horizontal_wrapped(|ui| {
-                    for control in ViewControl::IN_READING_ORDER {
-                        self.control(ui, live.as_deref_mut(), control);
-                    }
-                });
-            });
-            return;
-        };
         let response = ui.with_layout(Layout::right_to_left(Align::Center), |ui| {
             ui.add_space(HEADER_PADDING);
             for control in ViewControl::IN_READING_ORDER.into_iter().rev() {
@@ -184,6 +172,18 @@ impl PreviewPanel {
         });
         let width = response.response.rect.width();
         ui.ctx().data_mut(|d| d.insert_temp(width_id, width));
+    }
+
+    /// The same controls under the status, on rows that wrap, each padded as the header is.
+    fn controls_on_own_rows(&mut self, ui: &mut egui::Ui, mut live: Option<&mut LiveTranslation>) {
+        let padding = egui::Margin::symmetric(HEADER_PADDING as i8, 0);
+        egui::Frame::NONE.inner_margin(padding).show(ui, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                for control in ViewControl::IN_READING_ORDER {
+                    self.control(ui, live.as_deref_mut(), control);
+                }
+            });
+        });
     }
 
     fn control(
