@@ -77,16 +77,21 @@ impl AppOptions {
     /// What `scenepaint` opens with: the example ycor scene painted, the default model loading,
     /// bundles from `weights/`.
     pub fn with_shipped_content() -> Self {
-        let mut startup_message = None;
+        let mut problems = Vec::new();
         let example_scene = Palette::builtin("ycor")
             .and_then(|palette| shipped::example_scene(&palette))
-            .map_err(|e| startup_message = Some(format!("the example scene is not opened: {e}")))
+            .map_err(|e| problems.push(format!("the example scene is not opened: {e}")))
             .ok();
         let default_model = shipped::find(shipped::DEFAULT_MODEL);
         if default_model.is_none() {
-            let missing = shipped::not_found_line(shipped::DEFAULT_MODEL, "the default model");
-            startup_message = Some(format!("Error: {missing}"));
+            problems.push(shipped::not_found_line(
+                shipped::DEFAULT_MODEL,
+                "the default model",
+            ));
         }
+        // Both, when both fail: one must not hide the other.
+        let startup_message =
+            (!problems.is_empty()).then(|| format!("Error: {}", problems.join("; ")));
         AppOptions {
             palette: "ycor".to_string(),
             example_scene,
