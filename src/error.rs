@@ -123,10 +123,7 @@ const LISTED_MAX: usize = 12;
 
 /// For a JPEG label map: why its colours are not the palette's.
 fn lossy_hint(path: &Path) -> &'static str {
-    let jpeg = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"));
+    let jpeg = crate::image_formats::is_jpeg(path);
     if jpeg {
         " It is a JPEG: its compression altered the class colours (save label maps as PNG)."
     } else {

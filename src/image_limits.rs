@@ -1,7 +1,9 @@
 //! Image sizes checked from the file's header before any pixel is decoded (issue 19): a PNG of
 //! a few hundred bytes can claim 100000x100000 pixels, and decoders allocate from the header.
 //! Every image the program reads (photos, label maps, instance maps, style photos) goes
-//! through these limits; the error names the file, its claimed size and the limit.
+//! through these limits; the error names the file, its claimed size and the limit. A photo's
+//! EXIF orientation (a phone's portrait shot stored sideways) is applied as image viewers do,
+//! so a label map drawn over the photo as a person sees it pairs with it.
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -36,7 +38,8 @@ pub fn check_size(
 }
 
 /// Opens and decodes an image of at most `max_side` pixels per side: the header's size is
-/// checked first, and the decoder is limited to that size's allocation as well.
+/// checked first, and the decoder is limited to that size's allocation as well. The image
+/// comes turned as its EXIF orientation says.
 pub fn open_limited(path: &Path, what: &str, max_side: u32) -> Result<image::DynamicImage> {
     let reader = |path: &Path| -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
         image::ImageReader::open(path)
@@ -60,9 +63,45 @@ pub fn open_limited(path: &Path, what: &str, max_side: u32) -> Result<image::Dyn
     limits.max_image_height = Some(max_side);
     // RGBA at 16 bits per sample of the checked size, plus the decoder's own buffers.
     limits.max_alloc = Some(u64::from(size.0) * u64::from(size.1) * 8 + (64 << 20));
-    let mut decoder = reader(path)?;
-    decoder.limits(limits);
-    decoder.decode().map_err(image_error)
+    let mut reader = reader(path)?;
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(image_error)?;
+    // A broken EXIF block is no reason to refuse the pixels: the image stays as stored.
+    let orientation = image::ImageDecoder::orientation(&mut decoder)
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = image::DynamicImage::from_decoder(decoder).map_err(image_error)?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// (width, height) of the image at `path` as [`open_limited`] returns it (turned by its EXIF
+/// orientation), read from the header without decoding the pixels.
+pub fn shown_size(path: &Path) -> Result<(u32, u32)> {
+    use image::metadata::Orientation;
+    let mut decoder = image::ImageReader::open(path)
+        .map_err(|e| Error::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?
+        .into_decoder()
+        .map_err(|e| Error::Image {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let (width, height) = image::ImageDecoder::dimensions(&decoder);
+    let orientation =
+        image::ImageDecoder::orientation(&mut decoder).unwrap_or(Orientation::NoTransforms);
+    let turned = matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    );
+    Ok(if turned {
+        (height, width)
+    } else {
+        (width, height)
+    })
 }
 
 /// A JPEG's end-of-image marker (FF D9) must be among its last bytes: the decoder fills a
@@ -105,5 +144,69 @@ mod tests {
             "{err}"
         );
         assert!(check_size(path, "label map", (0, 10), MAX_LABEL_SIDE).is_err());
+    }
+
+    /// A 4x2 image, red at the top left corner, the rest grey.
+    fn marked_image() -> image::RgbImage {
+        let mut image = image::RgbImage::from_pixel(4, 2, image::Rgb([128, 128, 128]));
+        image.put_pixel(0, 0, image::Rgb([255, 0, 0]));
+        image
+    }
+
+    /// Little-endian EXIF (TIFF) block with one IFD entry: Orientation = `value`.
+    fn exif_orientation(value: u16) -> Vec<u8> {
+        let mut exif = b"II*\0".to_vec();
+        exif.extend(8u32.to_le_bytes()); // first IFD right after the header
+        exif.extend(1u16.to_le_bytes()); // one entry
+        exif.extend(0x0112u16.to_le_bytes()); // Orientation
+        exif.extend(3u16.to_le_bytes()); // SHORT
+        exif.extend(1u32.to_le_bytes()); // one value
+        exif.extend(u32::from(value).to_le_bytes());
+        exif.extend(0u32.to_le_bytes()); // no next IFD
+        exif
+    }
+
+    fn is_red(pixel: &image::Rgb<u8>) -> bool {
+        pixel[0] > 200 && pixel[1] < 80 && pixel[2] < 80
+    }
+
+    #[test]
+    fn a_jpeg_comes_turned_as_its_exif_orientation_says() {
+        use image::ImageEncoder;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portrait.jpg");
+        let mut bytes = Vec::new();
+        let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 100);
+        encoder.set_exif_metadata(exif_orientation(6)).unwrap(); // turn 90 degrees clockwise
+        let stored = marked_image();
+        encoder
+            .write_image(stored.as_raw(), 4, 2, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        let shown = open_limited(&path, "photo", MAX_PHOTO_SIDE)
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(shown.dimensions(), (2, 4), "stored 4x2, shown turned");
+        assert_eq!(shown_size(&path).unwrap(), (2, 4));
+        // The stored top-left corner is the shown top-right one after a clockwise turn.
+        assert!(is_red(shown.get_pixel(1, 0)), "{:?}", shown.get_pixel(1, 0));
+        assert!(
+            !is_red(shown.get_pixel(0, 0)),
+            "{:?}",
+            shown.get_pixel(0, 0)
+        );
+    }
+
+    #[test]
+    fn bmp_and_webp_photos_decode_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["photo.bmp", "photo.webp", "photo.png"] {
+            let path = dir.path().join(name);
+            marked_image().save(&path).unwrap();
+            let read = open_limited(&path, "photo", MAX_PHOTO_SIDE)
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .to_rgb8();
+            assert_eq!(read, marked_image(), "{name}");
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod device;
 pub mod error;
 pub mod eval;
 pub mod heap;
+pub mod image_formats;
 pub mod image_limits;
 pub mod infer;
 pub mod labelmap;

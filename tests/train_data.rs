@@ -441,3 +441,37 @@ fn names_that_are_not_utf8_pair_by_their_bytes() {
     let report = inspect::inspect(dir.path(), ycor()).unwrap();
     assert_eq!(report.problems.len(), 0, "{:?}", report.problems);
 }
+
+#[test]
+fn bmp_and_webp_photos_pair_and_train_and_a_size_mismatch_names_both_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    for (stem, extension) in [("bitmap", "bmp"), ("web", "webp")] {
+        write_pair(dir.path(), stem, &[1, 7]);
+        let png = dir.path().join(format!("images/{stem}.png"));
+        image::open(&png)
+            .unwrap()
+            .save(png.with_extension(extension))
+            .unwrap();
+        std::fs::remove_file(png).unwrap();
+    }
+    let report = inspect::inspect(dir.path(), ycor()).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let data = Dataset::open(dir.path(), ycor()).unwrap();
+    assert_eq!(data.pairs.len(), 2);
+    let aug = Augment::resize_only(8, 8, false);
+    for index in 0..2 {
+        data.sample(index, &aug, &mut rng()).unwrap();
+    }
+
+    image::RgbImage::new(8, 6)
+        .save(dir.path().join("images/web.webp"))
+        .unwrap();
+    let report = inspect::inspect(dir.path(), ycor()).unwrap();
+    let why: Vec<&String> = report.problems.iter().map(|(_, why)| why).collect();
+    assert_eq!(
+        why,
+        ["label map is 8x8 but its photo is 8x6"],
+        "{:?}",
+        report.problems
+    );
+}

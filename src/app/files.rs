@@ -80,9 +80,10 @@ impl FilePurpose {
             | FilePurpose::ExportColourPng
             | FilePurpose::ExportIndexPng => ("PNG image", &["png"]),
             FilePurpose::LoadPalette => ("palette JSON", &["json"]),
-            FilePurpose::ExportImage | FilePurpose::ExportSideBySide | FilePurpose::StylePhoto => {
+            FilePurpose::ExportImage | FilePurpose::ExportSideBySide => {
                 ("image", &["png", "jpg", "jpeg"])
             }
+            FilePurpose::StylePhoto => ("image", &crate::image_formats::READABLE_EXTENSIONS),
             FilePurpose::ModelFolder | FilePurpose::Dataset | FilePurpose::StartFrom => {
                 ("folder", &[])
             }

@@ -215,10 +215,7 @@ pub fn eval_size(
         return Ok(size);
     }
     let first = chosen_pairs(dataset, choice)?[0];
-    let (w, h) = image::image_dimensions(&first.image).map_err(|e| Error::Image {
-        path: first.image.clone(),
-        message: e.to_string(),
-    })?;
+    let (w, h) = crate::image_limits::shown_size(&first.image)?;
     Ok(default_size(w, h))
 }
 
@@ -315,18 +312,14 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                    matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
-                })
-        })
+        .filter(|p| p.is_file() && crate::image_formats::is_readable_image(p))
         .collect();
     files.sort();
     if files.len() < 2 {
         return Err(Error::msg(format!(
-            "{}: FID needs at least 2 images (PNG or JPEG), found {}",
+            "{}: FID needs at least 2 images ({}), found {}",
             dir.display(),
+            crate::image_formats::READABLE_NAMES,
             files.len()
         )));
     }
@@ -344,12 +337,7 @@ pub fn folder_size(
     if let Some(size) = size {
         return Ok(size);
     }
-    let dims = |p: &PathBuf| {
-        image::image_dimensions(p).map_err(|e| Error::Image {
-            path: p.clone(),
-            message: e.to_string(),
-        })
-    };
+    let dims = |p: &PathBuf| crate::image_limits::shown_size(p);
     let first = dims(&real[0])?;
     for path in real.iter().chain(fake) {
         if dims(path)? != first {

@@ -61,12 +61,14 @@ pub fn inspect(root: &Path, palette: Option<Palette>) -> Result<Report> {
         };
         match read_label_map(&pair.label, &palette) {
             Ok(map) => {
-                if photo_size.is_some_and(|s| s != (map.width, map.height)) {
+                if let Some((photo_w, photo_h)) =
+                    photo_size.filter(|&s| s != (map.width, map.height))
+                {
                     problems.push((
                         pair.label.clone(),
                         format!(
-                            "label is {}x{}, photo {:?}",
-                            map.width, map.height, photo_size
+                            "label map is {}x{} but its photo is {photo_w}x{photo_h}",
+                            map.width, map.height
                         ),
                     ));
                 }
@@ -166,10 +168,7 @@ fn mirrored(root: &Path, out: &Path, file: &Path) -> Result<PathBuf> {
 }
 
 fn save_image(image: &image::DynamicImage, path: &Path) -> Result<()> {
-    let jpeg = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"));
+    let jpeg = crate::image_formats::is_jpeg(path);
     let result = if jpeg {
         let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
         let encoder =

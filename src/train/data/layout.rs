@@ -60,7 +60,6 @@ pub struct Scan {
     pub unpaired: Vec<(PathBuf, &'static str)>,
 }
 
-const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "jpeg", "bmp"];
 /// Name parts that differ between the files of one Cityscapes example.
 const CITYSCAPES_SUFFIXES: [&str; 4] = [
     "_leftImg8bit",
@@ -68,12 +67,6 @@ const CITYSCAPES_SUFFIXES: [&str; 4] = [
     "_gtFine_instanceIds",
     "_gtFine_color",
 ];
-
-fn is_image(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-}
 
 /// The pairing key: the file stem's raw bytes without a Cityscapes suffix. Raw bytes, not
 /// text: names that are not valid UTF-8 would otherwise all share one key and pair photos
@@ -116,7 +109,7 @@ fn list_images(
                 if recursive {
                     pending.push(path);
                 }
-            } else if is_image(&path) && keep(&path) {
+            } else if crate::image_formats::is_readable_image(&path) && keep(&path) {
                 if let Some(previous) = found.insert(pair_key(&path), path.clone()) {
                     return Err(Error::msg(format!(
                         "{} and {} have the same name stem: cannot tell which one to pair",
