@@ -7,6 +7,7 @@ mod train_support;
 
 use std::sync::atomic::AtomicBool;
 
+use scenepaint::nets::layers::is_buffer_name;
 use scenepaint::nets::style_colours::{ColourStats, StyleColours, STYLE_COLOURS_FILE};
 use scenepaint::train::config::{preset, TrainConfig};
 use scenepaint::train::trainer::{self, Outcome};
@@ -334,7 +335,8 @@ fn pix2pix_with_dropout_resumes_exactly() {
 static STOP_AVERAGE: AtomicBool = AtomicBool::new(false);
 
 /// A run that averages its generator: the checkpoint holds the average (`avgG.`), resuming
-/// continues it exactly, and the bundle ships the average, not the last weights.
+/// continues it exactly, and the bundle ships the average, not the last weights, with
+/// batch-norm statistics (and spectral norm's vectors) measured for the average.
 #[test]
 fn a_generator_weight_average_resumes_exactly_and_is_what_the_bundle_holds() {
     let config = |iters| TrainConfig {
@@ -343,18 +345,37 @@ fn a_generator_weight_average_resumes_exactly_and_is_what_the_bundle_holds() {
     };
     let names = assert_resume_equals_straight(&config, 2, &STOP_AVERAGE);
     assert!(names.iter().any(|n| n.starts_with("avgG.")), "{names:?}");
+    assert_bundle_ships_the_measured_average(config(3), &[("generator", "avgG.")]);
+}
 
+/// The same for SPADE with batch-norm SPADE layers, spectral norm and the style encoder.
+#[test]
+fn a_spade_weight_average_ships_buffers_measured_for_it() {
+    let config = TrainConfig {
+        network: serde_json::json!({"ngf": 8, "ndf": 8, "spade_hidden_nc": 16,
+            "norm_G": "spectralspadesyncbatch3x3", "use_vae": true, "z_dim": 16}),
+        batch_size: 2,
+        average_decay: Some(0.5),
+        ..tiny_config(3)
+    };
+    assert_bundle_ships_the_measured_average(
+        config,
+        &[("generator", "avgG."), ("encoder", "avgE.")],
+    );
+}
+
+/// Trains `config` to its end and compares each bundle file `(name, checkpoint prefix of its
+/// average)` with the checkpoint: every weight is the average's; the buffers (running
+/// statistics, spectral norm's u and v) are not the ones the average copied from the current
+/// weights, but finite and measured (running variances positive).
+fn assert_bundle_ships_the_measured_average(config: TrainConfig, files: &[(&str, &str)]) {
     let data = tempfile::tempdir().unwrap();
     small_ycor(data.path(), 3);
     let run = tempfile::tempdir().unwrap();
-    let (outcome, _) = train_fresh(data.path(), run.path(), config(3));
-    assert_eq!(outcome, Outcome::Finished { iteration: 3 });
+    let iters = config.iters;
+    let (outcome, _) = train_fresh(data.path(), run.path(), config);
+    assert_eq!(outcome, Outcome::Finished { iteration: iters });
     let checkpoint = checkpoint_tensors(run.path());
-    let bundle = candle_core::safetensors::load(
-        run.path().join("model/generator.safetensors"),
-        &candle_core::Device::Cpu,
-    )
-    .unwrap();
     let values = |t: &candle_core::Tensor| {
         let flat = t.flatten_all().unwrap();
         flat.to_dtype(candle_core::DType::F32)
@@ -362,28 +383,46 @@ fn a_generator_weight_average_resumes_exactly_and_is_what_the_bundle_holds() {
             .to_vec1::<f32>()
             .unwrap()
     };
-    let (mut averaged, mut differs) = (0, 0);
-    for (name, stored) in bundle.iter().filter(|(_, t)| t.dtype().is_float()) {
-        let find = |prefix: &str| {
+    for (file, prefix) in files {
+        let bundle = candle_core::safetensors::load(
+            run.path().join(format!("model/{file}.safetensors")),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let find = |prefix: &str, name: &str| {
             let key = format!("{prefix}{name}");
             checkpoint
                 .iter()
                 .find(|(n, _)| *n == key)
                 .map(|(_, v)| v.clone())
-                .unwrap()
+                .unwrap_or_else(|| panic!("{key} not in the checkpoint"))
         };
-        assert_eq!(
-            values(stored),
-            find("avgG."),
-            "{name}: the bundle holds the average"
+        let current = &prefix[3..]; // "avgG." -> "G."
+        let (mut averaged, mut differs, mut buffers, mut measured) = (0, 0, 0, 0);
+        for (name, stored) in bundle.iter().filter(|(_, t)| t.dtype().is_float()) {
+            let stored = values(stored);
+            if is_buffer_name(name) {
+                assert!(stored.iter().all(|v| v.is_finite()), "{file} {name}");
+                if name.ends_with("running_var") {
+                    assert!(stored.iter().all(|&v| v > 0.0), "{file} {name}: {stored:?}");
+                }
+                buffers += 1;
+                measured += usize::from(stored != find(prefix, name));
+                continue;
+            }
+            assert_eq!(stored, find(prefix, name), "{file} {name}: the average");
+            averaged += 1;
+            differs += usize::from(find(current, name) != find(prefix, name));
+        }
+        assert!(
+            averaged > 5 && differs > averaged / 2,
+            "{file}: {differs} of {averaged} weights differ from the last weights"
         );
-        averaged += 1;
-        differs += usize::from(find("G.") != find("avgG."));
+        assert!(
+            buffers > 0 && measured == buffers,
+            "{file}: {measured} of {buffers} buffers measured for the average"
+        );
     }
-    assert!(
-        averaged > 10 && differs > averaged / 2,
-        "{differs} of {averaged} differ from the last weights"
-    );
 }
 
 #[test]

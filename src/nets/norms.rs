@@ -18,6 +18,25 @@ pub(crate) fn update_buffer(buffer: &Tensor, value: &Tensor) -> Result<()> {
     Var::from_tensor(buffer)?.set(&value.detach())
 }
 
+thread_local! {
+    static STANDING_PASS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` as pass `pass` (from 0) of a measurement of running statistics: batch norm's
+/// running mean and variance become the mean over passes `0..=pass` (momentum
+/// `1 / (pass + 1)`) instead of moving by momentum 0.1, so a measurement over many batches
+/// weighs each the same (`train::standing_stats`).
+pub fn with_statistics_pass<T>(pass: usize, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<usize>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            STANDING_PASS.with(|p| p.set(self.0));
+        }
+    }
+    let _restore = Restore(STANDING_PASS.with(|p| p.replace(Some(pass))));
+    f()
+}
+
 /// Per-sample, per-channel normalization with the biased variance (`nn.InstanceNorm2d`,
 /// `affine=False`, no running statistics).
 pub fn instance_norm(x: &Tensor, eps: f64) -> Result<Tensor> {
@@ -121,9 +140,12 @@ impl BatchNorm2d {
         count: usize,
     ) -> Result<()> {
         let unbiased = (batch_var_biased * (count as f64 / (count.max(2) - 1) as f64))?;
-        let keep = 1.0 - self.momentum;
-        let mean = ((&self.running_mean * keep)? + (batch_mean * self.momentum)?)?;
-        let var = ((&self.running_var * keep)? + (unbiased * self.momentum)?)?;
+        let momentum = STANDING_PASS
+            .with(|p| p.get())
+            .map_or(self.momentum, |pass| 1.0 / (pass as f64 + 1.0));
+        let keep = 1.0 - momentum;
+        let mean = ((&self.running_mean * keep)? + (batch_mean * momentum)?)?;
+        let var = ((&self.running_var * keep)? + (unbiased * momentum)?)?;
         update_buffer(&self.running_mean, &mean)?;
         update_buffer(&self.running_var, &var)?;
         if let Some(tracked) = &self.num_batches_tracked {
@@ -350,6 +372,35 @@ mod tests {
             .to_scalar::<i64>()
             .unwrap();
         assert_eq!(tracked, 1);
+    }
+
+    /// Passes of a measurement weigh every batch the same: after passes 0, 1, 2 the running
+    /// mean is the mean of the three batch means and the running variance the mean of the
+    /// three unbiased variances, whatever the statistics were before; outside a measurement
+    /// the momentum is 0.1 again.
+    #[test]
+    fn measurement_passes_average_the_batch_statistics_equally() {
+        let varmap = candle_nn::VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+        let bn = BatchNorm2d::new(1, false, vb).unwrap();
+        // One channel, two values per batch: (m - d, m + d), unbiased variance 2 d^2.
+        let batch = |m: f32, d: f32| {
+            Tensor::from_vec(vec![m - d, m + d], (2, 1, 1, 1), &Device::Cpu).unwrap()
+        };
+        bn.forward_t(&batch(100.0, 9.0), true).unwrap();
+        for (pass, (m, d)) in [(1.0, 1.0), (2.0, 2.0), (6.0, 3.0)].into_iter().enumerate() {
+            with_statistics_pass(pass, || bn.forward_t(&batch(m, d), true)).unwrap();
+        }
+        let (mean, var) = bn.eval_parts_values();
+        assert!((mean[0] - 3.0).abs() < 1e-5, "{mean:?}");
+        let expected_var = (2.0 + 8.0 + 18.0) / 3.0;
+        assert!((var[0] - expected_var).abs() < 1e-4, "{var:?}");
+        bn.forward_t(&batch(13.0, 0.0), true).unwrap();
+        let (mean, _) = bn.eval_parts_values();
+        assert!(
+            (mean[0] - (0.9 * 3.0 + 0.1 * 13.0)).abs() < 1e-5,
+            "{mean:?}"
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Averaging in GAN Training", ICLR 2019), kept beside any family's networks: after every
 //! iteration `avg = decay * avg + (1 - decay) * weight` for the generator's and the style
 //! encoder's trainable weights, and their buffers (batch-norm statistics, spectral norm's
-//! vectors) are copied. The bundle stores the average (`build::write_bundle`); training, the
+//! vectors) are copied; the bundle gets a copy of the average whose buffers are measured for
+//! it (`standing_stats`). The bundle stores the average (`build::write_bundle`); training, the
 //! sample grids and the discriminator use the current weights. Checkpoints hold the average
 //! under `avgG.` / `avgE.`, so `--resume` continues it exactly.
 use std::sync::atomic::AtomicBool;
@@ -15,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use super::data::Batch;
 use super::family::{Family, Losses};
 use super::optim::Adam;
+use super::standing_stats::StandingBatches;
 use crate::error::{Error, Result};
 use crate::nets::layers::is_buffer_name;
 
@@ -137,5 +139,21 @@ impl Family for AveragedFamily {
 
     fn generator_options(&self) -> serde_json::Value {
         self.inner.generator_options()
+    }
+
+    fn measured_average(
+        &self,
+        batches: &mut StandingBatches,
+    ) -> Result<Vec<(&'static str, VarMap)>> {
+        let copies = self
+            .averages
+            .iter()
+            .map(|(prefix, _, average)| Ok((*prefix, copy_of(average)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let copy = |prefix: &str| copies.iter().find(|(p, _)| *p == prefix).map(|(_, v)| v);
+        if let Some(generator) = copy("G.") {
+            self.inner.measure_buffers(generator, copy("E."), batches)?;
+        }
+        Ok(copies)
     }
 }

@@ -14,6 +14,7 @@ use super::family::Family;
 use super::pix2pix_family::{colour_table, Pix2pixFamily};
 use super::pix2pixhd_family::{HdOptions, Pix2pixhdFamily};
 use super::spade_family::SpadeFamily;
+use super::standing_stats::StandingBatches;
 use super::vgg::Vgg;
 use crate::error::{Error, Result};
 use crate::nets::spade::SpadeOptions;
@@ -236,6 +237,12 @@ fn write_bundle_to(
             ),
         ),
     };
+    let measured_average = match average {
+        true => {
+            family.measured_average(&mut StandingBatches::new(dataset, config, run.iteration))?
+        }
+        false => Vec::new(),
+    };
     let networks = family.networks();
     for &(prefix, varmap) in &networks {
         let file = match prefix {
@@ -246,8 +253,10 @@ fn write_bundle_to(
         };
         // A run that averages its generator ships the average (unless asked for the current
         // weights).
-        let averaged = super::average::average_of(prefix, &networks).filter(|_| average);
-        let varmap = averaged.unwrap_or(varmap);
+        let varmap = measured_average
+            .iter()
+            .find(|(p, _)| *p == prefix)
+            .map_or(varmap, |(_, average)| average);
         let tensors = checkpoint::varmap_tensors(varmap, "")?;
         let path = dir.join(file);
         crate::atomic_file::write_atomic(&path, |tmp| {

@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::config::TrainConfig;
 use super::data::Batch;
 use super::optim::{Adam, AdamConfig};
+use super::standing_stats::StandingBatches;
 use crate::error::Result;
 
 /// Loss values of one iteration by name (`g_gan`, `d_real`, ...).
@@ -41,6 +42,30 @@ pub trait Family {
 
     /// The generator's options with the published names, for the model bundle.
     fn generator_options(&self) -> serde_json::Value;
+
+    /// Measures the buffers forward passes keep (batch-norm running statistics, spectral
+    /// norm's u and v) for the generator weights in `generator` (and the style encoder's in
+    /// `encoder`), which need not be this family's own: training-mode passes over `batches`,
+    /// gradients off (see [`super::standing_stats`]). Families whose generator keeps no such
+    /// buffer change nothing.
+    fn measure_buffers(
+        &self,
+        _generator: &VarMap,
+        _encoder: Option<&VarMap>,
+        _batches: &mut StandingBatches,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    /// The weight average's networks by the prefix of the networks they average (`G.`,
+    /// `E.`), copied, with their buffers measured for them over `batches`; empty for a family
+    /// that keeps no average. The copies leave the run untouched, so a resumed run stays exact.
+    fn measured_average(
+        &self,
+        _batches: &mut StandingBatches,
+    ) -> Result<Vec<(&'static str, VarMap)>> {
+        Ok(Vec::new())
+    }
 }
 
 /// Scalar value of a loss tensor, as f64.

@@ -20,6 +20,7 @@ pub mod samples;
 pub mod schedule;
 pub mod segmentation_loss;
 pub mod spade_family;
+pub mod standing_stats;
 pub mod trainer;
 pub mod validate;
 pub mod vgg;

@@ -20,6 +20,7 @@ use super::init::{
 };
 use super::losses::{d_loss, g_loss, l1};
 use super::optim::Adam;
+use super::standing_stats::StandingBatches;
 use crate::error::{Error, Result};
 use crate::labels::Palette;
 use crate::nets::encoding::LabelChannels;
@@ -198,6 +199,37 @@ impl Family for Pix2pixFamily {
 
     fn generator_options(&self) -> serde_json::Value {
         serde_json::to_value(self.generator.options()).unwrap_or_default()
+    }
+
+    fn measure_buffers(
+        &self,
+        generator: &VarMap,
+        _encoder: Option<&VarMap>,
+        batches: &mut StandingBatches,
+    ) -> Result<()> {
+        let device = self.colours.device().clone();
+        // Built over the given map, whose variables it finds by name: the passes update its
+        // batch-norm statistics in place.
+        let unet = UnetGenerator::new(
+            self.generator.options(),
+            VarBuilder::from_varmap(generator, DType::F32, &device),
+        )?;
+        crate::nets::layers::with_frozen_weights(|| {
+            let mut pass = 0;
+            while let Some(batch) = batches.next_batch(&device)? {
+                unet.reseed_dropout(rand::Rng::random(batches.rng()))?;
+                let input = label_image(&self.colours, &batch.label)?;
+                crate::nets::norms::with_statistics_pass(pass, || {
+                    if self.global_first() {
+                        unet.forward_global(&input, true)
+                    } else {
+                        unet.forward_t(&input, true)
+                    }
+                })?;
+                pass += 1;
+            }
+            Ok(())
+        })
     }
 }
 

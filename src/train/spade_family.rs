@@ -22,6 +22,7 @@ use super::losses::{
 };
 use super::optim::Adam;
 use super::segmentation_loss::segmentation_loss_multiscale;
+use super::standing_stats::StandingBatches;
 use super::vgg::Vgg;
 use crate::error::{Error, Result};
 use crate::nets::semantic::semantic_input;
@@ -447,5 +448,48 @@ impl Family for SpadeFamily {
 
     fn generator_options(&self) -> serde_json::Value {
         serde_json::to_value(&self.nets.options).unwrap_or_default()
+    }
+
+    fn measure_buffers(
+        &self,
+        generator: &VarMap,
+        encoder: Option<&VarMap>,
+        batches: &mut StandingBatches,
+    ) -> Result<()> {
+        let options = &self.nets.options;
+        let dtype = candle_core::DType::F32;
+        // Built over the given maps, whose variables it finds by name: the passes update
+        // their buffers in place.
+        let generator = SpadeGenerator::new(
+            options,
+            VarBuilder::from_varmap(generator, dtype, &self.device),
+        )?;
+        let encoder = match (encoder, options.use_vae) {
+            (Some(vars), true) => Some(ConvEncoder::new(
+                options,
+                VarBuilder::from_varmap(vars, dtype, &self.device),
+            )?),
+            _ => None,
+        };
+        crate::nets::layers::with_frozen_weights(|| {
+            let mut pass = 0;
+            while let Some(batch) = batches.next_batch(&self.device)? {
+                let seg = self.semantics(&batch)?;
+                let z = match &encoder {
+                    Some(encoder) => {
+                        let (mu, logvar) = encoder.forward_t(&batch.photo, true)?;
+                        let eps = self.eps(batch.photo.dim(0)?, batches.rng())?;
+                        eps.map(|eps| reparameterize(&mu, &logvar, &eps))
+                            .transpose()?
+                    }
+                    None => None,
+                };
+                crate::nets::norms::with_statistics_pass(pass, || {
+                    generator.forward_t(&seg, z.as_ref(), true)
+                })?;
+                pass += 1;
+            }
+            Ok(())
+        })
     }
 }
