@@ -4,7 +4,7 @@
 mod painter_support;
 
 use egui::{Key, Modifiers};
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use painter_support::*;
 use scenepaint::app::canvas::CANVAS_LABEL;
 use scenepaint::app::files::ScriptedDialogs;
@@ -491,4 +491,27 @@ fn a_startup_message_shows_in_the_status_bar() {
     opts.startup_message = Some(text.clone());
     let h = harness_with(opts);
     h.get_by_label(&text);
+}
+
+/// Several problems at start (a shipped file missing, an unknown palette, an autosave folder
+/// that cannot be made) all reach the status bar; none overwrites another.
+#[test]
+fn every_problem_at_start_reaches_the_status_bar() {
+    let missing = scenepaint::shipped::not_found_line("weights/gone", "the default model");
+    let blocker = tempfile::NamedTempFile::new().unwrap();
+    let mut opts = options(64, 48, ScriptedDialogs::default());
+    opts.startup_message = Some(missing.clone());
+    opts.palette = "no-such-palette".to_string();
+    // A file where the autosave folder should be: the folder cannot be created.
+    opts.autosave_dir = Some(blocker.path().join("autosave"));
+    let h = harness_with(opts);
+    let status = h
+        .get_by_label_contains(&missing)
+        .accesskit_node()
+        .value() // a label's text is its value
+        .unwrap_or_default();
+    assert!(
+        status.contains("no-such-palette") && status.contains("autosave disabled"),
+        "{status}"
+    );
 }

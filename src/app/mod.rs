@@ -182,14 +182,15 @@ pub fn run_painter(options: AppOptions) -> Result<()> {
 
 impl PainterApp {
     pub fn new(options: AppOptions) -> Self {
-        let mut message = options.startup_message;
+        // Every problem at start reaches the status bar: one must not hide another.
+        let mut problems: Vec<String> = options.startup_message.into_iter().collect();
         let palette = Palette::builtin(&options.palette).unwrap_or_else(|e| {
-            message = Some(e.to_string());
+            problems.push(e.to_string());
             Palette::builtin("landscape").unwrap_or_else(|_| fallback_palette())
         });
         let blank = Document::new(options.width, options.height, palette.background)
             .unwrap_or_else(|e| {
-                message = Some(e.to_string());
+                problems.push(e.to_string());
                 Document::from_map(labelmap::LabelMap::new(512, 512, palette.background))
             });
         let doc = match options.example_scene {
@@ -208,10 +209,11 @@ impl PainterApp {
                     Some(autosave)
                 }
                 Err(e) => {
-                    message = Some(format!("autosave disabled: {e}"));
+                    problems.push(format!("autosave disabled: {e}"));
                     None
                 }
             });
+        let message = (!problems.is_empty()).then(|| problems.join("; "));
         let active = first_painting_class(&palette);
         let mut training = training_panel::TrainingPanel::default();
         if let Some(dir) = options.training_dataset {
