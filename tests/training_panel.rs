@@ -219,6 +219,8 @@ fn a_tiny_run_from_the_panel_reports_stops_and_goes_to_the_painter() {
     assert!(h.state().training.is_training(), "the run went on");
 
     click_in_panel(&mut h, "Stop");
+    h.step(); // the frame that handles the click says so at once
+    h.get_by_label(scenepaint::app::training_panel::STOPPING_LABEL);
     run_until(&mut h, "the run to stop", 120, |app| {
         !app.training.is_training()
     });

@@ -316,40 +316,56 @@ impl TrainingPanel {
         let running = self.is_training();
         self.dataset_row(ui, events);
         ui.add_enabled_ui(!running, |ui| self.options(ui, events));
-        ui.horizontal(|ui| {
-            self.controls(ui);
-            self.use_in_painter(ui, events);
-        });
+        let stopping = ui
+            .horizontal(|ui| {
+                let stopping = self.controls(ui);
+                self.use_in_painter(ui, events);
+                stopping
+            })
+            .inner;
+        if stopping {
+            ui.horizontal_wrapped(|ui| {
+                ui.spinner();
+                ui.label(STOPPING_LABEL);
+            });
+        }
         if let Some(message) = &self.message {
             ui.label(message.as_str());
         }
         self.progress(ui);
     }
 
-    fn controls(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
-            let running = self.is_training();
-            if ui
-                .add_enabled(!running, egui::Button::new("Start"))
-                .clicked()
-            {
-                let ctx = ui.ctx().clone();
-                self.message = self.start(&ctx).err().map(|e| format!("Error: {e}"));
+    /// Start, Pause / Resume, Stop; true while a stop request waits for the run to save.
+    fn controls(&mut self, ui: &mut egui::Ui) -> bool {
+        let running = self.is_training();
+        if ui
+            .add_enabled(!running, egui::Button::new("Start"))
+            .clicked()
+        {
+            let ctx = ui.ctx().clone();
+            self.message = self.start(&ctx).err().map(|e| format!("Error: {e}"));
+        }
+        let Some(run) = self.run.as_ref().filter(|r| r.is_running()) else {
+            return false;
+        };
+        if run.stop_requested() {
+            return true;
+        }
+        if run.is_paused() {
+            if ui.button("Resume").clicked() {
+                run.set_paused(false);
             }
-            if let Some(run) = self.run.as_ref().filter(|r| r.is_running()) {
-                if run.is_paused() {
-                    if ui.button("Resume").clicked() {
-                        run.set_paused(false);
-                    }
-                } else if ui.button("Pause").clicked() {
-                    run.set_paused(true);
-                }
-                if ui.button("Stop").clicked() {
-                    run.stop();
-                    run.set_paused(false);
-                }
-            }
-        });
+        } else if ui.button("Pause").clicked() {
+            run.set_paused(true);
+        }
+        let stop = ui.button("Stop").clicked();
+        if stop {
+            run.stop();
+            run.set_paused(false);
+        }
+        // Said from the frame of the click on: saving can take seconds (a weight average is
+        // measured before its bundle is written).
+        stop
     }
 
     /// "Use in painter": a copy of the run's newest bundle becomes the live model.
@@ -375,6 +391,10 @@ impl TrainingPanel {
         }
     }
 }
+
+/// The panel's text between a stop request and the run's end: the iteration in progress
+/// finishes, then the checkpoint and the bundle are written.
+pub const STOPPING_LABEL: &str = "Stopping: saving a checkpoint and the model…";
 
 /// What `dataset inspect` reports for `dir`, as text for the panel.
 fn inspect_text(dir: &std::path::Path, palette: Option<crate::labels::Palette>) -> String {

@@ -137,6 +137,11 @@ impl TrainingRun {
         self.stop.store(true, Ordering::Release);
     }
 
+    /// Whether a stop was asked for (the run may still be saving).
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
     /// Takes everything the thread reported. True when something arrived.
     pub fn poll(&mut self) -> bool {
         let mut any = false;
