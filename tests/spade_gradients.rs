@@ -8,10 +8,10 @@ use candle_nn::{VarBuilder, VarMap};
 use rand::{Rng, SeedableRng};
 use scenepaint::nets::layers::is_buffer_name;
 use scenepaint::nets::semantic::semantic_from_ids;
-use scenepaint::nets::spade::SpadeOptions;
 use scenepaint::nets::spade_discriminator::MultiscaleDiscriminator;
 use scenepaint::nets::spade_encoder::ConvEncoder;
 use scenepaint::nets::spade_generator::{gaussian_z, SpadeGenerator};
+use scenepaint::nets::spade_options::SpadeOptions;
 
 fn uniform(shape: &[usize], seed: u64) -> Result<Tensor> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);

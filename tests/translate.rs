@@ -475,7 +475,7 @@ fn bundle_takes_the_style_encoder_beside_a_vae_generator() {
     // An encoder of the generator's own options (random weights) is taken.
     let published: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&options).unwrap()).unwrap();
-    let spade = scenepaint::nets::spade::SpadeOptions::from_json(&published).unwrap();
+    let spade = scenepaint::nets::spade_options::SpadeOptions::from_json(&published).unwrap();
     let varmap = candle_nn::VarMap::new();
     let vb = candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &Device::Cpu);
     scenepaint::nets::spade_encoder::ConvEncoder::new(&spade, vb).unwrap();

@@ -7,8 +7,8 @@ use std::path::Path;
 use candle_core::{Device, ModuleT, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::spade::SpadeOptions;
 use super::spade_generator::SpadeGenerator;
+use super::spade_options::SpadeOptions;
 use super::{pix2pix, pix2pixhd, weights};
 use crate::{Error, Result};
 

@@ -22,6 +22,7 @@ pub mod spade;
 pub mod spade_discriminator;
 pub mod spade_encoder;
 pub mod spade_generator;
+pub mod spade_options;
 pub mod style_colours;
 pub mod torchscript;
 pub mod weights;

@@ -12,7 +12,7 @@ use super::bundle::{
 };
 use super::encoding::{InputEncoding, LabelChannels};
 use super::generator::parse_options;
-use super::spade::SpadeOptions;
+use super::spade_options::SpadeOptions;
 use super::{pix2pix, pix2pixhd, weights};
 use crate::{Error, Result};
 

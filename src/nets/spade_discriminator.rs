@@ -8,7 +8,8 @@ use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
 
 use super::layers::{avg_pool3_s2_exclude_pad, Conv2d, ConvGeometry};
-use super::spade::{NonSpadeNormConfig, NormConv2d, SpadeOptions, LEAKY_SLOPE};
+use super::spade::{NormConv2d, LEAKY_SLOPE};
+use super::spade_options::{NonSpadeNormConfig, SpadeOptions};
 use crate::{Error, Result};
 
 /// Kernel 4, padding ceil((4 - 1) / 2) = 2 as in the published PatchGAN.

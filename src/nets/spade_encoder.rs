@@ -5,8 +5,9 @@ use candle_core::{Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
 use super::layers::{resize_bilinear, ConvGeometry};
-use super::spade::{NonSpadeNormConfig, NormConv2d, SpadeOptions, LEAKY_SLOPE};
+use super::spade::{NormConv2d, LEAKY_SLOPE};
 use super::spade_generator::linear;
+use super::spade_options::{NonSpadeNormConfig, SpadeOptions};
 use crate::{Error, Result};
 
 /// The encoder always sees 256x256 images (others are resized bilinearly first).

@@ -6,7 +6,8 @@ use candle_nn::{Linear, VarBuilder};
 use rand::{Rng, SeedableRng};
 
 use super::layers::{leaky_relu, resize_nearest, upsample_nearest2x, Conv2d, ConvGeometry};
-use super::spade::{SpadeOptions, SpadeResnetBlock, UpsamplingLayers, LEAKY_SLOPE};
+use super::spade::{SpadeResnetBlock, LEAKY_SLOPE};
+use super::spade_options::{SpadeOptions, UpsamplingLayers};
 use crate::{Error, Result};
 
 /// Where the latent grid comes from.

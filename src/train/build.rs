@@ -17,7 +17,7 @@ use super::spade_family::SpadeFamily;
 use super::standing_stats::StandingBatches;
 use super::vgg::Vgg;
 use crate::error::{Error, Result};
-use crate::nets::spade::SpadeOptions;
+use crate::nets::spade_options::SpadeOptions;
 
 use crate::nets::bundle::{
     ModelManifest, NetKind, PaletteRef, DISCRIMINATOR_FILE, ENCODER_FILE, FORMAT_VERSION,

@@ -26,10 +26,10 @@ use super::standing_stats::StandingBatches;
 use super::vgg::Vgg;
 use crate::error::{Error, Result};
 use crate::nets::semantic::semantic_input;
-use crate::nets::spade::SpadeOptions;
 use crate::nets::spade_discriminator::{DiscriminatorTask, MultiscaleDiscriminator};
 use crate::nets::spade_encoder::{reparameterize, ConvEncoder};
 use crate::nets::spade_generator::SpadeGenerator;
+use crate::nets::spade_options::SpadeOptions;
 
 /// The SPADE networks of one model (encoder only with `use_vae`).
 pub struct SpadeNets {

@@ -12,8 +12,9 @@ use super::planes::Planes;
 use super::seg::SegContext;
 use super::spade_norm::{FastSpadeNorm, ParamFree};
 use super::{conv_from, maybe_spectral_from, values, FastError};
-use crate::nets::spade::{SpadeNormConfig, SpadeResnetBlock, UpsamplingLayers, LEAKY_SLOPE};
+use crate::nets::spade::{SpadeResnetBlock, LEAKY_SLOPE};
 use crate::nets::spade_generator::{LatentInput, SpadeGenerator};
+use crate::nets::spade_options::{SpadeNormConfig, UpsamplingLayers};
 
 const LEAKY: Activation = Activation::LeakyRelu(LEAKY_SLOPE as f32);
 

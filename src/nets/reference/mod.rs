@@ -163,7 +163,7 @@ fn spade_losses_with(
     ctx: &CaseContext,
     vb: candle_nn::VarBuilder,
 ) -> Result<Vec<(String, Tensor)>> {
-    let options = super::spade::SpadeOptions::from_json(&ctx.case.options)?;
+    let options = super::spade_options::SpadeOptions::from_json(&ctx.case.options)?;
     let lambda = |name: &str, default: f64| ctx.case.options[name].as_f64().unwrap_or(default);
     let mut nets =
         crate::train::spade_family::SpadeNets::new(&options, vb.pp("G"), vb.pp("E"), vb.pp("D"))?;

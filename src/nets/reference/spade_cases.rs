@@ -9,10 +9,10 @@ use serde::Deserialize;
 
 use crate::nets::bundle::Generator;
 use crate::nets::semantic::{semantic_input, SemanticOptions};
-use crate::nets::spade::SpadeOptions;
 use crate::nets::spade_discriminator::MultiscaleDiscriminator;
 use crate::nets::spade_encoder::ConvEncoder;
 use crate::nets::spade_generator::SpadeGenerator;
+use crate::nets::spade_options::SpadeOptions;
 use crate::{Error, Result};
 
 /// The case `net` values this module runs.
