@@ -4,7 +4,8 @@
 //! so a rectangular kernel costs what its taps cost.
 use std::collections::HashMap;
 
-use super::conv::{convolve, Activation, AxisTable, Epilogue, PadMode};
+use super::conv::{convolve, Activation, Epilogue};
+use super::gather::{AxisTable, PadMode};
 use super::ops::{concat_channels, pool3, Pool};
 use super::planes::Planes;
 use super::{values, FastError};

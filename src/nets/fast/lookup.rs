@@ -126,7 +126,8 @@ pub(crate) fn lookup_pays(in_channels: usize, signature_count: usize, pixels: us
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nets::fast::conv::{Activation, PadMode};
+    use crate::nets::fast::conv::Activation;
+    use crate::nets::fast::gather::PadMode;
 
     /// Four class regions, one-hot in `classes` planes, plus an edge plane on their borders.
     fn labels_with_edges(classes: usize, height: usize, width: usize) -> Planes {

@@ -15,6 +15,7 @@
 //! Results equal the Candle path up to float summation order (`tests/fast_cpu.rs`). Threads:
 //! whatever rayon pool the caller runs in (`RAYON_NUM_THREADS` for the global one).
 pub mod conv;
+pub mod gather;
 mod gemm;
 pub mod inception;
 mod lookup;
@@ -168,7 +169,7 @@ fn values(tensor: &Tensor) -> Result<Vec<f32>, FastError> {
 /// A fast convolution with the weights of a Candle `Conv2d`.
 fn conv_from(
     conv: &layers::Conv2d,
-    pad: (usize, conv::PadMode),
+    pad: (usize, gather::PadMode),
 ) -> Result<conv::Conv2d, FastError> {
     let g = conv.geometry();
     conv::Conv2d::new(
@@ -190,7 +191,7 @@ fn maybe_spectral_from(conv: &layers::MaybeSpectralConv2d) -> Result<conv::Conv2
         g.out_channels,
         g.kernel,
         g.stride,
-        (g.padding, conv::PadMode::Zero),
+        (g.padding, gather::PadMode::Zero),
         values(&weight)?,
         bias.as_ref().map(values).transpose()?,
     )

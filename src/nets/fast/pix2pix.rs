@@ -3,7 +3,8 @@
 //! the child to its input) and ReLU (applied by the parent before its transposed conv) are
 //! fused into the producing convolution or concatenation; batch norm is folded into the convs.
 //! `unet_hier` runs its two U-Nets with the resizes and the residual sum between them.
-use super::conv::{Activation, Conv2d, Epilogue, PadMode};
+use super::conv::{Activation, Conv2d, Epilogue};
+use super::gather::PadMode;
 use super::ops;
 use super::planes::Planes;
 use super::transpose::ConvTranspose2d;

@@ -2,7 +2,8 @@
 //! `models/networks.py`) on the fast path: their `Sequential`s compiled into fused steps. A
 //! padding layer becomes the next convolution's gather table, batch norm folds into the conv,
 //! and a ReLU or tanh after a conv (or after instance norm) runs in the same pass.
-use super::conv::{Activation, Conv2d, Epilogue, PadMode};
+use super::conv::{Activation, Conv2d, Epilogue};
+use super::gather::PadMode;
 use super::ops;
 use super::planes::Planes;
 use super::seg::Signatures;

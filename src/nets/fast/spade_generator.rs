@@ -5,7 +5,8 @@
 //! `conv_1`.
 use candle_core::Tensor;
 
-use super::conv::{Activation, Conv2d, Epilogue, PadMode};
+use super::conv::{Activation, Conv2d, Epilogue};
+use super::gather::PadMode;
 use super::gemm::{sgemm_into, MatRef};
 use super::ops;
 use super::planes::Planes;

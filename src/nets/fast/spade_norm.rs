@@ -8,7 +8,8 @@
 //! (gamma rows then beta rows) over boundary pixels only. A dense map takes two convolutions.
 use rayon::prelude::*;
 
-use super::conv::{Activation, Conv2d, Epilogue, PadMode};
+use super::conv::{Activation, Conv2d, Epilogue};
+use super::gather::PadMode;
 use super::gemm::{sgemm, MatPtr, MatRef, SharedMut};
 use super::ops::ChannelNorm;
 use super::planes::Planes;

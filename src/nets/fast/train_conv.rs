@@ -11,7 +11,8 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use super::conv::{convolve_into, Activation, AxisTable, Epilogue, PadMode};
+use super::conv::{convolve_into, Activation, Epilogue};
+use super::gather::{AxisTable, PadMode};
 use super::gemm::MatRef;
 use super::planes::PlaneView;
 use super::train_conv_backward::{BatchBackward, WeightGradLayout};

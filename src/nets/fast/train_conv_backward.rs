@@ -9,7 +9,8 @@
 //! channels on few pixels compute `dX` split by input channels (`train_conv_input_grad.rs`).
 use rayon::prelude::*;
 
-use super::conv::{im2col, scratch_slice, AxisTable, Tile};
+use super::conv::{scratch_slice, Tile};
+use super::gather::{im2col, AxisTable};
 use super::gemm::{sgemm_into, MatRef};
 use super::mat_transpose::{transpose_into, transpose_sum_par};
 use super::planes::PlaneView;

@@ -23,7 +23,8 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::conv::{scratch_slice, AxisTable};
+use super::conv::scratch_slice;
+use super::gather::AxisTable;
 use super::gemm::{sgemm_into, MatRef, SharedMut};
 use super::train_conv::{split_ranges, Dims};
 

@@ -22,7 +22,8 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::conv::{im2col_taps, scratch_slice, AxisTable};
+use super::conv::scratch_slice;
+use super::gather::{im2col_taps, AxisTable};
 use super::gemm::{sgemm, MatPtr, MatRef, SharedMut};
 use super::train_conv::{split_ranges, Dims};
 

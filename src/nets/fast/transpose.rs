@@ -3,7 +3,8 @@
 //! `(py + pad - ky) % stride == 0`, reading input row `q + (py + pad - ky) / stride`. Each
 //! phase is a small dense convolution (pix2pix's k4 s2: four 2x2 ones), so the whole layer is
 //! GEMM work with no scatter-add and no wasted multiplications by inserted zeros.
-use super::conv::{finish_row, tiled_product, AxisTable, Epilogue};
+use super::conv::{finish_row, tiled_product, Epilogue};
+use super::gather::AxisTable;
 use super::gemm::SharedMut;
 use super::planes::Planes;
 use super::FastError;
