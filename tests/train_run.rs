@@ -308,6 +308,11 @@ static STOP_PIX2PIX: AtomicBool = AtomicBool::new(false);
 /// pix2pix-tiny at 64x64 for a few iterations: every step logged, no checkpoint, sample or
 /// learning-rate decay inside the run.
 fn short_pix2pix(iters: u64, seed: u64) -> TrainConfig {
+    short_config("pix2pix-tiny", iters, seed)
+}
+
+/// `preset` at 64x64 for `iters` iterations, logging every step, nothing else on the way.
+fn short_config(preset_name: &str, iters: u64, seed: u64) -> TrainConfig {
     TrainConfig {
         iters,
         load_width: 64,
@@ -317,7 +322,7 @@ fn short_pix2pix(iters: u64, seed: u64) -> TrainConfig {
         checkpoint_every: 1000,
         decay_start: Some(1000),
         seed,
-        ..preset("pix2pix-tiny").unwrap()
+        ..preset(preset_name).unwrap()
     }
 }
 
@@ -362,6 +367,20 @@ fn a_spade_weight_average_ships_buffers_measured_for_it() {
         config,
         &[("generator", "avgG."), ("encoder", "avgE.")],
     );
+}
+
+/// The same for pix2pixHD with batch norm (instance norm, its default, keeps no statistics).
+#[test]
+fn a_batch_norm_pix2pixhd_average_ships_statistics_measured_for_it() {
+    let config = TrainConfig {
+        network: serde_json::json!({"netG": "global", "ngf": 8, "n_downsample_global": 2,
+            "n_blocks_global": 2, "norm": "batch", "ndf": 8, "num_D": 2, "n_layers_D": 2}),
+        batch_size: 2,
+        average_decay: Some(0.5),
+        lambda_vgg: 0.0,
+        ..short_config("pix2pixhd-tiny", 3, 14)
+    };
+    assert_bundle_ships_the_measured_average(config, &[("generator", "avgG.")]);
 }
 
 /// Trains `config` to its end and compares each bundle file `(name, checkpoint prefix of its

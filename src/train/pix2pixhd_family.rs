@@ -26,9 +26,11 @@ use super::init::{
 };
 use super::losses::{d_loss_multiscale, feature_matching, g_loss_multiscale, l1, ScaleReduce};
 use super::optim::Adam;
+use super::standing_stats::StandingBatches;
 use super::vgg::Vgg;
 use crate::error::{Error, Result};
 use crate::nets::encoding::LabelChannels;
+use crate::nets::norms::NormKind;
 use crate::nets::pix2pixhd::{
     GlobalGenerator, LocalEnhancer, LocalOptions, MultiscaleDiscriminator, MultiscaleOptions,
 };
@@ -145,6 +147,15 @@ enum HdGenerator {
 }
 
 impl HdGenerator {
+    /// The generator `options` describe, its variables under `vb`.
+    fn new(options: &LocalOptions, vb: VarBuilder) -> Result<Self> {
+        Ok(if options.n_local_enhancers == 0 {
+            Self::Global(GlobalGenerator::new(&options.global, vb)?)
+        } else {
+            Self::Local(LocalEnhancer::new(options, vb)?)
+        })
+    }
+
     fn forward(&self, input: &Tensor, train: bool, fix_global: bool) -> Result<Tensor> {
         Ok(match self {
             Self::Global(g) => g.forward_t(input, train)?,
@@ -210,12 +221,10 @@ impl Pix2pixhdFamily {
         rng: &mut ChaCha8Rng,
     ) -> Result<Self> {
         let (g_vars, d_vars) = (VarMap::new(), VarMap::new());
-        let g_vb = VarBuilder::from_varmap(&g_vars, DType::F32, device);
-        let generator = if options.generator.n_local_enhancers == 0 {
-            HdGenerator::Global(GlobalGenerator::new(&options.generator.global, g_vb)?)
-        } else {
-            HdGenerator::Local(LocalEnhancer::new(&options.generator, g_vb)?)
-        };
+        let generator = HdGenerator::new(
+            &options.generator,
+            VarBuilder::from_varmap(&g_vars, DType::F32, device),
+        )?;
         let discriminator = MultiscaleDiscriminator::new(
             &options.discriminator,
             VarBuilder::from_varmap(&d_vars, DType::F32, device),
@@ -397,6 +406,37 @@ impl Family for Pix2pixhdFamily {
 
     fn generator_options(&self) -> serde_json::Value {
         self.options.generator_json().unwrap_or_default()
+    }
+
+    fn measure_buffers(
+        &self,
+        generator: &VarMap,
+        _encoder: Option<&VarMap>,
+        batches: &mut StandingBatches,
+    ) -> Result<()> {
+        // Instance norm (the published default) keeps no running statistics.
+        if self.options.generator.global.norm != NormKind::Batch {
+            return Ok(());
+        }
+        let device = super::standing_stats::device_of(generator);
+        // Built over the given map, whose variables it finds by name: the passes update its
+        // batch-norm statistics in place.
+        let hd = HdGenerator::new(
+            &self.options.generator,
+            VarBuilder::from_varmap(generator, DType::F32, &device),
+        )?;
+        let fix_global = self.global_fixed();
+        crate::nets::layers::with_frozen_weights(|| {
+            let mut pass = 0;
+            while let Some(batch) = batches.next_batch(&device)? {
+                let input = self.input(&batch)?;
+                crate::nets::norms::with_statistics_pass(pass, || {
+                    hd.forward(&input, true, fix_global)
+                })?;
+                pass += 1;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -72,3 +72,11 @@ impl<'a> StandingBatches<'a> {
         Ok(Some(batch))
     }
 }
+
+/// The device `varmap`'s variables live on (the CPU for an empty map).
+pub fn device_of(varmap: &candle_nn::VarMap) -> Device {
+    varmap
+        .all_vars()
+        .first()
+        .map_or(Device::Cpu, |var| var.device().clone())
+}
