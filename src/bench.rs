@@ -304,7 +304,7 @@ pub fn run_case(
     let candle_median_ms = if with_candle {
         // Random weights are variables, which route convolutions to the fast training op
         // (`nets::fast::train_conv`); the baseline is Candle's own ops throughout.
-        use crate::nets::fast::train_conv::{set_training_path, TrainingPath};
+        use crate::nets::fast::training_path::{set_training_path, TrainingPath};
         set_training_path(Some(TrainingPath::Candle));
         let timed = time_ms(runs, candle_run);
         set_training_path(None);

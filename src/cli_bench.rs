@@ -142,7 +142,7 @@ fn run_train_bench(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
         Some(f) if exact(f) => c.name == f.as_str(),
         Some(f) => c.name.contains(f.as_str()),
     });
-    use scenepaint::nets::fast::train_conv::{set_training_path, TrainingPath};
+    use scenepaint::nets::fast::training_path::{set_training_path, TrainingPath};
     // The fast path first: the peak memory (VmHWM) is the process's, so the plain run after it
     // reports the larger of the two.
     // On a GPU both names run Candle's ops: one row.

@@ -62,7 +62,7 @@ fn parse_with_data_folders() -> Cli {
 
 fn main() -> anyhow::Result<()> {
     scenepaint::heap::reuse_freed_buffers();
-    scenepaint::nets::fast::train_conv::configure_candle_threads();
+    scenepaint::nets::fast::training_path::configure_candle_threads();
     let cli = parse_with_data_folders();
     match cli.command {
         None => {

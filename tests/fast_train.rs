@@ -14,7 +14,7 @@ use std::process::Command;
 use candle_core::{Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use scenepaint::nets::fast::train_conv;
+use scenepaint::nets::fast::{train_conv, training_path};
 
 fn random(shape: &[usize], rng: &mut ChaCha8Rng) -> Tensor {
     let n: usize = shape.iter().product();
@@ -444,9 +444,9 @@ fn train_one_iteration(data: &Path, run: &Path, case: &Case, plain: bool) {
         .arg("--config")
         .arg(&config);
     if plain {
-        command.env(train_conv::TRAINING_ENV, "candle");
+        command.env(training_path::TRAINING_ENV, "candle");
     } else {
-        command.env_remove(train_conv::TRAINING_ENV);
+        command.env_remove(training_path::TRAINING_ENV);
     }
     let out = command.output().expect("run scenepaint train");
     assert!(

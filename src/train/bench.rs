@@ -21,7 +21,7 @@ use crate::labels::Palette;
 #[derive(Debug, Clone, Serialize)]
 pub struct StepBench {
     pub preset: String,
-    /// `fast` (our kernels) or `candle` (the plain ops), see `nets::fast::train_conv`.
+    /// `fast` (our kernels) or `candle` (the plain ops), see `nets::fast::training_path`.
     pub path: String,
     pub width: u32,
     pub height: u32,
@@ -220,9 +220,9 @@ fn time_steps(
     let (peak_end, rss_end) = memory_kib();
     Ok(StepBench {
         preset: case.name.into(),
-        path: match crate::nets::fast::train_conv::training_path() {
-            crate::nets::fast::train_conv::TrainingPath::Fast => "fast".into(),
-            crate::nets::fast::train_conv::TrainingPath::Candle => "candle".into(),
+        path: match crate::nets::fast::training_path::training_path() {
+            crate::nets::fast::training_path::TrainingPath::Fast => "fast".into(),
+            crate::nets::fast::training_path::TrainingPath::Candle => "candle".into(),
         },
         width: config.crop_width,
         height: config.crop_height,

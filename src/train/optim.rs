@@ -11,8 +11,8 @@ use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::nets::fast::train_conv::{training_path, TrainingPath};
 use crate::nets::fast::train_ops::{adam_update, AdamStep};
+use crate::nets::fast::training_path::{training_path, TrainingPath};
 use crate::nets::layers::is_buffer_name;
 
 /// Learning rate, betas and epsilon, with PyTorch's names and defaults.

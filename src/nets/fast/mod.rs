@@ -49,6 +49,7 @@ pub(crate) mod train_pool;
 mod train_storage;
 #[cfg(test)]
 pub(crate) mod train_testing;
+pub mod training_path;
 pub mod transpose;
 pub mod winograd;
 

@@ -12,8 +12,8 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::train_conv::{training_path, TrainingPath};
 use super::train_storage::{collect_par, storage_values, with_values};
+use super::training_path::{training_path, TrainingPath};
 
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 14;

@@ -10,7 +10,7 @@
 //!   forward, so nothing of the output's size is saved: `dx = (dy - mean(dy) - y mean(dy y)) /
 //!   sigma` over each normalisation group.
 //!
-//! They run when fast training is selected ([`super::train_conv::training_path`]) on an f32
+//! They run when fast training is selected ([`super::training_path::training_path`]) on an f32
 //! CPU tensor that needs a gradient; anything else (inference, other devices, the Candle
 //! baseline) keeps Candle's ops, so both paths stay comparable in `scenepaint bench --train`.
 use std::sync::{Arc, OnceLock};
@@ -18,11 +18,11 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::train_conv::{training_path, TrainingPath};
 use super::train_norm_planes::{
     plane_gradients, plane_sums, Constant, PerElement, PlaneInput, Unit,
 };
 use super::train_storage::{storage_values, with_values};
+use super::training_path::{training_path, TrainingPath};
 
 /// Over which values one mean and variance are taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
