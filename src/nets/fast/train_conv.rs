@@ -1,7 +1,7 @@
 //! Convolutions for training on the fast path's kernels, inside Candle's autograd (issue 13):
 //! `conv2d(x, w)` (zero padding, square kernel) as a Candle `CustomOp2` whose CPU forward is
-//! the inference product ([`convolve`]: im2col tiles into `gemm` on the rayon pool) and whose
-//! backward runs on the same tiles: `dW = dY col(x)^T` and `dX = col2im(W^T dY)`. Candle's own
+//! the inference product ([`super::conv::convolve_into`]: im2col tiles into `gemm` on the
+//! rayon pool) and whose backward runs on the same tiles: `dW = dY col(x)^T` and `dX = col2im(W^T dY)`. Candle's own
 //! CPU input gradient is a direct transposed-convolution loop without GEMM
 //! (`../shared/notes/candle-0.11-facts.md`), which is where most of a training step went.
 //! `conv2d_bias` adds the bias in the same op (the product's epilogue) and its gradient is

@@ -27,7 +27,7 @@ pub fn conv_transpose2d(
     x.apply_op2(weight, op)
 }
 
-/// [`conv_transpose2d`] `+ bias` per output channel as one op (as [`conv2d_bias`]).
+/// [`conv_transpose2d`] `+ bias` per output channel as one op (as [`super::train_conv::conv2d_bias`]).
 pub fn conv_transpose2d_bias(
     x: &Tensor,
     weight: &Tensor,
