@@ -3,20 +3,23 @@
 //! [`run_case`] builds our port from the case's options, loads the weights by their PyTorch
 //! names, runs the inputs and pairs every output with the reference.
 //!
-//! A family adds its cases with one arm in [`runner_for`]. Generator cases run twice, on the
+//! A family adds its cases with one arm in [`runner_for`] (the runners: `spade_cases.rs`,
+//! `pix2pix_cases.rs`, `spectral_case.rs`). Generator cases run twice, on the
 //! Candle network and on the fast CPU path (`nets::fast`); both must match the reference.
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, ModuleT, Tensor};
+use candle_core::{DType, Device, Tensor};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::bundle::Generator;
 use super::fast::FastGenerator;
-use super::{pix2pix, pix2pixhd, weights};
+use super::weights;
 
+mod pix2pix_cases;
 pub mod spade_cases;
+mod spectral_case;
 use crate::{Error, Result};
 
 /// One `NAME.json` case file.
@@ -86,12 +89,12 @@ pub type CaseRunner = fn(&CaseContext, Option<&Path>) -> Result<Vec<(String, Ten
 /// The runner for a case's `net`, or `None` for a net this library does not port.
 pub fn runner_for(net: &str) -> Option<CaseRunner> {
     Some(match net {
-        "pix2pix_unet_generator" => run_pix2pix_unet,
-        "pix2pix_patchgan_discriminator" => run_pix2pix_patchgan,
-        "pix2pixhd_global_generator" => run_pix2pixhd_global,
-        "pix2pixhd_local_enhancer" => run_pix2pixhd_local,
-        "pix2pixhd_multiscale_discriminator" => run_pix2pixhd_multiscale,
-        "spectral_norm_conv_train" => run_spectral_norm_train_step,
+        "pix2pix_unet_generator" => pix2pix_cases::run_pix2pix_unet,
+        "pix2pix_patchgan_discriminator" => pix2pix_cases::run_pix2pix_patchgan,
+        "pix2pixhd_global_generator" => pix2pix_cases::run_pix2pixhd_global,
+        "pix2pixhd_local_enhancer" => pix2pix_cases::run_pix2pixhd_local,
+        "pix2pixhd_multiscale_discriminator" => pix2pix_cases::run_pix2pixhd_multiscale,
+        "spectral_norm_conv_train" => spectral_case::run_spectral_norm_train_step,
         "spade_losses" => run_spade_losses,
         net if spade_cases::SPADE_CASE_NETS.contains(&net) => run_spade,
         _ => return None,
@@ -210,125 +213,6 @@ pub fn feature_outputs(features: Vec<Vec<Tensor>>) -> Vec<(String, Tensor)> {
                 .map(move |(j, t)| (format!("features.d{i}.f{j}"), t))
         })
         .collect()
-}
-
-fn run_pix2pix_unet(ctx: &CaseContext, weights: Option<&Path>) -> Result<Vec<(String, Tensor)>> {
-    let opts: pix2pix::UnetOptions = ctx.options()?;
-    let net = ctx.load(weights, |vb| pix2pix::UnetGenerator::new(&opts, vb))?;
-    generator_outputs(Generator::Pix2pixUnet(net), ctx.input("input")?, None)
-}
-
-fn run_pix2pix_patchgan(
-    ctx: &CaseContext,
-    weights: Option<&Path>,
-) -> Result<Vec<(String, Tensor)>> {
-    let opts: pix2pix::PatchGanOptions = ctx.options()?;
-    let net = ctx.load(weights, |vb| pix2pix::PatchGanDiscriminator::new(&opts, vb))?;
-    Ok(vec![(
-        "prediction".into(),
-        net.forward_t(ctx.input("input")?, false)?,
-    )])
-}
-
-fn run_pix2pixhd_global(
-    ctx: &CaseContext,
-    weights: Option<&Path>,
-) -> Result<Vec<(String, Tensor)>> {
-    let opts: pix2pixhd::GlobalOptions = ctx.options()?;
-    let net = ctx.load(weights, |vb| pix2pixhd::GlobalGenerator::new(&opts, vb))?;
-    generator_outputs(Generator::Pix2pixhdGlobal(net), ctx.input("input")?, None)
-}
-
-fn run_pix2pixhd_local(ctx: &CaseContext, weights: Option<&Path>) -> Result<Vec<(String, Tensor)>> {
-    let opts: pix2pixhd::LocalOptions = ctx.options()?;
-    let net = ctx.load(weights, |vb| pix2pixhd::LocalEnhancer::new(&opts, vb))?;
-    generator_outputs(Generator::Pix2pixhdLocal(net), ctx.input("input")?, None)
-}
-
-fn run_pix2pixhd_multiscale(
-    ctx: &CaseContext,
-    weights: Option<&Path>,
-) -> Result<Vec<(String, Tensor)>> {
-    let opts: pix2pixhd::MultiscaleOptions = ctx.options()?;
-    let net = ctx.load(weights, |vb| {
-        pix2pixhd::MultiscaleDiscriminator::new(&opts, vb)
-    })?;
-    Ok(feature_outputs(net.forward_t(ctx.input("input")?, false)?))
-}
-
-#[derive(Deserialize)]
-struct SpectralStepOptions {
-    #[serde(rename = "in")]
-    in_channels: usize,
-    #[serde(rename = "out")]
-    out_channels: usize,
-    kernel: usize,
-    padding: usize,
-    #[serde(default = "one")]
-    stride: usize,
-    #[serde(default = "one")]
-    n_power_iterations: usize,
-    #[serde(default = "spectral_eps")]
-    eps: f64,
-}
-
-fn one() -> usize {
-    1
-}
-
-fn spectral_eps() -> f64 {
-    1e-12
-}
-
-/// One training-mode forward of a spectral-norm conv: the power iteration updates u and v.
-fn run_spectral_norm_train_step(
-    ctx: &CaseContext,
-    _: Option<&Path>,
-) -> Result<Vec<(String, Tensor)>> {
-    let opts: SpectralStepOptions = ctx.options()?;
-    // The project's spectral norm is PyTorch's default: one power iteration, eps 1e-12.
-    if opts.n_power_iterations != 1 || opts.eps != spectral_eps() {
-        return Err(Error::msg(format!(
-            "case {}: spectral norm with n_power_iterations {} and eps {:e} is not supported (expected 1 and 1e-12)",
-            ctx.case.case, opts.n_power_iterations, opts.eps
-        )));
-    }
-    let geometry = super::layers::ConvGeometry::new(
-        opts.in_channels,
-        opts.out_channels,
-        opts.kernel,
-        opts.stride,
-        opts.padding,
-    );
-    let mut varmap = candle_nn::VarMap::new();
-    let vb = candle_nn::VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &ctx.device);
-    let conv = super::layers::SpectralConv2d::new(geometry, true, vb)?;
-    for (var_name, input) in [
-        ("weight_orig", "weight_orig"),
-        ("weight_u", "u"),
-        ("weight_v", "v"),
-        ("bias", "bias"),
-    ] {
-        varmap.set_one(var_name, ctx.input(input)?)?;
-    }
-    let y = conv.forward_t(ctx.input("x")?, true)?;
-    let weight_after = conv.weight_t(false)?;
-    let stored = |name: &str| -> Result<Tensor> {
-        let data = varmap
-            .data()
-            .lock()
-            .map_err(|_| Error::msg("VarMap lock poisoned"))?;
-        let var = data
-            .get(name)
-            .ok_or_else(|| Error::msg(format!("no variable `{name}`")))?;
-        Ok(var.as_tensor().copy()?)
-    };
-    Ok(vec![
-        ("y".into(), y),
-        ("u_after".into(), stored("weight_u")?),
-        ("v_after".into(), stored("weight_v")?),
-        ("weight_after".into(), weight_after),
-    ])
 }
 
 /// What an output computed on the fast CPU path appends to the output's name.
