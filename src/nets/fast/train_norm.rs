@@ -19,7 +19,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Shape, Tensor
 use rayon::prelude::*;
 
 use super::train_norm_planes::{
-    plane_gradients, plane_sums, Constant, PerElement, PlaneInput, Unit,
+    plane_gradients, plane_sums, Constant, PerElement, PlaneInput, Planes, Unit,
 };
 use super::train_storage::{storage_values, with_values};
 use super::training_path::{training_path, TrainingPath};
@@ -49,7 +49,7 @@ enum Modulation {
 pub struct GroupStats {
     pub mean: Vec<f32>,
     pub var: Vec<f32>,
-    inv_std: Vec<f32>,
+    pub(super) inv_std: Vec<f32>,
 }
 
 /// Whether `x` takes the fused ops: fast training, an f32 CPU tensor, a gradient to compute.
@@ -100,86 +100,6 @@ pub fn batch_norm_affine(
     let op = NormActOp::new(NormGroups::Batch, eps, slope, Modulation::Affine);
     let stats = op.stats.clone();
     Ok((x.apply_op3(weight, bias, op)?, stats))
-}
-
-/// The (N, C, plane) geometry of a normalisation.
-#[derive(Debug, Clone, Copy)]
-struct Planes {
-    n: usize,
-    c: usize,
-    hw: usize,
-    groups: NormGroups,
-}
-
-impl Planes {
-    fn of(shape: &Shape, groups: NormGroups) -> candle_core::Result<Self> {
-        let (n, c, h, w) = shape.dims4()?;
-        if n * h * w == 0 || c == 0 {
-            candle_core::bail!("fast norm: empty input {shape:?}")
-        }
-        Ok(Self {
-            n,
-            c,
-            hw: h * w,
-            groups,
-        })
-    }
-
-    fn group_count(&self) -> usize {
-        match self.groups {
-            NormGroups::Instance => self.n * self.c,
-            NormGroups::Batch => self.c,
-        }
-    }
-
-    fn group_of(&self, plane: usize) -> usize {
-        match self.groups {
-            NormGroups::Instance => plane,
-            NormGroups::Batch => plane % self.c,
-        }
-    }
-
-    /// The planes (index into N x C) of `group`.
-    fn planes_of(&self, group: usize) -> impl Iterator<Item = usize> + '_ {
-        let (first, count, step) = match self.groups {
-            NormGroups::Instance => (group, 1, 1),
-            NormGroups::Batch => (group, self.n, self.c),
-        };
-        (0..count).map(move |i| first + i * step)
-    }
-
-    fn group_len(&self) -> usize {
-        match self.groups {
-            NormGroups::Instance => self.hw,
-            NormGroups::Batch => self.n * self.hw,
-        }
-    }
-
-    fn stats(&self, x: &[f32], eps: f64) -> GroupStats {
-        let count = self.group_len() as f64;
-        let (mean, var): (Vec<f32>, Vec<f32>) = (0..self.group_count())
-            .into_par_iter()
-            .map(|g| {
-                let planes = || {
-                    self.planes_of(g)
-                        .map(|p| &x[p * self.hw..(p + 1) * self.hw])
-                };
-                let sum: f64 = planes()
-                    .map(|v| v.iter().map(|&v| v as f64).sum::<f64>())
-                    .sum();
-                let mean = sum / count;
-                let sq: f64 = planes()
-                    .map(|v| v.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>())
-                    .sum();
-                (mean as f32, (sq / count) as f32)
-            })
-            .unzip();
-        let inv_std = var
-            .iter()
-            .map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32)
-            .collect();
-        GroupStats { mean, var, inv_std }
-    }
 }
 
 /// The per-element scale and shift after normalising, read from the op's extra inputs.

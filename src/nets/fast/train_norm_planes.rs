@@ -1,7 +1,93 @@
-//! The per-plane loops of the fused training norm's backward pass (`train_norm.rs`), one
-//! copy per modulation kind so each is straight-line code: the four sums a plane contributes
-//! are kept in eight lanes (independent additions instead of one chain), and one pass writes
-//! the input gradient together with SPADE's gamma and beta gradients.
+//! The planes of the fused training norm (`train_norm.rs`): their grouping (per sample and
+//! channel for instance norm, per channel for batch norm) and statistics, and the per-plane
+//! loops of its backward pass, one copy per modulation kind so each is straight-line code:
+//! the four sums a plane contributes are kept in eight lanes (independent additions instead
+//! of one chain), and one pass writes the input gradient together with SPADE's gamma and
+//! beta gradients.
+use candle_core::Shape;
+use rayon::prelude::*;
+
+use super::train_norm::{GroupStats, NormGroups};
+
+/// The (N, C, plane) geometry of a normalisation.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Planes {
+    pub(super) n: usize,
+    pub(super) c: usize,
+    pub(super) hw: usize,
+    pub(super) groups: NormGroups,
+}
+
+impl Planes {
+    pub(super) fn of(shape: &Shape, groups: NormGroups) -> candle_core::Result<Self> {
+        let (n, c, h, w) = shape.dims4()?;
+        if n * h * w == 0 || c == 0 {
+            candle_core::bail!("fast norm: empty input {shape:?}")
+        }
+        Ok(Self {
+            n,
+            c,
+            hw: h * w,
+            groups,
+        })
+    }
+
+    pub(super) fn group_count(&self) -> usize {
+        match self.groups {
+            NormGroups::Instance => self.n * self.c,
+            NormGroups::Batch => self.c,
+        }
+    }
+
+    pub(super) fn group_of(&self, plane: usize) -> usize {
+        match self.groups {
+            NormGroups::Instance => plane,
+            NormGroups::Batch => plane % self.c,
+        }
+    }
+
+    /// The planes (index into N x C) of `group`.
+    pub(super) fn planes_of(&self, group: usize) -> impl Iterator<Item = usize> + '_ {
+        let (first, count, step) = match self.groups {
+            NormGroups::Instance => (group, 1, 1),
+            NormGroups::Batch => (group, self.n, self.c),
+        };
+        (0..count).map(move |i| first + i * step)
+    }
+
+    pub(super) fn group_len(&self) -> usize {
+        match self.groups {
+            NormGroups::Instance => self.hw,
+            NormGroups::Batch => self.n * self.hw,
+        }
+    }
+
+    pub(super) fn stats(&self, x: &[f32], eps: f64) -> GroupStats {
+        let count = self.group_len() as f64;
+        let (mean, var): (Vec<f32>, Vec<f32>) = (0..self.group_count())
+            .into_par_iter()
+            .map(|g| {
+                let planes = || {
+                    self.planes_of(g)
+                        .map(|p| &x[p * self.hw..(p + 1) * self.hw])
+                };
+                let sum: f64 = planes()
+                    .map(|v| v.iter().map(|&v| v as f64).sum::<f64>())
+                    .sum();
+                let mean = sum / count;
+                let sq: f64 = planes()
+                    .map(|v| v.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>())
+                    .sum();
+                (mean as f32, (sq / count) as f32)
+            })
+            .unzip();
+        let inv_std = var
+            .iter()
+            .map(|&v| (1.0 / (v as f64 + eps).sqrt()) as f32)
+            .collect();
+        GroupStats { mean, var, inv_std }
+    }
+}
 
 /// The scale and shift applied after normalising, at element `i` of one plane.
 pub(super) trait ScaleShift {
