@@ -247,7 +247,8 @@ fn pix2pixhd_family() -> (
     use rand::SeedableRng;
     use scenepaint::nets::encoding::LabelChannels;
     use scenepaint::train::config::{preset, TrainConfig};
-    use scenepaint::train::pix2pixhd_family::{HdOptions, Pix2pixhdFamily};
+    use scenepaint::train::pix2pixhd_family::Pix2pixhdFamily;
+    use scenepaint::train::pix2pixhd_options::HdOptions;
     let config = TrainConfig {
         network: serde_json::json!({"netG": "local", "ngf": 4, "n_downsample_global": 2,
             "n_blocks_global": 1, "n_local_enhancers": 1, "n_blocks_local": 1,

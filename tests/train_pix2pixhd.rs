@@ -17,7 +17,8 @@ use scenepaint::nets::bundle::{Model, TranslateOptions};
 use scenepaint::train::config::{preset, TrainConfig};
 use scenepaint::train::data::{Augment, Dataset};
 use scenepaint::train::family::Family;
-use scenepaint::train::pix2pixhd_family::{HdOptions, Pix2pixhdFamily};
+use scenepaint::train::pix2pixhd_family::Pix2pixhdFamily;
+use scenepaint::train::pix2pixhd_options::HdOptions;
 use scenepaint::train::trainer::{self, Outcome};
 use train_support::{
     assert_resume_equals_straight, logged_l1_tail, recorded_l1_head, small_ycor, train_fresh,

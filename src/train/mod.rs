@@ -15,6 +15,7 @@ pub mod losses;
 pub mod optim;
 pub mod pix2pix_family;
 pub mod pix2pixhd_family;
+pub mod pix2pixhd_options;
 pub mod run_files;
 pub mod samples;
 pub mod schedule;
