@@ -214,19 +214,13 @@ impl Family for Pix2pixFamily {
             self.generator.options(),
             VarBuilder::from_varmap(generator, DType::F32, &device),
         )?;
-        crate::nets::layers::with_frozen_weights(|| {
-            let mut pass = 0;
-            while let Some(batch) = batches.next_batch(&device)? {
-                unet.reseed_dropout(rand::Rng::random(batches.rng()))?;
-                let input = label_image(&self.colours, &batch.label)?;
-                crate::nets::norms::with_statistics_pass(pass, || {
-                    if self.global_first() {
-                        unet.forward_global(&input, true)
-                    } else {
-                        unet.forward_t(&input, true)
-                    }
-                })?;
-                pass += 1;
+        batches.measure(&device, |batch, rng| {
+            unet.reseed_dropout(rand::Rng::random(rng))?;
+            let input = label_image(&self.colours, &batch.label)?;
+            if self.global_first() {
+                unet.forward_global(&input, true)?;
+            } else {
+                unet.forward_t(&input, true)?;
             }
             Ok(())
         })

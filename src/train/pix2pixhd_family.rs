@@ -324,15 +324,8 @@ impl Family for Pix2pixhdFamily {
             VarBuilder::from_varmap(generator, DType::F32, &device),
         )?;
         let fix_global = self.global_fixed();
-        crate::nets::layers::with_frozen_weights(|| {
-            let mut pass = 0;
-            while let Some(batch) = batches.next_batch(&device)? {
-                let input = self.input(&batch)?;
-                crate::nets::norms::with_statistics_pass(pass, || {
-                    hd.forward(&input, true, fix_global)
-                })?;
-                pass += 1;
-            }
+        batches.measure(&device, |batch, _| {
+            hd.forward(&self.input(batch)?, true, fix_global)?;
             Ok(())
         })
     }

@@ -471,24 +471,18 @@ impl Family for SpadeFamily {
             )?),
             _ => None,
         };
-        crate::nets::layers::with_frozen_weights(|| {
-            let mut pass = 0;
-            while let Some(batch) = batches.next_batch(&self.device)? {
-                let seg = self.semantics(&batch)?;
-                let z = match &encoder {
-                    Some(encoder) => {
-                        let (mu, logvar) = encoder.forward_t(&batch.photo, true)?;
-                        let eps = self.eps(batch.photo.dim(0)?, batches.rng())?;
-                        eps.map(|eps| reparameterize(&mu, &logvar, &eps))
-                            .transpose()?
-                    }
-                    None => None,
-                };
-                crate::nets::norms::with_statistics_pass(pass, || {
-                    generator.forward_t(&seg, z.as_ref(), true)
-                })?;
-                pass += 1;
-            }
+        batches.measure(&self.device, |batch, rng| {
+            let seg = self.semantics(batch)?;
+            let z = match &encoder {
+                Some(encoder) => {
+                    let (mu, logvar) = encoder.forward_t(&batch.photo, true)?;
+                    let eps = self.eps(batch.photo.dim(0)?, rng)?;
+                    eps.map(|eps| reparameterize(&mu, &logvar, &eps))
+                        .transpose()?
+                }
+                None => None,
+            };
+            generator.forward_t(&seg, z.as_ref(), true)?;
             Ok(())
         })
     }

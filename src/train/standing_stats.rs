@@ -45,14 +45,27 @@ impl<'a> StandingBatches<'a> {
         }
     }
 
-    /// The noise of the passes (the style encoder's reparameterization).
-    pub fn rng(&mut self) -> &mut ChaCha8Rng {
-        &mut self.rng
+    /// Runs `forward` (a network's training-mode forward, given the noise its passes draw
+    /// from) over every batch on `device` with gradients off, each call one pass of the
+    /// measurement: batch norm's running statistics become the mean over the passes.
+    pub fn measure(
+        &mut self,
+        device: &Device,
+        mut forward: impl FnMut(&Batch, &mut ChaCha8Rng) -> Result<()>,
+    ) -> Result<()> {
+        crate::nets::layers::with_frozen_weights(|| {
+            let mut pass = 0;
+            while let Some(batch) = self.next_batch(device)? {
+                crate::nets::norms::with_statistics_pass(pass, || forward(&batch, &mut self.rng))?;
+                pass += 1;
+            }
+            Ok(())
+        })
     }
 
     /// The next batch on `device`, or `None` after [`STANDING_BATCHES`]. A pair that cannot
     /// be read is replaced by the next readable one, as in training.
-    pub fn next_batch(&mut self, device: &Device) -> Result<Option<Batch>> {
+    fn next_batch(&mut self, device: &Device) -> Result<Option<Batch>> {
         if self.left == 0 || self.dataset.is_empty() {
             return Ok(None);
         }
