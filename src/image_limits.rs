@@ -37,21 +37,28 @@ pub fn check_size(
     Ok(())
 }
 
+/// A reader of `path` with its format guessed from the content.
+fn guessed_reader(path: &Path) -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
+    image::ImageReader::open(path)
+        .map_err(|e| Error::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))
+}
+
+/// A decoder's error about the image at `path`.
+fn image_error(path: &Path) -> impl Fn(image::ImageError) -> Error + Copy + '_ {
+    move |e| Error::Image {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
 /// Opens and decodes an image of at most `max_side` pixels per side: the header's size is
 /// checked first, and the decoder is limited to that size's allocation as well. The image
 /// comes turned as its EXIF orientation says.
 pub fn open_limited(path: &Path, what: &str, max_side: u32) -> Result<image::DynamicImage> {
-    let reader = |path: &Path| -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
-        image::ImageReader::open(path)
-            .map_err(|e| Error::io(path, e))?
-            .with_guessed_format()
-            .map_err(|e| Error::io(path, e))
-    };
-    let image_error = |e: image::ImageError| Error::Image {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let probe = reader(path)?;
+    let image_error = image_error(path);
+    let probe = guessed_reader(path)?;
     let format = probe.format();
     let size = probe.into_dimensions().map_err(image_error)?;
     check_size(path, what, size, max_side)?;
@@ -63,7 +70,7 @@ pub fn open_limited(path: &Path, what: &str, max_side: u32) -> Result<image::Dyn
     limits.max_image_height = Some(max_side);
     // RGBA at 16 bits per sample of the checked size, plus the decoder's own buffers.
     limits.max_alloc = Some(u64::from(size.0) * u64::from(size.1) * 8 + (64 << 20));
-    let mut reader = reader(path)?;
+    let mut reader = guessed_reader(path)?;
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(image_error)?;
     // A broken EXIF block is no reason to refuse the pixels: the image stays as stored.
@@ -78,15 +85,9 @@ pub fn open_limited(path: &Path, what: &str, max_side: u32) -> Result<image::Dyn
 /// orientation), read from the header without decoding the pixels.
 pub fn shown_size(path: &Path) -> Result<(u32, u32)> {
     use image::metadata::Orientation;
-    let mut decoder = image::ImageReader::open(path)
-        .map_err(|e| Error::io(path, e))?
-        .with_guessed_format()
-        .map_err(|e| Error::io(path, e))?
+    let mut decoder = guessed_reader(path)?
         .into_decoder()
-        .map_err(|e| Error::Image {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        .map_err(image_error(path))?;
     let (width, height) = image::ImageDecoder::dimensions(&decoder);
     let orientation =
         image::ImageDecoder::orientation(&mut decoder).unwrap_or(Orientation::NoTransforms);
