@@ -71,7 +71,8 @@ pub enum DatasetCommand {
         #[arg(long)]
         palette: Option<String>,
     },
-    /// Write a resized copy (labels nearest) with the same layout.
+    /// Write a resized copy (labels nearest) with the same layout; labels stored at another
+    /// resolution of the same shape as their photos are resized too, another shape stops it.
     Prepare {
         dir: PathBuf,
         /// WxH, e.g. 256x256.

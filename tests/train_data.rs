@@ -468,10 +468,83 @@ fn bmp_and_webp_photos_pair_and_train_and_a_size_mismatch_names_both_sizes() {
         .unwrap();
     let report = inspect::inspect(dir.path(), ycor()).unwrap();
     let why: Vec<&String> = report.problems.iter().map(|(_, why)| why).collect();
-    assert_eq!(
-        why,
-        ["label map is 8x8 but its photo is 8x6"],
-        "{:?}",
-        report.problems
+    assert_eq!(why.len(), 1, "{:?}", report.problems);
+    assert!(
+        why[0].starts_with("label map is 8x8 but its photo is 8x6, another shape"),
+        "{why:?}"
     );
+    // Training stops at the pair with the same words and both files.
+    let data = Dataset::open(dir.path(), ycor()).unwrap();
+    let index = data.pairs.iter().position(|p| p.key == "web").unwrap();
+    let err = data
+        .sample(index, &aug, &mut rng())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("web.png") && err.contains("web.webp") && err.contains("its photo is 8x6"),
+        "{err}"
+    );
+}
+
+/// `dir/images/<stem>.png` of `photo` pixels and `dir/labels/<stem>.png` of `label` pixels, the
+/// label's left half class 1 and right half class 7, the photo's left half dark and right
+/// half light.
+fn write_halves(dir: &Path, stem: &str, (pw, ph): (u32, u32), (lw, lh): (u32, u32)) {
+    std::fs::create_dir_all(dir.join("images")).unwrap();
+    std::fs::create_dir_all(dir.join("labels")).unwrap();
+    image::RgbImage::from_fn(pw, ph, |x, _| {
+        image::Rgb(if x < pw / 2 { [20; 3] } else { [230; 3] })
+    })
+    .save(dir.join(format!("images/{stem}.png")))
+    .unwrap();
+    image::GrayImage::from_fn(lw, lh, |x, _| image::Luma([if x < lw / 2 { 1 } else { 7 }]))
+        .save(dir.join(format!("labels/{stem}.png")))
+        .unwrap();
+}
+
+#[test]
+fn prepare_resizes_labels_at_another_resolution_and_refuses_another_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("data");
+    // Labels shipped at half the photo's resolution: the same shape.
+    write_halves(&source, "half", (32, 16), (16, 8));
+    let report = inspect::inspect(&source, ycor()).unwrap();
+    let why: Vec<&String> = report.problems.iter().map(|(_, why)| why).collect();
+    assert_eq!(why.len(), 1, "{why:?}");
+    assert!(
+        why[0].contains("16x8 but its photo is 32x16 (the same shape: `dataset prepare`"),
+        "{why:?}"
+    );
+    let out = dir.path().join("prepared");
+    assert_eq!(
+        inspect::prepare(&source, &out, (24, 12), ycor(), false).unwrap(),
+        1
+    );
+    let report = inspect::inspect(&out, ycor()).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let labels = image::open(out.join("labels/half.png")).unwrap().to_luma8();
+    let photo = image::open(out.join("images/half.png")).unwrap().to_rgb8();
+    assert_eq!(
+        (labels.dimensions(), photo.dimensions()),
+        ((24, 12), (24, 12))
+    );
+    // Still aligned: class 1 over the dark half, class 7 over the light half.
+    for (x, class, shade) in [(2, 1, 20), (21, 7, 230)] {
+        assert_eq!(labels.get_pixel(x, 5).0[0], class);
+        assert_eq!(photo.get_pixel(x, 5).0[0], shade);
+    }
+
+    // A label map of another shape is another crop: nothing is written.
+    write_halves(&source, "crop", (32, 16), (16, 16));
+    let out = dir.path().join("refused");
+    let err = inspect::prepare(&source, &out, (24, 12), ycor(), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("crop.png")
+            && err.contains("label map is 16x16 but its photo is 32x16, another shape")
+            && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert!(!out.join("images").exists() && !out.join("labels").exists());
 }

@@ -70,12 +70,14 @@ pub fn validate(
         let photo = read_photo(&pair.image)?;
         if photo.dimensions() != (labels.width, labels.height) {
             return Err(Error::msg(format!(
-                "{}: photo is {}x{} but its label map is {}x{}",
-                pair.image.display(),
-                photo.width(),
-                photo.height(),
-                labels.width,
-                labels.height
+                "{}: {} ({})",
+                pair.label.display(),
+                super::data::inspect::size_mismatch(
+                    "label map",
+                    (labels.width, labels.height),
+                    photo.dimensions()
+                ),
+                pair.image.display()
             )));
         }
         let generated = model.translate_with(&labels, &style)?;

@@ -1,7 +1,9 @@
 //! `scenepaint dataset inspect` and `dataset prepare`: a report of what a dataset folder holds
 //! (layout, pairs, sizes, classes with pixel shares, every problem by file), and a resized copy
 //! of it with the same layout and file names (labels and instance maps nearest, photos with a
-//! triangle filter, which averages over the source area when shrinking).
+//! triangle filter, which averages over the source area when shrinking). A label map stored at
+//! another resolution than its photo (a common way to ship labels) is fine for `prepare` when
+//! both have the same shape; one of another shape is a different crop, and stops it.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -61,15 +63,10 @@ pub fn inspect(root: &Path, palette: Option<Palette>) -> Result<Report> {
         };
         match read_label_map(&pair.label, &palette) {
             Ok(map) => {
-                if let Some((photo_w, photo_h)) =
-                    photo_size.filter(|&s| s != (map.width, map.height))
-                {
+                if let Some(photo) = photo_size.filter(|&s| s != (map.width, map.height)) {
                     problems.push((
                         pair.label.clone(),
-                        format!(
-                            "label map is {}x{} but its photo is {photo_w}x{photo_h}",
-                            map.width, map.height
-                        ),
+                        size_mismatch("label map", (map.width, map.height), photo),
                     ));
                 }
                 for (id, count) in map.histogram() {
@@ -83,17 +80,11 @@ pub fn inspect(root: &Path, palette: Option<Palette>) -> Result<Report> {
         }
         if let Some(path) = &pair.instance {
             match decoded_size(path, "instance map") {
-                Ok(size) if photo_size.is_some_and(|photo| photo != size) => problems.push((
-                    path.clone(),
-                    format!(
-                        "instance map is {}x{} but its photo is {}x{}",
-                        size.0,
-                        size.1,
-                        photo_size.map_or(0, |s| s.0),
-                        photo_size.map_or(0, |s| s.1)
-                    ),
-                )),
-                Ok(_) => {}
+                Ok(size) => {
+                    if let Some(photo) = photo_size.filter(|&photo| photo != size) {
+                        problems.push((path.clone(), size_mismatch("instance map", size, photo)));
+                    }
+                }
                 Err(e) => problems.push((path.clone(), format!("unreadable instance map: {e}"))),
             }
         }
@@ -135,6 +126,49 @@ impl Report {
         }
         out
     }
+}
+
+/// Whether two sizes have one shape: scaled to the same width, their heights differ by at
+/// most a pixel of the wider, as a label map saved at half its photo's resolution does.
+pub fn same_shape((w1, h1): (u32, u32), (w2, h2): (u32, u32)) -> bool {
+    let cross = |a: u32, b: u32| u64::from(a) * u64::from(b);
+    cross(w1, h2).abs_diff(cross(w2, h1)) <= u64::from(w1.max(w2))
+}
+
+/// Why a map of `what` (`"label map"`, `"instance map"`) of `size` does not pair with its
+/// photo of `photo` pixels: what `prepare` would do about it, or that it is another crop.
+pub fn size_mismatch(what: &str, (w, h): (u32, u32), photo @ (pw, ph): (u32, u32)) -> String {
+    let found = format!("{what} is {w}x{h} but its photo is {pw}x{ph}");
+    if same_shape((w, h), photo) {
+        format!("{found} (the same shape: `dataset prepare` resizes both to one size)")
+    } else {
+        format!("{found}, another shape: one of them is cropped or belongs to another pair")
+    }
+}
+
+/// Every pair's photo and maps have one shape ([`same_shape`]), by their headers; otherwise
+/// the first that does not, named with both sizes.
+fn check_shapes(dataset: &super::Dataset) -> Result<()> {
+    use crate::image_limits::shown_size;
+    for pair in &dataset.pairs {
+        let photo = shown_size(&pair.image)?;
+        let maps = [
+            Some(("label map", &pair.label)),
+            pair.instance.as_ref().map(|p| ("instance map", p)),
+        ];
+        for (what, path) in maps.into_iter().flatten() {
+            let size = shown_size(path)?;
+            if !same_shape(size, photo) {
+                return Err(Error::msg(format!(
+                    "{}: {} ({}); nothing was written",
+                    path.display(),
+                    size_mismatch(what, size, photo),
+                    pair.image.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// (width, height) of the photo or instance map at `path`, decoding every pixel (within
@@ -184,7 +218,9 @@ fn save_image(image: &image::DynamicImage, path: &Path) -> Result<()> {
 }
 
 /// Writes a copy of the dataset at `root` resized to `width` x `height` under `out`, with the
-/// same layout and names; returns the number of pairs written. Any bad file stops it. `out`
+/// same layout and names; returns the number of pairs written. Any bad file stops it, and a
+/// pair whose photo and maps differ in shape ([`same_shape`]) stops it before anything is
+/// written (one of the same shape at another resolution is resized like the rest). `out`
 /// may not overlap `root` and must be absent or empty unless `force`
 /// ([`crate::outputs::check_output_dir`]).
 pub fn prepare(
@@ -196,6 +232,7 @@ pub fn prepare(
 ) -> Result<usize> {
     crate::outputs::check_output_dir(out, root, force)?;
     let dataset = super::Dataset::open(root, palette)?;
+    check_shapes(&dataset)?;
     for pair in &dataset.pairs {
         let photo = read_photo(&pair.image)?;
         let resized = image::imageops::resize(&photo, width, height, FilterType::Triangle);
@@ -233,4 +270,20 @@ pub fn prepare(
         }
     }
     Ok(dataset.pairs.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_shape;
+
+    #[test]
+    fn one_shape_allows_a_pixel_of_rounding_and_no_more() {
+        assert!(same_shape((1024, 544), (512, 272)));
+        // 1000x563 halved and rounded down, both ways round.
+        assert!(same_shape((1000, 563), (500, 281)));
+        assert!(same_shape((500, 281), (1000, 563)));
+        assert!(!same_shape((1000, 563), (500, 279)));
+        assert!(!same_shape((32, 16), (16, 16)));
+        assert!(!same_shape((8, 8), (8, 6)));
+    }
 }

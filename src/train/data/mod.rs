@@ -185,13 +185,14 @@ impl Dataset {
         let labels = read_label_map(&pair.label, &self.palette)?;
         if (labels.width, labels.height) != photo.dimensions() {
             return Err(Error::msg(format!(
-                "{}: label map is {}x{}, its photo {} is {}x{}",
+                "{}: {} ({})",
                 pair.label.display(),
-                labels.width,
-                labels.height,
-                pair.image.display(),
-                photo.width(),
-                photo.height()
+                inspect::size_mismatch(
+                    "label map",
+                    (labels.width, labels.height),
+                    photo.dimensions()
+                ),
+                pair.image.display()
             )));
         }
         let channels = labels
@@ -206,8 +207,9 @@ impl Dataset {
                 let (iw, ih, ids) = read_instance(path)?;
                 if (iw, ih) != (w, h) {
                     return Err(Error::msg(format!(
-                        "{}: instance map is {iw}x{ih}, its photo is {w}x{h}",
-                        path.display()
+                        "{}: {}",
+                        path.display(),
+                        inspect::size_mismatch("instance map", (iw, ih), (w, h))
                     )));
                 }
                 Some(augment::apply_to_plane(&ids, w, h, aug, at))
