@@ -217,7 +217,7 @@ fn compare_weights(
 /// in, classes + fake out, the class-balanced cross-entropy for both networks' adversarial
 /// terms). Not with DiffAugment: its cutouts make fake and real features equal, where feature
 /// matching's L1 kinks flip with rounding and Adam's first step turns that into +-lr (with
-/// the conditional D too: 7.6e-3 in g_feat); `train_run.rs` checks that augmented runs train
+/// the conditional D too: 7.6e-3 in g_feat); `tests/train_run/resume.rs` checks that augmented runs train
 /// and resume exactly.
 #[test]
 fn one_spade_iteration_on_the_fast_path_equals_the_plain_path() {

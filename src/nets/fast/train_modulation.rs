@@ -18,7 +18,7 @@
 //!   transposed convolution as a GEMM.
 //!
 //! The sums run in another order than a dense convolution's, so results equal Candle's
-//! convolutions up to rounding (tests below; `tests/fast_train.rs` for whole iterations).
+//! convolutions up to rounding (tests below; `tests/fast_train/iterations.rs` for whole iterations).
 use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
