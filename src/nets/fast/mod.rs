@@ -34,6 +34,7 @@ pub mod train_conv;
 mod train_conv_backward;
 mod train_conv_direct;
 mod train_conv_few;
+mod train_conv_geometry;
 mod train_conv_input_grad;
 mod train_conv_lookup;
 mod train_conv_transpose;

@@ -14,7 +14,7 @@ use super::gather::{im2col, AxisTable};
 use super::gemm::{sgemm_into, MatRef};
 use super::mat_transpose::{transpose_into, transpose_sum_par};
 use super::planes::PlaneView;
-use super::train_conv::Dims;
+use super::train_conv_geometry::Dims;
 
 /// How the weight gradient is summed.
 ///

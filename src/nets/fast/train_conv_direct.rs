@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use super::conv::Activation;
 use super::gemm::SharedMut;
 use super::simd::simd_dispatch;
-use super::train_conv::Dims;
+use super::train_conv_geometry::Dims;
 use super::train_frozen::flip_kernels;
 
 /// Output channels computed together.

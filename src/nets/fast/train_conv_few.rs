@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use super::conv::Activation;
 use super::simd::simd_dispatch;
-use super::train_conv::Dims;
+use super::train_conv_geometry::Dims;
 
 /// Whether [`forward`] computes a convolution of `d` with `stride` (and [`input_gradient`] its
 /// `dX`, the same sums of rows read backwards): one output channel at stride 1. With three

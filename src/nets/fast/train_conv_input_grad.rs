@@ -26,7 +26,7 @@ use rayon::prelude::*;
 use super::conv::scratch_slice;
 use super::gather::AxisTable;
 use super::gemm::{sgemm_into, MatRef, SharedMut};
-use super::train_conv::{split_ranges, Dims};
+use super::train_conv_geometry::{split_ranges, Dims};
 
 /// The most column-gradient values one step of a task writes (its pixel rows are cut to
 /// fit): 256 Ki values, 1 MiB, half this machine's L2.

@@ -18,8 +18,8 @@ use rayon::prelude::*;
 use super::lookup::lookup_pays;
 use super::seg::Signatures;
 use super::simd::simd_dispatch;
-use super::train_conv::{split_ranges, Dims};
 use super::train_conv_few::reach;
+use super::train_conv_geometry::{split_ranges, Dims};
 
 /// Row tasks per sample of the weight gradient, each with its own per-signature sums.
 const WEIGHT_GRAD_TASKS_PER_SAMPLE: usize = 8;

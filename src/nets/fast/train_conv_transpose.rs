@@ -7,7 +7,8 @@
 //! padding 1) use it.
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
-use super::train_conv::{usable, Dims, Geometry};
+use super::train_conv::usable;
+use super::train_conv_geometry::{Dims, Geometry};
 use super::train_ops::{add_channel_bias_in_place, bias_gradient};
 use super::train_storage::{storage_values, with_values};
 

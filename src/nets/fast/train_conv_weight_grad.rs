@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use super::conv::scratch_slice;
 use super::gather::{im2col_taps, AxisTable};
 use super::gemm::{sgemm, MatPtr, MatRef, SharedMut};
-use super::train_conv::{split_ranges, Dims};
+use super::train_conv_geometry::{split_ranges, Dims};
 
 /// The most im2col values one step of a task gathers (its pixel rows are cut to fit): 1 MiB,
 /// half this machine's L2.

@@ -13,7 +13,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::conv::Activation;
-use super::train_conv::{Dims, Geometry};
+use super::train_conv_geometry::{Dims, Geometry};
 use super::train_ops::leaky_relu_gradient;
 use super::train_storage::{storage_values, with_values};
 use super::training_path::{training_path, TrainingPath};
