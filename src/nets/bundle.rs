@@ -262,7 +262,7 @@ impl Model {
     }
 
     /// A generator output (1 x 3 x H x W) as the image of a `width` x `height` label map: given
-    /// the style's colours (`target`) and resized (bilinear).
+    /// the style's colours (`target`) and resized (cubic, `output_resize`).
     pub fn output_image(
         &self,
         output: &Tensor,
@@ -277,7 +277,7 @@ impl Model {
             }
             None => output,
         };
-        let resized = super::layers::resize_bilinear(output, height, width)?;
+        let resized = super::output_resize::resize_cubic(output, height, width)?;
         encoding::to_rgb_image(&resized)
     }
 
@@ -323,7 +323,7 @@ impl Model {
     }
 
     /// Runs the generator on a label map. The map is resized (nearest) to the nearest sides the
-    /// network accepts and the image is resized (bilinear) back to the map's size.
+    /// network accepts and the image is resized (cubic) back to the map's size.
     pub fn translate(
         &self,
         labels: &LabelMap,

@@ -10,6 +10,7 @@ pub mod layers;
 pub mod legacy_pth;
 pub mod live_frames;
 pub mod norms;
+pub mod output_resize;
 pub mod pickle_scan;
 pub mod pix2pix;
 pub mod pix2pixhd;

@@ -8,7 +8,7 @@
 //! training photos, drawn by the seed from the bank the bundle carries (`style_colours.json`).
 //! This is Reinhard et al. 2001's colour transfer ("Color Transfer between Images") in a
 //! luma/chroma space instead of lαβ: there the transfer is one affine map of RGB, so it commutes
-//! with the bilinear resize to the painting's size and costs 12 operations a pixel. Measured
+//! with the resize to the painting's size (`output_resize`) and costs 12 operations a pixel. Measured
 //! against no transfer, the mean alone and the full spread in weights/README.md (FID, KID, style
 //! spread).
 use std::path::{Path, PathBuf};
