@@ -115,12 +115,22 @@ fn bilinear_matrix(len_in: usize, len_out: usize, device: &Device) -> Result<Ten
 /// `F.interpolate(x, size, mode="bilinear", align_corners=False)` as two matmuls, so it has a
 /// gradient (Candle's bilinear resize has none).
 pub fn resize_bilinear(x: &Tensor, out_h: usize, out_w: usize) -> Result<Tensor> {
-    let (n, c, h, w) = x.dims4()?;
+    let (_, _, h, w) = x.dims4()?;
     if (h, w) == (out_h, out_w) {
         return Ok(x.clone());
     }
-    let rows = bilinear_matrix(h, out_h, x.device())?.to_dtype(x.dtype())?;
-    let cols = bilinear_matrix(w, out_w, x.device())?.to_dtype(x.dtype())?;
+    let rows = bilinear_matrix(h, out_h, x.device())?;
+    let cols = bilinear_matrix(w, out_w, x.device())?;
+    resample_separable(x, &rows, &cols)
+}
+
+/// `x` (N, C, H, W) resampled by a matrix per axis, `rows` (out_h, H) and `cols` (out_w, W):
+/// two matmuls, which have gradients and run on every device.
+pub fn resample_separable(x: &Tensor, rows: &Tensor, cols: &Tensor) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    let (out_h, out_w) = (rows.dim(0)?, cols.dim(0)?);
+    let rows = rows.to_dtype(x.dtype())?;
+    let cols = cols.to_dtype(x.dtype())?;
     let flat = x.reshape((n * c, h, w))?;
     let along_w = flat.broadcast_matmul(&cols.t()?)?;
     let along_h = rows.broadcast_matmul(&along_w)?;
