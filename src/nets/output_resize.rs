@@ -27,50 +27,28 @@ fn cubic(x: f64) -> f64 {
     }
 }
 
-/// One output pixel's sources along an axis: (input index, weight), the weights summing to 1.
-type Taps = Vec<(usize, f32)>;
-
-/// The taps of every output position of an axis resampled from `len_in` to `len_out`, pixel
-/// centres aligned (`align_corners=False`); taps past the border fall on the edge pixel.
-fn axis_taps(len_in: usize, len_out: usize) -> Vec<Taps> {
+/// The (len_out x len_in) resampling matrix of one axis, row-major: pixel centres aligned
+/// (`align_corners=False`), taps past the border on the edge pixel, each row summing to 1.
+pub fn cubic_matrix(len_in: usize, len_out: usize) -> Vec<f32> {
+    let mut weights = vec![0f32; len_out * len_in];
     if len_in == 0 {
-        return vec![Vec::new(); len_out];
+        return weights;
     }
     let scale = len_in as f64 / len_out as f64;
     let stretch = scale.max(1.0);
     let reach = 2.0 * stretch;
-    (0..len_out)
-        .map(|dst| {
-            let centre = (dst as f64 + 0.5) * scale - 0.5;
-            let first = (centre - reach).floor() as i64;
-            let last = (centre + reach).ceil() as i64;
-            let mut taps: Vec<(usize, f64)> = Vec::new();
-            for i in first..=last {
-                let weight = cubic((i as f64 - centre) / stretch);
+    for (dst, row) in weights.chunks_exact_mut(len_in).enumerate() {
+        let centre = (dst as f64 + 0.5) * scale - 0.5;
+        let taps: Vec<(usize, f64)> = ((centre - reach).floor() as i64
+            ..=(centre + reach).ceil() as i64)
+            .map(|i| {
                 let clamped = i.clamp(0, len_in as i64 - 1) as usize;
-                match taps.last_mut() {
-                    Some((index, sum)) if *index == clamped => *sum += weight,
-                    _ if weight != 0.0 => taps.push((clamped, weight)),
-                    _ => {}
-                }
-            }
-            let total: f64 = taps.iter().map(|(_, w)| w).sum();
-            taps.into_iter()
-                .map(|(i, w)| (i, (w / total) as f32))
-                .collect()
-        })
-        .collect()
-}
-
-/// The (len_out x len_in) resampling matrix of one axis, row-major, each row summing to 1.
-pub fn cubic_matrix(len_in: usize, len_out: usize) -> Vec<f32> {
-    let mut weights = vec![0f32; len_out * len_in];
-    for (row, taps) in weights
-        .chunks_exact_mut(len_in.max(1))
-        .zip(axis_taps(len_in, len_out))
-    {
+                (clamped, cubic((i as f64 - centre) / stretch))
+            })
+            .collect();
+        let total: f64 = taps.iter().map(|(_, w)| w).sum();
         for (i, w) in taps {
-            row[i] += w;
+            row[i] += (w / total) as f32;
         }
     }
     weights
