@@ -22,8 +22,6 @@ pub fn ycor() -> PathBuf {
     path
 }
 
-/// A paired folder with the first `count` ycor pairs, already at 64x64 (as `dataset prepare`
-/// would write it) so that a step costs no JPEG decoding at full size.
 /// The file stems of `dir`'s entries, sorted.
 pub fn sorted_stems(dir: &Path) -> Vec<String> {
     let mut stems: Vec<String> = std::fs::read_dir(dir)
@@ -41,6 +39,8 @@ pub fn sorted_stems(dir: &Path) -> Vec<String> {
     stems
 }
 
+/// A paired folder with the first `count` ycor pairs, already at 64x64 (as `dataset prepare`
+/// would write it) so that a step costs no JPEG decoding at full size.
 pub fn small_ycor(root: &Path, count: usize) {
     let source = ycor();
     let stems = sorted_stems(&source.join("images"));
@@ -60,18 +60,7 @@ pub fn small_ycor(root: &Path, count: usize) {
             &palette,
         )
         .unwrap();
-        let ids = scenepaint::labelmap::resize_nearest_plane(
-            &label.ids,
-            label.width,
-            label.height,
-            64,
-            64,
-        );
-        let map = scenepaint::labelmap::LabelMap {
-            width: 64,
-            height: 64,
-            ids,
-        };
+        let map = label.resize_nearest(64, 64);
         scenepaint::labelmap::write_index_png(root.join(format!("labels/{stem}.png")), &map)
             .unwrap();
     }

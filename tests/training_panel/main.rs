@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used)] // a test that cannot go on fails; the panic is the report
 #[path = "../painter_support/mod.rs"]
 mod painter_support;
+#[path = "../train_support/mod.rs"]
+mod train_support;
 
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
@@ -14,63 +16,14 @@ use scenepaint::app::bundle_loader::BundleLoader;
 use scenepaint::app::files::ScriptedDialogs;
 use scenepaint::app::models::ModelLoader;
 use scenepaint::app::PainterApp;
-use scenepaint::labels::Palette;
 use scenepaint::live::{ModelInfo, Translator};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use train_support::small_ycor;
 
 mod fid;
 mod settings;
-
-fn ycor() -> PathBuf {
-    let dir = std::env::var("SCENEPAINT_SHARED")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared").into());
-    let path = PathBuf::from(dir).join("datasets/ycor/train");
-    assert!(
-        path.join("images").is_dir(),
-        "ycor missing: {}",
-        path.display()
-    );
-    path
-}
-
-/// The first `count` ycor pairs at 64x64 in a paired folder.
-fn small_ycor(root: &Path, count: usize) {
-    let source = ycor();
-    let mut stems: Vec<String> = std::fs::read_dir(source.join("images"))
-        .unwrap()
-        .map(|e| {
-            e.unwrap()
-                .path()
-                .file_stem()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    stems.sort();
-    let palette = Palette::builtin("ycor").unwrap();
-    for dir in ["images", "labels"] {
-        std::fs::create_dir_all(root.join(dir)).unwrap();
-    }
-    for stem in stems.iter().take(count) {
-        let photo = image::open(source.join(format!("images/{stem}.jpg")))
-            .unwrap()
-            .to_rgb8();
-        image::imageops::resize(&photo, 64, 64, image::imageops::FilterType::Triangle)
-            .save(root.join(format!("images/{stem}.png")))
-            .unwrap();
-        let label = scenepaint::labelmap::read_label_map(
-            source.join(format!("labels/{stem}.png")),
-            &palette,
-        )
-        .unwrap();
-        let map = label.resize_nearest(64, 64);
-        scenepaint::labelmap::write_index_png(root.join(format!("labels/{stem}.png")), &map)
-            .unwrap();
-    }
-}
 
 /// Records which bundle the painter asked for, then loads it with the real bundle loader, so
 /// the preview runs the SPADE generator the panel just trained.
