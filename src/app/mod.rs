@@ -15,6 +15,7 @@ pub mod job;
 mod live_ui;
 pub mod loss_plot;
 pub mod modal;
+mod model_picker;
 pub mod models;
 pub mod palette_panel;
 pub mod preview;

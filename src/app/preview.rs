@@ -1,9 +1,10 @@
 //! The preview (issue 18: as large as the painting, as NVIDIA Canvas shows it): the generated
 //! image in its half of the split beside the canvas, with its row of view controls (pause,
 //! swap sides, match the canvas's zoom and pan or fit, full size); and, in the side panel, the
-//! model picker and device, the style controls of VAE models (`style_controls.rs`) and export.
-//! It only displays and reports what the user asked for; the painter acts on it.
-use super::models::{bundle_name, ModelPicker};
+//! model picker and device (`model_picker.rs`), the style controls of VAE models
+//! (`style_controls.rs`) and export. It only displays and reports what the user asked for; the
+//! painter acts on it.
+use super::models::ModelPicker;
 use crate::live::LiveTranslation;
 use egui::{Align, Layout, RichText};
 use std::path::PathBuf;
@@ -88,7 +89,7 @@ impl PreviewPanel {
         picker: &mut ModelPicker,
     ) -> PreviewEvents {
         let mut events = PreviewEvents::default();
-        model_picker(ui, picker, &mut events);
+        super::model_picker::show(ui, picker, &mut events);
         let Some(live) = live else {
             return events;
         };
@@ -431,75 +432,4 @@ fn warnings(ui: &mut egui::Ui, live: &LiveTranslation, area: egui::Rect) {
             ui.colored_label(ui.visuals().warn_fg_color, line);
         }
     });
-}
-
-/// The model and device pickers. Choosing another model, or another device while a model is
-/// selected, loads it at once; "Load model" loads the selection again.
-fn model_picker(ui: &mut egui::Ui, picker: &mut ModelPicker, events: &mut PreviewEvents) {
-    let (model_before, device_before) = (picker.selected.clone(), picker.device);
-    let selected = picker
-        .selected
-        .as_deref()
-        .map_or_else(|| "(no bundles found)".to_string(), bundle_name);
-    let searched: Vec<String> = picker
-        .folders
-        .iter()
-        .map(|f| f.display().to_string())
-        .collect();
-    egui::ComboBox::from_label("Model")
-        .selected_text(selected)
-        .width(200.0)
-        .show_ui(ui, |ui| {
-            for dir in picker.bundles.clone() {
-                let name = bundle_name(&dir);
-                ui.selectable_value(&mut picker.selected, Some(dir), name);
-            }
-        })
-        .response
-        .on_hover_text(format!(
-            "Models from:\n{}\n\nShipped models are looked for in the data folders:\n{}",
-            if searched.is_empty() {
-                "(no folder)".to_string()
-            } else {
-                searched.join("\n")
-            },
-            crate::shipped::describe_roots()
-        ));
-    if let Some(dir) = &picker.loading {
-        ui.horizontal(|ui| {
-            ui.spinner();
-            ui.label(format!("loading {}…", bundle_name(dir)));
-        });
-    }
-    ui.horizontal_wrapped(|ui| {
-        egui::ComboBox::from_label("Device")
-            .selected_text(picker.device.label())
-            .width(60.0)
-            .show_ui(ui, |ui| {
-                for device in picker.devices.clone() {
-                    ui.selectable_value(&mut picker.device, device, device.label());
-                }
-            });
-        let can_load = picker.can_load() && picker.selected.is_some() && !picker.is_loading();
-        if ui
-            .add_enabled(can_load, egui::Button::new("Load model"))
-            .clicked()
-        {
-            events.load = picker.selected.clone();
-        }
-        if ui.button("Add folder…").clicked() {
-            events.add_folder = true;
-        }
-        if ui
-            .button("Import .pth…")
-            .on_hover_text("A generator checkpoint from the SPADE, pix2pixHD or pix2pix repos")
-            .clicked()
-        {
-            events.import_checkpoint = true;
-        }
-    });
-    let changed = picker.selected != model_before || picker.device != device_before;
-    if changed && picker.selected.is_some() && picker.can_load() && !picker.is_loading() {
-        events.load = picker.selected.clone();
-    }
 }
