@@ -40,6 +40,9 @@ pub struct BenchCase {
     pub input: BenchInput,
     /// Time `Model::translate` (a live-preview frame) instead of the bare forward.
     pub preview: bool,
+    /// A preview case's painting (height, width) where it differs from the model's size: the
+    /// frame then includes shrinking the label map and enlarging the image, as in the painter.
+    pub painting_hw: Option<(usize, usize)>,
 }
 
 /// The benchmark table: the published configurations (PyTorch timings in
@@ -52,6 +55,7 @@ pub fn default_cases() -> Vec<BenchCase> {
         input_chw,
         input: BenchInput::Noise,
         preview: false,
+        painting_hw: None,
     };
     vec![
         // pix2pixHD reads 35 one-hot classes and the instance-edge map (Cityscapes); the
@@ -83,6 +87,7 @@ pub fn default_cases() -> Vec<BenchCase> {
         default_spade_case((128, 256), false),
         default_spade_case((64, 128), false),
         default_spade_case((128, 256), true),
+        default_preview_on_painting((128, 256), (256, 512)),
         default_spade_case((64, 128), true),
     ]
 }
@@ -109,6 +114,7 @@ fn spade_case(ngf: usize, label_nc: usize) -> BenchCase {
         input_chw: (label_nc, 256, 256),
         input: BenchInput::LabelRegions { classes: label_nc },
         preview: false,
+        painting_hw: None,
     }
 }
 
@@ -128,7 +134,29 @@ pub fn default_spade_case((height, width): (usize, usize), preview: bool) -> Ben
         input_chw: (9, height, width),
         input: BenchInput::LabelRegions { classes: 9 },
         preview,
+        painting_hw: None,
     }
+}
+
+/// A preview frame of the default's architecture at `model_hw` on a painting of `painting_hw`
+/// (the shipped example scene is 512x256 for a 256x128 model).
+pub fn default_preview_on_painting(
+    model_hw: (usize, usize),
+    (height, width): (usize, usize),
+) -> BenchCase {
+    let case = default_spade_case(model_hw, true);
+    BenchCase {
+        name: format!("{} on {width}x{height}", case.name),
+        painting_hw: Some((height, width)),
+        ..case
+    }
+}
+
+/// The label map a preview case translates: label regions at the painting's size.
+fn preview_label_map(case: &BenchCase) -> Result<LabelMap> {
+    let (c, model_h, model_w) = case.input_chw;
+    let (h, w) = case.painting_hw.unwrap_or((model_h, model_w));
+    LabelMap::from_ids(w as u32, h as u32, region_label_ids(h, w, c, 2))
 }
 
 /// One photo's colour statistics (a typical ycor photo's), so that a preview frame of a
@@ -266,8 +294,8 @@ pub fn run_case(
         return gpu_case(case, runs, &generator, (&input, z.as_ref()), flops, device);
     }
     let (fast_run, candle_run): (TimedRun, TimedRun) = if case.preview {
-        let (c, h, w) = case.input_chw;
-        let labels = LabelMap::from_ids(w as u32, h as u32, region_label_ids(h, w, c, 2))?;
+        let labels = preview_label_map(case)?;
+        let c = case.input_chw.0;
         let manifest = ModelManifest::in_memory(
             case.net,
             case.options.clone(),
@@ -343,7 +371,7 @@ pub fn format_row(result: &BenchResult) -> String {
         _ => "candle        -".into(),
     };
     format!(
-        "{:<36} {:>8.1} ms (min {:>8.1}, {} runs) {:>7.2} GFLOP {:>6.1} GFLOP/s  {candle}",
+        "{:<44} {:>8.1} ms (min {:>8.1}, {} runs) {:>7.2} GFLOP {:>6.1} GFLOP/s  {candle}",
         result.name,
         result.median_ms,
         result.min_ms,
@@ -373,6 +401,7 @@ mod tests {
             input_chw: (2, 8, 8),
             input: BenchInput::Noise,
             preview: false,
+            painting_hw: None,
         };
         let result = run_case(&case, 1, true, &Device::Cpu).unwrap();
         let px = 64.0;
@@ -402,5 +431,20 @@ mod tests {
         assert!(ids.iter().all(|&i| i < 9));
         let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
         assert!(distinct.len() > 1, "the label map must have regions");
+    }
+
+    #[test]
+    fn a_preview_on_a_painting_translates_the_paintings_size() {
+        let own = default_spade_case((16, 32), true);
+        let painting = default_preview_on_painting((16, 32), (256, 512));
+        assert_eq!(painting.name, format!("{} on 512x256", own.name));
+        assert_eq!(
+            painting.input_chw, own.input_chw,
+            "the model's size is unchanged"
+        );
+        let map = preview_label_map(&painting).unwrap();
+        assert_eq!((map.width, map.height), (512, 256));
+        let map = preview_label_map(&own).unwrap();
+        assert_eq!((map.width, map.height), (32, 16));
     }
 }
