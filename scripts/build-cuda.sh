@@ -3,6 +3,7 @@
 # beside it (the one to run where no NVIDIA driver is installed):
 #
 #   scripts/build-cuda.sh            # -> target/cuda/release/scenepaint (CUDA), target/release/scenepaint (CPU)
+#   scripts/build-cuda.sh --check    # only `cargo check --features cuda` of every target (no binary)
 #
 # - The CUDA 13.0.x compiler and libraries come from NVIDIA's PyPI wheels, pinned to 13.0.x:
 #   nvcc 13.0 emits PTX ISA 9.0, which a CUDA 13.0 (r580) driver loads; 13.2 emits 9.2, which
@@ -19,6 +20,12 @@
 # Needs: python3 with pip, gcc, cargo. Env: CUDA_COMPUTE_CAP, CUDA_TOOLCHAIN_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+check_only=false
+case "${1:-}" in
+  --check) check_only=true ;;
+  "") ;;
+  *) echo "usage: scripts/build-cuda.sh [--check]" >&2; exit 2 ;;
+esac
 
 toolkit_version=13.0.2
 compute_cap="${CUDA_COMPUTE_CAP:-90}"
@@ -63,6 +70,11 @@ export CUDA_HOME="$root" CUDA_PATH="$root" PATH="$root/bin:$PATH"
 export CUDA_COMPUTE_CAP="$compute_cap" CUDARC_CUDA_VERSION=13000
 export LIBRARY_PATH="$root/lib:$stub${LIBRARY_PATH:+:$LIBRARY_PATH}"
 export RUSTFLAGS="${RUSTFLAGS:-} -L native=$root/lib -L native=$stub"
+if $check_only; then
+  echo "checking every target with --features cuda (compute capability $compute_cap)"
+  cargo check --locked --release --features cuda --target-dir target/cuda --all-targets
+  exit 0
+fi
 echo "building the CUDA binary (compute capability $compute_cap)"
 cargo build --locked --release --features cuda --target-dir target/cuda --bin scenepaint
 unset RUSTFLAGS LIBRARY_PATH
