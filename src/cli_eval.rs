@@ -65,6 +65,11 @@ pub struct EvaluateArgs {
     /// style_colours.json (with --model).
     #[arg(long, requires = "model")]
     generator_colours: bool,
+    /// Score this many draws of the model's random styles (each label map in a new style
+    /// seed per draw; draw 0 is the single evaluation's) and report their mean and range: one
+    /// draw at a few dozen pairs moves FID by a few points (with --model).
+    #[arg(long, requires = "model", default_value_t = 1)]
+    draws: usize,
     /// Print one JSON object instead of a sentence.
     #[arg(long)]
     json: bool,
@@ -79,6 +84,7 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
     let mut style = None;
     let mut classes = None;
     let mut reference = None;
+    let mut draws = None;
     let scores = match (&args.model, &args.data, &args.real, &args.fake) {
         (Some(bundle), Some(data), None, None) => {
             let mut model = Model::load(bundle, &candle_core::Device::Cpu)
@@ -95,6 +101,12 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
                 }
                 Pairs::All => PairChoice::All,
             };
+            if args.real_reference && matches!(choice, PairChoice::All) {
+                bail!("--real-reference needs pairs left over: use it with the held-out pairs");
+            }
+            eval::draws::check_draws(&model, args.draws)
+                .with_context(|| format!("evaluating {}", bundle.display()))?;
+            let eval_size = eval::eval_size(&dataset, &choice, size)?;
             if let Some(styles) = args.styles {
                 style = Some(eval::style::style_spread(
                     &model,
@@ -105,7 +117,6 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
                 )?);
             }
             if args.classes {
-                let eval_size = eval::eval_size(&dataset, &choice, size)?;
                 classes = Some(eval::classes::class_contrasts(
                     &model,
                     &dataset,
@@ -114,16 +125,10 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
                     &mut progress,
                 )?);
             }
-            if !args.real_reference {
-                eval::evaluate_model(&network, &model, &dataset, &choice, size, &mut progress)?
-            } else {
-                if matches!(choice, PairChoice::All) {
-                    bail!("--real-reference needs pairs left over: use it with the held-out pairs");
-                }
-                // The held-out photos' features serve both the model's score and the level.
-                let eval_size = eval::eval_size(&dataset, &choice, size)?;
-                let photos =
-                    eval::photo_features(&network, &dataset, &choice, eval_size, &mut progress)?;
+            // The photos' features serve every draw and the real-photo level.
+            let photos =
+                eval::photo_features(&network, &dataset, &choice, eval_size, &mut progress)?;
+            if args.real_reference {
                 reference = Some(
                     eval::reference::real_reference(
                         &network,
@@ -140,16 +145,28 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
                         )
                     })?,
                 );
-                eval::score_model(
-                    &network,
-                    &model,
-                    &dataset,
-                    &choice,
-                    eval_size,
-                    &photos,
-                    &mut progress,
-                )?
             }
+            let all = eval::draws::score_draws(
+                &network,
+                &model,
+                &dataset,
+                &choice,
+                eval_size,
+                &photos,
+                args.draws,
+                &mut progress,
+            )
+            .with_context(|| format!("evaluating {}", bundle.display()))?;
+            let first = all.draws[0].scores;
+            let scores = eval::Scores {
+                fid: all.mean_fid(),
+                kid: all.mean_kid(),
+                ..first
+            };
+            if all.draws.len() > 1 {
+                draws = Some(all);
+            }
+            scores
         }
         (None, None, Some(real), Some(fake)) => {
             eval::evaluate_folders(&network, real, fake, size, &mut progress)?
@@ -180,9 +197,15 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
         if let Some(reference) = &reference {
             report["real_reference"] = serde_json::json!(reference);
         }
+        if let Some(draws) = &draws {
+            report["draws"] = draws_json(draws);
+        }
         println!("{report}");
     } else {
-        println!("{scores}");
+        match &draws {
+            Some(draws) => println!("{draws}"),
+            None => println!("{scores}"),
+        }
         if let Some(style) = &style {
             println!("{style}");
         }
@@ -198,6 +221,20 @@ pub fn run_evaluate(args: EvaluateArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Each draw's seeds and scores (the report's `fid` and `kid` are their means).
+fn draws_json(draws: &eval::draws::DrawScores) -> serde_json::Value {
+    let (lowest, highest) = draws.fid_range();
+    serde_json::json!({
+        "fid_lowest": lowest,
+        "fid_highest": highest,
+        "each": draws.draws.iter().map(|d| serde_json::json!({
+            "first_seed": d.first_seed,
+            "fid": d.scores.fid,
+            "kid": d.scores.kid,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 fn classes_json(classes: &eval::classes::ClassContrasts) -> serde_json::Value {

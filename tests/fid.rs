@@ -302,6 +302,48 @@ fn evaluate_cli_reports_how_far_styles_move_the_colour() {
     assert!(unstyled < 1e-12, "pix2pix has no styles: {unstyled}");
 }
 
+/// `evaluate --draws`: each draw translates in seeds of its own, draw 0 is the plain evaluation,
+/// the report's FID and KID are the draws' means; a model without styles refuses more than one.
+#[test]
+fn evaluate_cli_scores_several_draws_of_styles() {
+    let data = tempfile::tempdir().unwrap();
+    train_support::small_ycor(data.path(), 3);
+    let single = evaluate_json("ycor-spade-256", data.path(), &[]);
+    assert!(single.get("draws").is_none(), "{single}");
+    let report = evaluate_json("ycor-spade-256", data.path(), &["--draws", "2"]);
+    let each = report["draws"]["each"].as_array().unwrap();
+    let seeds: Vec<u64> = each
+        .iter()
+        .map(|d| d["first_seed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seeds, [0, 3], "3 pairs a draw, no seed twice");
+    let fid = |d: &serde_json::Value| d["fid"].as_f64().unwrap();
+    assert_eq!(
+        fid(&each[0]),
+        fid(&single),
+        "draw 0 is the plain evaluation"
+    );
+    assert_ne!(fid(&each[0]), fid(&each[1]), "other seeds, other images");
+    assert!((fid(&report) - (fid(&each[0]) + fid(&each[1])) / 2.0).abs() < 1e-9);
+    let lowest = report["draws"]["fid_lowest"].as_f64().unwrap();
+    assert_eq!(lowest, fid(&each[0]).min(fid(&each[1])));
+    let out = Command::new(binary())
+        .args(["evaluate", "--pairs", "all", "--draws", "2", "--inception"])
+        .arg(network_path())
+        .arg("--model")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/ycor-pix2pix"))
+        .arg("--data")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("ycor-pix2pix") && stderr.contains("has no random styles"),
+        "{stderr}"
+    );
+}
+
 /// `evaluate --classes`: every class of the pairs gets a row; the photos' contrasts do not
 /// depend on the model, the translations' do.
 #[test]

