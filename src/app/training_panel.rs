@@ -324,9 +324,14 @@ impl TrainingPanel {
             })
             .inner;
         if stopping {
+            let saved = self.run.as_ref().is_some_and(|r| r.stop_checkpoint_saved());
             ui.horizontal_wrapped(|ui| {
                 ui.spinner();
-                ui.label(STOPPING_LABEL);
+                ui.label(if saved {
+                    STOPPING_MODEL_LABEL
+                } else {
+                    STOPPING_LABEL
+                });
             });
         }
         if let Some(message) = &self.message {
@@ -395,6 +400,9 @@ impl TrainingPanel {
 /// The panel's text between a stop request and the run's end: the iteration in progress
 /// finishes, then the checkpoint and the bundle are written.
 pub const STOPPING_LABEL: &str = "Stopping: saving a checkpoint and the model…";
+/// The same once the checkpoint is on disk: nothing trained is lost if the window closes now;
+/// the bundle can take seconds (a weight average is measured before it is written).
+pub const STOPPING_MODEL_LABEL: &str = "Stopping: checkpoint saved; writing the model…";
 
 /// What `dataset inspect` reports for `dir`, as text for the panel.
 fn inspect_text(dir: &std::path::Path, palette: Option<crate::labels::Palette>) -> String {

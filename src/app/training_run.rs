@@ -142,6 +142,12 @@ impl TrainingRun {
         self.stop.load(Ordering::Acquire)
     }
 
+    /// While stopping: whether the checkpoint holding the last step is on disk, so that only
+    /// the model bundle is left to write (its weight average is measured first: seconds).
+    pub fn stop_checkpoint_saved(&self) -> bool {
+        self.stop_requested() && holds_last_step(&self.checkpoints, self.last.as_ref())
+    }
+
     /// Takes everything the thread reported. True when something arrived.
     pub fn poll(&mut self) -> bool {
         let mut any = false;
@@ -186,6 +192,12 @@ impl TrainingRun {
     }
 }
 
+/// Whether the newest checkpoint holds the last reported step. A stopping trainer saves the
+/// step it finished last, or keeps a checkpoint already written at that step.
+fn holds_last_step(checkpoints: &[(u64, PathBuf)], last: Option<&Progress>) -> bool {
+    matches!((checkpoints.last(), last), (Some((saved, _)), Some(p)) if *saved == p.iteration)
+}
+
 impl Drop for TrainingRun {
     /// Stops the run (it saves a checkpoint) and waits for the thread.
     fn drop(&mut self) {
@@ -194,5 +206,35 @@ impl Drop for TrainingRun {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(iteration: u64) -> Progress {
+        Progress {
+            iteration,
+            total: 100,
+            epoch: 0,
+            losses: Default::default(),
+            lr_g: 1e-4,
+            lr_d: 1e-4,
+            iters_per_s: 1.0,
+            eta_s: 1.0,
+        }
+    }
+
+    #[test]
+    fn only_a_checkpoint_of_the_last_step_holds_it() {
+        let at = |i: u64| (i, PathBuf::from(format!("checkpoint-{i}")));
+        assert!(!holds_last_step(&[], Some(&progress(5))), "none saved yet");
+        assert!(!holds_last_step(&[at(5)], None), "no step reported");
+        assert!(
+            !holds_last_step(&[at(4)], Some(&progress(5))),
+            "step 5 came after the newest checkpoint"
+        );
+        assert!(holds_last_step(&[at(4), at(5)], Some(&progress(5))));
     }
 }

@@ -177,7 +177,22 @@ fn a_tiny_run_from_the_panel_reports_stops_and_goes_to_the_painter() {
 
     click_in_panel(&mut h, "Stop");
     h.step(); // the frame that handles the click says so at once
-    h.get_by_label(scenepaint::app::training_panel::STOPPING_LABEL);
+    {
+        use scenepaint::app::training_panel::{STOPPING_LABEL, STOPPING_MODEL_LABEL};
+        // Which stage: the newest checkpoint may already hold the last step.
+        let saved = h
+            .state()
+            .training
+            .run
+            .as_ref()
+            .unwrap()
+            .stop_checkpoint_saved();
+        h.get_by_label(if saved {
+            STOPPING_MODEL_LABEL
+        } else {
+            STOPPING_LABEL
+        });
+    }
     run_until(&mut h, "the run to stop", 120, |app| {
         !app.training.is_training()
     });
