@@ -296,7 +296,8 @@ pub fn evaluate_model(
 }
 
 /// FID and KID of `model` on `dataset`'s chosen pairs against their photos' features `real`,
-/// computed once by a caller that needs them for more (a training run, the real-photo level).
+/// computed once by a caller that needs them for more (a training run, the real-photo level);
+/// one draw of styles, `draws::score_draws`'s draw 0.
 pub fn score_model(
     network: &FidNetwork,
     model: &Model,
@@ -306,8 +307,8 @@ pub fn score_model(
     real: &FeatureSet,
     progress: Progress,
 ) -> Result<Scores> {
-    let fake = translation_features(network, model, dataset, choice, size, 0, progress)?;
-    scores(real, &fake, size)
+    let single = draws::score_draws(network, model, dataset, choice, size, real, 1, progress)?;
+    Ok(single.draws[0].scores)
 }
 
 /// The image files of `dir` (not recursive), sorted by name.
