@@ -83,7 +83,6 @@ def draw(history_path, out, live):
         history = json.load(f)
     markers = iter([">", "*", "X", "8", "H"])
     runs = history["runs"] + [live_run(spec, next(markers)) for spec in live]
-    both = any(run.get("average") for run in runs)
     fig, ax = plt.subplots(figsize=(9.6, 4.2), dpi=100)
     for run in runs:
         average, current = run.get("average", []), run.get("current", [])
@@ -94,8 +93,7 @@ def draw(history_path, out, live):
             colour = line.get_color()
         if current:
             ax.plot(*zip(*current), run["style"] + "-", markersize=4, color=colour,
-                    label=f"{run['label']}, current weights" if average and both
-                    else run["label"])
+                    label=f"{run['label']}, current weights" if average else run["label"])
     ax.axhline(history["target"], color="grey", linestyle=":",
                label=f"issue 15's target ({history['target']})")
     real = history.get("real_photos")
