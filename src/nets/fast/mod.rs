@@ -26,6 +26,7 @@ pub mod pix2pixhd;
 pub mod planes;
 pub mod region;
 mod seg;
+mod seg_hidden;
 pub(crate) mod simd;
 pub mod spade_generator;
 pub mod spade_incremental;

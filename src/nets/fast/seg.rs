@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use super::planes::Planes;
 use super::region::Rect;
+use super::seg_hidden::HiddenWindows;
 
 /// Above this many distinct vectors the map is treated as dense.
 const MAX_SIGNATURES: usize = 1024;
@@ -92,8 +93,6 @@ impl Signatures {
 #[derive(Debug, Clone)]
 pub(crate) struct SparseLevel {
     pub signature_count: usize,
-    /// Width of the raster `sig` and the pixel indices below refer to.
-    pub width: usize,
     /// Per pixel, its signature.
     pub sig: Vec<u16>,
     /// Per pixel: the k x k window around it is one signature and inside the image.
@@ -110,6 +109,8 @@ pub(crate) struct SparseLevel {
     /// `(2 radius + 1)^2` window is uniform, else `signature_count + i` for the i-th entry of
     /// `boundary`.
     pub runs: Vec<TableRun>,
+    /// The distinct `mlp_shared` activations the boundary pixels read.
+    pub hidden: HiddenWindows,
 }
 
 /// Consecutive pixels whose table rows are one row (inside a region) or consecutive rows
@@ -255,15 +256,23 @@ impl SparseLevel {
             })
             .collect();
         let runs = table_runs(&table_row, signature_count);
+        let hidden = HiddenWindows::new(
+            &sig,
+            width,
+            &uniform_near,
+            &boundary,
+            radius,
+            signature_count,
+        );
         Self {
             signature_count,
-            width,
             sig,
             uniform_near,
             boundary,
             needed,
             slot,
             runs,
+            hidden,
         }
     }
 }

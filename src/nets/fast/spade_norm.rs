@@ -4,17 +4,20 @@
 //!
 //! With a sparse semantic map (`seg.rs`) `gamma`/`beta` form a table: one row per signature
 //! (pixels inside a region) plus one per boundary pixel. `mlp_shared` over signature vectors is
-//! a sum over kernel taps of per-signature columns; `mlp_gamma`/`mlp_beta` run as one product
-//! (gamma rows then beta rows) over boundary pixels only. A dense map takes two convolutions.
+//! a sum over kernel taps of per-signature columns, computed once per distinct label window
+//! (`seg_hidden.rs`); `mlp_gamma`/`mlp_beta` (gamma rows then beta rows) are, per kernel tap, a
+//! product with those few activations, summed at each boundary pixel over the taps. A dense
+//! map takes two convolutions.
 use rayon::prelude::*;
 
 use super::conv::{Activation, Conv2d, Epilogue};
 use super::gather::PadMode;
-use super::gemm::{sgemm, MatPtr, MatRef, SharedMut};
+use super::gemm::{sgemm_into, MatRef, SharedMut};
 use super::ops::ChannelNorm;
 use super::planes::Planes;
 use super::region::Rect;
 use super::seg::{Level, Signatures, SparseLevel, TableRun};
+use super::seg_hidden::NO_PIXEL;
 use super::{batch_norm_from, conv_from, values, FastError};
 use crate::nets::spade::Spade;
 
@@ -38,8 +41,9 @@ pub(crate) struct FastSpadeNorm {
     shared_bias: Vec<f32>,
     /// `mlp_gamma` and `mlp_beta` stacked (2 norm_nc outputs), for dense maps.
     modulation: Conv2d,
-    /// The same weights with the inner index ordered (tap, hidden channel).
-    modulation_tap_major: Vec<f32>,
+    /// The same weights per kernel tap, (taps, hidden, 2 norm_nc): each tap's right-hand side
+    /// of the boundary products, row-major (the `gemm` crate's fast layout).
+    modulation_by_tap: Vec<f32>,
     /// Summed over taps: the product with a constant activation.
     modulation_tap_sum: Vec<f32>,
     modulation_bias: Vec<f32>,
@@ -69,13 +73,13 @@ impl FastSpadeNorm {
         let mut bias = bias_of(&spade.mlp_gamma)?;
         bias.extend(bias_of(&spade.mlp_beta)?);
         let taps = kernel * kernel;
-        let mut tap_major = vec![0.0; weight.len()];
+        let mut by_tap = vec![0.0; weight.len()];
         let mut tap_sum = vec![0.0; 2 * norm_nc * hidden];
         for m in 0..2 * norm_nc {
             for j in 0..hidden {
                 for t in 0..taps {
                     let w = weight[(m * hidden + j) * taps + t];
-                    tap_major[(m * taps + t) * hidden + j] = w;
+                    by_tap[(t * hidden + j) * 2 * norm_nc + m] = w;
                     tap_sum[m * hidden + j] += w;
                 }
             }
@@ -98,7 +102,7 @@ impl FastSpadeNorm {
             shared_weight,
             shared_bias,
             modulation,
-            modulation_tap_major: tap_major,
+            modulation_by_tap: by_tap,
             modulation_tap_sum: tap_sum,
             modulation_bias: bias,
         })
@@ -134,7 +138,7 @@ impl FastSpadeNorm {
         }
         match (&level.sparse, signatures) {
             (Some(sparse), Some(signatures)) => {
-                let table = self.modulation_table(sparse, signatures, sparse.width);
+                let table = self.modulation_table(sparse, signatures);
                 let rows = sparse.signature_count + sparse.boundary.len();
                 Ok(modulate(x, affine, activation, |c| {
                     let gamma = &table[c * rows..(c + 1) * rows];
@@ -164,12 +168,7 @@ impl FastSpadeNorm {
     }
 
     /// The (2 norm_nc) x (signatures + boundary pixels) table of gamma then beta rows.
-    fn modulation_table(
-        &self,
-        level: &SparseLevel,
-        signatures: &Signatures,
-        width: usize,
-    ) -> Vec<f32> {
+    fn modulation_table(&self, level: &SparseLevel, signatures: &Signatures) -> Vec<f32> {
         let (hidden, taps) = (self.hidden, self.kernel * self.kernel);
         let nsig = level.signature_count;
         let label_nc = self.shared.in_channels;
@@ -208,125 +207,84 @@ impl FastSpadeNorm {
             }
         }
         if !level.boundary.is_empty() {
-            let actv = self.needed_activations(level, &columns, &constant_actv, width);
-            self.boundary_products(level, &actv, width, &mut table, rows);
+            let actv = self.window_activations(level, &columns, &constant_actv);
+            self.boundary_rows(level, &actv, &mut table, rows);
         }
         table
     }
 
-    /// `relu(mlp_shared(seg))` at every needed pixel, (needed x hidden).
-    fn needed_activations(
+    /// `relu(mlp_shared(seg))` of every distinct window of the level (`seg_hidden.rs`):
+    /// (activations x hidden), the signatures' `constant` ones first.
+    fn window_activations(
         &self,
         level: &SparseLevel,
         columns: &[f32],
         constant: &[f32],
-        width: usize,
     ) -> Vec<f32> {
-        let (hidden, k) = (self.hidden, self.kernel);
-        let (radius, nsig) = (k / 2, level.signature_count);
-        let height = level.sig.len() / width.max(1);
-        let mut actv = vec![0.0f32; level.needed.len() * hidden];
-        actv.par_chunks_mut(hidden * 256)
-            .zip(level.needed.par_chunks(256))
-            .for_each(|(out, pixels)| {
-                for (dst, &p) in out.chunks_exact_mut(hidden).zip(pixels) {
-                    let p = p as usize;
-                    let sig = usize::from(level.sig[p]);
-                    if level.uniform_near[p] {
-                        dst.copy_from_slice(&constant[sig * hidden..(sig + 1) * hidden]);
-                        continue;
-                    }
-                    dst.copy_from_slice(&self.shared_bias);
-                    let (y, x) = (p / width, p % width);
-                    for ky in 0..k {
-                        let Some(yy) = (y + ky).checked_sub(radius).filter(|&v| v < height) else {
-                            continue;
-                        };
-                        for kx in 0..k {
-                            let Some(xx) = (x + kx).checked_sub(radius).filter(|&v| v < width)
-                            else {
-                                continue;
-                            };
-                            let v = usize::from(level.sig[yy * width + xx]);
-                            let col = &columns[((ky * k + kx) * nsig + v) * hidden..][..hidden];
-                            dst.iter_mut().zip(col).for_each(|(d, c)| *d += c);
-                        }
-                    }
-                    dst.iter_mut().for_each(|d| *d = d.max(0.0));
+        let (hidden, taps, nsig) = (
+            self.hidden,
+            self.kernel * self.kernel,
+            level.signature_count,
+        );
+        let windows = &level.hidden;
+        let count = windows.activation_count(nsig);
+        let mut actv = Vec::with_capacity(count * hidden);
+        actv.extend_from_slice(constant);
+        let mut sum = vec![0f32; hidden];
+        for i in 0..count - nsig {
+            sum.copy_from_slice(&self.shared_bias);
+            for t in 0..taps {
+                if let Some(s) = windows.window_tap(i, t) {
+                    let col = &columns[(t * nsig + usize::from(s)) * hidden..][..hidden];
+                    sum.iter_mut().zip(col).for_each(|(d, c)| *d += c);
                 }
-            });
+            }
+            actv.extend(sum.iter().map(|v| v.max(0.0)));
+        }
         actv
     }
 
-    /// `mlp_gamma`/`mlp_beta` at the boundary pixels, written into the table's boundary rows.
-    fn boundary_products(
-        &self,
-        level: &SparseLevel,
-        actv: &[f32],
-        width: usize,
-        table: &mut [f32],
-        rows: usize,
-    ) {
-        let (hidden, k) = (self.hidden, self.kernel);
-        let (radius, taps) = (k / 2, k * k);
-        let inner = taps * hidden;
-        let m = 2 * self.norm_nc;
-        let height = level.sig.len() / width.max(1);
-        let nsig = level.signature_count;
-        let threads = rayon::current_num_threads().max(1);
-        let chunk = (96 * 1024 / inner.max(m)).clamp(32, 1024);
-        let chunk = chunk.min(level.boundary.len().div_ceil(2 * threads)).max(8);
+    /// `mlp_gamma`/`mlp_beta` at the boundary pixels, written into the table's boundary rows:
+    /// per kernel tap, the products of its weights with every distinct activation, then per
+    /// pixel the sum over taps of the products its neighbours' activations name.
+    fn boundary_rows(&self, level: &SparseLevel, actv: &[f32], table: &mut [f32], rows: usize) {
+        const PIXELS_PER_TASK: usize = 64;
+        let (hidden, taps, m) = (self.hidden, self.kernel * self.kernel, 2 * self.norm_nc);
+        let count = actv.len() / hidden.max(1);
+        let mut products = vec![0f32; taps * count * m];
+        products
+            .par_chunks_mut(count * m)
+            .zip(self.modulation_by_tap.par_chunks(hidden * m))
+            .for_each(|(dst, weight)| {
+                let lhs = MatRef::row_major(actv, count, hidden);
+                sgemm_into(dst, lhs, MatRef::row_major(weight, hidden, m), false);
+            });
+        let (nsig, ids) = (level.signature_count, &level.hidden.boundary_taps);
         let dst = SharedMut(table.as_mut_ptr());
-        let weight = MatRef::row_major(&self.modulation_tap_major, m, inner);
-        level
-            .boundary
-            .par_chunks(chunk)
+        ids.par_chunks(taps * PIXELS_PER_TASK)
             .enumerate()
-            .for_each_init(Vec::new, |col, (i, pixels)| {
-                col.clear();
-                col.resize(pixels.len() * inner, 0.0);
-                for (dst, &p) in col.chunks_exact_mut(inner).zip(pixels) {
-                    let (y, x) = (p as usize / width, p as usize % width);
-                    for ky in 0..k {
-                        let Some(yy) = (y + ky).checked_sub(radius).filter(|&v| v < height) else {
-                            continue;
-                        };
-                        for kx in 0..k {
-                            let Some(xx) = (x + kx).checked_sub(radius).filter(|&v| v < width)
-                            else {
-                                continue;
-                            };
-                            let slot = level.slot[yy * width + xx];
-                            if slot >= 0 {
-                                let src = &actv[slot as usize * hidden..][..hidden];
-                                dst[(ky * k + kx) * hidden..][..hidden].copy_from_slice(src);
-                            }
-                        }
+            .for_each_init(Vec::new, |sums, (chunk, ids)| {
+                let pixels = ids.len() / taps;
+                sums.clear();
+                sums.resize(pixels * m, 0.0);
+                for (sum, ids) in sums.chunks_exact_mut(m).zip(ids.chunks_exact(taps)) {
+                    for (t, &id) in ids.iter().enumerate().filter(|(_, &id)| id != NO_PIXEL) {
+                        let product = &products[(t * count + id as usize) * m..][..m];
+                        sum.iter_mut().zip(product).for_each(|(s, p)| *s += p);
                     }
                 }
-                let rhs = MatRef {
-                    data: col,
-                    rows: inner,
-                    cols: pixels.len(),
-                    row_stride: 1,
-                    col_stride: inner,
-                };
-                let first = nsig + i * chunk;
-                let out = MatPtr {
-                    // SAFETY (offset): `first + pixels.len() <= rows`, inside the table.
-                    ptr: unsafe { dst.ptr().add(first) },
-                    row_stride: rows,
-                    col_stride: 1,
-                };
-                // SAFETY: this chunk alone writes columns [first, first + len) of every table
-                // row; the table outlives the parallel loop.
-                unsafe { sgemm(out, weight, rhs, false) };
+                let first = nsig + chunk * PIXELS_PER_TASK;
+                for (mi, &bias) in self.modulation_bias.iter().enumerate() {
+                    // SAFETY: this task alone writes columns [first, first + pixels) of the
+                    // table's rows, which lie inside it and outlive the loop.
+                    let row = unsafe {
+                        std::slice::from_raw_parts_mut(dst.ptr().add(mi * rows + first), pixels)
+                    };
+                    for (r, sum) in row.iter_mut().zip(sums.chunks_exact(m)) {
+                        *r = sum[mi] + bias;
+                    }
+                }
             });
-        for (mi, row) in table.chunks_exact_mut(rows).enumerate() {
-            row[nsig..]
-                .iter_mut()
-                .for_each(|v| *v += self.modulation_bias[mi]);
-        }
     }
 }
 
