@@ -1,13 +1,18 @@
 //! Convolutions for inference: im2col into the `gemm` crate, tile by tile on the current rayon
-//! pool, with the bias, a residual and the activation applied while each tile is still in cache.
+//! pool, with the bias, a residual and the activation applied while each tile is still in cache;
+//! 3x3 stride-1 layers with enough channels and pixels through Winograd's F(4x4, 3x3)
+//! (`winograd.rs`, the kernel transformed once per layer).
 //! Padding (zero, reflection, replication) lives in per-axis gather tables (`gather.rs`), so
 //! pix2pixHD's `ReflectionPad2d` + conv needs no padded copy. Transposed convolutions (`transpose.rs`) reuse
 //! the same tiled product on their stride phases.
+use std::sync::{Arc, OnceLock};
+
 use rayon::prelude::*;
 
 use super::gather::{im2col, AxisTable, PadMode};
 use super::gemm::{sgemm_into, sgemm_into_transposed, MatRef};
 use super::planes::{PlaneView, Planes};
+use super::winograd::{self, WinogradKernel};
 use super::FastError;
 
 /// The activation applied to a layer's output.
@@ -192,6 +197,8 @@ pub struct Conv2d {
     /// (out, in * kernel * kernel), PyTorch's OIHW flattened.
     pub(crate) weight: Vec<f32>,
     pub(crate) bias: Vec<f32>,
+    /// The weight in Winograd's domain, transformed on the first frame that uses it.
+    winograd: OnceLock<Arc<WinogradKernel>>,
 }
 
 impl Conv2d {
@@ -226,6 +233,7 @@ impl Conv2d {
             pad_mode,
             weight,
             bias,
+            winograd: OnceLock::new(),
         })
     }
 
@@ -237,6 +245,7 @@ impl Conv2d {
             row.iter_mut().for_each(|w| *w *= scale[o]);
             self.bias[o] = self.bias[o] * scale[o] + shift[o];
         }
+        self.winograd = OnceLock::new();
     }
 
     pub fn output_size(&self, height: usize, width: usize) -> Result<(usize, usize), FastError> {
@@ -295,6 +304,9 @@ impl Conv2d {
             ));
         }
         let (rows, cols) = self.axis_tables(x.height, x.width, epilogue)?;
+        if let Some(out) = self.forward_winograd(x, epilogue, (rows.out_len, cols.out_len)) {
+            return Ok(out);
+        }
         Ok(convolve(
             x,
             &rows,
@@ -303,6 +315,46 @@ impl Conv2d {
             &self.bias,
             epilogue,
         ))
+    }
+}
+
+impl Conv2d {
+    /// The layer through Winograd's F(4x4, 3x3) where it is one (3x3, stride 1, zero padding)
+    /// and pays ([`winograd::pays_at_inference`]); `None` otherwise.
+    fn forward_winograd(
+        &self,
+        x: &Planes,
+        epilogue: Epilogue,
+        out_hw: (usize, usize),
+    ) -> Option<Planes> {
+        let zero_padded = self.padding == 0 || self.pad_mode == PadMode::Zero;
+        let shape_fits = self.kernel == 3 && self.stride == 1 && self.padding <= 2 && zero_padded;
+        if !shape_fits || !winograd::pays_at_inference(self.in_channels, self.out_channels, out_hw)
+        {
+            return None;
+        }
+        let kernel = self.winograd.get_or_init(|| {
+            let kernel = WinogradKernel::forward(&self.weight, self.out_channels, self.in_channels);
+            Arc::new(kernel)
+        });
+        let input = winograd::Input {
+            n: 1,
+            channels: x.channels,
+            height: x.height,
+            width: x.width,
+            padding: self.padding,
+        };
+        let mut out = Planes::zeros(self.out_channels, out_hw.0, out_hw.1);
+        let residual = epilogue.residual.map(|r| r.data.as_slice());
+        winograd::convolve_residual(
+            kernel,
+            &x.data,
+            input,
+            &self.bias,
+            (residual, epilogue.activation),
+            &mut out.data,
+        );
+        Some(out)
     }
 }
 
@@ -373,6 +425,102 @@ pub(crate) fn finish_row(
             for (d, s) in dst.iter_mut().zip(src) {
                 *d = activation.apply(s + bias);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nets::fast::train_testing::random;
+
+    fn values(seed: u64, len: usize) -> Vec<f32> {
+        let t = random((1, 1, 1, len), seed)
+            .as_tensor()
+            .flatten_all()
+            .unwrap();
+        t.to_vec1::<f32>().unwrap()
+    }
+
+    fn planes(seed: u64, (c, h, w): (usize, usize, usize)) -> Planes {
+        Planes::new(c, h, w, values(seed, c * h * w)).unwrap()
+    }
+
+    /// The layer as im2col products, bypassing Winograd.
+    fn im2col_forward(conv: &Conv2d, x: &Planes, epilogue: Epilogue) -> Planes {
+        let (rows, cols) = conv.axis_tables(x.height, x.width, epilogue).unwrap();
+        convolve(x, &rows, &cols, &conv.weight, &conv.bias, epilogue)
+    }
+
+    fn max_relative_difference(a: &Planes, b: &Planes) -> f32 {
+        let scale = b.data.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = a
+            .data
+            .iter()
+            .zip(&b.data)
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        diff / scale
+    }
+
+    #[test]
+    fn winograd_layers_equal_im2col_products() {
+        // (inputs, outputs, height, width, padding): odd sides, channels off the SIMD width.
+        let shapes = [
+            (32, 16, 37, 19, 1),
+            (17, 40, 21, 30, 1),
+            (48, 33, 26, 23, 0),
+            (16, 32, 18, 36, 2),
+        ];
+        for (i, &(inputs, outputs, h, w, padding)) in shapes.iter().enumerate() {
+            let seed = 10 * i as u64;
+            let weight: Vec<f32> = values(seed, outputs * inputs * 9)
+                .iter()
+                .map(|v| 0.2 * v)
+                .collect();
+            let mut conv = Conv2d::new(
+                inputs,
+                outputs,
+                3,
+                1,
+                (padding, PadMode::Zero),
+                weight,
+                Some(values(seed + 1, outputs)),
+            )
+            .unwrap();
+            let x = planes(seed + 2, (inputs, h, w));
+            let out_hw = conv.output_size(h, w).unwrap();
+            assert!(
+                winograd::pays_at_inference(inputs, outputs, out_hw),
+                "{:?}",
+                shapes[i]
+            );
+            let residual = planes(seed + 3, (outputs, out_hw.0, out_hw.1));
+            for epilogue in [
+                Epilogue::activation(Activation::Identity),
+                Epilogue {
+                    residual: Some(&residual),
+                    activation: Activation::LeakyRelu(0.2),
+                },
+            ] {
+                let fast = conv.forward(&x, epilogue).unwrap();
+                let reference = im2col_forward(&conv, &x, epilogue);
+                let d = max_relative_difference(&fast, &reference);
+                assert!(d < 1e-5, "{:?}: {d:.2e}", shapes[i]);
+            }
+            assert!(
+                conv.winograd.get().is_some(),
+                "the kernel is kept for the next frame"
+            );
+            // Folding a norm into the weights transforms them anew.
+            let scale = values(seed + 4, outputs);
+            let shift = values(seed + 5, outputs);
+            conv.fold_affine(&scale, &shift);
+            let epilogue = Epilogue::activation(Activation::Identity);
+            let d = max_relative_difference(
+                &conv.forward(&x, epilogue).unwrap(),
+                &im2col_forward(&conv, &x, epilogue),
+            );
+            assert!(d < 1e-5, "{:?} after fold_affine: {d:.2e}", shapes[i]);
         }
     }
 }

@@ -6,7 +6,8 @@
 //! position, `M = U V` with `U` (out x in channels) the transformed kernel and `V` (in
 //! channels x tiles) the transformed input. F(4x4, 3x3) does 36 multiplications where the
 //! direct convolution does 144: the VGG perceptual loss, all 3x3 stride-1 layers, is most of a
-//! SPADE training step's multiply-adds.
+//! SPADE training step's multiply-adds, and the generators' 3x3 layers are most of a preview
+//! frame's (`conv.rs` keeps each layer's transformed kernel).
 //!
 //! The transforms run on 16 tiles at a time, one tile per SIMD lane, so that the transformed
 //! values of one position and channel are contiguous: they are the product's right-hand rows.
@@ -82,6 +83,21 @@ fn worth_it(input: Input, outputs: usize) -> bool {
     let (oh, ow) = input.output_size();
     applies(3, 1, input.padding, input.channels, outputs)
         && input.n * oh.div_ceil(M) * ow.div_ceil(M) >= MIN_TILES
+}
+
+/// Whether an inference convolution (one sample, its kernel transformed once per layer) of
+/// `inputs -> outputs` channels over an `oh x ow` output is computed here rather than as
+/// im2col products. The transforms cost per tile in proportion to `inputs + outputs`, the
+/// products save in proportion to `inputs * outputs`: measured on the default model's preview
+/// frame (AMD Zen 3, AVX2; `docs/bench/preview-winograd-2026-12-07-s20.txt`), 32 -> 16 and
+/// 64 -> 32 layers gain (3.8 -> 3.2 ms at 256x128), 16 -> 16 loses (2.1 -> 3.1 ms), and from
+/// 32 tiles (a 32x16 output) up the 256 -> 128 layers gain (2.7 -> 1.4 ms).
+pub(crate) fn pays_at_inference(inputs: usize, outputs: usize, (oh, ow): (usize, usize)) -> bool {
+    const MIN_TILES: usize = 32;
+    enabled()
+        && inputs.min(outputs) >= 16
+        && inputs.max(outputs) >= 32
+        && oh.div_ceil(M) * ow.div_ceil(M) >= MIN_TILES
 }
 
 /// A 3x3 kernel in the transformed domain: `u[(position, out, in)]`, position-major, so that
@@ -368,6 +384,19 @@ pub(crate) fn convolve(
     activation: Activation,
     out: &mut [f32],
 ) {
+    convolve_residual(kernel, x, input, bias, (None, activation), out)
+}
+
+/// [`convolve`] with `residual` (the output's shape), when given, added before the
+/// activation: a residual block's sum.
+pub(crate) fn convolve_residual(
+    kernel: &WinogradKernel,
+    x: &[f32],
+    input: Input,
+    bias: &[f32],
+    (residual, activation): (Option<&[f32]>, Activation),
+    out: &mut [f32],
+) {
     let (oh, ow) = input.output_size();
     assert_eq!(kernel.inputs, input.channels, "winograd: input channels");
     assert_eq!(bias.len(), kernel.outputs, "winograd: bias length");
@@ -396,7 +425,11 @@ pub(crate) fn convolve(
         outputs: kernel.outputs,
         bias,
         activation,
+        residual,
     };
+    if let Some(r) = residual {
+        assert_eq!(r.len(), out.len(), "winograd: residual size");
+    }
     plan(tiles, kernel.inputs, kernel.outputs)
         .par_iter()
         .for_each_init(

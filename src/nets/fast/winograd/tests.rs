@@ -200,3 +200,60 @@ fn only_3x3_stride_1_convolutions_with_enough_channels_apply() {
     assert!(!applies(3, 1, 1, 3, 64));
     assert!(!applies(3, 1, 1, 64, 16));
 }
+
+#[test]
+fn a_residual_is_added_before_the_activation() {
+    for (seed, input, outputs) in cases() {
+        let Input {
+            n,
+            channels,
+            height,
+            width,
+            ..
+        } = input;
+        let x = uniform_values(500 + seed, n * channels * height * width, 1.0);
+        let w = uniform_values(600 + seed, outputs * channels * 9, 0.3);
+        let bias = uniform_values(700 + seed, outputs, 0.5);
+        let (oh, ow) = input.output_size();
+        let residual = uniform_values(800 + seed, n * outputs * oh * ow, 2.0);
+        let kernel = WinogradKernel::forward(&w, outputs, channels);
+        let leaky = Activation::LeakyRelu(0.2);
+        let mut out = vec![f32::NAN; residual.len()];
+        convolve_residual(
+            &kernel,
+            &x,
+            input,
+            &bias,
+            (Some(&residual), leaky),
+            &mut out,
+        );
+        let plane = oh * ow;
+        let expected: Vec<f64> = direct(&x, &w, input, outputs)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let sum = v + bias[(i / plane) % outputs] as f64 + residual[i] as f64;
+                if sum < 0.0 {
+                    0.2 * sum
+                } else {
+                    sum
+                }
+            })
+            .collect();
+        let rel = rel_l2(&out, &expected);
+        assert!(
+            rel < 1e-5,
+            "{input:?} -> {outputs} with a residual: rel L2 {rel:.2e}"
+        );
+    }
+}
+
+#[test]
+fn inference_takes_layers_with_enough_channels_and_tiles() {
+    // 32 tiles: an 8 x 4 grid of 4 x 4 tiles.
+    assert!(pays_at_inference(32, 16, (16, 32)));
+    assert!(pays_at_inference(256, 128, (16, 32)));
+    assert!(!pays_at_inference(32, 16, (16, 28)), "28 tiles");
+    assert!(!pays_at_inference(16, 16, (128, 256)), "16 -> 16");
+    assert!(!pays_at_inference(8, 64, (128, 256)), "8 inputs");
+}

@@ -199,6 +199,8 @@ pub(super) struct Placement<'a> {
     pub outputs: usize,
     pub bias: &'a [f32],
     pub activation: Activation,
+    /// Added before the activation, in the output's layout (a residual block's sum).
+    pub residual: Option<&'a [f32]>,
 }
 
 simd_dispatch! {
@@ -232,7 +234,12 @@ simd_dispatch! {
                         y[i][j] = *lane_values;
                     }
                 }
-                finish(&mut y, place.bias[o], place.activation);
+                // With a residual the activation waits for the sum, in the scatter.
+                let activation = match place.residual {
+                    Some(_) => Activation::Identity,
+                    None => place.activation,
+                };
+                finish(&mut y, place.bias[o], activation);
                 if row_group {
                     let base = (pos[0].sample * place.outputs + o) * out_plane;
                     scatter_row_group(&y, place, base, pos[0], grid.padding);
@@ -291,6 +298,14 @@ fn scatter_row_group(
             }
         }
         let start = base + (oy + i) * place.ow + ox;
+        if let Some(residual) = place.residual {
+            for (v, r) in segment[..width]
+                .iter_mut()
+                .zip(&residual[start..start + width])
+            {
+                *v = place.activation.apply(*v + r);
+            }
+        }
         // SAFETY: the tiles of a group and output channel belong to one task, which alone
         // writes these output pixels; start + width stays inside the channel's plane.
         let row = unsafe { std::slice::from_raw_parts_mut(place.dst.ptr().add(start), width) };
@@ -315,8 +330,12 @@ fn scatter_tile(
     for (i, y_row) in y.iter().enumerate().take(place.oh - oy) {
         let start = base + (oy + i) * place.ow + ox;
         for (j, lane_values) in y_row.iter().enumerate().take(place.ow - ox) {
+            let value = match place.residual {
+                Some(residual) => place.activation.apply(lane_values[l] + residual[start + j]),
+                None => lane_values[l],
+            };
             // SAFETY: as in `scatter_row_group`: one task writes this pixel.
-            unsafe { *place.dst.ptr().add(start + j) = lane_values[l] };
+            unsafe { *place.dst.ptr().add(start + j) = value };
         }
     }
 }
