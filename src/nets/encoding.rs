@@ -180,13 +180,22 @@ pub fn to_rgb_image(image: &Tensor) -> Result<image::RgbImage> {
             "generator output has {channels} channels, expected 3"
         )));
     }
-    let first = image.get(0)?.to_dtype(candle_core::DType::F32)?;
-    let pixels = ((first.permute((1, 2, 0))?.flatten_all()? + 1.0)? * 127.5)?.clamp(0.0, 255.0)?;
-    let bytes: Vec<u8> = pixels
-        .to_vec1::<f32>()?
-        .into_iter()
-        .map(|v| v.round() as u8)
-        .collect();
+    let planes = image
+        .get(0)?
+        .to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    let plane = height * width;
+    let (r, g, b) = (
+        &planes[..plane],
+        &planes[plane..2 * plane],
+        &planes[2 * plane..],
+    );
+    let level = |v: f32| ((v + 1.0) * 127.5).clamp(0.0, 255.0).round() as u8;
+    let mut bytes = Vec::with_capacity(3 * plane);
+    for ((&r, &g), &b) in r.iter().zip(g).zip(b) {
+        bytes.extend_from_slice(&[level(r), level(g), level(b)]);
+    }
     image::RgbImage::from_raw(width as u32, height as u32, bytes).ok_or_else(|| {
         Error::msg(format!(
             "cannot build a {width}x{height} image from the output"
@@ -210,6 +219,43 @@ pub fn nearest_multiple(value: usize, multiple: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rgb_bytes_equal_the_tensor_formula_bit_for_bit() {
+        // Out of range, halves that round, and a spread of values in between.
+        let mut values: Vec<f32> = vec![
+            -1.5,
+            -1.0,
+            1.0,
+            1.2,
+            0.0,
+            -0.0,
+            1.0 / 255.0,
+            3.0 / 255.0 - 1.0,
+        ];
+        values.extend((0..3 * 7 * 5 - values.len()).map(|i| (i as f32 * 0.0371).sin()));
+        let image = Tensor::from_vec(values, (1, 3, 7, 5), &Device::Cpu).unwrap();
+        let formula = ((image
+            .get(0)
+            .unwrap()
+            .permute((1, 2, 0))
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            + 1.0)
+            .unwrap()
+            * 127.5)
+            .unwrap()
+            .clamp(0.0, 255.0)
+            .unwrap();
+        let expected: Vec<u8> = formula
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .map(|v| v.round() as u8)
+            .collect();
+        assert_eq!(to_rgb_image(&image).unwrap().into_raw(), expected);
+    }
 
     #[test]
     fn one_hot_sets_one_channel_per_pixel_and_edges_mark_both_sides() {
