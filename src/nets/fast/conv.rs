@@ -70,6 +70,22 @@ pub(crate) struct Tile {
 pub(crate) fn plan_tiles(rows: usize, cols: usize, m: usize, k: usize) -> Vec<Tile> {
     const BUDGET: usize = 96 * 1024;
     let threads = rayon::current_num_threads().max(1);
+    if m >= 4 * rows * cols && m >= 32 * threads {
+        // Far more output channels than pixels (SPADE's 256-channel layers at 8x4): split the
+        // channels, so each task reads its share of the weights once, instead of every row
+        // tile reading all of them for 8 columns (0.55 -> 0.4 ms per layer at 8x4 on an AMD
+        // Zen 3; at 16x8, 128 pixels for 256 channels, it lost: 1.1 -> 1.3 ms).
+        let m_step = m.div_ceil(2 * threads).div_ceil(16) * 16;
+        return (0..m)
+            .step_by(m_step)
+            .map(|m0| Tile {
+                q0: 0,
+                q1: rows,
+                m0,
+                m1: (m0 + m_step).min(m),
+            })
+            .collect();
+    }
     let target_cols = (BUDGET / k.max(m).max(1)).max(64);
     let mut rows_per_tile = (target_cols / cols.max(1)).max(1);
     rows_per_tile = rows_per_tile.min(rows.div_ceil(2 * threads)).max(1);
@@ -460,6 +476,103 @@ mod tests {
             .zip(&b.data)
             .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
         diff / scale
+    }
+
+    /// `conv(x, weight) + bias` by its definition, zero padding `padding`, stride 1, in f64.
+    fn direct(conv: &Conv2d, x: &Planes) -> Vec<f64> {
+        let (k, p) = (conv.kernel as isize, conv.padding as isize);
+        let (oh, ow) = conv.output_size(x.height, x.width).unwrap();
+        let mut out = Vec::with_capacity(conv.out_channels * oh * ow);
+        for o in 0..conv.out_channels {
+            for y in 0..oh as isize {
+                for xo in 0..ow as isize {
+                    let mut sum = conv.bias[o] as f64;
+                    for c in 0..x.channels {
+                        for i in 0..k {
+                            for j in 0..k {
+                                let (iy, ix) = (y + i - p, xo + j - p);
+                                if (0..x.height as isize).contains(&iy)
+                                    && (0..x.width as isize).contains(&ix)
+                                {
+                                    let v = x.data
+                                        [(c * x.height + iy as usize) * x.width + ix as usize];
+                                    let w = conv.weight[((o * x.channels + c) as isize * k * k
+                                        + i * k
+                                        + j)
+                                        as usize];
+                                    sum += v as f64 * w as f64;
+                                }
+                            }
+                        }
+                    }
+                    out.push(sum);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn layers_with_more_channels_than_pixels_split_their_channels() {
+        // The split depends on the pool's size: the painter's two threads.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(check_channel_split);
+    }
+
+    fn check_channel_split() {
+        // (inputs, outputs, kernel, padding, height, width): SPADE's 8x4 head, an odd size, a
+        // 1x1 layer read in place.
+        for (i, &(inputs, outputs, kernel, padding, h, w)) in [
+            (40, 256, 3, 1, 4, 8),
+            (24, 152, 3, 1, 5, 7),
+            (64, 232, 1, 0, 6, 9),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let threads = rayon::current_num_threads().max(1);
+            let (oh, ow) = (h + 2 * padding + 1 - kernel, w + 2 * padding + 1 - kernel);
+            let tiles = plan_tiles(oh, ow, outputs, inputs * kernel * kernel);
+            assert!(
+                tiles.len() > 1 && tiles.iter().all(|t| (t.q0, t.q1) == (0, oh)),
+                "{tiles:?} ({threads} threads)"
+            );
+            assert_eq!(tiles.iter().map(|t| t.m1 - t.m0).sum::<usize>(), outputs);
+            let seed = 100 + 10 * i as u64;
+            let weight = values(seed, outputs * inputs * kernel * kernel)
+                .iter()
+                .map(|v| 0.2 * v)
+                .collect();
+            let conv = Conv2d::new(
+                inputs,
+                outputs,
+                kernel,
+                1,
+                (padding, PadMode::Zero),
+                weight,
+                Some(values(seed + 1, outputs)),
+            )
+            .unwrap();
+            let x = planes(seed + 2, (inputs, h, w));
+            let fast = conv
+                .forward(&x, Epilogue::activation(Activation::Identity))
+                .unwrap();
+            let expected = direct(&conv, &x);
+            let scale = expected.iter().fold(0f64, |m, v| m.max(v.abs()));
+            let worst = fast
+                .data
+                .iter()
+                .zip(&expected)
+                .fold(0f64, |m, (a, b)| m.max((*a as f64 - b).abs()));
+            assert!(
+                worst < 1e-5 * scale,
+                "{:?}: {worst:.2e}",
+                (inputs, outputs, kernel, h, w)
+            );
+        }
     }
 
     #[test]
