@@ -462,6 +462,28 @@ mod tests {
         Planes::new(c, h, w, values(seed, c * h * w)).unwrap()
     }
 
+    /// A stride-1, zero-padded layer with seeded weights and bias.
+    fn random_conv(
+        seed: u64,
+        (inputs, outputs): (usize, usize),
+        kernel: usize,
+        padding: usize,
+    ) -> Conv2d {
+        let weight = values(seed, outputs * inputs * kernel * kernel);
+        let weight = weight.iter().map(|v| 0.2 * v).collect();
+        let bias = Some(values(seed + 1, outputs));
+        Conv2d::new(
+            inputs,
+            outputs,
+            kernel,
+            1,
+            (padding, PadMode::Zero),
+            weight,
+            bias,
+        )
+        .unwrap()
+    }
+
     /// The layer as im2col products, bypassing Winograd.
     fn im2col_forward(conv: &Conv2d, x: &Planes, epilogue: Epilogue) -> Planes {
         let (rows, cols) = conv.axis_tables(x.height, x.width, epilogue).unwrap();
@@ -542,20 +564,7 @@ mod tests {
             );
             assert_eq!(tiles.iter().map(|t| t.m1 - t.m0).sum::<usize>(), outputs);
             let seed = 100 + 10 * i as u64;
-            let weight = values(seed, outputs * inputs * kernel * kernel)
-                .iter()
-                .map(|v| 0.2 * v)
-                .collect();
-            let conv = Conv2d::new(
-                inputs,
-                outputs,
-                kernel,
-                1,
-                (padding, PadMode::Zero),
-                weight,
-                Some(values(seed + 1, outputs)),
-            )
-            .unwrap();
+            let conv = random_conv(seed, (inputs, outputs), kernel, padding);
             let x = planes(seed + 2, (inputs, h, w));
             let fast = conv
                 .forward(&x, Epilogue::activation(Activation::Identity))
@@ -586,20 +595,7 @@ mod tests {
         ];
         for (i, &(inputs, outputs, h, w, padding)) in shapes.iter().enumerate() {
             let seed = 10 * i as u64;
-            let weight: Vec<f32> = values(seed, outputs * inputs * 9)
-                .iter()
-                .map(|v| 0.2 * v)
-                .collect();
-            let mut conv = Conv2d::new(
-                inputs,
-                outputs,
-                3,
-                1,
-                (padding, PadMode::Zero),
-                weight,
-                Some(values(seed + 1, outputs)),
-            )
-            .unwrap();
+            let mut conv = random_conv(seed, (inputs, outputs), 3, padding);
             let x = planes(seed + 2, (inputs, h, w));
             let out_hw = conv.output_size(h, w).unwrap();
             assert!(

@@ -123,19 +123,27 @@ fn cases() -> impl Iterator<Item = (u64, Input, usize)> {
         })
 }
 
+/// Seeded `(x, weight, bias)` of a forward case, from `seed` up.
+fn operands(seed: u64, input: Input, outputs: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let Input {
+        n,
+        channels,
+        height,
+        width,
+        ..
+    } = input;
+    (
+        uniform_values(seed, n * channels * height * width, 1.0),
+        uniform_values(100 + seed, outputs * channels * 9, 0.3),
+        uniform_values(200 + seed, outputs, 0.5),
+    )
+}
+
 #[test]
 fn forward_matches_the_definition_on_awkward_shapes() {
     for (seed, input, outputs) in cases() {
-        let Input {
-            n,
-            channels,
-            height,
-            width,
-            ..
-        } = input;
-        let x = uniform_values(seed, n * channels * height * width, 1.0);
-        let w = uniform_values(100 + seed, outputs * channels * 9, 0.3);
-        let bias = uniform_values(200 + seed, outputs, 0.5);
+        let (n, channels) = (input.n, input.channels);
+        let (x, w, bias) = operands(seed, input, outputs);
         let kernel = WinogradKernel::forward(&w, outputs, channels);
         let (oh, ow) = input.output_size();
         let mut out = vec![f32::NAN; n * outputs * oh * ow];
@@ -204,16 +212,8 @@ fn only_3x3_stride_1_convolutions_with_enough_channels_apply() {
 #[test]
 fn a_residual_is_added_before_the_activation() {
     for (seed, input, outputs) in cases() {
-        let Input {
-            n,
-            channels,
-            height,
-            width,
-            ..
-        } = input;
-        let x = uniform_values(500 + seed, n * channels * height * width, 1.0);
-        let w = uniform_values(600 + seed, outputs * channels * 9, 0.3);
-        let bias = uniform_values(700 + seed, outputs, 0.5);
+        let (n, channels) = (input.n, input.channels);
+        let (x, w, bias) = operands(500 + seed, input, outputs);
         let (oh, ow) = input.output_size();
         let residual = uniform_values(800 + seed, n * outputs * oh * ow, 2.0);
         let kernel = WinogradKernel::forward(&w, outputs, channels);
