@@ -6,7 +6,8 @@
 //! (pixels inside a region) plus one per boundary pixel. `mlp_shared` over signature vectors is
 //! a sum over kernel taps of per-signature columns, computed once per distinct label window
 //! (`seg_hidden.rs`); `mlp_gamma`/`mlp_beta` (gamma rows then beta rows) are, per kernel tap, a
-//! product with those few activations, summed at each boundary pixel over the taps. A dense
+//! product with those few activations, summed at each boundary pixel over the taps (at coarse
+//! levels, nearly all boundary, one product over each pixel's gathered activations). A dense
 //! map takes two convolutions.
 use rayon::prelude::*;
 
