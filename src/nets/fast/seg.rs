@@ -7,6 +7,7 @@
 //! it (`mlp_shared` then `mlp_gamma`, both k x k with zero padding). Where that window is one
 //! signature and inside the image, they are a per-signature constant.
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use super::planes::Planes;
 use super::region::Rect;
@@ -109,8 +110,11 @@ pub(crate) struct SparseLevel {
     /// `(2 radius + 1)^2` window is uniform, else `signature_count + i` for the i-th entry of
     /// `boundary`.
     pub runs: Vec<TableRun>,
-    /// The distinct `mlp_shared` activations the boundary pixels read.
-    pub hidden: HiddenWindows,
+    /// Width of the raster `sig` and half the kernel: what [`Self::hidden`] reads.
+    width: usize,
+    radius: usize,
+    /// Built on first use: the inference norms read it, training's modulation does not.
+    hidden: OnceLock<HiddenWindows>,
 }
 
 /// Consecutive pixels whose table rows are one row (inside a region) or consecutive rows
@@ -256,14 +260,6 @@ impl SparseLevel {
             })
             .collect();
         let runs = table_runs(&table_row, signature_count);
-        let hidden = HiddenWindows::new(
-            &sig,
-            width,
-            &uniform_near,
-            &boundary,
-            radius,
-            signature_count,
-        );
         Self {
             signature_count,
             sig,
@@ -272,8 +268,24 @@ impl SparseLevel {
             needed,
             slot,
             runs,
-            hidden,
+            width,
+            radius,
+            hidden: OnceLock::new(),
         }
+    }
+
+    /// The distinct `mlp_shared` activations the boundary pixels read.
+    pub fn hidden(&self) -> &HiddenWindows {
+        self.hidden.get_or_init(|| {
+            HiddenWindows::new(
+                &self.sig,
+                self.width,
+                &self.uniform_near,
+                &self.boundary,
+                self.radius,
+                self.signature_count,
+            )
+        })
     }
 }
 

@@ -14,7 +14,7 @@ pub(crate) const NO_PIXEL: u32 = u32::MAX;
 const OUTSIDE: u16 = u16::MAX;
 
 /// The distinct activations of a level and which one each boundary pixel's taps read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct HiddenWindows {
     /// The taps of one window: `kernel x kernel`.
     pub taps: usize,

@@ -233,7 +233,7 @@ impl FastSpadeNorm {
             self.kernel * self.kernel,
             level.signature_count,
         );
-        let windows = &level.hidden;
+        let windows = level.hidden();
         let count = windows.activation_count(nsig);
         let mut actv = Vec::with_capacity(count * hidden);
         actv.extend_from_slice(constant);
@@ -278,7 +278,7 @@ impl FastSpadeNorm {
         let threads = rayon::current_num_threads().max(1);
         let chunk = (96 * 1024 / inner.max(m)).clamp(32, 1024);
         let chunk = chunk.min(level.boundary.len().div_ceil(2 * threads)).max(8);
-        let (nsig, ids) = (level.signature_count, &level.hidden.boundary_taps);
+        let (nsig, ids) = (level.signature_count, &level.hidden().boundary_taps);
         let dst = SharedMut(table.as_mut_ptr());
         let weight = MatRef::row_major(&self.modulation_tap_major, m, inner);
         ids.par_chunks(taps * chunk)
@@ -337,7 +337,7 @@ impl FastSpadeNorm {
                 let lhs = MatRef::row_major(actv, count, hidden);
                 sgemm_into(dst, lhs, MatRef::row_major(weight, hidden, m), false);
             });
-        let (nsig, ids) = (level.signature_count, &level.hidden.boundary_taps);
+        let (nsig, ids) = (level.signature_count, &level.hidden().boundary_taps);
         let dst = SharedMut(table.as_mut_ptr());
         ids.par_chunks(taps * PIXELS_PER_TASK)
             .enumerate()
