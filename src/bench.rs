@@ -89,6 +89,7 @@ pub fn default_cases() -> Vec<BenchCase> {
         default_spade_case((128, 256), true),
         default_preview_on_painting((128, 256), (256, 512)),
         default_spade_case((64, 128), true),
+        most_upsampling_preview((256, 512)),
     ]
 }
 
@@ -136,6 +137,17 @@ pub fn default_spade_case((height, width): (usize, usize), preview: bool) -> Ben
         preview,
         painting_hw: None,
     }
+}
+
+/// A preview frame of the default's architecture grown to generate at `(height, width)` the
+/// published way (`num_upsampling_layers: most`: a latent grid 1/128 of the width, the middle
+/// blocks a level apart, and a last block `up_4` of ngf/2 channels at the full size): what a
+/// 512x256 default would cost the painter.
+pub fn most_upsampling_preview(hw: (usize, usize)) -> BenchCase {
+    let mut case = default_spade_case(hw, true);
+    case.name = case.name.replace("default", "most-upsampling");
+    case.options["num_upsampling_layers"] = json!("most");
+    case
 }
 
 /// A preview frame of the default's architecture at `model_hw` on a painting of `painting_hw`
@@ -431,6 +443,30 @@ mod tests {
         assert!(ids.iter().all(|&i| i < 9));
         let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
         assert!(distinct.len() > 1, "the label map must have regions");
+    }
+
+    #[test]
+    fn the_most_upsampling_case_generates_at_its_size_with_a_block_more() {
+        let shrink = |mut case: BenchCase| {
+            case.options["ngf"] = json!(2);
+            case.options["spade_hidden_nc"] = json!(4);
+            case
+        };
+        let most = shrink(most_upsampling_preview((128, 256)));
+        let normal = shrink(default_spade_case((128, 256), true));
+        assert_eq!(most.name, "preview most-upsampling ngf16 h32 256x128");
+        let image = |case: &BenchCase| {
+            let (generator, _) = Generator::random(case.net, &case.options, &Device::Cpu).unwrap();
+            let input = case_input(case, &Device::Cpu).unwrap();
+            let z = gaussian_z(1, 256, 3, &Device::Cpu).unwrap();
+            let (image, flops) = count_conv_flops(|| generator.forward(&input, Some(&z)));
+            (image.unwrap().dims().to_vec(), flops)
+        };
+        let ((most_dims, most_flops), (normal_dims, normal_flops)) = (image(&most), image(&normal));
+        assert_eq!(most_dims, [1, 3, 128, 256]);
+        assert_eq!(normal_dims, most_dims);
+        // up_4 at the full size (and the middle blocks at coarser levels) changes the work.
+        assert_ne!(most_flops, normal_flops);
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub struct BenchArgs {
     /// A square training crop for every case instead of each case's own size, pixels.
     #[arg(long)]
     pub train_size: Option<u32>,
+    /// Time the training steps of this config file (as `train --config` takes it, SPADE) in
+    /// place of the built-in training cases (implies --train-only): how fast a run of it will go.
+    #[arg(long, value_name = "FILE")]
+    pub train_config: Option<PathBuf>,
     /// Only the training-step cases (implies --train).
     #[arg(long)]
     pub train_only: bool,
@@ -92,7 +96,8 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
             .as_ref()
             .is_none_or(|f| c.name.contains(f.as_str()))
     });
-    let only_other = args.train_only || args.fid_only || args.stroke_only;
+    let train_only = args.train_only || args.train_config.is_some();
+    let only_other = train_only || args.fid_only || args.stroke_only;
     if !args.json && !args.stroke_only {
         println!(
             "{} rayon threads (RAYON_NUM_THREADS), Candle's elementwise ops on {} (CANDLE_NUM_THREADS); times are medians, 'x' is Candle / fast",
@@ -108,13 +113,13 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
             println!("{}", bench::format_row(&result));
         }
     }
-    if (args.train || args.train_only) && !args.fid_only && !args.stroke_only {
+    if (args.train || train_only) && !args.fid_only && !args.stroke_only {
         run_train_bench(args, &device)?;
     }
-    if (args.stroke || args.stroke_only) && !args.train_only && !args.fid_only {
+    if (args.stroke || args.stroke_only) && !train_only && !args.fid_only {
         run_stroke_bench(args)?;
     }
-    if (args.fid || args.fid_only) && !args.train_only && !args.stroke_only {
+    if (args.fid || args.fid_only) && !train_only && !args.stroke_only {
         let path = scenepaint::eval::find_network(args.inception.as_deref())?;
         let size = crate::cli_train::parse_size(&args.fid_size)?;
         let candle_images = if args.no_candle {
@@ -133,7 +138,10 @@ pub fn run_bench(args: &BenchArgs) -> anyhow::Result<()> {
 }
 
 fn run_train_bench(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
-    let all = scenepaint::train::bench::train_cases();
+    let all = match &args.train_config {
+        Some(path) => vec![scenepaint::train::bench::TrainCase::from_config_file(path)?],
+        None => scenepaint::train::bench::train_cases(),
+    };
     // An exact case name picks that case alone ("spade" is also part of "spade-compact");
     // without a filter the published-size `spade` (minutes per step) is left out.
     let exact = |f: &str| all.iter().any(|c| c.name == f);
@@ -152,7 +160,7 @@ fn run_train_bench(args: &BenchArgs, device: &Device) -> anyhow::Result<()> {
         &[TrainingPath::Fast, TrainingPath::Candle]
     };
     for case in cases {
-        let preset = case.name;
+        let preset = &case.name;
         let mut seconds = Vec::new();
         for &path in paths {
             set_training_path(Some(path));

@@ -10,9 +10,9 @@ use scenepaint::train::bench::{train_step, TrainCase};
 #[test]
 fn resident_memory_is_flat_across_training_steps() {
     let case = TrainCase {
-        name: "spade-tiny",
-        preset: "spade-tiny",
-        overrides: Some(r#"{"lambda_vgg": 0.0}"#),
+        name: "spade-tiny".into(),
+        preset: "spade-tiny".into(),
+        overrides: Some(r#"{"lambda_vgg": 0.0}"#.into()),
     };
     let steps = 14;
     let result = train_step(&case, Some(32), steps, &Device::Cpu, None).unwrap();

@@ -89,10 +89,10 @@ fn synthetic_batch(
 #[derive(Debug, Clone)]
 pub struct TrainCase {
     /// The name in the table: the preset's, or the config file's.
-    pub name: &'static str,
-    pub preset: &'static str,
+    pub name: String,
+    pub preset: String,
     /// A JSON training config over the preset (`network`, `batch_size`, crop), as `--config`.
-    pub overrides: Option<&'static str>,
+    pub overrides: Option<String>,
 }
 
 /// The configuration the next default model trains with (256x128, batch 4, batch-norm SPADE).
@@ -103,10 +103,10 @@ pub const DEFAULT_MODEL_CONFIG: &str = include_str!("../../assets/train/ycor-spa
 /// compact pix2pix and pix2pixHD presets at theirs. `spade` (the published size) runs when
 /// named with `--filter spade`.
 pub fn train_cases() -> Vec<TrainCase> {
-    let case = |name, preset, overrides| TrainCase {
-        name,
-        preset,
-        overrides,
+    let case = |name: &str, preset: &str, overrides: Option<&str>| TrainCase {
+        name: name.into(),
+        preset: preset.into(),
+        overrides: overrides.map(String::from),
     };
     vec![
         case(
@@ -126,10 +126,33 @@ pub fn train_cases() -> Vec<TrainCase> {
 }
 
 impl TrainCase {
+    /// A case for a training config file (as `scenepaint train --config` takes it, over the
+    /// SPADE family's compact preset), named after the file: how fast a run of it will go.
+    pub fn from_config_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::msg(format!(
+                "training config {}: cannot read it: {e}",
+                path.display()
+            ))
+        })?;
+        let name = path.file_stem().map_or_else(
+            || path.display().to_string(),
+            |s| s.to_string_lossy().into(),
+        );
+        let case = Self {
+            name,
+            preset: "spade-compact".into(),
+            overrides: Some(text),
+        };
+        case.config()
+            .map_err(|e| Error::msg(format!("training config {}: {e}", path.display())))?;
+        Ok(case)
+    }
+
     /// The preset with the overrides (a shallow merge, as `scenepaint train --config` does).
     pub fn config(&self) -> Result<TrainConfig> {
-        let config = preset(self.preset)?;
-        let Some(text) = self.overrides else {
+        let config = preset(&self.preset)?;
+        let Some(text) = &self.overrides else {
             return Ok(config);
         };
         let extra: serde_json::Value = serde_json::from_str(text)
@@ -219,7 +242,7 @@ fn time_steps(
     let seconds_per_iter = step_s.get(step_s.len() / 2).copied().unwrap_or(0.0);
     let (peak_end, rss_end) = memory_kib();
     Ok(StepBench {
-        preset: case.name.into(),
+        preset: case.name.clone(),
         path: match crate::nets::fast::training_path::training_path() {
             crate::nets::fast::training_path::TrainingPath::Fast => "fast".into(),
             crate::nets::fast::training_path::TrainingPath::Candle => "candle".into(),
@@ -262,4 +285,48 @@ pub fn format_step_row(result: &StepBench) -> String {
         mib(result.rss_kib_after_warmup),
         mib(result.rss_kib_end),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_file_case_merges_the_file_over_the_compact_preset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wide-run.json");
+        std::fs::write(
+            &path,
+            r#"{"crop_width": 96, "crop_height": 48, "batch_size": 3}"#,
+        )
+        .unwrap();
+        let case = TrainCase::from_config_file(&path).unwrap();
+        assert_eq!(case.name, "wide-run");
+        let config = case.config().unwrap();
+        let compact = preset("spade-compact").unwrap();
+        assert_eq!((config.crop_width, config.crop_height), (96, 48));
+        assert_eq!(config.batch_size, 3);
+        assert_eq!(config.net, compact.net);
+    }
+
+    #[test]
+    fn a_bad_config_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("absent.json");
+        let error = TrainCase::from_config_file(&missing)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("absent.json") && error.contains("cannot read"),
+            "{error}"
+        );
+        let wrong = dir.path().join("wrong.json");
+        std::fs::write(&wrong, r#"{"batch_size": "four"}"#).unwrap();
+        let error = TrainCase::from_config_file(&wrong).unwrap_err().to_string();
+        // The file, the value found and the type expected.
+        assert!(
+            error.contains("wrong.json") && error.contains("\"four\"") && error.contains("usize"),
+            "{error}"
+        );
+    }
 }
