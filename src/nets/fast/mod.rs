@@ -31,6 +31,7 @@ pub(crate) mod simd;
 pub mod spade_generator;
 pub mod spade_incremental;
 mod spade_norm;
+mod tanh;
 pub mod train_conv;
 mod train_conv_backward;
 mod train_conv_direct;
