@@ -1,8 +1,7 @@
 //! Convolutions for inference: im2col into the `gemm` crate, tile by tile on the current rayon
 //! pool, with the bias, a residual and the activation applied while each tile is still in cache;
 //! 3x3 stride-1 layers with enough channels and pixels through Winograd's F(4x4, 3x3)
-//! (`winograd.rs`, the kernel transformed once per layer); layers of two to four outputs (the
-//! image heads) through the direct kernels of `train_conv_direct.rs`.
+//! (`winograd.rs`, the kernel transformed once per layer).
 //! Padding (zero, reflection, replication) lives in per-axis gather tables (`gather.rs`), so
 //! pix2pixHD's `ReflectionPad2d` + conv needs no padded copy. Transposed convolutions (`transpose.rs`) reuse
 //! the same tiled product on their stride phases.
@@ -13,8 +12,6 @@ use rayon::prelude::*;
 use super::gather::{im2col, AxisTable, PadMode};
 use super::gemm::{sgemm_into, sgemm_into_transposed, MatRef};
 use super::planes::{PlaneView, Planes};
-use super::train_conv_direct;
-use super::train_conv_geometry::Dims;
 use super::winograd::{self, WinogradKernel};
 use super::FastError;
 
@@ -327,9 +324,6 @@ impl Conv2d {
         if let Some(out) = self.forward_winograd(x, epilogue, out_hw) {
             return Ok(out);
         }
-        if let Some(out) = self.forward_direct(x, epilogue, out_hw) {
-            return Ok(out);
-        }
         Ok(convolve(
             x,
             &rows,
@@ -378,44 +372,6 @@ impl Conv2d {
             &mut out.data,
         );
         Some(out)
-    }
-}
-
-impl Conv2d {
-    /// Layers of two to four outputs at stride 1 with zero padding and no residual (SPADE's
-    /// and pix2pix's image heads) through the direct kernels of `train_conv_direct.rs`,
-    /// whose rows keep four outputs in registers; as im2col products they are GEMMs of three
-    /// rows. `None` otherwise.
-    fn forward_direct(
-        &self,
-        x: &Planes,
-        epilogue: Epilogue,
-        (oh, ow): (usize, usize),
-    ) -> Option<Planes> {
-        let zero_padded = self.padding == 0 || self.pad_mode == PadMode::Zero;
-        if self.stride != 1 || !zero_padded || epilogue.residual.is_some() {
-            return None;
-        }
-        let d = Dims {
-            n: 1,
-            c: self.in_channels,
-            h: x.height,
-            w: x.width,
-            o: self.out_channels,
-            k: self.kernel,
-            oh,
-            ow,
-        };
-        if !train_conv_direct::takes_forward(&d, self.stride) {
-            return None;
-        }
-        let tensors = (
-            x.data.as_slice(),
-            self.weight.as_slice(),
-            self.bias.as_slice(),
-        );
-        let out = train_conv_direct::forward(&d, self.padding, tensors, epilogue.activation);
-        Planes::new(self.out_channels, oh, ow, out).ok()
     }
 }
 

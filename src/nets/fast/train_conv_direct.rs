@@ -84,15 +84,8 @@ impl Padded {
 
 /// `out[i][o][y][x] = sum_c sum_(ty, tx) weight[o][c][ty][tx] * input[i][c][y + ty][x + tx]`
 /// over the valid positions of the padded input, (n, outputs, oh, ow); `weight` is (outputs,
-/// input channels, k, k). `finish` (per-output bias, activation) is applied as each row is
-/// placed, by the task that computed it.
-fn valid_conv(
-    input: &Padded,
-    n: usize,
-    weight: &[f32],
-    (outputs, k): (usize, usize),
-    finish: Option<(&[f32], Activation)>,
-) -> Vec<f32> {
+/// input channels, k, k).
+fn valid_conv(input: &Padded, n: usize, weight: &[f32], (outputs, k): (usize, usize)) -> Vec<f32> {
     let (oh, ow) = (input.height + 1 - k, input.width - BLOCK_X + 1 - k);
     let blocks = block_weights(weight, outputs, input.channels, k);
     let mut out = vec![0f32; n * outputs * oh * ow];
@@ -126,16 +119,7 @@ fn valid_conv(
                         ow,
                     )
                 };
-                let row = &rows[r * stride..r * stride + ow];
-                match finish {
-                    Some((bias, activation)) => {
-                        for (d, &v) in dst_row.iter_mut().zip(row) {
-                            *d = v + bias[o];
-                        }
-                        activation.apply_slice(dst_row);
-                    }
-                    None => dst_row.copy_from_slice(row),
-                }
+                dst_row.copy_from_slice(&rows[r * stride..r * stride + ow]);
             }
         },
     );
@@ -214,7 +198,18 @@ pub(super) fn forward(
     activation: Activation,
 ) -> Vec<f32> {
     let input = Padded::new(x, (d.n, d.c, d.h, d.w), padding);
-    valid_conv(&input, d.n, weight, (d.o, d.k), Some((bias, activation)))
+    let mut out = valid_conv(&input, d.n, weight, (d.o, d.k));
+    let plane = d.oh * d.ow;
+    if plane > 0 {
+        out.par_chunks_mut(plane)
+            .enumerate()
+            .for_each(|(p, values)| {
+                let b = bias[p % d.o];
+                values.iter_mut().for_each(|v| *v += b);
+                activation.apply_slice(values);
+            });
+    }
+    out
 }
 
 /// `dX` (n, c, h, w) of `conv(x, weight)` for the output gradient `grad` (n, o, oh, ow):
@@ -222,5 +217,5 @@ pub(super) fn forward(
 pub(super) fn input_gradient(d: &Dims, padding: usize, weight: &[f32], grad: &[f32]) -> Vec<f32> {
     let turned = flip_kernels(weight, d);
     let input = Padded::new(grad, (d.n, d.o, d.oh, d.ow), d.k - 1 - padding);
-    valid_conv(&input, d.n, &turned, (d.c, d.k), None)
+    valid_conv(&input, d.n, &turned, (d.c, d.k))
 }
