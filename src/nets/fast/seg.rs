@@ -6,6 +6,7 @@
 //! Why: SPADE's `gamma`/`beta` at a pixel depend only on the label map within `2 * radius` of
 //! it (`mlp_shared` then `mlp_gamma`, both k x k with zero padding). Where that window is one
 //! signature and inside the image, they are a per-signature constant.
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -170,44 +171,69 @@ pub(crate) struct Level {
     pub sparse: Option<SparseLevel>,
 }
 
+/// Rows per task of the per-pixel passes below: levels of up to 16 384 pixels stay on one
+/// thread (at 128x64, splitting cost more than it saved).
+fn rows_per_task(width: usize) -> usize {
+    (16 * 1024 / width.max(1)).max(1)
+}
+
 /// Per pixel: is the window of `radius` around it inside the image and all equal to it?
+/// Row by row on the rayon pool (the full-size level of a 512x256 frame is 131 072 pixels).
 fn uniform_window(sig: &[u16], height: usize, width: usize, radius: usize) -> Vec<bool> {
     let mut rows = vec![false; sig.len()];
-    for y in 0..height {
-        let line = &sig[y * width..(y + 1) * width];
-        for x in radius..width.saturating_sub(radius) {
-            rows[y * width + x] = line[x - radius..=x + radius].iter().all(|&s| s == line[x]);
-        }
+    if width == 0 {
+        return rows;
     }
+    rows.par_chunks_mut(width)
+        .zip(sig.par_chunks(width))
+        .with_min_len(rows_per_task(width))
+        .for_each(|(row, line)| {
+            for x in radius..width.saturating_sub(radius) {
+                row[x] = line[x - radius..=x + radius].iter().all(|&s| s == line[x]);
+            }
+        });
     let mut out = vec![false; sig.len()];
-    for y in radius..height.saturating_sub(radius) {
-        for x in 0..width {
-            let p = y * width + x;
-            out[p] = (y - radius..=y + radius).all(|yy| {
-                let q = yy * width + x;
-                rows[q] && sig[q] == sig[p]
-            });
-        }
-    }
+    out.par_chunks_mut(width)
+        .enumerate()
+        .with_min_len(rows_per_task(width))
+        .filter(|(y, _)| (radius..height.saturating_sub(radius)).contains(y))
+        .for_each(|(y, out_row)| {
+            for (x, o) in out_row.iter_mut().enumerate() {
+                let p = y * width + x;
+                *o = (y - radius..=y + radius).all(|yy| {
+                    let q = yy * width + x;
+                    rows[q] && sig[q] == sig[p]
+                });
+            }
+        });
     out
 }
 
-/// Marks every pixel within `radius` (Chebyshev) of a marked pixel.
+/// Marks every pixel within `radius` (Chebyshev) of a marked pixel, row by row on the pool.
 fn dilate(mask: &[bool], height: usize, width: usize, radius: usize) -> Vec<bool> {
     let mut rows = vec![false; mask.len()];
-    for y in 0..height {
-        for x in 0..width {
-            let (lo, hi) = (x.saturating_sub(radius), (x + radius).min(width - 1));
-            rows[y * width + x] = (lo..=hi).any(|xx| mask[y * width + xx]);
-        }
+    if width == 0 {
+        return rows;
     }
+    rows.par_chunks_mut(width)
+        .zip(mask.par_chunks(width))
+        .with_min_len(rows_per_task(width))
+        .for_each(|(row, line)| {
+            for (x, r) in row.iter_mut().enumerate() {
+                let (lo, hi) = (x.saturating_sub(radius), (x + radius).min(width - 1));
+                *r = line[lo..=hi].iter().any(|&m| m);
+            }
+        });
     let mut out = vec![false; mask.len()];
-    for y in 0..height {
-        let (lo, hi) = (y.saturating_sub(radius), (y + radius).min(height - 1));
-        for x in 0..width {
-            out[y * width + x] = (lo..=hi).any(|yy| rows[yy * width + x]);
-        }
-    }
+    out.par_chunks_mut(width)
+        .enumerate()
+        .with_min_len(rows_per_task(width))
+        .for_each(|(y, out_row)| {
+            let (lo, hi) = (y.saturating_sub(radius), (y + radius).min(height - 1));
+            for (x, o) in out_row.iter_mut().enumerate() {
+                *o = (lo..=hi).any(|yy| rows[yy * width + x]);
+            }
+        });
     out
 }
 
