@@ -12,7 +12,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 use super::build::build_family;
-use super::config::{preset, TrainConfig};
+use super::config::{preset, with_overrides, TrainConfig};
 use super::data::{Augment, Batch, Dataset, Layout};
 use crate::error::{Error, Result};
 use crate::labels::Palette;
@@ -145,7 +145,7 @@ impl TrainCase {
             overrides: Some(text),
         };
         case.config()
-            .map_err(|e| Error::msg(format!("training config {}: {e}", path.display())))?;
+            .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
         Ok(case)
     }
 
@@ -155,15 +155,14 @@ impl TrainCase {
         let Some(text) = &self.overrides else {
             return Ok(config);
         };
-        let extra: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| Error::msg(format!("bench case {}: {e}", self.name)))?;
-        let mut merged = serde_json::to_value(&config)
-            .map_err(|e| Error::msg(format!("bench case {}: {e}", self.name)))?;
-        if let (Some(base), Some(extra)) = (merged.as_object_mut(), extra.as_object()) {
-            base.extend(extra.clone());
+        let from = format!("of bench case {}", self.name);
+        match serde_json::from_str(text) {
+            Ok(serde_json::Value::Object(overrides)) => with_overrides(&config, &overrides, &from),
+            Ok(other) => Err(Error::msg(format!(
+                "training config {from}: a JSON object of settings, not {other}"
+            ))),
+            Err(e) => Err(Error::msg(format!("training config {from}: {e}"))),
         }
-        serde_json::from_value(merged)
-            .map_err(|e| Error::msg(format!("bench case {}: {e}", self.name)))
     }
 }
 
@@ -323,9 +322,11 @@ mod tests {
         let wrong = dir.path().join("wrong.json");
         std::fs::write(&wrong, r#"{"batch_size": "four"}"#).unwrap();
         let error = TrainCase::from_config_file(&wrong).unwrap_err().to_string();
-        // The file, the value found and the type expected.
+        // The file, the setting, the value found and the type expected.
         assert!(
-            error.contains("wrong.json") && error.contains("\"four\"") && error.contains("usize"),
+            error.contains("wrong.json")
+                && error.contains("\"batch_size\": \"four\" does not fit")
+                && error.contains("usize"),
             "{error}"
         );
     }

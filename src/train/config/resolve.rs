@@ -59,13 +59,7 @@ pub fn resolve(choice: &ConfigChoice) -> Result<Resolved> {
         )));
     }
     if !choice.overrides.is_empty() {
-        let mut merged = serde_json::to_value(&config)
-            .map_err(|e| Error::msg(format!("training config: {e}")))?;
-        if let Some(base) = merged.as_object_mut() {
-            base.extend(choice.overrides.clone());
-        }
-        config = serde_json::from_value(merged)
-            .map_err(|e| Error::msg(format!("training config {}: {e}", choice.overrides_from)))?;
+        config = with_overrides(&config, &choice.overrides, choice.overrides_from)?;
     }
     // Without a new total a continued run keeps its own, not the preset's.
     config.iters = choice
@@ -73,6 +67,37 @@ pub fn resolve(choice: &ConfigChoice) -> Result<Resolved> {
         .or(saved.as_ref().map(|s| s.iters))
         .unwrap_or(config.iters);
     Ok(Resolved { config, saved })
+}
+
+/// `config` with `overrides` over it by field name (a shallow merge: a `network` given
+/// replaces the whole network block), as a `--config` file or the training panel gives them.
+/// An error names `from` and the first setting whose value does not fit, with what was found
+/// and what was expected.
+pub fn with_overrides(
+    config: &TrainConfig,
+    overrides: &serde_json::Map<String, serde_json::Value>,
+    from: &str,
+) -> Result<TrainConfig> {
+    let base = serde_json::to_value(config)
+        .map_err(|e| Error::msg(format!("training config {from}: {e}")))?;
+    let merged = |settings: &mut dyn Iterator<Item = (&String, &serde_json::Value)>| {
+        let mut merged = base.clone();
+        if let Some(fields) = merged.as_object_mut() {
+            fields.extend(settings.map(|(k, v)| (k.clone(), v.clone())));
+        }
+        serde_json::from_value::<TrainConfig>(merged)
+    };
+    merged(&mut overrides.iter()).map_err(|e| {
+        let culprit = overrides
+            .iter()
+            .find(|&setting| merged(&mut std::iter::once(setting)).is_err());
+        match culprit {
+            Some((key, value)) => Error::msg(format!(
+                "training config {from}: \"{key}\": {value} does not fit: {e}"
+            )),
+            None => Error::msg(format!("training config {from}: {e}")),
+        }
+    })
 }
 
 impl Resolved {
@@ -163,5 +188,13 @@ mod tests {
         bad.overrides_from = "my.json";
         let err = resolve(&bad).unwrap_err().to_string();
         assert!(err.contains("my.json"), "{err}");
+        // The setting that does not fit is named, among others that do.
+        bad.overrides.insert("iters".into(), 30.into());
+        bad.overrides.insert("seed".into(), 4.into());
+        let err = resolve(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("\"batch_size\": \"many\" does not fit") && err.contains("usize"),
+            "{err}"
+        );
     }
 }
