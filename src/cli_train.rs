@@ -217,20 +217,7 @@ impl Observer for ConsoleObserver {
 fn train_config(args: &TrainArgs) -> anyhow::Result<config::Resolved> {
     let overrides = match &args.config {
         None => serde_json::Map::new(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("training config {}: cannot read it", path.display()))?;
-            let value: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("training config {}: not valid JSON", path.display()))?;
-            match value {
-                serde_json::Value::Object(map) => map,
-                other => anyhow::bail!(
-                    "{}: a training config is a JSON object of settings ({{\"iters\": 100, ...}}), not {}",
-                    path.display(),
-                    json_kind(&other)
-                ),
-            }
-        }
+        Some(path) => config::read_overrides(path)?,
     };
     let origin = args
         .config
@@ -246,18 +233,6 @@ fn train_config(args: &TrainArgs) -> anyhow::Result<config::Resolved> {
         run_dir: &args.out,
         resume: args.resume,
     })?)
-}
-
-/// "an array", "a number", ... for messages about a JSON value of the wrong kind.
-fn json_kind(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
 }
 
 /// The command as typed (program name shortened to `scenepaint`), for the bundle's record.

@@ -12,7 +12,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 use super::build::build_family;
-use super::config::{preset, with_overrides, TrainConfig};
+use super::config::{preset, read_overrides, with_overrides, TrainConfig};
 use super::data::{Augment, Batch, Dataset, Layout};
 use crate::error::{Error, Result};
 use crate::labels::Palette;
@@ -129,12 +129,7 @@ impl TrainCase {
     /// A case for a training config file (as `scenepaint train --config` takes it, over the
     /// SPADE family's compact preset), named after the file: how fast a run of it will go.
     pub fn from_config_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::msg(format!(
-                "training config {}: cannot read it: {e}",
-                path.display()
-            ))
-        })?;
+        let overrides = read_overrides(path)?;
         let name = path.file_stem().map_or_else(
             || path.display().to_string(),
             |s| s.to_string_lossy().into(),
@@ -142,7 +137,7 @@ impl TrainCase {
         let case = Self {
             name,
             preset: "spade-compact".into(),
-            overrides: Some(text),
+            overrides: Some(serde_json::Value::Object(overrides).to_string()),
         };
         case.config()
             .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;

@@ -6,9 +6,10 @@
 //! Why: SPADE's `gamma`/`beta` at a pixel depend only on the label map within `2 * radius` of
 //! it (`mlp_shared` then `mlp_gamma`, both k x k with zero padding). Where that window is one
 //! signature and inside the image, they are a per-signature constant.
-use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::OnceLock;
+
+use rayon::prelude::*;
 
 use super::planes::Planes;
 use super::region::Rect;

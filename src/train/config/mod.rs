@@ -5,7 +5,7 @@
 mod presets;
 mod resolve;
 pub use presets::{default_preset, preset, preset_description, presets_of, PRESETS};
-pub use resolve::{resolve, with_overrides, ConfigChoice, Resolved};
+pub use resolve::{read_overrides, resolve, with_overrides, ConfigChoice, Resolved};
 
 use std::path::{Path, PathBuf};
 

@@ -69,6 +69,43 @@ pub fn resolve(choice: &ConfigChoice) -> Result<Resolved> {
     Ok(Resolved { config, saved })
 }
 
+/// The settings of a training config file (`train --config`, `bench --train-config`): a JSON
+/// object of `TrainConfig` fields. Errors name the file and what is wrong with it.
+pub fn read_overrides(path: &Path) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::msg(format!(
+            "training config {}: cannot read it: {e}",
+            path.display()
+        ))
+    })?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::msg(format!(
+            "training config {}: not valid JSON: {e}",
+            path.display()
+        ))
+    })?;
+    match value {
+        serde_json::Value::Object(map) => Ok(map),
+        other => Err(Error::msg(format!(
+            "{}: a training config is a JSON object of settings ({{\"iters\": 100, ...}}), not {}",
+            path.display(),
+            json_kind(&other)
+        ))),
+    }
+}
+
+/// "an array", "a number", ... for messages about a JSON value of the wrong kind.
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 /// `config` with `overrides` over it by field name (a shallow merge: a `network` given
 /// replaces the whole network block), as a `--config` file or the training panel gives them.
 /// An error names `from` and the first setting whose value does not fit, with what was found
