@@ -320,8 +320,7 @@ impl Conv2d {
             ));
         }
         let (rows, cols) = self.axis_tables(x.height, x.width, epilogue)?;
-        let out_hw = (rows.out_len, cols.out_len);
-        if let Some(out) = self.forward_winograd(x, epilogue, out_hw) {
+        if let Some(out) = self.forward_winograd(x, epilogue, (rows.out_len, cols.out_len)) {
             return Ok(out);
         }
         Ok(convolve(
